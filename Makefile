@@ -1,0 +1,39 @@
+# The two commands a newcomer needs (see README):
+#   make run    set up, build the demo cohort + zoo when absent, start the dashboard
+#   make test   set up (incl. Debian's chromium for browser tests) and run every test
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+REQ_HASH := $(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(REQ_HASH)
+
+.PHONY: run test demo setup browser
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m zoo demo
+
+run: demo
+	$(BIN)/python -m streamlit run dashboard/app.py
+
+# Browser tests need Debian's chromium; under CI=true they must run, never skip.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's chromium for the browser tests..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  elif [ "$$CI" = "true" ]; then \
+	    echo "CI=true but /usr/bin/chromium is missing and cannot be installed (need root + apt-get)"; exit 1; \
+	  else echo "note: /usr/bin/chromium missing; browser tests will be skipped (install: apt-get install chromium)"; fi; \
+	fi
+
+test: $(STAMP) browser
+	$(BIN)/python -m pytest

@@ -1,0 +1,331 @@
+"""The clinical schema: one definition of every baseline variable.
+
+Validation, the dashboard's forms, Table 1, model preprocessing and SHAP
+labels all read these entries, so adding a variable is one entry here (or, for
+a research team's own cohort, one entry in its ``variables.yaml``).
+"""
+from __future__ import annotations
+
+import math
+import re
+from enum import Enum
+from typing import Iterable
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from zoo.errors import SchemaError, UnitError
+
+SCHEMA_VERSION = "1.0"
+
+# R-ISS uses "LDH above the upper limit of normal"; labs differ, 250 U/L is a
+# common adult ULN. A cohort may override it in variables.yaml (ldh_uln).
+LDH_ULN_U_PER_L = 250.0
+
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class Kind(str, Enum):
+    numeric = "numeric"
+    binary = "binary"
+    categorical = "categorical"
+    ordinal = "ordinal"
+
+
+class Variable(BaseModel):
+    """A baseline variable. Numeric values are stored in the canonical ``unit``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    kind: Kind
+    display: str
+    help: str = ""
+    group: str = "Other"
+    unit: str | None = None
+    # other unit -> (factor, offset) such that canonical = value * factor + offset
+    alt_units: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    valid_range: tuple[float, float] | None = None
+    typical_range: tuple[float, float] | None = None
+    levels: tuple[str, ...] = ()
+    # accepted spellings -> canonical level (matched case-insensitively)
+    aliases: dict[str, str] = Field(default_factory=dict)
+    derived: bool = False
+    role: str = "feature"  # feature | outcome
+    decimals: int = 1
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_identifier(cls, v: str) -> str:
+        if not _NAME_RE.match(v):
+            raise ValueError(
+                f"Expected a lower-case identifier (letters, digits, _). Got {v!r}. "
+                "Rename the variable, e.g. 'ecog_score'."
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Variable":
+        if self.kind is Kind.numeric:
+            if self.valid_range is None:
+                raise ValueError(f"Numeric variable {self.name!r} needs a valid_range [min, max].")
+            lo, hi = self.valid_range
+            if not lo < hi:
+                raise ValueError(f"Variable {self.name!r}: expected valid_range min < max. Got {lo}, {hi}.")
+            if self.typical_range is not None:
+                tlo, thi = self.typical_range
+                if not (lo <= tlo < thi <= hi):
+                    raise ValueError(
+                        f"Variable {self.name!r}: typical_range {self.typical_range} must lie inside "
+                        f"valid_range {self.valid_range}."
+                    )
+        elif self.kind in (Kind.categorical, Kind.ordinal):
+            if len(self.levels) < 2:
+                raise ValueError(f"{self.kind.value} variable {self.name!r} needs at least two levels.")
+            if len(set(self.levels)) != len(self.levels):
+                raise ValueError(f"Variable {self.name!r} has duplicate levels {self.levels}.")
+        for alias, level in self.aliases.items():
+            if level not in self.levels:
+                raise ValueError(f"Variable {self.name!r}: alias {alias!r} points to unknown level {level!r}.")
+        return self
+
+    # ----- labels -----------------------------------------------------------
+    @property
+    def label(self) -> str:
+        """Display name with unit, as used on axes, forms and SHAP plots."""
+        return f"{self.display} ({self.unit})" if self.unit else self.display
+
+    @property
+    def is_numeric_like(self) -> bool:
+        return self.kind in (Kind.numeric, Kind.binary, Kind.ordinal)
+
+    # ----- units ------------------------------------------------------------
+    def units(self) -> list[str]:
+        return ([self.unit] if self.unit else []) + list(self.alt_units)
+
+    def to_canonical(self, value: float, unit: str | None) -> float:
+        """Convert ``value`` from ``unit`` to the canonical unit."""
+        if unit is None or unit == self.unit:
+            return value
+        key = _match_unit(unit, self.alt_units)
+        if key is None:
+            raise UnitError(
+                f"Variable {self.name!r}: expected one of the units {self.units()}. Got {unit!r}. "
+                "Convert the column or declare one of the accepted units in variables.yaml."
+            )
+        f, o = self.alt_units[key]
+        return value * f + o
+
+    def from_canonical(self, value: float, unit: str) -> float:
+        if unit == self.unit:
+            return value
+        key = _match_unit(unit, self.alt_units)
+        if key is None:
+            raise UnitError(f"Variable {self.name!r}: unknown unit {unit!r}; known: {self.units()}.")
+        f, o = self.alt_units[key]
+        return (value - o) / f
+
+    def unit_hint(self, value: float) -> str | None:
+        """If ``value`` is implausible in the canonical unit but plausible in an
+        alternative one, name that unit; this catches e.g. HGB 10.2 in a g/L column."""
+        if self.kind is not Kind.numeric or self.valid_range is None or math.isnan(value):
+            return None
+        ref = self.typical_range or self.valid_range
+        for unit, (f, o) in self.alt_units.items():
+            if f == 1.0 and o == 0.0:
+                continue
+            converted = value * f + o
+            if ref[0] <= converted <= ref[1]:
+                return unit
+        return None
+
+    # ----- levels -----------------------------------------------------------
+    def normalise_level(self, raw: object) -> str | None:
+        """Map a spelling to its canonical level; ``None`` when unknown."""
+        s = str(raw).strip()
+        for lvl in self.levels:
+            if s.lower() == lvl.lower():
+                return lvl
+        for alias, lvl in self.aliases.items():
+            if s.lower() == alias.lower():
+                return lvl
+        return None
+
+
+def _match_unit(unit: str, table: dict) -> str | None:
+    norm = _norm_unit(unit)
+    for k in table:
+        if _norm_unit(k) == norm:
+            return k
+    return None
+
+
+def _norm_unit(u: str) -> str:
+    return (
+        u.replace(" ", "").replace("μ", "u").replace("µ", "u").replace("×", "x").replace("^", "").lower()
+    )
+
+
+_BIN_ALIASES = {"yes": "1", "no": "0", "true": "1", "false": "0", "positive": "1", "negative": "0",
+                "pos": "1", "neg": "0", "y": "1", "n": "0", "+": "1", "-": "0", "1.0": "1", "0.0": "0"}
+
+
+def _binary(name: str, display: str, help: str, group: str, role: str = "feature") -> Variable:
+    return Variable(name=name, kind=Kind.binary, display=display, help=help, group=group,
+                    levels=("0", "1"), aliases=_BIN_ALIASES, role=role, decimals=0)
+
+
+# The paper's baseline variables (Table 1 of the study) in canonical units.
+BUILTIN_VARIABLES: tuple[Variable, ...] = (
+    Variable(name="age", kind=Kind.numeric, display="Age", unit="years", group="Demographics",
+             valid_range=(18, 100), typical_range=(30, 90), decimals=0,
+             help="Age at diagnosis. The study found age > 65 years associated with progression."),
+    Variable(name="sex", kind=Kind.categorical, display="Sex", group="Demographics",
+             levels=("male", "female"), aliases={"m": "male", "f": "female", "man": "male", "woman": "female"},
+             help="Sex recorded at diagnosis."),
+    Variable(name="wbc", kind=Kind.numeric, display="White blood cells", unit="×10⁹/L", group="Blood counts",
+             alt_units={"×10³/µL": (1.0, 0.0), "10^9/L": (1.0, 0.0), "/µL": (0.001, 0.0)},
+             valid_range=(0.3, 100), typical_range=(1.5, 20),
+             help="Leukocyte count."),
+    Variable(name="hgb", kind=Kind.numeric, display="Haemoglobin", unit="g/L", group="Blood counts",
+             alt_units={"g/dL": (10.0, 0.0), "mmol/L": (16.11, 0.0)},
+             valid_range=(30, 200), typical_range=(45, 180), decimals=0,
+             help="Haemoglobin. Anaemia reflects marrow infiltration; lower HGB predicted progression in the study."),
+    Variable(name="plt", kind=Kind.numeric, display="Platelets", unit="×10⁹/L", group="Blood counts",
+             alt_units={"×10³/µL": (1.0, 0.0), "10^9/L": (1.0, 0.0)},
+             valid_range=(2, 1500), typical_range=(20, 600), decimals=0,
+             help="Platelet count."),
+    Variable(name="alb", kind=Kind.numeric, display="Albumin", unit="g/L", group="Chemistry",
+             alt_units={"g/dL": (10.0, 0.0)}, valid_range=(10, 60), typical_range=(18, 55),
+             help="Serum albumin; with β2-microglobulin it defines ISS."),
+    Variable(name="glb", kind=Kind.numeric, display="Globulin", unit="g/L", group="Chemistry",
+             alt_units={"g/dL": (10.0, 0.0)}, valid_range=(5, 160), typical_range=(10, 120),
+             help="Serum globulin; rises with IgG/IgA M-protein."),
+    Variable(name="ldh", kind=Kind.numeric, display="Lactate dehydrogenase", unit="U/L", group="Chemistry",
+             alt_units={"IU/L": (1.0, 0.0), "µkat/L": (60.0, 0.0)}, valid_range=(40, 4000),
+             typical_range=(80, 1200), decimals=0,
+             help=f"LDH above the upper limit of normal ({LDH_ULN_U_PER_L:.0f} U/L) is an R-ISS criterion."),
+    Variable(name="creatinine", kind=Kind.numeric, display="Creatinine", unit="µmol/L", group="Chemistry",
+             alt_units={"mg/dL": (88.42, 0.0)}, valid_range=(20, 1800), typical_range=(35, 1200), decimals=0,
+             help="Serum creatinine; ≥ 177 µmol/L (2 mg/dL) marks Durie–Salmon substage B."),
+    Variable(name="calcium", kind=Kind.numeric, display="Corrected calcium", unit="mmol/L", group="Chemistry",
+             alt_units={"mg/dL": (0.2495, 0.0)}, valid_range=(1.0, 5.0), typical_range=(1.8, 4.0), decimals=2,
+             help="Albumin-corrected serum calcium; > 2.75 mmol/L is hypercalcaemia."),
+    Variable(name="b2m", kind=Kind.numeric, display="β2-microglobulin", unit="mg/L", group="Chemistry",
+             alt_units={"µg/mL": (1.0, 0.0), "nmol/L": (0.0118, 0.0)}, valid_range=(0.5, 120),
+             typical_range=(1.0, 40),
+             help="Serum β2-microglobulin; < 3.5 mg/L (with albumin ≥ 35 g/L) is ISS I, ≥ 5.5 mg/L is ISS III."),
+    Variable(name="mprotein_heavy", kind=Kind.categorical, display="M-protein heavy chain", group="Disease burden",
+             levels=("IgG", "IgA", "IgM", "IgD", "light_chain_only"),
+             aliases={"lc": "light_chain_only", "light chain": "light_chain_only", "lco": "light_chain_only",
+                      "light-chain only": "light_chain_only", "light chain only": "light_chain_only"},
+             help="Isotype of the monoclonal protein on immunofixation; 'light_chain_only' for Bence-Jones myeloma."),
+    Variable(name="mprotein_light", kind=Kind.categorical, display="M-protein light chain", group="Disease burden",
+             levels=("kappa", "lambda"), aliases={"κ": "kappa", "k": "kappa", "λ": "lambda", "l": "lambda"},
+             help="Light-chain type of the monoclonal protein (κ or λ)."),
+    Variable(name="mprotein_level", kind=Kind.numeric, display="Serum M-protein", unit="g/L", group="Disease burden",
+             alt_units={"g/dL": (10.0, 0.0)}, valid_range=(0, 150), typical_range=(0, 110),
+             help="Serum monoclonal protein concentration (0 in light-chain-only disease)."),
+    Variable(name="urine_light_chain", kind=Kind.numeric, display="24-h urinary light chain", unit="mg/24h",
+             group="Disease burden", alt_units={"g/24h": (1000.0, 0.0)}, valid_range=(0, 40000),
+             typical_range=(0, 20000), decimals=0,
+             help="Urinary monoclonal light chain excretion over 24 hours."),
+    Variable(name="bmpc", kind=Kind.numeric, display="Marrow plasma cells", unit="%", group="Disease burden",
+             valid_range=(0, 100), typical_range=(5, 95), decimals=0,
+             help="Bone-marrow plasma-cell percentage on the smear."),
+    Variable(name="ds_stage", kind=Kind.ordinal, display="Durie–Salmon stage", group="Staging",
+             levels=("IA", "IB", "IIA", "IIB", "IIIA", "IIIB"),
+             help="Durie–Salmon stage with substage B for creatinine ≥ 2 mg/dL."),
+    Variable(name="iss", kind=Kind.ordinal, display="ISS stage", group="Staging", levels=("I", "II", "III"),
+             aliases={"1": "I", "2": "II", "3": "III"}, derived=True,
+             help="International Staging System from β2-microglobulin and albumin (derived)."),
+    Variable(name="riss", kind=Kind.ordinal, display="R-ISS stage", group="Staging", levels=("I", "II", "III"),
+             aliases={"1": "I", "2": "II", "3": "III"}, derived=True,
+             help="Revised ISS from ISS, LDH and high-risk FISH (derived)."),
+    _binary("fish_1q21_gain", "1q21 gain", "FISH: gain/amplification of 1q21; associated with progression in the study.",
+            "Cytogenetics (FISH)"),
+    _binary("fish_del17p", "del(17p)", "FISH: deletion of 17p (TP53); high-risk.", "Cytogenetics (FISH)"),
+    _binary("fish_t4_14", "t(4;14)", "FISH: translocation t(4;14); high-risk.", "Cytogenetics (FISH)"),
+    _binary("fish_t14_16", "t(14;16)", "FISH: translocation t(14;16); high-risk.", "Cytogenetics (FISH)"),
+    _binary("fish_t11_14", "t(11;14)", "FISH: translocation t(11;14); standard-risk.", "Cytogenetics (FISH)"),
+)
+
+OUTCOME_VARIABLES: tuple[Variable, ...] = (
+    _binary("progressed", "Progression within 24 months", "Outcome: 1 = progressive disease (PD) within 24 months.",
+            "Outcome", role="outcome"),
+    Variable(name="months_to_event", kind=Kind.numeric, display="Months to progression or censoring",
+             unit="months", group="Outcome", valid_range=(0, 240), role="outcome",
+             help="Time from diagnosis to progression or last follow-up."),
+    _binary("event", "Progression observed", "1 = progression observed at months_to_event, 0 = censored.",
+            "Outcome", role="outcome"),
+)
+
+ID_COLUMN = "patient_id"
+OUTCOME = "progressed"
+REQUIRED_COLUMNS = (ID_COLUMN, OUTCOME)
+HIGH_RISK_FISH = ("fish_del17p", "fish_t4_14", "fish_t14_16")
+GROUP_ORDER = ("Demographics", "Blood counts", "Chemistry", "Disease burden", "Staging",
+               "Cytogenetics (FISH)", "Other", "Outcome")
+
+
+class Schema:
+    """The variables a cohort may carry: built-ins plus a cohort's own extras.
+
+    Immutable after construction; ``with_extras`` returns a new schema.
+    """
+
+    def __init__(self, variables: Iterable[Variable], ldh_uln: float = LDH_ULN_U_PER_L) -> None:
+        self._vars: dict[str, Variable] = {}
+        for v in variables:
+            if v.name in self._vars or v.name == ID_COLUMN:
+                raise SchemaError(
+                    f"Expected unique variable names. Got {v.name!r} twice. "
+                    "Rename the extra variable in variables.yaml."
+                )
+            self._vars[v.name] = v
+        self.ldh_uln = ldh_uln
+
+    def with_extras(self, extras: Iterable[Variable], ldh_uln: float | None = None) -> "Schema":
+        return Schema([*self._vars.values(), *extras], ldh_uln=ldh_uln or self.ldh_uln)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._vars
+
+    def __getitem__(self, name: str) -> Variable:
+        try:
+            return self._vars[name]
+        except KeyError:
+            raise SchemaError(
+                f"Expected a known variable. Got {name!r}. Known: {', '.join(self._vars)}."
+            ) from None
+
+    def __iter__(self):
+        return iter(self._vars.values())
+
+    def names(self) -> list[str]:
+        return list(self._vars)
+
+    def features(self, present: Iterable[str] | None = None) -> list[Variable]:
+        """Feature variables in schema order, optionally only those in ``present``."""
+        keep = None if present is None else set(present)
+        return [v for v in self._vars.values() if v.role == "feature" and (keep is None or v.name in keep)]
+
+    def outcomes(self) -> list[Variable]:
+        return [v for v in self._vars.values() if v.role == "outcome"]
+
+    def label(self, name: str) -> str:
+        """Display label for a column or a model feature name (e.g. one-hot 'sex=female')."""
+        base, _, level = name.partition("=")
+        if base in self._vars:
+            lab = self._vars[base].label
+            return f"{lab} = {level}" if level else lab
+        return name
+
+    def grouped(self, present: Iterable[str] | None = None) -> dict[str, list[Variable]]:
+        out: dict[str, list[Variable]] = {}
+        for v in self.features(present):
+            out.setdefault(v.group, []).append(v)
+        order = {g: i for i, g in enumerate(GROUP_ORDER)}
+        return dict(sorted(out.items(), key=lambda kv: order.get(kv[0], len(order))))
+
+
+DEFAULT_SCHEMA = Schema([*BUILTIN_VARIABLES, *OUTCOME_VARIABLES])
