@@ -27,6 +27,62 @@ def _cmd_validate(a: argparse.Namespace) -> int:
     return 0 if cohort is not None else 1
 
 
+def _cmd_train(a: argparse.Namespace) -> int:
+    from zoo.training.trainer import train_zoo
+
+    t0 = time.perf_counter()
+    out = train_zoo(a.cohort, a.out, profile=a.profile, external=a.external, device=a.device, seed=a.seed,
+                    models=a.models, pretrained=a.pretrained, overwrite=a.overwrite, show_bars=not a.quiet)
+    from zoo.api import Zoo
+
+    zoo = Zoo.load(out)
+    print(f"zoo written to {out} in {time.perf_counter() - t0:.1f} s")
+    _print_leaderboard(zoo, "test")
+    return 0
+
+
+def _print_leaderboard(zoo, split: str) -> None:
+    lb = zoo.leaderboard(split)
+    if lb.empty:
+        print(f"no {split} results")
+        return
+    cols = ["group", "model", "auc", "auc_lo", "auc_hi", "accuracy", "f1", "brier", "cal_slope", "oracle_auc"]
+    print(lb[cols].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+
+
+def _cmd_leaderboard(a: argparse.Namespace) -> int:
+    from zoo.api import Zoo
+
+    zoo = Zoo.load(a.zoo)
+    if a.json:
+        lb = zoo.leaderboard(a.split)
+        print(lb.to_json(orient="records", indent=2))
+    else:
+        _print_leaderboard(zoo, a.split)
+    return 0
+
+
+def _cmd_predict(a: argparse.Namespace) -> int:
+    from zoo.api import Zoo
+    from zoo.cohort.images import read_image
+    from zoo.predict_input import parse_clinical_json
+
+    zoo = Zoo.load(a.zoo, device=a.device)
+    clinical = parse_clinical_json(a.clinical, zoo.schema)
+    images = {"marrow": [read_image(p) for p in a.marrow or []],
+              "electrophoresis": [read_image(p) for p in a.electrophoresis or []]}
+    pred = zoo.predict_patient(clinical, images)
+    print(json.dumps(pred.to_dict(), indent=2))
+    return 0
+
+
+def _cmd_demo(a: argparse.Namespace) -> int:
+    from zoo.demo import ensure_demo
+
+    ensure_demo(a.root, profile=a.profile, quiet=a.quiet)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m zoo", description="MyeloZoo: multimodal myeloma progression zoo.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -46,6 +102,39 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("cohort", type=Path)
     v.add_argument("--skip-image-decode", action="store_true", help="check image files exist without decoding them")
     v.set_defaults(func=_cmd_validate)
+
+    t = sub.add_parser("train", help="train every registered model and the ensembles; resumable")
+    t.add_argument("--cohort", type=Path, required=True)
+    t.add_argument("--profile", choices=["test", "quick", "paper"], default="quick")
+    t.add_argument("--out", type=Path, required=True)
+    t.add_argument("--external", type=Path, default=None, help="a second cohort scored without refitting")
+    t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--models", nargs="*", default=None, help="registry names (default: the default set)")
+    t.add_argument("--pretrained", action="store_true", help="start CNNs from ImageNet weights in the local cache")
+    t.add_argument("--overwrite", action="store_true")
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(func=_cmd_train)
+
+    lb = sub.add_parser("leaderboard", help="every model and ensemble with its metrics")
+    lb.add_argument("--zoo", type=Path, required=True)
+    lb.add_argument("--split", choices=["test", "external"], default="test")
+    lb.add_argument("--json", action="store_true")
+    lb.set_defaults(func=_cmd_leaderboard)
+
+    pr = sub.add_parser("predict", help="predict one patient (JSON out)")
+    pr.add_argument("--zoo", type=Path, required=True)
+    pr.add_argument("--clinical", type=Path, required=True, help="JSON object of variable -> value")
+    pr.add_argument("--marrow", type=Path, nargs="*")
+    pr.add_argument("--electrophoresis", type=Path, nargs="*")
+    pr.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    pr.set_defaults(func=_cmd_predict)
+
+    d = sub.add_parser("demo", help="build the demo cohort, external site and zoo when absent")
+    d.add_argument("--root", type=Path, default=Path("data/demo"))
+    d.add_argument("--profile", choices=["test", "quick", "paper"], default="quick")
+    d.add_argument("--quiet", action="store_true")
+    d.set_defaults(func=_cmd_demo)
     return p
 
 

@@ -159,11 +159,11 @@ def clean_clinical(df: pd.DataFrame, schema: Schema, units: dict[str, str], repo
             continue
         raw = df[var.name]
         if var.kind is Kind.numeric:
-            out[var.name] = _clean_numeric(raw, var, units.get(var.name), pid, report, file)
+            out[var.name] = _clean_numeric(raw, var, units.get(var.name), pid, report, file).to_numpy()
         elif var.kind is Kind.binary:
-            out[var.name] = _clean_levels(raw, var, pid, report, file).astype("float64")
+            out[var.name] = _clean_levels(raw, var, pid, report, file).astype("float64").to_numpy()
         else:
-            out[var.name] = _clean_levels(raw, var, pid, report, file)
+            out[var.name] = _clean_levels(raw, var, pid, report, file).to_numpy()
     _check_with_pandera(out, schema, pid, report, file)
     if OUTCOME in out:
         for i, raw in enumerate(df[OUTCOME]):

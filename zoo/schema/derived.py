@@ -17,7 +17,7 @@ def derive_iss(b2m: pd.Series, alb: pd.Series) -> pd.Series:
     """ISS (Greipp 2005): I = β2M < 3.5 mg/L and ALB ≥ 35 g/L; III = β2M ≥ 5.5; II otherwise."""
     b2m = pd.to_numeric(b2m, errors="coerce")
     alb = pd.to_numeric(alb, errors="coerce")
-    out = pd.Series(pd.NA, index=b2m.index, dtype="object")
+    out = pd.Series(np.nan, index=b2m.index, dtype="object")
     out[b2m >= 5.5] = "III"
     mid = (b2m < 5.5)
     out[mid & (b2m >= 3.5)] = "II"
@@ -47,7 +47,7 @@ def derive_riss(iss: pd.Series, ldh: pd.Series, fish: pd.DataFrame | None,
         all_neg = pd.Series(False, index=idx)
     ldh_high = ldh > ldh_uln
     ldh_norm = ldh <= ldh_uln
-    out = pd.Series(pd.NA, index=idx, dtype="object")
+    out = pd.Series(np.nan, index=idx, dtype="object")
     out[iss == "II"] = "II"
     out[(iss == "I") & ldh_norm & all_neg] = "I"
     out[(iss == "I") & (ldh_high | any_pos)] = "II"

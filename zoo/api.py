@@ -1,0 +1,268 @@
+"""The Python API the dashboard and the CLI use: load a zoo once, predict, read the leaderboard.
+
+Loading verifies the manifest (schema version, SHA-256 of every file) and
+refuses a tampered or incompatible zoo. Models load lazily, once, and are
+safe to share between threads: prediction never mutates them. Image-model
+outputs are cached per image content hash, so a what-if change of a
+clinical value never re-runs a CNN.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from zoo.artifacts.files import read_json, verify_hashes
+from zoo.data import PatientData
+from zoo.errors import ZooIntegrityError
+from zoo.schema import DEFAULT_SCHEMA, SCHEMA_VERSION, Schema, derive_stages
+
+MAIN_ENSEMBLE = "ens_soft_vote"
+RISK_BANDS = ((0.25, "low"), (0.5, "intermediate"), (1.01, "high"))
+
+
+def risk_band(p: float) -> str:
+    for cut, name in RISK_BANDS:
+        if p < cut:
+            return name
+    return "high"
+
+
+@dataclass
+class PatientPrediction:
+    model_probs: dict[str, float | None]
+    ensemble_probs: dict[str, float]
+    modalities_used: dict[str, list[str]]
+    members_used: dict[str, list[str]]
+    main: str = MAIN_ENSEMBLE
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def probability(self) -> float:
+        return self.ensemble_probs[self.main]
+
+    @property
+    def band(self) -> str:
+        return risk_band(self.probability)
+
+    def to_dict(self) -> dict:
+        return {"probability": self.probability, "risk_band": self.band, "main_ensemble": self.main,
+                "models": self.model_probs, "ensembles": self.ensemble_probs,
+                "modalities_used": self.modalities_used, "members_used": self.members_used,
+                "warnings": self.warnings}
+
+
+class _LRU:
+    def __init__(self, size: int = 4096) -> None:
+        self.size, self.d, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, k):
+        with self.lock:
+            if k in self.d:
+                self.d.move_to_end(k)
+                return self.d[k]
+        return None
+
+    def put(self, k, v) -> None:
+        with self.lock:
+            self.d[k] = v
+            self.d.move_to_end(k)
+            while len(self.d) > self.size:
+                self.d.popitem(last=False)
+
+
+class Zoo:
+    def __init__(self, path: Path, manifest: dict, device: str = "auto") -> None:
+        self.path = path
+        self.manifest = manifest
+        self.device = device
+        self._models: dict[str, object] = {}
+        self._ensembles: dict[str, object] = {}
+        self._lock = threading.RLock()
+        self._image_cache = _LRU()
+        self.schema: Schema = DEFAULT_SCHEMA
+
+    # ----- loading -------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path, device: str = "auto", verify: bool = True) -> "Zoo":
+        path = Path(path)
+        mpath = path / "manifest.json"
+        if not mpath.is_file():
+            if (path / "run.json").is_file():
+                raise ZooIntegrityError(
+                    f"{path}: expected a complete zoo. Got an interrupted training run (no manifest.json). "
+                    "Resume it with the same python -m zoo train command.")
+            raise ZooIntegrityError(
+                f"{path}: expected a trained zoo (manifest.json). Got none. Build one with "
+                "python -m zoo train --cohort DIR --profile quick --out " + str(path))
+        try:
+            manifest = read_json(mpath)
+        except ValueError as e:
+            raise ZooIntegrityError(f"{mpath}: expected JSON. Got unreadable data ({e}).") from e
+        if manifest.get("schema_version") != SCHEMA_VERSION:
+            raise ZooIntegrityError(
+                f"{path}: expected schema version {SCHEMA_VERSION}. Got {manifest.get('schema_version')!r}. "
+                "This zoo was built by an incompatible MyeloZoo; retrain it.")
+        if verify:
+            verify_hashes(path, manifest.get("files", {}), f"zoo {path.name}")
+        return cls(path, manifest, device)
+
+    @property
+    def hash(self) -> str:
+        """Identifies this zoo's content (for caches)."""
+        import hashlib
+
+        return hashlib.sha256(repr(sorted(self.manifest.get("files", {}).items())).encode()).hexdigest()[:16]
+
+    @property
+    def model_names(self) -> list[str]:
+        return list(self.manifest["models"])
+
+    @property
+    def ensemble_names(self) -> list[str]:
+        return list(self.manifest["ensembles"])
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.manifest["cohort"]["features"])
+
+    def model(self, name: str):
+        """The fitted estimator (loaded once; re-verified against the manifest before deserialising)."""
+        from zoo.artifacts.model_io import load_fitted
+        from zoo.models.registry import model_config
+
+        with self._lock:
+            if name not in self._models:
+                if name not in self.manifest["models"]:
+                    raise ZooIntegrityError(f"Expected a model of this zoo. Got {name!r}. Has: {self.model_names}.")
+                d = self.path / "models" / name
+                files = {k: v for k, v in self.manifest["files"].items() if k.startswith(f"models/{name}/")}
+                verify_hashes(self.path, files, f"model {name}")
+                self._models[name] = load_fitted(model_config(name), d, self.device)
+            return self._models[name]
+
+    def ensemble(self, name: str):
+        from zoo.artifacts.model_io import load_fusion
+        from zoo.models.ensembles import late_fusion_from_dict
+
+        with self._lock:
+            if name not in self._ensembles:
+                d = self.path / "ensembles" / name
+                rec = read_json(d / "ensemble.json")
+                self._ensembles[name] = load_fusion(d) if rec["class"] == "EarlyFusion" else late_fusion_from_dict(rec)
+            return self._ensembles[name]
+
+    # ----- stored results --------------------------------------------------------------------
+    def metrics(self) -> dict:
+        return read_json(self.path / "metrics.json")
+
+    def curves(self) -> dict:
+        return read_json(self.path / "curves.json")
+
+    def predictions(self) -> pd.DataFrame:
+        return pd.read_parquet(self.path / "predictions.parquet")
+
+    def split(self) -> dict:
+        return read_json(self.path / "split.json")
+
+    def leaderboard(self, split: str = "test") -> pd.DataFrame:
+        from zoo.leaderboard import leaderboard_table
+
+        return leaderboard_table(self, split)
+
+    # ----- prediction ----------------------------------------------------------------------
+    def _image_probs(self, name: str, model, modality: str, images: list[np.ndarray], keys: list[str]):
+        """Per-image P(PD) and embedding, cached by (model, image hash)."""
+        out_p, out_e = [], []
+        todo = [i for i, k in enumerate(keys) if self._image_cache.get((name, k)) is None]
+        if todo:
+            one = PatientData.single({}, {modality: [images[i] for i in todo]}, keys={modality: [keys[i] for i in todo]})
+            bank = one.banks[modality]
+            x = bank.tensor(model.image_size)
+            members = getattr(model, "members", [model])
+            probs = np.mean([m.predict_image_proba(x) for m in members], axis=0)
+            embs = np.hstack([m._run(x, "embed").numpy() for m in members])
+            for j, i in enumerate(todo):
+                self._image_cache.put((name, keys[i]), (float(probs[j]), embs[j]))
+        for k in keys:
+            p, e = self._image_cache.get((name, k))
+            out_p.append(p)
+            out_e.append(e)
+        return out_p, out_e
+
+    def predict_patient(self, clinical: dict, images: dict[str, list[np.ndarray]] | None = None,
+                        image_keys: dict[str, list[str]] | None = None) -> PatientPrediction:
+        """Every model's and ensemble's P(PD) for one patient; images optional, clinical values canonical."""
+        from zoo.cohort.images import image_sha256
+
+        images = images or {}
+        keys = {m: (image_keys or {}).get(m) or [image_sha256(a) for a in arrs] for m, arrs in images.items()}
+        clin = dict(clinical)
+        stages = derive_stages(pd.DataFrame([clin]).reindex(columns=["b2m", "alb", "ldh", "fish_del17p", "fish_t4_14",
+                                                                    "fish_t14_16"]))
+        for s in ("iss", "riss"):
+            if pd.isna(clin.get(s, np.nan)) and not pd.isna(stages[s].iloc[0]):
+                clin[s] = stages[s].iloc[0]
+        feats = self.features
+        X = pd.DataFrame([{f: clin.get(f, np.nan) for f in feats}], columns=feats)
+        model_probs: dict[str, float | None] = {}
+        emb_by_model: dict[str, np.ndarray | None] = {}
+        for name, rec in self.manifest["models"].items():
+            mod = rec["modality"]
+            est = self.model(name)
+            if mod == "clinical":
+                p = est.predict_proba(X)[0, 1]
+                model_probs[name] = None if np.isnan(p) else float(p)
+            else:
+                arrs = images.get(mod, [])
+                if not arrs:
+                    model_probs[name], emb_by_model[name] = None, None
+                    continue
+                ps, es = self._image_probs(name, est, mod, arrs, keys[mod])
+                model_probs[name] = float(np.mean(ps))
+                emb_by_model[name] = np.mean(es, axis=0)
+        P = pd.DataFrame([{k: (np.nan if v is None else v) for k, v in model_probs.items()}])
+        ens_probs, mods_used, members_used = {}, {}, {}
+        for ens_name, rec in self.manifest["ensembles"].items():
+            ens = self.ensemble(ens_name)
+            if rec["kind"] == "late":
+                ens_probs[ens_name] = float(ens.predict_proba(P)[0])
+                mods_used[ens_name] = ens.modalities_used(P)[0]
+                members_used[ens_name] = ens.members_used(P)[0]
+            else:
+                emb = {}
+                for mod, mname in rec.get("embedding_models", {}).items():
+                    e = emb_by_model.get(mname)
+                    emb[mod] = None if e is None else e[None, :]
+                emb = {k: v for k, v in emb.items() if v is not None}
+                ens_probs[ens_name] = float(ens.predict_proba(X, emb)[0, 1])
+                mods_used[ens_name] = ens.modalities_used(X, emb)[0]
+                members_used[ens_name] = mods_used[ens_name]
+        return PatientPrediction(model_probs, ens_probs, mods_used, members_used)
+
+    def clinical_only_probability(self, clinical_rows: pd.DataFrame, image_probs: dict[str, float | None],
+                                  ensemble: str = MAIN_ENSEMBLE) -> np.ndarray:
+        """Ensemble P(PD) for many variants of one patient's clinical values, image outputs fixed.
+
+        This is the what-if fast path: clinical models run batched, image models not at all.
+        """
+        feats = self.features
+        X = clinical_rows.reindex(columns=feats)
+        cols = {}
+        for name, rec in self.manifest["models"].items():
+            if rec["modality"] == "clinical":
+                cols[name] = self.model(name).predict_proba(X)[:, 1]
+            else:
+                v = image_probs.get(name)
+                cols[name] = np.full(len(X), np.nan if v is None else v)
+        P = pd.DataFrame(cols)
+        ens = self.ensemble(ensemble)
+        return ens.predict_proba(P)
+
+
+def load_zoo(path: str | Path, device: str = "auto") -> Zoo:
+    return Zoo.load(path, device)

@@ -1,0 +1,123 @@
+"""Patient-level views of a cohort that every model (image or clinical) consumes.
+
+Models receive a ``PatientData`` and return one probability per patient, so
+training, OOF prediction and evaluation have one code path. Images live in
+an ``ImageBank`` that decodes each file once and caches the denoised tensor
+per input size.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from zoo.cohort.layout import MODALITIES
+from zoo.schema import DEFAULT_SCHEMA, Schema
+
+
+class ImageBank:
+    """Decoded images of one modality, keyed; denoised tensors cached per size."""
+
+    def __init__(self, loader, keys: Sequence[str]) -> None:
+        self._loader = loader  # key -> RGB uint8 array
+        self.keys = list(keys)
+        self._index = {k: i for i, k in enumerate(self.keys)}
+        self._cache: dict[int, object] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "ImageBank":
+        return cls(arrays.__getitem__, list(arrays))
+
+    def index_of(self, keys: Sequence[str]) -> np.ndarray:
+        return np.array([self._index[k] for k in keys], dtype=np.int64)
+
+    def tensor(self, image_size: int):
+        """uint8 (N, 3, S, S) for all keys, computed once per size."""
+        from zoo.preprocess import PreprocessConfig, denoise_images
+
+        with self._lock:
+            if image_size not in self._cache:
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(max_workers=4) as ex:  # Pillow decodes without the GIL
+                    imgs = list(ex.map(self._loader, self.keys))
+                self._cache[image_size] = denoise_images(imgs, PreprocessConfig(image_size=image_size))
+            return self._cache[image_size]
+
+    def raw(self, key: str) -> np.ndarray:
+        return self._loader(key)
+
+
+@dataclass
+class PatientData:
+    """Rows = patients. ``images[m][i]`` lists the image keys of patient i for modality m."""
+
+    ids: list[str]
+    clinical: pd.DataFrame
+    images: dict[str, list[list[str]]]
+    banks: dict[str, ImageBank]
+    schema: Schema = DEFAULT_SCHEMA
+    features: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def subset(self, idx: Sequence[int] | np.ndarray) -> "PatientData":
+        idx = np.asarray(idx, dtype=np.int64)
+        return PatientData(
+            ids=[self.ids[i] for i in idx], clinical=self.clinical.iloc[idx],
+            images={m: [v[i] for i in idx] for m, v in self.images.items()}, banks=self.banks,
+            schema=self.schema, features=self.features)
+
+    def has(self, modality: str) -> np.ndarray:
+        if modality == "clinical":
+            return self.clinical[self.features].notna().any(axis=1).to_numpy() if self.features else np.zeros(len(self), bool)
+        return np.array([len(k) > 0 for k in self.images.get(modality, [[]] * len(self))])
+
+    def drop_modality(self, modality: str) -> "PatientData":
+        """Same patients as if ``modality`` had not been collected (ablation, modality Shapley)."""
+        if modality == "clinical":
+            clin = self.clinical.copy()
+            clin[self.features] = np.nan
+            return PatientData(self.ids, clin, self.images, self.banks, self.schema, self.features)
+        imgs = dict(self.images)
+        imgs[modality] = [[] for _ in self.ids]
+        return PatientData(self.ids, self.clinical, imgs, self.banks, self.schema, self.features)
+
+    @classmethod
+    def from_cohort(cls, cohort) -> "PatientData":
+        from zoo.cohort.images import read_image
+
+        ids = cohort.patient_ids
+        images, banks = {}, {}
+        for m in MODALITIES:
+            per = [[str(p) for p in cohort.image_paths(pid, m)] for pid in ids]
+            images[m] = per
+            keys = [k for ks in per for k in ks]
+            banks[m] = ImageBank(read_image, keys)
+        feats = cohort.feature_columns
+        return cls(ids=ids, clinical=cohort.clinical[feats].copy(), images=images, banks=banks,
+                   schema=cohort.schema, features=feats)
+
+    @classmethod
+    def single(cls, clinical: dict, images: dict[str, list[np.ndarray]] | None = None,
+               schema: Schema = DEFAULT_SCHEMA, features: list[str] | None = None,
+               keys: dict[str, list[str]] | None = None) -> "PatientData":
+        """One patient from a form and optional uploads (keys default to content hashes)."""
+        from zoo.cohort.images import image_sha256
+
+        feats = features or [v.name for v in schema.features()]
+        row = {f: clinical.get(f, np.nan) for f in feats}
+        images = images or {}
+        per, banks = {}, {}
+        for m in MODALITIES:
+            arrs = images.get(m, [])
+            ks = (keys or {}).get(m) or [image_sha256(a) for a in arrs]
+            per[m] = [list(ks)]
+            banks[m] = ImageBank.from_arrays(dict(zip(ks, arrs)))
+        df = pd.DataFrame([row], index=pd.Index(["patient"], name="patient_id"), columns=feats)
+        return cls(ids=["patient"], clinical=df, images=per, banks=banks, schema=schema, features=feats)

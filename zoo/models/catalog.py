@@ -1,0 +1,138 @@
+"""Every model of the study, registered once. Adding a model is one entry here.
+
+Image models: AlexNet, VGG16, ResNet (18 default, 50 selectable), MobileNet
+(v2 default, v3-large selectable), DenseNet121, for each image modality.
+Clinical models: LR, RF, KNN, GB, AdaBoost, SVM, XGBoost, DT.
+"""
+from __future__ import annotations
+
+from sklearn.ensemble import AdaBoostClassifier, GradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.svm import SVC
+from sklearn.tree import DecisionTreeClassifier
+
+from zoo.models.networks import ARCHITECTURES
+from zoo.models.registry import ModelConfig, register_model
+
+MODALITY_PREFIX = {"marrow": "marrow", "electrophoresis": "ife"}
+# Image models trained by default (the others are registered and selectable).
+DEFAULT_ARCHS = ("alexnet", "vgg16", "resnet18", "mobilenet_v2", "densenet121")
+ARCH_DISPLAY = {"alexnet": "AlexNet", "vgg16": "VGG16", "resnet18": "ResNet-18", "resnet50": "ResNet-50",
+                "mobilenet_v2": "MobileNetV2", "mobilenet_v3_large": "MobileNetV3-L", "densenet121": "DenseNet-121"}
+# Plain (non-BatchNorm) networks need a smaller step when trained from scratch.
+LR_SCALE = {"alexnet": 0.1, "vgg16": 0.1}
+# Augmentation per modality outside the paper profile: gels keep lane order and direction.
+AUGMENT = {"marrow": "paper", "electrophoresis": "gel"}
+
+
+def _cnn_factory(cfg: ModelConfig, profile, **overrides):
+    from zoo.models.cnn import CNNClassifier
+
+    params = dict(
+        arch=cfg.arch, modality=cfg.modality, image_size=profile.image_size, epochs=profile.epochs,
+        batch_size=profile.batch_size, lr=profile.lr * (1.0 if profile.name == "paper" else LR_SCALE.get(cfg.arch, 1.0)),
+        betas=profile.betas, weight_decay=profile.weight_decay, dropout=profile.dropout,
+        images_per_patient=profile.images_per_patient,
+        augment="paper" if profile.name == "paper" else AUGMENT[cfg.modality])
+    params.update(overrides)
+    return CNNClassifier(**params)
+
+
+for _modality, _prefix in MODALITY_PREFIX.items():
+    for _arch, _a in ARCHITECTURES.items():
+        register_model(ModelConfig(
+            name=f"{_prefix}_{_arch}", modality=_modality, family="cnn", arch=_arch,
+            display=f"{ARCH_DISPLAY[_arch]} ({'marrow' if _modality == 'marrow' else 'IFE'})",
+            paper_name=_a.paper_name, default=_arch in DEFAULT_ARCHS, target_layer=_a.target_layer,
+        ))(_cnn_factory)
+
+
+# ----- clinical models ---------------------------------------------------------------------
+# grids per profile size; the first value of each list is the tiny profile's fixed choice
+def _grid(profile, full: dict, small: dict | None = None, tiny: dict | None = None) -> dict:
+    if profile.grid == "tiny":
+        return tiny if tiny is not None else {k: v[:1] for k, v in (small or full).items()}
+    if profile.grid == "small":
+        return small or full
+    return full
+
+
+def _clinical(name: str, display: str, paper: str, family: str = "sklearn"):
+    def deco(make):
+        def factory(cfg: ModelConfig, profile, **overrides):
+            from zoo.models.clinical import TunedClinicalModel
+
+            est, grid = make(profile, overrides.pop("seed", 0))
+            return TunedClinicalModel(estimator=est, param_grid=grid, inner_folds=profile.inner_folds,
+                                      imputer=overrides.pop("imputer", "knn"), **overrides)
+
+        register_model(ModelConfig(name=name, modality="clinical", family=family, display=display,
+                                   paper_name=paper))(factory)
+        return make
+    return deco
+
+
+@_clinical("clinical_lr", "Logistic regression", "LR")
+def _lr(profile, seed):
+    return (LogisticRegression(max_iter=5000, class_weight="balanced"),
+            _grid(profile, {"C": [0.03, 0.1, 0.3, 1.0, 3.0]}, {"C": [0.1, 0.3, 1.0]}, {"C": [0.3]}))
+
+
+@_clinical("clinical_rf", "Random forest", "RF")
+def _rf(profile, seed):
+    n = {"tiny": 50, "small": 200, "full": 400}[profile.grid]
+    return (RandomForestClassifier(n_estimators=n, class_weight="balanced_subsample", random_state=seed, n_jobs=1),
+            _grid(profile, {"max_depth": [3, 5, 8, None], "min_samples_leaf": [1, 5, 10]},
+                  {"max_depth": [4, None], "min_samples_leaf": [5, 10]}, {"max_depth": [4], "min_samples_leaf": [5]}))
+
+
+@_clinical("clinical_knn", "k-nearest neighbours", "KNN")
+def _knn(profile, seed):
+    return (KNeighborsClassifier(),
+            _grid(profile, {"n_neighbors": [5, 15, 31, 51], "weights": ["uniform", "distance"]},
+                  {"n_neighbors": [15, 31, 51]}, {"n_neighbors": [7]}))
+
+
+@_clinical("clinical_gb", "Gradient boosting", "GB")
+def _gb(profile, seed):
+    n = {"tiny": 30, "small": 100, "full": 200}[profile.grid]
+    return (GradientBoostingClassifier(n_estimators=n, subsample=0.8, random_state=seed),
+            _grid(profile, {"learning_rate": [0.03, 0.1], "max_depth": [2, 3]},
+                  {"learning_rate": [0.05], "max_depth": [2, 3]}, {"learning_rate": [0.1], "max_depth": [2]}))
+
+
+@_clinical("clinical_adaboost", "AdaBoost", "AdaBoost")
+def _ada(profile, seed):
+    return (AdaBoostClassifier(random_state=seed),
+            _grid(profile, {"n_estimators": [50, 150], "learning_rate": [0.1, 0.5, 1.0]},
+                  {"n_estimators": [100], "learning_rate": [0.1, 0.5]}, {"n_estimators": [30], "learning_rate": [0.5]}))
+
+
+@_clinical("clinical_svm", "Support vector machine", "SVM")
+def _svm(profile, seed):
+    from sklearn.calibration import CalibratedClassifierCV
+
+    # Platt-scaled SVM probabilities (scikit-learn's replacement for SVC(probability=True))
+    return (CalibratedClassifierCV(SVC(kernel="rbf", class_weight="balanced", random_state=seed), ensemble=False),
+            _grid(profile, {"estimator__C": [0.1, 0.3, 1.0, 3.0], "estimator__gamma": ["scale", 0.01]},
+                  {"estimator__C": [0.3, 1.0]}, {"estimator__C": [1.0]}))
+
+
+@_clinical("clinical_xgb", "XGBoost", "XGBoost", family="xgboost")
+def _xgb(profile, seed):
+    from xgboost import XGBClassifier
+
+    n = {"tiny": 30, "small": 150, "full": 300}[profile.grid]
+    return (XGBClassifier(n_estimators=n, subsample=0.8, colsample_bytree=0.8, tree_method="hist", n_jobs=1,
+                          random_state=seed, eval_metric="logloss"),
+            _grid(profile, {"max_depth": [2, 3, 4], "learning_rate": [0.03, 0.1]},
+                  {"max_depth": [2, 3], "learning_rate": [0.05]}, {"max_depth": [2], "learning_rate": [0.1]}))
+
+
+@_clinical("clinical_dt", "Decision tree", "DT")
+def _dt(profile, seed):
+    return (DecisionTreeClassifier(class_weight="balanced", random_state=seed),
+            _grid(profile, {"max_depth": [2, 3, 4, 6], "min_samples_leaf": [5, 20]},
+                  {"max_depth": [3, 4], "min_samples_leaf": [10]}, {"max_depth": [3], "min_samples_leaf": [10]}))
+

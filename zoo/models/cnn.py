@@ -1,0 +1,236 @@
+"""CNN estimators with scikit-learn conventions over patients.
+
+``fit(data, y)`` trains on every image of the patients given (each image
+carries its patient's label); ``predict_proba(data)`` returns one row per
+patient: the mean over that patient's images, NaN where the patient has no
+image of this modality. Image and clinical models therefore share one
+training and evaluation path.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from zoo.data import PatientData
+from zoo.models.networks import build_network
+from zoo.preprocess import AUGMENT_POLICIES, augment, normalize
+
+ProgressFn = Callable[[dict], None]
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("Expected a CUDA device for --device cuda. Got none. Use --device auto or cpu.")
+    return torch.device(device)
+
+
+def _autocast(dev: torch.device):
+    return torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else contextlib.nullcontext()
+
+
+@torch.no_grad()
+def _recalibrate_batchnorm(net: torch.nn.Module, x_uint8: torch.Tensor, batch_size: int) -> None:
+    """Re-estimate BatchNorm running statistics with the final weights (one pass, no augmentation).
+
+    With few optimisation steps the running averages lag far behind the weights
+    and eval-mode outputs collapse to a constant; a cumulative average over the
+    training images fixes that at the cost of one forward pass.
+    """
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average
+    net.train()
+    for s in range(0, x_uint8.shape[0], max(batch_size, 2)):
+        xb = x_uint8[s:s + max(batch_size, 2)]
+        if xb.shape[0] > 1:
+            net(normalize(xb))
+    for m, mom in zip(bns, saved):
+        m.momentum = mom
+
+
+class CNNClassifier(BaseEstimator, ClassifierMixin):
+    def __init__(self, arch: str = "resnet18", modality: str = "marrow", image_size: int = 64, epochs: int = 6,
+                 batch_size: int = 32, lr: float = 1e-3, betas: tuple[float, float] = (0.85, 0.995),
+                 weight_decay: float = 1e-4, dropout: float = 0.3, images_per_patient: int | None = None,
+                 pretrained: bool = False, augment: str = "paper", device: str = "auto", seed: int = 0,
+                 progress: ProgressFn | None = None) -> None:
+        self.arch = arch
+        self.modality = modality
+        self.image_size = image_size
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.betas = betas
+        self.weight_decay = weight_decay
+        self.dropout = dropout
+        self.images_per_patient = images_per_patient
+        self.pretrained = pretrained
+        self.augment = augment
+        self.device = device
+        self.seed = seed
+        self.progress = progress
+
+    # ----- helpers --------------------------------------------------------------
+    def _image_index(self, data: PatientData) -> tuple[np.ndarray, np.ndarray]:
+        """Bank rows of every image and the patient (row in ``data``) each belongs to."""
+        keys, owner = [], []
+        for i, ks in enumerate(data.images[self.modality]):
+            keys.extend(ks)
+            owner.extend([i] * len(ks))
+        bank = data.banks[self.modality]
+        return bank.index_of(keys), np.asarray(owner, dtype=np.int64)
+
+    def _epoch_order(self, owner: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if self.images_per_patient is None:
+            return rng.permutation(len(owner))
+        picks = []
+        for p in np.unique(owner):
+            rows = np.flatnonzero(owner == p)
+            picks.extend(rng.choice(rows, size=min(self.images_per_patient, len(rows)), replace=False))
+        return rng.permutation(np.asarray(picks))
+
+    # ----- estimator API --------------------------------------------------------
+    def fit(self, data: PatientData, y) -> "CNNClassifier":
+        y = np.asarray(y, dtype=np.int64)
+        rows, owner = self._image_index(data)
+        if len(rows) == 0:
+            raise ValueError(f"Expected {self.modality} images for training. Got none among {len(data)} patients.")
+        dev = resolve_device(self.device)
+        torch.manual_seed(self.seed)
+        rng = np.random.default_rng(self.seed)
+        gen = torch.Generator().manual_seed(self.seed)
+        x_all = data.banks[self.modality].tensor(self.image_size)[torch.from_numpy(rows)].to(dev)
+        y_img = torch.from_numpy(y[owner]).to(dev)
+        net, self.init_note_ = build_network(self.arch, self.dropout, self.pretrained)
+        net = net.to(dev)
+        if dev.type == "cuda":
+            net = net.to(memory_format=torch.channels_last)
+        counts = np.bincount(y[owner], minlength=2).astype(float)
+        weight = torch.tensor(counts.sum() / (2 * np.maximum(counts, 1)), dtype=torch.float32, device=dev)
+        opt = torch.optim.Adam(net.parameters(), lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
+        steps_per_epoch = max(1, int(np.ceil(len(self._epoch_order(owner, np.random.default_rng(0))) / self.batch_size)))
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=self.epochs * steps_per_epoch,
+                                                           eta_min=self.lr * 0.01)
+        self.history_: list[float] = []
+        net.train()
+        for epoch in range(self.epochs):
+            order = self._epoch_order(owner, rng)
+            total, seen = 0.0, 0
+            for s in range(0, len(order), self.batch_size):
+                b = order[s:s + self.batch_size]
+                if len(b) < 2:  # BatchNorm cannot train on a single sample
+                    continue
+                bt = torch.from_numpy(b).to(dev)
+                xb = augment(normalize(x_all[bt]), gen, AUGMENT_POLICIES[self.augment])
+                if dev.type == "cuda":
+                    xb = xb.contiguous(memory_format=torch.channels_last)
+                with _autocast(dev):
+                    logits = net(xb)
+                loss = F.cross_entropy(logits.float(), y_img[bt], weight=weight)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                total += float(loss.detach()) * len(b)
+                seen += len(b)
+            self.history_.append(total / max(seen, 1))
+            if self.progress:
+                self.progress({"epoch": epoch + 1, "epochs": self.epochs, "loss": self.history_[-1]})
+        _recalibrate_batchnorm(net, x_all, self.batch_size)
+        net.eval()
+        self.net_ = net
+        self.device_ = dev
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "net_"):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError(f"This {self.arch} ({self.modality}) model is not fitted. Call fit or load it from a zoo.")
+
+    @torch.inference_mode()
+    def _run(self, x_uint8: torch.Tensor, what: str = "proba", batch: int = 128) -> torch.Tensor:
+        outs = []
+        dev = self.device_
+        for s in range(0, x_uint8.shape[0], batch):
+            xb = normalize(x_uint8[s:s + batch].to(dev))
+            if dev.type == "cuda":
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            with _autocast(dev):
+                out = self.net_.embed(xb) if what == "embed" else torch.softmax(self.net_(xb).float(), dim=1)[:, 1]
+            outs.append(out.float().cpu())
+        return torch.cat(outs) if outs else torch.empty(0)
+
+    def predict_image_proba(self, x_uint8: torch.Tensor) -> np.ndarray:
+        """P(PD) for each denoised uint8 image (N, 3, S, S)."""
+        self._check_fitted()
+        return self._run(x_uint8).numpy()
+
+    def _per_patient(self, data: PatientData, what: str) -> np.ndarray:
+        self._check_fitted()
+        rows, owner = self._image_index(data)
+        width = 1 if what == "proba" else self.net_.head[1].in_features
+        out = np.full((len(data), width), np.nan)
+        if len(rows) == 0:
+            return out
+        x = data.banks[self.modality].tensor(self.image_size)[torch.from_numpy(rows)]
+        vals = self._run(x, what).numpy().reshape(len(rows), -1)
+        for p in np.unique(owner):
+            out[p] = vals[owner == p].mean(axis=0)
+        return out
+
+    def predict_proba(self, data: PatientData) -> np.ndarray:
+        p = self._per_patient(data, "proba")[:, 0]
+        return np.column_stack([1 - p, p])
+
+    def embed(self, data: PatientData) -> np.ndarray:
+        """Mean pooled backbone features per patient (for early fusion); NaN rows when no image."""
+        return self._per_patient(data, "embed")
+
+
+class FoldBag:
+    """The k out-of-fold CNNs used together as the final model (no refit).
+
+    Cheap profiles skip the refit on the whole training set: each training
+    patient's OOF prediction comes from the fold model that did not see it,
+    and new patients get the mean of the k fold models. Embeddings are the
+    fold models' pooled features side by side.
+    """
+
+    def __init__(self, members: list[CNNClassifier]) -> None:
+        if not members:
+            raise ValueError("Expected at least one fold model. Got none.")
+        self.members = members
+        first = members[0]
+        self.arch, self.modality, self.image_size = first.arch, first.modality, first.image_size
+        self.classes_ = np.array([0, 1])
+
+    @property
+    def net_(self):
+        return self.members[0].net_
+
+    @property
+    def history_(self) -> list[float]:
+        return self.members[-1].history_
+
+    def predict_image_proba(self, x_uint8: torch.Tensor) -> np.ndarray:
+        return np.mean([m.predict_image_proba(x_uint8) for m in self.members], axis=0)
+
+    def predict_proba(self, data: PatientData) -> np.ndarray:
+        p = np.mean([m.predict_proba(data)[:, 1] for m in self.members], axis=0)
+        return np.column_stack([1 - p, p])
+
+    def embed(self, data: PatientData) -> np.ndarray:
+        return np.hstack([m.embed(data) for m in self.members])

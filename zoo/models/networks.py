@@ -1,0 +1,99 @@
+"""torchvision backbones with a dropout + 2-class head.
+
+Each architecture's pooled-feature width and Grad-CAM target layer live in
+``ARCHITECTURES``; adding a backbone is one entry there plus one registry
+entry. ImageNet weights are used only when already in the local torch cache:
+nothing is downloaded at run time.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torchvision
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Arch:
+    builder: str          # torchvision.models function
+    weights: str          # torchvision weights enum name
+    head_attr: str        # attribute replaced by Identity so the body returns pooled features
+    features: int         # pooled feature width
+    target_layer: str     # Grad-CAM layer relative to ClassifierNet
+    paper_name: str
+    min_size: int = 32
+    pool_attr: str | None = None  # VGG/AlexNet: pool to 1x1 instead of 7x7 (small head, any input size)
+
+
+ARCHITECTURES: dict[str, Arch] = {
+    "alexnet": Arch("alexnet", "AlexNet_Weights", "classifier", 256, "body.features.11", "AlexNet", 63, "avgpool"),
+    "vgg16": Arch("vgg16", "VGG16_Weights", "classifier", 512, "body.features.29", "VGG16", 32, "avgpool"),
+    "resnet18": Arch("resnet18", "ResNet18_Weights", "fc", 512, "body.layer4.-1", "ResNet"),
+    "resnet50": Arch("resnet50", "ResNet50_Weights", "fc", 2048, "body.layer4.-1", "ResNet"),
+    "mobilenet_v2": Arch("mobilenet_v2", "MobileNet_V2_Weights", "classifier", 1280, "body.features.-1", "MobileNet"),
+    "mobilenet_v3_large": Arch("mobilenet_v3_large", "MobileNet_V3_Large_Weights", "classifier", 960,
+                               "body.features.-1", "MobileNet"),
+    "densenet121": Arch("densenet121", "DenseNet121_Weights", "classifier", 1024, "body.features.-1", "DenseNet"),
+}
+
+
+class ClassifierNet(nn.Module):
+    """``body`` (torchvision model minus its classifier) -> dropout -> Linear(features, 2)."""
+
+    def __init__(self, arch: str, dropout: float = 0.3) -> None:
+        super().__init__()
+        a = ARCHITECTURES[arch]
+        body = getattr(torchvision.models, a.builder)(weights=None)
+        setattr(body, a.head_attr, nn.Identity())
+        if a.pool_attr:
+            setattr(body, a.pool_attr, nn.AdaptiveAvgPool2d(1))
+        self.body = body
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(a.features, 2))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(x))
+
+
+def resolve_layer(model: nn.Module, path: str) -> nn.Module:
+    """``get_submodule`` that also accepts negative indices (``body.layer4.-1``)."""
+    mod = model
+    for part in path.split("."):
+        if part.lstrip("-").isdigit():
+            mod = mod[int(part)]  # type: ignore[index]
+        else:
+            mod = getattr(mod, part)
+    return mod
+
+
+def cached_imagenet_weights(arch: str) -> Path | None:
+    """The ImageNet checkpoint in the local torch cache, if someone put it there."""
+    a = ARCHITECTURES[arch]
+    weights = getattr(torchvision.models, a.weights).DEFAULT
+    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    return path if path.is_file() else None
+
+
+def build_network(arch: str, dropout: float = 0.3, pretrained: bool = False) -> tuple[ClassifierNet, str]:
+    """Network and a note saying where its starting weights came from."""
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"Expected an architecture in {sorted(ARCHITECTURES)}. Got {arch!r}.")
+    net = ClassifierNet(arch, dropout)
+    if not pretrained:
+        return net, "random initialisation"
+    path = cached_imagenet_weights(arch)
+    if path is None:
+        msg = (f"ImageNet weights for {arch} are not in the local torch cache ({torch.hub.get_dir()}/checkpoints); "
+               "training from scratch instead (nothing is downloaded).")
+        log.warning(msg)
+        return net, msg
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    missing, unexpected = net.body.load_state_dict(state, strict=False)
+    return net, f"ImageNet weights from {path.name} (head re-initialised; {len(unexpected)} classifier tensors unused)"

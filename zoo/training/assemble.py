@@ -1,0 +1,202 @@
+"""After the single models: ensembles (from OOF only), evaluation, manifest."""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from zoo.artifacts.files import atomic_write_json, hash_tree
+from zoo.evaluation.report import _auc, evaluate
+from zoo.models.ensembles import SoftVoting, Stacking, WeightedVoting, top_k_per_modality
+from zoo.models.registry import model_config
+from zoo.schema import SCHEMA_VERSION
+
+LATE_ENSEMBLES = {
+    "ens_soft_vote": ("Soft voting, top-2 per modality (the study's ensemble)", SoftVoting),
+    "ens_weighted": ("Weighted soft voting (weights fit on OOF)", WeightedVoting),
+    "ens_stacking": ("Stacking (logistic meta-learner on OOF)", Stacking),
+}
+FUSION_ENSEMBLES = {
+    "ens_fusion_lr": ("Early fusion: clinical + CNN embeddings → logistic regression", "lr"),
+    "ens_fusion_xgb": ("Early fusion: clinical + CNN embeddings → XGBoost", "xgb"),
+}
+ENSEMBLE_DISPLAY = {k: v[0] for k, v in {**LATE_ENSEMBLES, **FUSION_ENSEMBLES}.items()}
+
+
+def _wide(frames: list[pd.DataFrame], split: str, index: list[str]) -> pd.DataFrame:
+    parts = {name: df[df["split"] == split].set_index("patient_id")["prob"] for name, df in frames}
+    return pd.DataFrame(parts).reindex(index)
+
+
+def _crossfit(make, P: pd.DataFrame, y: np.ndarray, fold: np.ndarray):
+    """OOF predictions of an ensemble: refit on the other folds' OOF rows, predict the held-out fold."""
+    out = np.full(len(P), np.nan)
+    for f in np.unique(fold):
+        tr, va = fold != f, fold == f
+        out[va] = make().fit(P[tr], y[tr]).predict_proba(P[va])
+    return out
+
+
+def _emb(out: Path, name: str, part: str, index: list[str]) -> np.ndarray | None:
+    p = out / "models" / name / f"embeddings_{part}.parquet"
+    if not p.is_file():
+        return None
+    return pd.read_parquet(p).reindex(index).to_numpy(dtype=float)
+
+
+def assemble_zoo(out: Path, cohort, ext_cohort, names, prof, seed, split, ids, run_info, timings, seconds,
+                 data, ext) -> Path:
+    from zoo.artifacts.model_io import save_fusion
+    from zoo.models.fusion import EarlyFusion
+
+    t0 = time.perf_counter()
+    frames = [(n, pd.read_parquet(out / "models" / n / "predictions.parquet")) for n in names]
+    has_ext = ext_cohort is not None
+    splits = ["oof", "test"] + (["external"] if has_ext else [])
+    index = {"oof": ids["train"], "test": ids["test"], "external": ids["external"]}
+    preds = {s: _wide(frames, s, index[s]) for s in splits}
+    ycoh = pd.Series(cohort.y, index=cohort.patient_ids)
+    y = {"oof": ycoh.reindex(ids["train"]), "test": ycoh.reindex(ids["test"])}
+    if has_ext:
+        y["external"] = pd.Series(ext_cohort.y, index=ext_cohort.patient_ids).reindex(ids["external"])
+    groups = {n: model_config(n).modality for n in names}
+    kinds = {n: "single" for n in names}
+    y_oof = y["oof"].to_numpy()
+    fold = split.fold
+    oof_auc = {n: _auc(y_oof, preds["oof"][n].to_numpy()) for n in names}
+    members = top_k_per_modality(oof_auc, groups, 2)
+    member_modality = {m: groups[m] for m in members}
+    ens_records: dict[str, dict] = {}
+    used: list[pd.DataFrame] = []
+
+    for ens_name, (display, cls) in LATE_ENSEMBLES.items():
+        make = lambda cls=cls: cls(members, member_modality)  # noqa: E731
+        ens = make().fit(preds["oof"][members], y_oof)
+        preds["oof"][ens_name] = _crossfit(make, preds["oof"][members], y_oof, fold)
+        for s in splits[1:]:
+            preds[s][ens_name] = ens.predict_proba(preds[s][members])
+            used.append(pd.DataFrame({"patient_id": index[s], "split": s, "ensemble": ens_name,
+                                      "modalities": ["+".join(u) for u in ens.modalities_used(preds[s][members])]}))
+        d = out / "ensembles" / ens_name
+        atomic_write_json(d / "ensemble.json", {**ens.to_dict(), "display": display})
+        ens_records[ens_name] = {"display": display, "members": members, "kind": "late"}
+        groups[ens_name], kinds[ens_name] = "ensemble", "ensemble"
+
+    # early fusion: the best CNN per image modality by OOF AUC supplies the embeddings
+    cnn_best = {}
+    for mod in ("marrow", "electrophoresis"):
+        cands = [n for n in names if groups[n] == mod and model_config(n).family == "cnn"
+                 and not np.isnan(oof_auc[n])]
+        if cands:
+            cnn_best[mod] = max(cands, key=lambda n: (oof_auc[n], n))
+    train_data = data.subset(split.train)
+    test_data = data.subset(split.test)
+    clin = {"oof": train_data.clinical, "test": test_data.clinical, "external": ext.clinical if has_ext else None}
+    part = {"oof": "train", "test": "test", "external": "external"}
+    emb = {s: {m: _emb(out, n, part[s], index[s]) for m, n in cnn_best.items()} for s in splits}
+    for ens_name, (display, head) in FUSION_ENSEMBLES.items():
+        def make(head=head):
+            return EarlyFusion(head=head, n_components=prof.embed_components, seed=seed, inner_folds=prof.inner_folds)
+
+        fus = make().fit(clin["oof"], emb["oof"], y_oof, cohort.schema, data.features)
+        oof = np.full(len(y_oof), np.nan)
+        for f in np.unique(fold):
+            tr, va = fold != f, fold == f
+            m = make().fit(clin["oof"][tr], {k: v[tr] for k, v in emb["oof"].items()}, y_oof[tr],
+                           cohort.schema, data.features)
+            oof[va] = m.predict_proba(clin["oof"][va], {k: v[va] for k, v in emb["oof"].items()})[:, 1]
+        preds["oof"][ens_name] = oof
+        for s in splits[1:]:
+            preds[s][ens_name] = fus.predict_proba(clin[s], emb[s])[:, 1]
+            used.append(pd.DataFrame({"patient_id": index[s], "split": s, "ensemble": ens_name,
+                                      "modalities": ["+".join(u) for u in fus.modalities_used(clin[s], emb[s])]}))
+        save_fusion(fus, out / "ensembles" / ens_name)
+        atomic_write_json(out / "ensembles" / ens_name / "ensemble.json",
+                          {"class": "EarlyFusion", "head": head, "display": display, "embedding_models": cnn_best})
+        ens_records[ens_name] = {"display": display, "members": ["clinical", *cnn_best.values()], "kind": "fusion",
+                                 "embedding_models": cnn_best}
+        groups[ens_name], kinds[ens_name] = "ensemble", "ensemble"
+
+    singles = [n for n in names if not np.isnan(oof_auc[n])]
+    best_single = max(singles, key=lambda n: (oof_auc[n], n))
+    oracle = {"test": cohort.oracle(), "external": ext_cohort.oracle() if has_ext else None}
+    metrics, curves = evaluate(y, preds, groups, kinds, best_single, prof.n_bootstrap, seed, oracle)
+    metrics["ensemble_members"] = members
+    metrics["ensembles"] = ens_records
+    metrics["ablation"] = _ablation(out, preds, y, splits, members, member_modality, clin, emb, fold)
+
+    long = []
+    for s in splits:
+        df = preds[s].copy()
+        df.index.name = "patient_id"
+        m = df.reset_index().melt(id_vars="patient_id", var_name="model", value_name="prob")
+        m["split"] = s
+        m["y"] = m["patient_id"].map(y[s])
+        long.append(m)
+    pd.concat(long).to_parquet(out / "predictions.parquet", index=False)
+    if used:
+        pd.concat(used).to_parquet(out / "ensemble_modalities.parquet", index=False)
+    atomic_write_json(out / "metrics.json", metrics)
+    atomic_write_json(out / "curves.json", curves)
+    timings["ensembles_and_evaluation"] = round(time.perf_counter() - t0, 2)
+
+    manifest = {
+        "zoo_format_version": "1", "schema_version": SCHEMA_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "cohort": {"path": run_info["cohort"], "fingerprint": cohort.fingerprint, "n": len(cohort.patient_ids),
+                   "synthetic": cohort.is_synthetic, "features": data.features},
+        "external": {"path": run_info["external"], "fingerprint": run_info["external_fingerprint"],
+                     "n": len(ids["external"])} if has_ext else None,
+        "profile": asdict(prof), "seed": seed, "pretrained": run_info["pretrained"],
+        "library_versions": _versions(),
+        "models": {n: {"modality": groups[n], "family": model_config(n).family, "display": model_config(n).display,
+                       "paper_name": model_config(n).paper_name, "arch": model_config(n).arch,
+                       "oof_auc": oof_auc[n], "test_auc": metrics["models"][n]["test"].get("auc")} for n in names},
+        "ensembles": {e: {**r, "test_auc": metrics["models"][e]["test"].get("auc")} for e, r in ens_records.items()},
+        "best_single": best_single,
+        "timings_seconds": {**timings, "total": round(seconds + time.perf_counter() - t0, 2)},
+        "files": hash_tree(out, exclude=("manifest.json",)),
+    }
+    atomic_write_json(out / "manifest.json", manifest)
+    return out
+
+
+def _ablation(out, preds, y, splits, members, member_modality, clin, emb, fold) -> dict:
+    """Leave-one-modality-out AUC of each ensemble on test/external (what each modality adds)."""
+    from zoo.artifacts.model_io import load_fusion
+    from zoo.models.ensembles import late_fusion_from_dict
+    from zoo.artifacts.files import read_json
+
+    res: dict = {}
+    all_mods = {"clinical", "marrow", "electrophoresis"}
+    for ens_name in list(LATE_ENSEMBLES) + list(FUSION_ENSEMBLES):
+        d = out / "ensembles" / ens_name
+        res[ens_name] = {}
+        for s in splits[1:]:
+            yy = y[s].to_numpy()
+            row = {"all": _auc(yy, preds[s][ens_name].to_numpy())}
+            for m in sorted(all_mods):
+                if ens_name in LATE_ENSEMBLES:
+                    ens = late_fusion_from_dict(read_json(d / "ensemble.json"))
+                    p = ens.predict_proba(preds[s][members], modalities=all_mods - {m})
+                else:
+                    fus = load_fusion(d)
+                    c = clin[s].copy()
+                    e = dict(emb[s])
+                    if m == "clinical":
+                        c[:] = np.nan
+                    else:
+                        e.pop(m, None)
+                    p = fus.predict_proba(c, e)[:, 1]
+                row[f"without_{m}"] = _auc(yy, p)
+            res[ens_name][s] = row
+    return res
+
+
+def _versions() -> dict:
+    from zoo.training.trainer import library_versions
+
+    return library_versions()

@@ -1,0 +1,210 @@
+"""Build a zoo: every registered model, ensembles, honest evaluation, safe artifacts.
+
+Order of work (each step only looks at what it may look at):
+1. patient-level stratified 80/20 split; k stratified folds inside training
+2. every model: out-of-fold predictions on training, then the final model
+   (refit, or the fold models averaged in cheap profiles), which predicts the
+   test set and any external cohort once; each model is committed to disk
+   atomically on completion, so an interrupted run resumes model by model
+3. ensemble membership, weights and meta-models from OOF predictions only
+4. metrics: thresholds from OOF, scores on test/external, bootstrap CIs
+5. manifest.json (hashes of every file) written last: its presence marks a complete zoo
+"""
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from zoo.artifacts.files import atomic_write_json, hash_tree, read_json, verify_hashes
+from zoo.cohort import Cohort, load_cohort
+from zoo.data import PatientData
+from zoo.errors import ZooIntegrityError
+from zoo.models.registry import create_model, list_models, model_config
+from zoo.schema import SCHEMA_VERSION
+from zoo.training.profiles import Profile, get_profile
+from zoo.training.progress import Progress, ProgressCallback
+from zoo.training.splits import Split, make_split
+
+ZOO_FORMAT_VERSION = "1"
+MANIFEST = "manifest.json"
+RUN = "run.json"
+
+
+class Interrupted(RuntimeError):
+    """Raised by ``stop_after`` in tests to simulate a crash between models."""
+
+
+def library_versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in ("torch", "torchvision", "scikit-learn", "xgboost", "numpy", "pandas", "skops", "safetensors"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = "missing"
+    return out
+
+
+def _predictions_frame(ids: list[str], split: str, p: np.ndarray, fold: np.ndarray | None = None) -> pd.DataFrame:
+    df = pd.DataFrame({"patient_id": ids, "split": split, "prob": p.astype(float)})
+    if fold is not None:
+        df["fold"] = fold
+    return df
+
+
+def _fit_model(name: str, profile: Profile, data: PatientData, y: np.ndarray, split: Split,
+               ext: PatientData | None, device: str, seed: int, pretrained: bool, prog: Progress) -> dict:
+    cfg = model_config(name)
+    is_cnn = cfg.family == "cnn"
+    folds = split.folds()
+    refit = not (is_cnn and profile.cnn_final == "folds")
+    steps = (len(folds) + int(refit)) * (profile.epochs if is_cnn else 1)
+    prog.start_model(name, steps, "epoch" if is_cnn else "fit")
+    kw = {"seed": seed}
+    if is_cnn:
+        kw.update(device=device, pretrained=pretrained, progress=lambda e: prog.step(loss=e["loss"]))
+    train = data.subset(split.train)
+    y_tr = y[split.train]
+    oof = np.full(len(split.train), np.nan)
+    fold_models = []
+    for f, (fit_idx, held) in enumerate(folds):
+        kw["seed"] = seed + 1000 * (f + 1)
+        est = create_model(name, profile, **kw).fit(train.subset(fit_idx), y_tr[fit_idx])
+        oof[held] = est.predict_proba(train.subset(held))[:, 1]
+        fold_models.append(est)
+        if not is_cnn:
+            prog.step()
+    if refit:
+        kw["seed"] = seed
+        final = create_model(name, profile, **kw).fit(train, y_tr)
+        if not is_cnn:
+            prog.step()
+    else:
+        from zoo.models.cnn import FoldBag
+
+        final = FoldBag(fold_models)
+    for m in fold_models + [final]:  # callbacks are not part of a saved model
+        for member in getattr(m, "members", [m]):
+            if hasattr(member, "progress"):
+                member.progress = None
+    out = {"final": final, "oof": oof, "test": final.predict_proba(data.subset(split.test))[:, 1],
+           "external": final.predict_proba(ext)[:, 1] if ext is not None else None}
+    if is_cnn:
+        out["emb"] = {"train": final.embed(train), "test": final.embed(data.subset(split.test)),
+                      "external": final.embed(ext) if ext is not None else None}
+    return out
+
+
+def _commit_model(out_dir: Path, name: str, res: dict, ids: dict[str, list[str]], fold: np.ndarray) -> None:
+    """Write one model into models/.tmp-NAME, then rename: a model dir exists only when complete."""
+    from zoo.artifacts.model_io import save_fitted
+
+    cfg = model_config(name)
+    final_dir = out_dir / "models" / name
+    tmp = out_dir / "models" / f".tmp-{name}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_fitted(res["final"], cfg, tmp)
+    frames = [_predictions_frame(ids["train"], "oof", res["oof"], fold),
+              _predictions_frame(ids["test"], "test", res["test"])]
+    if res["external"] is not None:
+        frames.append(_predictions_frame(ids["external"], "external", res["external"]))
+    pd.concat(frames).to_parquet(tmp / "predictions.parquet", index=False)
+    if "emb" in res:
+        for part, E in res["emb"].items():
+            if E is not None:
+                pd.DataFrame(E, index=ids[part]).rename(columns=str).to_parquet(tmp / f"embeddings_{part}.parquet")
+    atomic_write_json(tmp / "DONE.json", {"files": hash_tree(tmp)})
+    shutil.rmtree(final_dir, ignore_errors=True)
+    tmp.rename(final_dir)
+
+
+def _model_done(out_dir: Path, name: str) -> bool:
+    d = out_dir / "models" / name
+    if not (d / "DONE.json").is_file():
+        return False
+    try:
+        verify_hashes(d, read_json(d / "DONE.json")["files"], f"model {name}")
+    except ZooIntegrityError:
+        return False
+    return True
+
+
+def _load_model_predictions(out_dir: Path, name: str) -> pd.DataFrame:
+    return pd.read_parquet(out_dir / "models" / name / "predictions.parquet")
+
+
+def _load_embeddings(out_dir: Path, name: str, part: str) -> pd.DataFrame | None:
+    p = out_dir / "models" / name / f"embeddings_{part}.parquet"
+    return pd.read_parquet(p) if p.is_file() else None
+
+
+def train_zoo(cohort_dir: str | Path, out: str | Path, profile: str | Profile = "quick",
+              external: str | Path | None = None, device: str = "auto", seed: int = 0,
+              models: list[str] | None = None, pretrained: bool = False, overwrite: bool = False,
+              progress: ProgressCallback | None = None, show_bars: bool = True,
+              stop_after: int | None = None) -> Path:
+    """Train (or resume) a zoo in ``out``; returns the zoo path."""
+    prof = profile if isinstance(profile, Profile) else get_profile(profile)
+    out = Path(out)
+    cohort = load_cohort(cohort_dir)
+    ext_cohort = load_cohort(external) if external else None
+    names = models or list_models(default_only=True)
+    run_info = {"cohort": str(Path(cohort_dir).resolve()), "cohort_fingerprint": cohort.fingerprint,
+                "external": str(Path(external).resolve()) if external else None,
+                "external_fingerprint": ext_cohort.fingerprint if ext_cohort else None,
+                "profile": asdict(prof), "seed": seed, "models": names, "pretrained": pretrained}
+    if (out / MANIFEST).is_file():
+        if not overwrite:
+            raise FileExistsError(f"{out} already holds a complete zoo. Use --overwrite or another --out.")
+        shutil.rmtree(out)
+    if (out / RUN).is_file() and not overwrite:
+        prev = read_json(out / RUN)
+        if json.dumps(prev, sort_keys=True) != json.dumps(json.loads(json.dumps(run_info, default=list)), sort_keys=True):
+            raise ZooIntegrityError(
+                f"{out} holds an interrupted run with different settings (cohort, profile, seed or models). "
+                "Resume with the same settings, or pass --overwrite / choose another --out.")
+    elif out.exists() and overwrite:
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / RUN, run_info)
+
+    data = PatientData.from_cohort(cohort)
+    ext = PatientData.from_cohort(ext_cohort) if ext_cohort else None
+    y = cohort.y
+    split = make_split(y, prof.test_size, prof.cv_folds, seed)
+    ids = {"train": [data.ids[i] for i in split.train], "test": [data.ids[i] for i in split.test],
+           "external": ext.ids if ext else []}
+    atomic_write_json(out / "split.json", split.to_dict(data.ids))
+
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    prog = Progress(len(names), progress, show_bars)
+    try:
+        for k, name in enumerate(names):
+            if _model_done(out, name):
+                prog.message(f"{name}: already trained, resuming after it")
+                prog.end_model(name, resumed=True)
+                continue
+            if stop_after is not None and k >= stop_after:
+                raise Interrupted(f"stopped before {name} (stop_after={stop_after})")
+            t = time.perf_counter()
+            res = _fit_model(name, prof, data, y, split, ext, device, seed, pretrained, prog)
+            _commit_model(out, name, res, ids, split.fold)
+            timings[name] = round(time.perf_counter() - t, 2)
+            prog.end_model(name, seconds=timings[name])
+    finally:
+        prog.close()
+
+    from zoo.training.assemble import assemble_zoo
+
+    return assemble_zoo(out, cohort, ext_cohort, names, prof, seed, split, ids, run_info, timings,
+                        time.perf_counter() - t0, data, ext)
