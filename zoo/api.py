@@ -19,7 +19,8 @@ import pandas as pd
 from zoo.artifacts.files import read_json, verify_hashes
 from zoo.data import PatientData
 from zoo.errors import ZooIntegrityError
-from zoo.schema import DEFAULT_SCHEMA, SCHEMA_VERSION, Schema, derive_stages
+from zoo.schema import DEFAULT_SCHEMA, SCHEMA_VERSION, Schema
+from zoo.schema.derived import with_derived_stages
 
 MAIN_ENSEMBLE = "ens_soft_vote"
 RISK_BANDS = ((0.25, "low"), (0.5, "intermediate"), (1.01, "high"))
@@ -194,6 +195,16 @@ class Zoo:
             out_e.append(e)
         return out_p, out_e
 
+    def image_embedding(self, name: str, images: list[np.ndarray], keys: list[str] | None = None):
+        """Mean pooled CNN features of one patient's images (cached per image), or None without images."""
+        from zoo.cohort.images import image_sha256
+
+        if not images:
+            return None
+        keys = keys or [image_sha256(a) for a in images]
+        _, es = self._image_probs(name, self.model(name), self.manifest["models"][name]["modality"], images, keys)
+        return np.mean(es, axis=0)
+
     def predict_patient(self, clinical: dict, images: dict[str, list[np.ndarray]] | None = None,
                         image_keys: dict[str, list[str]] | None = None) -> PatientPrediction:
         """Every model's and ensemble's P(PD) for one patient; images optional, clinical values canonical."""
@@ -201,14 +212,8 @@ class Zoo:
 
         images = images or {}
         keys = {m: (image_keys or {}).get(m) or [image_sha256(a) for a in arrs] for m, arrs in images.items()}
-        clin = dict(clinical)
-        stages = derive_stages(pd.DataFrame([clin]).reindex(columns=["b2m", "alb", "ldh", "fish_del17p", "fish_t4_14",
-                                                                    "fish_t14_16"]))
-        for s in ("iss", "riss"):
-            if pd.isna(clin.get(s, np.nan)) and not pd.isna(stages[s].iloc[0]):
-                clin[s] = stages[s].iloc[0]
         feats = self.features
-        X = pd.DataFrame([{f: clin.get(f, np.nan) for f in feats}], columns=feats)
+        X = self.clinical_frame([clinical])
         model_probs: dict[str, float | None] = {}
         emb_by_model: dict[str, np.ndarray | None] = {}
         for name, rec in self.manifest["models"].items():
@@ -244,24 +249,29 @@ class Zoo:
                 members_used[ens_name] = mods_used[ens_name]
         return PatientPrediction(model_probs, ens_probs, mods_used, members_used)
 
-    def clinical_only_probability(self, clinical_rows: pd.DataFrame, image_probs: dict[str, float | None],
-                                  ensemble: str = MAIN_ENSEMBLE) -> np.ndarray:
-        """Ensemble P(PD) for many variants of one patient's clinical values, image outputs fixed.
+    def clinical_frame(self, rows: list[dict]) -> pd.DataFrame:
+        """Model-ready clinical rows: this zoo's features, ISS/R-ISS derived from their inputs."""
+        df = pd.DataFrame([{k: (np.nan if v is None else v) for k, v in r.items()} for r in rows])
+        df = with_derived_stages(df.reindex(columns=sorted(set(df.columns) | set(self.features))))
+        return df.reindex(columns=self.features)
 
-        This is the what-if fast path: clinical models run batched, image models not at all.
+    def clinical_only_probability(self, clinical_rows: list[dict], image_probs: dict[str, float | None],
+                                  ensemble: str = MAIN_ENSEMBLE) -> np.ndarray:
+        """A late-fusion ensemble's P(PD) for many variants of one patient's clinical values.
+
+        The what-if fast path: only the ensemble's clinical members run (batched),
+        image members reuse the probabilities already computed for this patient.
         """
-        feats = self.features
-        X = clinical_rows.reindex(columns=feats)
+        ens = self.ensemble(ensemble)
+        X = self.clinical_frame(clinical_rows)
         cols = {}
-        for name, rec in self.manifest["models"].items():
-            if rec["modality"] == "clinical":
+        for name in ens.members:
+            if self.manifest["models"][name]["modality"] == "clinical":
                 cols[name] = self.model(name).predict_proba(X)[:, 1]
             else:
                 v = image_probs.get(name)
                 cols[name] = np.full(len(X), np.nan if v is None else v)
-        P = pd.DataFrame(cols)
-        ens = self.ensemble(ensemble)
-        return ens.predict_proba(P)
+        return ens.predict_proba(pd.DataFrame(cols))
 
 
 def load_zoo(path: str | Path, device: str = "auto") -> Zoo:

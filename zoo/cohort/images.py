@@ -45,6 +45,7 @@ def read_image(source: str | Path | bytes, name: str | None = None) -> np.ndarra
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
+            Image.open(io.BytesIO(data)).verify()  # structural check (chunks, CRCs) before decoding
             img = Image.open(io.BytesIO(data))
             img.load()
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:

@@ -33,6 +33,7 @@ class Arch:
 ARCHITECTURES: dict[str, Arch] = {
     "alexnet": Arch("alexnet", "AlexNet_Weights", "classifier", 256, "body.features.11", "AlexNet", 63, "avgpool"),
     "vgg16": Arch("vgg16", "VGG16_Weights", "classifier", 512, "body.features.29", "VGG16", 32, "avgpool"),
+    "vgg16_bn": Arch("vgg16_bn", "VGG16_BN_Weights", "classifier", 512, "body.features.42", "VGG16", 32, "avgpool"),
     "resnet18": Arch("resnet18", "ResNet18_Weights", "fc", 512, "body.layer4.-1", "ResNet"),
     "resnet50": Arch("resnet50", "ResNet50_Weights", "fc", 2048, "body.layer4.-1", "ResNet"),
     "mobilenet_v2": Arch("mobilenet_v2", "MobileNet_V2_Weights", "classifier", 1280, "body.features.-1", "MobileNet"),

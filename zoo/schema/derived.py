@@ -81,3 +81,18 @@ def stage_mismatches(df: pd.DataFrame, ldh_uln: float = LDH_ULN_U_PER_L) -> list
             if str(g) != str(d):
                 out.append((i, col, str(g), str(d)))
     return out
+
+
+def with_derived_stages(rows: pd.DataFrame, ldh_uln: float = LDH_ULN_U_PER_L) -> pd.DataFrame:
+    """``rows`` with ISS and R-ISS (re)derived from their inputs wherever the inputs decide them.
+
+    Used for form and what-if patients, so a changed β2M or LDH moves the stage too.
+    """
+    out = rows.copy()
+    st = derive_stages(out, ldh_uln)
+    for col in ("iss", "riss"):
+        if col in out:
+            out[col] = st[col].where(st[col].notna(), out[col])
+        else:
+            out[col] = st[col]
+    return out

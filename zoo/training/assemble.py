@@ -40,11 +40,12 @@ def _crossfit(make, P: pd.DataFrame, y: np.ndarray, fold: np.ndarray):
     return out
 
 
-def _emb(out: Path, name: str, part: str, index: list[str]) -> np.ndarray | None:
-    p = out / "models" / name / f"embeddings_{part}.parquet"
-    if not p.is_file():
-        return None
-    return pd.read_parquet(p).reindex(index).to_numpy(dtype=float)
+def _embeddings(out: Path, name: str, parts: dict) -> dict:
+    """Pooled features of the final CNN ``name`` for each part's patients (only fusion needs them)."""
+    from zoo.artifacts.model_io import load_fitted
+
+    est = load_fitted(model_config(name), out / "models" / name)
+    return {k: (est.embed(d) if d is not None else None) for k, d in parts.items()}
 
 
 def assemble_zoo(out: Path, cohort, ext_cohort, names, prof, seed, split, ids, run_info, timings, seconds,
@@ -95,8 +96,9 @@ def assemble_zoo(out: Path, cohort, ext_cohort, names, prof, seed, split, ids, r
     train_data = data.subset(split.train)
     test_data = data.subset(split.test)
     clin = {"oof": train_data.clinical, "test": test_data.clinical, "external": ext.clinical if has_ext else None}
-    part = {"oof": "train", "test": "test", "external": "external"}
-    emb = {s: {m: _emb(out, n, part[s], index[s]) for m, n in cnn_best.items()} for s in splits}
+    parts = {"oof": train_data, "test": test_data, "external": ext if has_ext else None}
+    by_model = {m: _embeddings(out, n, parts) for m, n in cnn_best.items()}
+    emb = {s: {m: by_model[m][s] for m in cnn_best} for s in splits}
     for ens_name, (display, head) in FUSION_ENSEMBLES.items():
         def make(head=head):
             return EarlyFusion(head=head, n_components=prof.embed_components, seed=seed, inner_folds=prof.inner_folds)

@@ -97,9 +97,6 @@ def _fit_model(name: str, profile: Profile, data: PatientData, y: np.ndarray, sp
                 member.progress = None
     out = {"final": final, "oof": oof, "test": final.predict_proba(data.subset(split.test))[:, 1],
            "external": final.predict_proba(ext)[:, 1] if ext is not None else None}
-    if is_cnn:
-        out["emb"] = {"train": final.embed(train), "test": final.embed(data.subset(split.test)),
-                      "external": final.embed(ext) if ext is not None else None}
     return out
 
 
@@ -118,10 +115,6 @@ def _commit_model(out_dir: Path, name: str, res: dict, ids: dict[str, list[str]]
     if res["external"] is not None:
         frames.append(_predictions_frame(ids["external"], "external", res["external"]))
     pd.concat(frames).to_parquet(tmp / "predictions.parquet", index=False)
-    if "emb" in res:
-        for part, E in res["emb"].items():
-            if E is not None:
-                pd.DataFrame(E, index=ids[part]).rename(columns=str).to_parquet(tmp / f"embeddings_{part}.parquet")
     atomic_write_json(tmp / "DONE.json", {"files": hash_tree(tmp)})
     shutil.rmtree(final_dir, ignore_errors=True)
     tmp.rename(final_dir)
@@ -136,15 +129,6 @@ def _model_done(out_dir: Path, name: str) -> bool:
     except ZooIntegrityError:
         return False
     return True
-
-
-def _load_model_predictions(out_dir: Path, name: str) -> pd.DataFrame:
-    return pd.read_parquet(out_dir / "models" / name / "predictions.parquet")
-
-
-def _load_embeddings(out_dir: Path, name: str, part: str) -> pd.DataFrame | None:
-    p = out_dir / "models" / name / f"embeddings_{part}.parquet"
-    return pd.read_parquet(p) if p.is_file() else None
 
 
 def train_zoo(cohort_dir: str | Path, out: str | Path, profile: str | Profile = "quick",

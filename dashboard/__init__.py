@@ -1,0 +1,1 @@
+"""Streamlit UI: entry point, shared sidebar and state, cached loaders, charts. Pages live in ../pages."""

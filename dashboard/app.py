@@ -1,0 +1,28 @@
+"""MyeloZoo dashboard entry point: page config, shared state, sidebar, navigation."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dashboard/ on the path
+    sys.path.insert(0, str(ROOT))
+
+from dashboard import sidebar, state  # noqa: E402
+
+st.set_page_config(page_title="MyeloZoo", page_icon="🧬", layout="wide", initial_sidebar_state="expanded")
+state.init_from_query()
+
+PAGES = ROOT / "pages"
+pg = st.navigation({
+    "Explore": [st.Page(PAGES / "cohort_explorer.py", title="Cohort explorer", icon="📊", default=True),
+                st.Page(PAGES / "leaderboard.py", title="Leaderboard", icon="🏆")],
+    "Patients": [st.Page(PAGES / "predictor.py", title="Patient predictor", icon="🩺"),
+                 st.Page(PAGES / "explainability.py", title="Explainability", icon="🔍")],
+    "Review": [st.Page(PAGES / "failure_cases.py", title="Failure cases", icon="🧐")],
+})
+st.session_state["ctx"] = sidebar.render()
+pg.run()
+state.write_query()

@@ -1,0 +1,107 @@
+"""Cached computations the pages ask for; each calls ``zoo`` and keeps only small results."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard.loaders import load_cohort, load_zoo
+from zoo import cohort_stats
+
+
+def _cohort(path: str):
+    return load_cohort(Path(path))[1]
+
+
+def filtered_ids(cohort_path: str, flt: cohort_stats.CohortFilter) -> pd.Index:
+    c = _cohort(cohort_path)
+    mask = flt.apply(c.clinical, c.coverage())
+    return c.clinical.index[mask.to_numpy()]
+
+
+@st.cache_data(max_entries=32, show_spinner="Computing Table 1…")
+def table_one(cohort_path: str, ids_key: tuple) -> pd.DataFrame:
+    c = _cohort(cohort_path)
+    return cohort_stats.table_one(c.clinical.loc[list(ids_key[1])], c.schema)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def distribution(cohort_path: str, ids_key: tuple, variable: str) -> pd.DataFrame:
+    c = _cohort(cohort_path)
+    return cohort_stats.distribution(c.clinical.loc[list(ids_key[1])], c.schema[variable])
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def missingness(cohort_path: str, ids_key: tuple) -> pd.DataFrame:
+    c = _cohort(cohort_path)
+    return cohort_stats.missingness(c.clinical.loc[list(ids_key[1])], c.schema)
+
+
+def out_of_sample_risk(zoo_path: str, stamp: str, ensemble: str = "ens_soft_vote") -> pd.Series:
+    """The main ensemble's out-of-sample P(PD) per cohort patient (OOF for training, test for test)."""
+    from dashboard.loaders import predictions
+
+    p = predictions(zoo_path, stamp)
+    p = p[(p["model"] == ensemble) & p["split"].isin(["oof", "test"])]
+    return p.set_index("patient_id")["prob"]
+
+
+@st.cache_data(max_entries=32, show_spinner="Fitting Kaplan–Meier curves…")
+def kaplan_meier(cohort_path: str, ids_key: tuple, by: str, zoo_path: str | None, stamp: str | None):
+    c = _cohort(cohort_path)
+    clin = c.clinical.loc[list(ids_key[1])]
+    pred = out_of_sample_risk(zoo_path, stamp) if by == "predicted_risk" and zoo_path else None
+    groups = cohort_stats.grouping_series(clin, c.schema, by, pred)
+    return cohort_stats.kaplan_meier(clin, groups)
+
+
+def ids_key(ids: pd.Index) -> tuple:
+    """Hashable, cheap key for a patient subset (length + a digest + the ids for recomputation)."""
+    import hashlib
+
+    h = hashlib.sha1("\x1f".join(map(str, ids)).encode()).hexdigest()
+    return (f"{len(ids)}-{h}", tuple(ids))
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def cam(zoo_path: str, stamp: str, model: str, image_path: str, method: str) -> dict:
+    """Grad-CAM for one stored image (arrays are small: 224x224)."""
+    from zoo.cohort.images import read_image
+    from zoo.explain.gradcam import grad_cam
+
+    zoo, _ = load_zoo(Path(zoo_path))
+    r = grad_cam(zoo.model(model), read_image(image_path), method)
+    return {"overlay": r.overlay, "image": r.image, "cam": r.cam.astype(np.float32), "probability": r.probability,
+            "layer": r.layer}
+
+
+@st.cache_data(max_entries=32, show_spinner="Computing SHAP values…")
+def shap_for(zoo_path: str, stamp: str, cohort_path: str, model: str, ids: tuple) -> dict:
+    from zoo.explain.patient import explain_clinical_model, training_background
+
+    zoo, _ = load_zoo(Path(zoo_path))
+    c = _cohort(cohort_path)
+    X = c.clinical.loc[list(ids), zoo.features]
+    res = explain_clinical_model(zoo, model, X, training_background(zoo, c), c.schema)
+    return {"values": res.values, "base": res.base_value, "output": res.output, "explainer": res.explainer,
+            "labels": res.labels, "data": res.data}
+
+
+@st.cache_data(max_entries=16, show_spinner="Permutation importance…")
+def permutation(zoo_path: str, stamp: str, cohort_path: str, model: str) -> pd.DataFrame:
+    from zoo.explain.patient import permutation_importance_table
+
+    zoo, _ = load_zoo(Path(zoo_path))
+    c = _cohort(cohort_path)
+    ids = [p for p in zoo.split()["test"] if p in c.clinical.index]
+    return permutation_importance_table(zoo, model, c.clinical.loc[ids, zoo.features],
+                                        c.clinical.loc[ids, "progressed"].to_numpy(), c.schema)
+
+
+def shap_result(d: dict):
+    from zoo.explain.shap_values import ShapResult
+
+    return ShapResult(values=d["values"], base_value=d["base"], output=d["output"], explainer=d["explainer"],
+                      labels=d["labels"], data=d["data"])

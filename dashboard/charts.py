@@ -1,0 +1,213 @@
+"""Altair chart builders. Inputs are already aggregated by ``zoo``; nothing here computes a metric."""
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+PALETTE = ["#3b4cc0", "#d1495b", "#2a9d8f", "#e9a03b", "#8d5fd3", "#577590", "#f3722c", "#43aa8b"]
+GROUP_COLORS = alt.Scale(domain=["non-PD", "PD"], range=["#5b8cc9", "#d1495b"])
+H = 320
+
+
+def _model_scale(names: list[str]) -> alt.Scale:
+    return alt.Scale(domain=names, range=PALETTE[: max(1, len(names))] if len(names) <= len(PALETTE) else None)
+
+
+def roc_chart(curves: dict[str, dict], points: dict[str, tuple[float, float]] | None = None,
+              labels: dict[str, str] | None = None) -> alt.Chart:
+    labels = labels or {}
+    rows = [pd.DataFrame({"fpr": c["roc_fpr"], "tpr": c["roc_tpr"], "model": labels.get(n, n)})
+            for n, c in curves.items() if c.get("roc_fpr")]
+    df = pd.concat(rows) if rows else pd.DataFrame(columns=["fpr", "tpr", "model"])
+    names = list(dict.fromkeys(df["model"]))
+    base = alt.Chart(df).mark_line(interpolate="step-after", strokeWidth=2).encode(
+        x=alt.X("fpr:Q", title="1 − specificity", scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("tpr:Q", title="Sensitivity", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("model:N", scale=_model_scale(names), legend=alt.Legend(orient="bottom", columns=2)))
+    diag = alt.Chart(pd.DataFrame({"x": [0, 1], "y": [0, 1]})).mark_line(strokeDash=[4, 4], color="#999").encode(
+        x="x", y="y")
+    layers = [diag, base]
+    if points:
+        pts = pd.DataFrame([{"fpr": f, "tpr": t, "model": labels.get(n, n)} for n, (f, t) in points.items()])
+        layers.append(alt.Chart(pts).mark_point(size=90, filled=True, stroke="black").encode(
+            x="fpr:Q", y="tpr:Q", color=alt.Color("model:N", scale=_model_scale(names), legend=None),
+            tooltip=["model", alt.Tooltip("fpr:Q", format=".2f"), alt.Tooltip("tpr:Q", format=".2f")]))
+    return alt.layer(*layers).properties(title="ROC", height=H)
+
+
+def calibration_chart(curves: dict[str, dict], threshold: float | None = None,
+                      labels: dict[str, str] | None = None) -> alt.Chart:
+    labels = labels or {}
+    rows = [pd.DataFrame({"predicted": c["cal_pred"], "observed": c["cal_obs"], "model": labels.get(n, n)})
+            for n, c in curves.items() if c.get("cal_pred")]
+    df = pd.concat(rows) if rows else pd.DataFrame(columns=["predicted", "observed", "model"])
+    names = list(dict.fromkeys(df["model"]))
+    diag = alt.Chart(pd.DataFrame({"x": [0, 1], "y": [0, 1]})).mark_line(strokeDash=[4, 4], color="#999").encode(
+        x="x", y="y")
+    line = alt.Chart(df).mark_line(point=True).encode(
+        x=alt.X("predicted:Q", title="Predicted P(PD)", scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("observed:Q", title="Observed PD rate", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("model:N", scale=_model_scale(names), legend=alt.Legend(orient="bottom", columns=2)),
+        tooltip=["model", alt.Tooltip("predicted:Q", format=".2f"), alt.Tooltip("observed:Q", format=".2f")])
+    layers = [diag, line]
+    if threshold is not None:
+        layers.append(_rule(threshold))
+    return alt.layer(*layers).properties(title="Calibration (reliability, quantile bins)", height=H)
+
+
+def _rule(threshold: float) -> alt.Chart:
+    return alt.Chart(pd.DataFrame({"t": [threshold]})).mark_rule(color="black", strokeDash=[2, 2]).encode(
+        x="t:Q", tooltip=[alt.Tooltip("t:Q", title="threshold", format=".2f")])
+
+
+def dca_chart(curves: dict[str, dict], threshold: float | None = None, points: dict[str, float] | None = None,
+              labels: dict[str, str] | None = None) -> alt.Chart:
+    labels = labels or {}
+    rows = []
+    first = None
+    for n, c in curves.items():
+        if not c.get("dca_threshold"):
+            continue
+        first = first or c
+        rows.append(pd.DataFrame({"threshold": c["dca_threshold"], "net_benefit": c["dca_model"],
+                                  "model": labels.get(n, n)}))
+    if first:
+        rows.append(pd.DataFrame({"threshold": first["dca_threshold"], "net_benefit": first["dca_all"],
+                                  "model": "Treat all"}))
+        rows.append(pd.DataFrame({"threshold": first["dca_threshold"], "net_benefit": first["dca_none"],
+                                  "model": "Treat none"}))
+    df = pd.concat(rows) if rows else pd.DataFrame(columns=["threshold", "net_benefit", "model"])
+    names = [n for n in dict.fromkeys(df["model"]) if n not in ("Treat all", "Treat none")]
+    scale = alt.Scale(domain=names + ["Treat all", "Treat none"],
+                      range=PALETTE[: len(names)] + ["#888888", "#222222"])
+    ymax = float(df["net_benefit"].max()) if len(df) else 0.5
+    line = alt.Chart(df).mark_line(strokeWidth=2).encode(
+        x=alt.X("threshold:Q", title="Threshold probability", scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("net_benefit:Q", title="Net benefit", scale=alt.Scale(domain=[-0.05, max(0.05, ymax * 1.1)],
+                                                                       clamp=True)),
+        color=alt.Color("model:N", scale=scale, legend=alt.Legend(orient="bottom", columns=2)),
+        strokeDash=alt.condition(alt.FieldOneOfPredicate("model", ["Treat all", "Treat none"]),
+                                 alt.value([5, 3]), alt.value([1, 0])))
+    layers = [line]
+    if threshold is not None:
+        layers.append(_rule(threshold))
+    if points:
+        pts = pd.DataFrame([{"threshold": threshold, "net_benefit": v, "model": labels.get(n, n)}
+                            for n, v in points.items()])
+        layers.append(alt.Chart(pts).mark_point(size=90, filled=True, stroke="black").encode(
+            x="threshold:Q", y="net_benefit:Q", color=alt.Color("model:N", scale=scale, legend=None)))
+    return alt.layer(*layers).properties(title="Decision curve", height=H)
+
+
+def confusion_chart(m: dict) -> alt.Chart:
+    df = pd.DataFrame([
+        {"actual": "PD", "predicted": "PD", "n": m["tp"]}, {"actual": "PD", "predicted": "non-PD", "n": m["fn"]},
+        {"actual": "non-PD", "predicted": "PD", "n": m["fp"]}, {"actual": "non-PD", "predicted": "non-PD", "n": m["tn"]},
+    ])
+    base = alt.Chart(df).encode(x=alt.X("predicted:N", sort=["PD", "non-PD"], title="Predicted"),
+                                y=alt.Y("actual:N", sort=["PD", "non-PD"], title="Actual"))
+    return (base.mark_rect().encode(color=alt.Color("n:Q", scale=alt.Scale(scheme="blues"), legend=None))
+            + base.mark_text(fontSize=18).encode(text="n:Q")).properties(height=200, width=220,
+                                                                         title="Confusion matrix")
+
+
+def km_chart(curves: pd.DataFrame, title: str) -> alt.Chart:
+    color = alt.Color("group:N", legend=alt.Legend(orient="bottom", title=None))
+    band = alt.Chart(curves).mark_area(opacity=0.15, interpolate="step-after").encode(
+        x="time:Q", y="lower:Q", y2="upper:Q", color=color)
+    line = alt.Chart(curves).mark_line(interpolate="step-after", strokeWidth=2).encode(
+        x=alt.X("time:Q", title="Months from diagnosis"),
+        y=alt.Y("survival:Q", title="Progression-free", scale=alt.Scale(domain=[0, 1])), color=color,
+        tooltip=["group", alt.Tooltip("time:Q", format=".1f"), alt.Tooltip("survival:Q", format=".2f"), "at_risk"])
+    return (band + line).properties(title=title, height=H)
+
+
+def distribution_chart(df: pd.DataFrame, label: str, numeric: bool) -> alt.Chart:
+    if numeric:
+        return alt.Chart(df).mark_bar(opacity=0.6, binSpacing=0).encode(
+            x=alt.X("bin_start:Q", title=label, bin="binned"), x2="bin_end:Q",
+            y=alt.Y("share:Q", title="Share of group", stack=None),
+            color=alt.Color("group:N", scale=GROUP_COLORS, legend=alt.Legend(orient="bottom", title=None)),
+            tooltip=["group", alt.Tooltip("bin_start:Q", format=".3g"), alt.Tooltip("bin_end:Q", format=".3g"),
+                     "count"]).properties(height=260, title=label)
+    return alt.Chart(df).mark_bar().encode(
+        x=alt.X("level:N", title=label), xOffset="group:N", y=alt.Y("share:Q", title="Share of group"),
+        color=alt.Color("group:N", scale=GROUP_COLORS, legend=alt.Legend(orient="bottom", title=None)),
+        tooltip=["group", "level", "count", alt.Tooltip("share:Q", format=".1%")]).properties(height=260, title=label)
+
+
+def missingness_chart(df: pd.DataFrame) -> alt.Chart:
+    return alt.Chart(df).mark_bar(color="#8d99ae").encode(
+        x=alt.X("missing:Q", title="Missing", axis=alt.Axis(format="%")),
+        y=alt.Y("label:N", sort="-x", title=None), tooltip=["label", alt.Tooltip("missing:Q", format=".1%")],
+    ).properties(height=max(200, 16 * len(df)), title="Missing values per variable")
+
+
+def waterfall_chart(df: pd.DataFrame, base: float, output: str) -> alt.Chart:
+    d = df.copy()
+    d["sign"] = np.where(d["contribution"] >= 0, "raises risk", "lowers risk")
+    d["shown"] = d.apply(lambda r: r["label"] if r["value"] is None or pd.isna(r["value"])
+                         else f"{r['label']} = {_fmt(r['value'])}", axis=1)
+    bars = alt.Chart(d).mark_bar().encode(
+        y=alt.Y("shown:N", sort=None, title=None), x=alt.X("start:Q", title=f"Model output ({output})"), x2="end:Q",
+        color=alt.Color("sign:N", scale=alt.Scale(domain=["raises risk", "lowers risk"],
+                                                  range=["#d1495b", "#3b7dd8"]), legend=alt.Legend(orient="bottom")),
+        tooltip=["label", "value", alt.Tooltip("contribution:Q", format="+.3f")])
+    rule = alt.Chart(pd.DataFrame({"b": [base]})).mark_rule(strokeDash=[3, 3], color="#555").encode(x="b:Q")
+    return (rule + bars).properties(height=max(180, 26 * len(d)), title="SHAP waterfall (this patient)")
+
+
+def _fmt(v) -> str:
+    if isinstance(v, (float, np.floating)):
+        return f"{v:.3g}"
+    return str(v)
+
+
+def importance_chart(df: pd.DataFrame, x: str, title: str, x_title: str) -> alt.Chart:
+    return alt.Chart(df).mark_bar(color="#3b4cc0").encode(
+        x=alt.X(f"{x}:Q", title=x_title), y=alt.Y("label:N", sort="-x", title=None),
+        tooltip=["label", alt.Tooltip(f"{x}:Q", format=".4f")]).properties(height=max(180, 20 * len(df)), title=title)
+
+
+def beeswarm_chart(df: pd.DataFrame) -> alt.Chart:
+    return alt.Chart(df).mark_circle(size=22, opacity=0.7).encode(
+        x=alt.X("contribution:Q", title="SHAP value"), y=alt.Y("label:N", title=None, sort=None),
+        yOffset="jitter:Q", color=alt.Color("feature_value:Q", scale=alt.Scale(scheme="redblue", reverse=True),
+                                            title="Feature value (low→high)"),
+    ).transform_calculate(jitter="random()").properties(height=max(200, 28 * df["label"].nunique()),
+                                                        title="SHAP summary (cohort)")
+
+
+def modality_chart(phi: dict[str, float]) -> alt.Chart:
+    df = pd.DataFrame([{"modality": k, "contribution": v} for k, v in phi.items() if not k.startswith("_")])
+    return alt.Chart(df).mark_bar().encode(
+        x=alt.X("contribution:Q", title="Shapley contribution to P(PD)"), y=alt.Y("modality:N", title=None),
+        color=alt.condition("datum.contribution > 0", alt.value("#d1495b"), alt.value("#3b7dd8")),
+        tooltip=["modality", alt.Tooltip("contribution:Q", format="+.3f")]).properties(
+        height=140, title=f"Modality contributions (base {phi['_base']:.2f} → {phi['_full']:.2f})")
+
+
+def risk_curve_chart(df: pd.DataFrame, label: str, current: float, observed: tuple[float, float] | None) -> alt.Chart:
+    layers = []
+    if observed is not None:
+        layers.append(alt.Chart(pd.DataFrame({"lo": [observed[0]], "hi": [observed[1]]})).mark_rect(
+            opacity=0.08, color="#2a9d8f").encode(x="lo:Q", x2="hi:Q"))
+    layers.append(alt.Chart(df).mark_line(strokeWidth=2, color="#3b4cc0").encode(
+        x=alt.X("value:Q", title=label), y=alt.Y("probability:Q", title="Ensemble P(PD)", scale=alt.Scale(domain=[0, 1])),
+        tooltip=[alt.Tooltip("value:Q", format=".3g"), alt.Tooltip("probability:Q", format=".3f")]))
+    cur = df.iloc[(df["value"] - current).abs().argsort()[:1]]
+    layers.append(alt.Chart(cur).mark_point(size=120, filled=True, color="#d1495b").encode(x="value:Q", y="probability:Q"))
+    return alt.layer(*layers).properties(height=260, title=f"Predicted risk across {label} (shaded: observed in cohort)")
+
+
+def to_svg(chart: alt.Chart) -> bytes:
+    import vl_convert as vlc
+
+    return vlc.vegalite_to_svg(chart.to_json()).encode()
+
+
+def to_png(chart: alt.Chart) -> bytes:
+    import vl_convert as vlc
+
+    return vlc.vegalite_to_png(chart.to_json(), scale=2)

@@ -1,0 +1,117 @@
+"""Cohort explorer: overview, Table 1, distributions, missingness, Kaplan–Meier, patient gallery."""
+import numpy as np
+import streamlit as st
+
+from dashboard import cached, charts, patient_card
+from dashboard.sidebar import need_cohort
+from zoo.cohort_stats import CohortFilter
+from zoo.schema import HIGH_RISK_FISH, Kind
+
+ctx = st.session_state["ctx"]
+cohort = need_cohort(ctx)
+clin = cohort.clinical
+st.title("Cohort explorer")
+if cohort.is_synthetic:
+    st.caption("🧪 Synthetic demo cohort — generated data, not patients.")
+
+with st.expander("Filters (apply to every view)", expanded=False):
+    c1, c2, c3, c4 = st.columns(4)
+    age_rng = None
+    if "age" in clin and clin["age"].notna().any():
+        lo, hi = int(clin["age"].min()), int(clin["age"].max())
+        age_sel = c1.slider("Age (years)", lo, hi, (lo, hi), key="ce_age")
+        age_rng = None if age_sel == (lo, hi) else age_sel
+
+    def levels(col):
+        return list(cohort.schema[col].levels) if col in clin else []
+
+    flt = CohortFilter(
+        age=age_rng,
+        sex=c1.multiselect("Sex", levels("sex"), key="ce_sex"),
+        iss=c2.multiselect("ISS", levels("iss"), key="ce_iss"),
+        riss=c2.multiselect("R-ISS", levels("riss"), key="ce_riss"),
+        mprotein_heavy=c3.multiselect("M-protein isotype", levels("mprotein_heavy"), key="ce_heavy"),
+        fish_positive=c3.multiselect("FISH positive for", [v for v in cohort.schema.names() if v.startswith("fish_")
+                                                           and v in clin], format_func=cohort.schema.label,
+                                     key="ce_fish"),
+        require_modalities=c4.multiselect("Has modality", ["clinical", "marrow", "electrophoresis"], key="ce_mod"),
+    )
+ids = cached.filtered_ids(str(ctx["cohort_dir"]), flt)
+key = cached.ids_key(ids)
+sub = clin.loc[ids]
+cov = cohort.coverage().loc[ids]
+
+m = st.columns(5)
+m[0].metric("Patients", f"{len(sub):,}", help="after filters" if len(sub) != len(clin) else None)
+m[1].metric("PD within 24 months", f"{sub['progressed'].mean():.1%}" if len(sub) else "—")
+m[2].metric("With clinical data", f"{cov['clinical'].mean():.0%}" if len(sub) else "—")
+m[3].metric("With marrow smear", f"{cov['marrow'].mean():.0%}" if len(sub) else "—")
+m[4].metric("With IFE gel", f"{cov['electrophoresis'].mean():.0%}" if len(sub) else "—")
+if len(sub) < 5:
+    st.warning("Fewer than 5 patients match the filters; widen them to see summaries.")
+    st.stop()
+
+tab1, tab2, tab3, tab4, tab5 = st.tabs(["Table 1", "Distributions", "Missingness", "Time to progression",
+                                        "Patient gallery"])
+with tab1:
+    st.caption("Baseline characteristics by outcome (tableone): mean (SD) or median [Q1,Q3] for continuous, "
+               "n (%) for categorical; p-values from the appropriate test per variable.")
+    if sub["progressed"].nunique() < 2:
+        st.info("Both outcome groups are needed for Table 1; the filtered cohort has only one.")
+    else:
+        st.dataframe(cached.table_one(str(ctx["cohort_dir"]), key), hide_index=True, width="stretch", height=560)
+
+with tab2:
+    feats = [v for v in cohort.schema.features(clin.columns) if clin[v.name].notna().any()]
+    var_name = st.selectbox("Variable", [v.name for v in feats], format_func=cohort.schema.label, key="ce_var")
+    var = cohort.schema[var_name]
+    dist = cached.distribution(str(ctx["cohort_dir"]), key, var_name)
+    st.altair_chart(charts.distribution_chart(dist, var.label, var.kind is Kind.numeric), width="stretch")
+
+with tab3:
+    st.altair_chart(charts.missingness_chart(cached.missingness(str(ctx["cohort_dir"]), key)), width="stretch")
+
+with tab4:
+    if "months_to_event" not in clin or "event" not in clin:
+        st.info("This cohort has no months_to_event/event columns, so no time-to-progression curves.")
+    else:
+        options = ["predicted_risk"] if ctx["zoo"] is not None else []
+        options += [v for v in ("iss", "riss", "fish_1q21_gain", *HIGH_RISK_FISH, "sex", "mprotein_heavy", "ldh",
+                                "age") if v in clin]
+        by = st.selectbox("Group by", options, key="ce_km_by",
+                          format_func=lambda v: "Zoo's predicted risk group (out-of-sample)" if v == "predicted_risk"
+                          else cohort.schema.label(v))
+        from dashboard.loaders import zoo_stamp
+
+        km = cached.kaplan_meier(str(ctx["cohort_dir"]), key, by, str(ctx["zoo_dir"]) if ctx["zoo"] else None,
+                                 zoo_stamp(ctx["zoo_dir"]) if ctx["zoo"] else None)
+        p = "—" if km.p_value is None else (f"{km.p_value:.2g}" if km.p_value >= 1e-4 else "< 0.0001")
+        st.altair_chart(charts.km_chart(km.curves, f"Progression-free by {by.replace('_', ' ')} · log-rank p = {p}"),
+                        width="stretch")
+        st.caption("Groups: " + ", ".join(f"{g} (n={n})" for g, n in km.groups.items()))
+        if by == "predicted_risk":
+            st.caption("Risk groups from the soft-voting ensemble's out-of-sample probability (<0.25 low, 0.25–0.5 "
+                       "intermediate, ≥0.5 high): out-of-fold for training patients, hold-out for test patients.")
+
+with tab5:
+    per_page = 12
+    n_pages = max(1, int(np.ceil(len(ids) / per_page)))
+    page = st.number_input("Page", 1, n_pages, 1, key="ce_gallery_page")
+    show = list(ids[(page - 1) * per_page: page * per_page])
+    cols = st.columns(6)
+    for i, pid in enumerate(show):
+        with cols[i % 6]:
+            from dashboard.loaders import thumbnail
+
+            paths = cohort.image_paths(pid, "marrow")[:1] + cohort.image_paths(pid, "electrophoresis")[:1]
+            thumbs = [thumbnail(str(p), 120) for p in paths]
+            thumbs = [t for t in thumbs if t is not None]
+            if thumbs:
+                st.image(thumbs, width=90)
+            label = ("🔴 " if clin.loc[pid, "progressed"] == 1 else "🟢 ") + pid
+            if st.button(label, key=f"ce_open_{pid}", width="stretch"):
+                st.session_state["patient"] = pid
+    sel = st.session_state.get("patient")
+    if sel in clin.index:
+        st.divider()
+        patient_card.render(cohort, sel)

@@ -1,0 +1,100 @@
+"""Explainability: Grad-CAM on each image model, SHAP for clinical models, modality contributions."""
+import streamlit as st
+
+from dashboard import cached, charts, loaders, state
+from dashboard.sidebar import need_cohort, need_zoo
+from zoo.api import MAIN_ENSEMBLE
+from zoo.explain.gradcam import CAM_METHODS
+from zoo.explain.patient import modality_contributions
+from zoo.explain.shap_values import beeswarm_frame, global_importance, waterfall_frame
+
+ctx = st.session_state["ctx"]
+cohort = need_cohort(ctx)
+zoo = need_zoo(ctx, "Explainability")
+zp, stamp, cp = str(ctx["zoo_dir"]), loaders.zoo_stamp(ctx["zoo_dir"]), str(ctx["cohort_dir"])
+metrics = loaders.metrics(zp, stamp)
+st.title("Explainability")
+
+ids = cohort.patient_ids
+test_ids = set(zoo.split()["test"])
+wk, kw = state.bound("patient", ids[0])
+if st.session_state.get(wk) not in ids:
+    st.session_state[wk] = st.session_state.get("patient") if st.session_state.get("patient") in ids else ids[0]
+pid = st.selectbox("Patient", ids, key=wk, **kw,
+                   format_func=lambda p: f"{p} · {'test' if p in test_ids else 'train'} · "
+                                         f"{'PD' if cohort.clinical.loc[p, 'progressed'] == 1 else 'non-PD'}")
+
+members = metrics["ensemble_members"]
+image_models = [n for n in zoo.model_names if zoo.manifest["models"][n]["modality"] != "clinical"]
+clinical_models = [n for n in zoo.model_names if zoo.manifest["models"][n]["modality"] == "clinical"]
+label = {n: zoo.manifest["models"][n]["display"] for n in zoo.model_names}
+tab_img, tab_clin, tab_mod = st.tabs(["Images · Grad-CAM", "Clinical · SHAP", "Modalities"])
+
+with tab_img:
+    c1, c2 = st.columns([1, 3])
+    method = c1.radio("Method", CAM_METHODS, key="ex_cam_method",
+                      format_func=lambda m: {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++"}[m])
+    chosen = c2.multiselect("Image models", image_models, default=[m for m in members if m in image_models],
+                            format_func=lambda n: label[n], key="ex_cam_models")
+    for modality, title in (("marrow", "Bone-marrow smear"), ("electrophoresis", "IFE gel")):
+        paths = cohort.image_paths(pid, modality)
+        mods = [m for m in chosen if zoo.manifest["models"][m]["modality"] == modality]
+        if not paths or not mods:
+            continue
+        st.markdown(f"**{title}**")
+        k = 0
+        if len(paths) > 1:
+            k = st.radio("Image", range(len(paths)), horizontal=True, key=f"ex_img_{modality}",
+                         format_func=lambda i: paths[i].name)
+        cols = st.columns(len(mods) + 1)
+        with st.spinner("Grad-CAM…"):
+            results = {m: cached.cam(zp, stamp, m, str(paths[k]), method) for m in mods}
+        cols[0].image(results[mods[0]]["image"], caption="original (denoised)", width="stretch")
+        for col, m in zip(cols[1:], mods):
+            r = results[m]
+            col.image(r["overlay"], caption=f"{label[m]} · P(PD) {r['probability']:.2f}", width="stretch")
+        st.caption(f"Target layers: " + ", ".join(f"{label[m]} → `{results[m]['layer']}`" for m in mods)
+                   + ". Each CAM runs on a private copy of the network.")
+
+with tab_clin:
+    default = next((m for m in members if m in clinical_models), clinical_models[0])
+    model = st.selectbox("Clinical model", clinical_models, index=clinical_models.index(default),
+                         format_func=lambda n: label[n], key="ex_shap_model")
+    one = cached.shap_result(cached.shap_for(zp, stamp, cp, model, (pid,)))
+    st.caption(f"Explainer: **{one.explainer}** ({'exact' if one.explainer in ('tree', 'linear') else 'model-agnostic'}"
+               f"), output in {one.output}; base value {one.base_value:.3f} = average over the training background.")
+    st.altair_chart(charts.waterfall_chart(waterfall_frame(one, 0), one.base_value, one.output), width="stretch")
+    test_list = tuple(p for p in zoo.split()["test"] if p in cohort.clinical.index)
+    allres = cached.shap_result(cached.shap_for(zp, stamp, cp, model, test_list))
+    a, b = st.columns(2)
+    a.altair_chart(charts.importance_chart(global_importance(allres).head(12), "mean_abs_shap",
+                                           "Mean |SHAP| (test patients)", "mean |SHAP|"), width="stretch")
+    b.altair_chart(charts.beeswarm_chart(beeswarm_frame(allres)), width="stretch")
+    if st.toggle("Permutation importance (test set, drop in AUC)", key="ex_perm"):
+        perm = cached.permutation(zp, stamp, cp, model)
+        st.altair_chart(charts.importance_chart(perm.head(12), "importance", "Permutation importance",
+                                                "AUC drop"), width="stretch")
+
+with tab_mod:
+    ens_names = [e for e in zoo.ensemble_names]
+    ens = st.selectbox("Ensemble", ens_names, index=ens_names.index(MAIN_ENSEMBLE),
+                       format_func=lambda e: zoo.manifest["ensembles"][e]["display"], key="ex_mod_ens")
+    from zoo.cohort.images import read_image
+
+    images = {m: [read_image(p) for p in cohort.image_paths(pid, m)] for m in ("marrow", "electrophoresis")}
+    keys = {m: [str(p) for p in cohort.image_paths(pid, m)] for m in images}
+    values = {f: cohort.clinical.loc[pid].get(f) for f in zoo.features}
+    with st.spinner("Predicting…"):
+        pred = zoo.predict_patient(values, {m: v for m, v in images.items() if v},
+                                   {m: k for m, k in keys.items() if k})
+    emb = None
+    if zoo.manifest["ensembles"][ens]["kind"] != "late":
+        emb = {}
+        for mod, mname in zoo.manifest["ensembles"][ens]["embedding_models"].items():
+            e = zoo.image_embedding(mname, images.get(mod, []), keys.get(mod, []))
+            if e is not None:
+                emb[mod] = e[None, :]
+    phi = modality_contributions(zoo, pred.model_probs, values, ens, emb)
+    st.altair_chart(charts.modality_chart(phi), width="stretch")
+    st.caption("Exact Shapley values over {clinical, marrow, IFE}: every ensemble predicts from any subset of "
+               "modalities, so all 8 coalitions are evaluated; with none it returns the training prevalence.")

@@ -1,0 +1,123 @@
+"""End to end in a real browser: Debian's chromium via Playwright against `streamlit run dashboard/app.py`."""
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update"]
+PAGES = ["cohort_explorer", "leaderboard", "predictor", "explainability", "failure_cases"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tiny_cohort_dir, test_zoo_dir):
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but /usr/bin/chromium is missing: `make test` installs it (apt-get install chromium)")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium); CI always runs this test")
+    port = _free_port()
+    env = {**os.environ, "MYELOZOO_COHORT": str(tiny_cohort_dir), "MYELOZOO_ZOO": str(test_zoo_dir)}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+                             "--server.port", str(port), "--server.headless", "true",
+                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start: " + proc.stdout.read().decode()[-2000:])
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1500, "height": 1100})
+        yield pg
+        browser.close()
+
+
+def _wait_ready(pg, title: str) -> None:
+    pg.get_by_role("heading", name=title).first.wait_for(timeout=90_000)
+    # wait until Streamlit stops running the script
+    for _ in range(240):
+        if pg.locator('[data-testid="stStatusWidget"]').count() == 0:
+            break
+        time.sleep(0.25)
+    time.sleep(1.0)
+    assert pg.locator('[data-testid="stException"]').count() == 0, pg.locator('[data-testid="stException"]').first.inner_text()
+
+
+TITLES = {"cohort_explorer": "Cohort explorer", "leaderboard": "Leaderboard", "predictor": "Patient predictor",
+          "explainability": "Explainability", "failure_cases": "Failure cases"}
+
+
+def test_every_page_renders_in_chromium(server, page):
+    SHOTS.mkdir(exist_ok=True)
+    for name in PAGES:
+        page.goto(f"{server}/{name}")
+        _wait_ready(page, TITLES[name])
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+        assert (SHOTS / f"{name}.png").stat().st_size > 10_000
+
+
+def _metric_value(pg, label_prefix: str) -> str:
+    m = pg.locator('[data-testid="stMetric"]').filter(has_text=label_prefix).first
+    return m.locator('[data-testid="stMetricValue"]').inner_text()
+
+
+def test_threshold_slider_moves_the_metrics(server, page):
+    page.goto(f"{server}/leaderboard")
+    _wait_ready(page, "Leaderboard")
+    slider = page.locator('[data-testid="stSlider"]').filter(has_text="Decision threshold").locator('[role="slider"]')
+    before = slider.get_attribute("aria-valuenow")
+    slider.focus()
+    for _ in range(15):
+        page.keyboard.press("ArrowRight")
+    _wait_ready(page, "Leaderboard")
+    after = slider.get_attribute("aria-valuenow")
+    assert float(after) > float(before)
+    assert "threshold=" in page.url, "the threshold is in the shareable URL"
+    page.screenshot(path=str(SHOTS / "leaderboard_threshold.png"), full_page=True)
+
+
+def test_what_if_control_changes_the_prediction(server, page):
+    page.goto(f"{server}/predictor")
+    _wait_ready(page, "Patient predictor")
+    page.locator('[data-testid="stSelectbox"]').first.click()
+    page.get_by_role("option").nth(1).click()  # the first cohort patient
+    _wait_ready(page, "Patient predictor")
+    before = _metric_value(page, "P(PD) with")
+    slider = page.locator('[data-testid="stSlider"]').filter(has_text="New").locator('[role="slider"]')
+    slider.focus()
+    for _ in range(40):
+        page.keyboard.press("PageUp")
+    _wait_ready(page, "Patient predictor")
+    after = _metric_value(page, "P(PD) with")
+    assert before != after, f"what-if probability unchanged ({before})"
+    page.screenshot(path=str(SHOTS / "predictor_whatif.png"), full_page=True)

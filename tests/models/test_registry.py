@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+
+from zoo.errors import UnknownModelError
+from zoo.models import create_model, list_models, model_config, register_model
+from zoo.models.registry import ModelConfig
+
+PAPER_CLINICAL = {"LR", "RF", "KNN", "GB", "AdaBoost", "SVM", "XGBoost", "DT"}
+PAPER_CNN = {"AlexNet", "VGG16", "ResNet", "MobileNet", "DenseNet"}
+
+
+def test_registry_lists_every_model_of_the_paper():
+    clinical = {model_config(n).paper_name for n in list_models(modality="clinical")}
+    assert clinical == PAPER_CLINICAL
+    for mod in ("marrow", "electrophoresis"):
+        assert {model_config(n).paper_name for n in list_models(modality=mod, default_only=True)} == PAPER_CNN
+    assert "marrow_resnet50" in list_models("marrow_*") and not model_config("marrow_resnet50").default
+    assert "ife_mobilenet_v3_large" in list_models(modality="electrophoresis")
+
+
+def test_unknown_model_lists_valid_names():
+    with pytest.raises(UnknownModelError, match=r"Expected a registered model\. Got 'ife_resnet999'.*ife_resnet18"):
+        model_config("ife_resnet999")
+
+
+def test_registering_a_name_twice_raises():
+    cfg = model_config("clinical_lr")
+    with pytest.raises(ValueError, match="registered twice"):
+        register_model(cfg)(lambda *a, **k: None)
+
+
+def test_cnn_configs_carry_preprocessing_and_cam_layer():
+    for n in list_models(family="cnn"):
+        c = model_config(n)
+        assert c.target_layer and c.mean == (0.485, 0.456, 0.406) and c.class_names == ("non-PD", "PD")
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tiny_cohort):
+    from zoo.data import PatientData
+
+    return PatientData.from_cohort(tiny_cohort), tiny_cohort.y
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list_models())
+def test_every_registered_model_trains_and_predicts(name, tiny_data):
+    data, y = tiny_data
+    tr = np.arange(0, 60)
+    te = np.arange(60, len(y))
+    est = create_model(name, "test").fit(data.subset(tr), y[tr])
+    p = est.predict_proba(data.subset(te))
+    assert p.shape == (len(te), 2)
+    mod = model_config(name).modality
+    has = data.subset(te).has(mod)
+    assert np.isnan(p[~has, 1]).all(), "patients without the modality get no prediction"
+    assert np.all((p[has, 1] >= 0) & (p[has, 1] <= 1))
+    assert np.allclose(p[has].sum(axis=1), 1.0)
+
+
+def test_predict_before_fit_is_refused(tiny_data):
+    from sklearn.exceptions import NotFittedError
+
+    data, _ = tiny_data
+    for name in ("clinical_lr", "ife_resnet18"):
+        with pytest.raises(NotFittedError, match="not fitted"):
+            create_model(name, "test").predict_proba(data.subset([0, 1]))

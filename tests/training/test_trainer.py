@@ -1,0 +1,119 @@
+"""Honest training: patient-level splits, selection on OOF only, resumable, safe artifacts."""
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from zoo.api import Zoo
+from zoo.errors import ZooIntegrityError
+from zoo.training.splits import make_split
+from zoo.training.trainer import Interrupted, train_zoo
+
+CLINICAL_ONLY = ["clinical_lr", "clinical_dt", "clinical_knn"]
+
+
+def test_split_is_by_patient_stratified_and_seeded():
+    y = np.array([0] * 70 + [1] * 30)
+    a, b = make_split(y, 0.2, 5, seed=0), make_split(y, 0.2, 5, seed=0)
+    assert np.array_equal(a.test, b.test) and np.array_equal(a.fold, b.fold)
+    assert len(set(a.train) & set(a.test)) == 0 and len(a.train) + len(a.test) == 100
+    assert y[a.test].mean() == pytest.approx(0.3, abs=0.02)
+    assert set(np.unique(a.fold)) == set(range(5))
+    with pytest.raises(ValueError, match="at least 4 patients in each outcome class"):
+        make_split(np.array([0] * 20 + [1] * 2))
+
+
+def test_zoo_has_every_model_ensembles_and_metrics(test_zoo):
+    m = test_zoo.metrics()
+    from zoo.models import list_models
+
+    assert set(test_zoo.model_names) == set(list_models(default_only=True))
+    assert {"ens_soft_vote", "ens_weighted", "ens_stacking", "ens_fusion_lr", "ens_fusion_xgb"} <= set(m["models"])
+    members = m["ensemble_members"]
+    mods = [test_zoo.manifest["models"][x]["modality"] for x in members]
+    assert all(mods.count(k) <= 2 for k in set(mods)), "top-2 per modality"
+    for name, rec in m["models"].items():
+        t = rec["test"]
+        assert 0 <= t["threshold"] <= 1
+        if not np.isnan(t.get("auc", np.nan)):
+            lo, hi = t["auc_ci"]
+            assert lo <= t["auc"] <= hi, name
+        assert "external" in rec, "the external cohort is scored for every model"
+    assert "oracle" in m and set(m["oracle"]["test"]) == {"clinical", "marrow", "electrophoresis", "true"}
+    assert set(m["ablation"]["ens_soft_vote"]["test"]) >= {"all", "without_clinical", "without_marrow",
+                                                           "without_electrophoresis"}
+    assert "p_value" in m["models"]["ens_stacking"]["test"]["vs_best_single"]
+
+
+def test_selection_uses_no_test_information(tiny_cohort_dir, tmp_path):
+    """Permuting the test labels leaves every OOF-based choice unchanged."""
+    zoo_a = train_zoo(tiny_cohort_dir, tmp_path / "a", profile="test", models=CLINICAL_ONLY, show_bars=False)
+    split = json.loads((zoo_a / "split.json").read_text())
+    permuted = tmp_path / "permuted"
+    shutil.copytree(tiny_cohort_dir, permuted)
+    clin = pd.read_csv(permuted / "clinical.csv", dtype={"patient_id": str})
+    test_rows = clin["patient_id"].isin(split["test"]).to_numpy()
+    labels = clin.loc[test_rows, "progressed"].to_numpy()
+    rng = np.random.default_rng(0)
+    for _ in range(20):  # a permutation that changes labels but keeps the class balance (so the split is identical)
+        perm = rng.permutation(labels)
+        if (perm != labels).any():
+            break
+    clin.loc[test_rows, "progressed"] = perm
+    clin.to_csv(permuted / "clinical.csv", index=False)
+    zoo_b = train_zoo(permuted, tmp_path / "b", profile="test", models=CLINICAL_ONLY, show_bars=False)
+    assert json.loads((zoo_b / "split.json").read_text()) == split
+    ma, mb = (json.loads((z / "metrics.json").read_text()) for z in (zoo_a, zoo_b))
+    assert ma["ensemble_members"] == mb["ensemble_members"]
+    assert ma["best_single"] == mb["best_single"]
+    for name in ma["models"]:
+        assert ma["models"][name]["threshold"] == mb["models"][name]["threshold"], name
+        assert ma["models"][name]["oof"] == mb["models"][name]["oof"], name
+    pa, pb = (pd.read_parquet(z / "predictions.parquet") for z in (zoo_a, zoo_b))
+    assert np.allclose(pa["prob"], pb["prob"], equal_nan=True), "test predictions do not depend on test labels"
+    assert ma["models"]["clinical_lr"]["test"]["auc"] != mb["models"]["clinical_lr"]["test"]["auc"]
+
+
+def test_same_seed_same_clinical_results(tiny_cohort_dir, tmp_path):
+    a = train_zoo(tiny_cohort_dir, tmp_path / "a", profile="test", models=["clinical_rf", "clinical_xgb"],
+                  show_bars=False)
+    b = train_zoo(tiny_cohort_dir, tmp_path / "b", profile="test", models=["clinical_rf", "clinical_xgb"],
+                  show_bars=False)
+    pa, pb = (pd.read_parquet(z / "predictions.parquet") for z in (a, b))
+    assert np.array_equal(pa["prob"].to_numpy(), pb["prob"].to_numpy(), equal_nan=True)
+
+
+def test_training_resumes_model_by_model(tiny_cohort_dir, tmp_path):
+    out = tmp_path / "zoo"
+    with pytest.raises(Interrupted):
+        train_zoo(tiny_cohort_dir, out, profile="test", models=CLINICAL_ONLY, stop_after=2, show_bars=False)
+    assert not (out / "manifest.json").exists(), "an interrupted zoo never looks complete"
+    done = {p.name for p in (out / "models").iterdir() if not p.name.startswith(".")}
+    assert done == set(CLINICAL_ONLY[:2])
+    with pytest.raises(ZooIntegrityError, match="interrupted training run"):
+        Zoo.load(out)
+    stamps = {n: (out / "models" / n / "DONE.json").stat().st_mtime_ns for n in done}
+    events = []
+    train_zoo(tiny_cohort_dir, out, profile="test", models=CLINICAL_ONLY, show_bars=False, progress=events.append)
+    assert {n: (out / "models" / n / "DONE.json").stat().st_mtime_ns for n in done} == stamps, "not retrained"
+    assert [e["model"] for e in events if e["stage"] == "model_done" and e.get("resumed")] == CLINICAL_ONLY[:2]
+    assert Zoo.load(out).model_names == CLINICAL_ONLY
+
+
+def test_resume_with_different_settings_is_refused(tiny_cohort_dir, tmp_path):
+    out = tmp_path / "zoo"
+    with pytest.raises(Interrupted):
+        train_zoo(tiny_cohort_dir, out, profile="test", models=CLINICAL_ONLY, stop_after=1, show_bars=False)
+    with pytest.raises(ZooIntegrityError, match="different settings"):
+        train_zoo(tiny_cohort_dir, out, profile="test", models=CLINICAL_ONLY, seed=9, show_bars=False)
+
+
+def test_progress_reaches_the_callback(tiny_cohort_dir, tmp_path):
+    events = []
+    train_zoo(tiny_cohort_dir, tmp_path / "z", profile="test", models=["clinical_lr", "ife_alexnet"],
+              show_bars=False, progress=events.append)
+    stages = [e["stage"] for e in events]
+    assert stages.count("model_start") == 2 and stages.count("model_done") == 2
+    assert any(e["stage"] == "step" and "loss" in e for e in events), "CNN epochs report their loss"

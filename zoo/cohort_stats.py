@@ -1,0 +1,164 @@
+"""Cohort-level summaries for the explorer: filters, Table 1, missingness, distributions, Kaplan–Meier.
+
+All aggregation happens here, server-side, so a chart never ships more than
+a few thousand rows to the browser whatever the cohort size.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from zoo.schema import Kind, Schema
+
+MAX_CHART_ROWS = 5000
+
+
+@dataclass
+class CohortFilter:
+    """The explorer's filters; empty selections mean 'no restriction'."""
+
+    age: tuple[float, float] | None = None
+    sex: list[str] = field(default_factory=list)
+    iss: list[str] = field(default_factory=list)
+    riss: list[str] = field(default_factory=list)
+    mprotein_heavy: list[str] = field(default_factory=list)
+    fish_positive: list[str] = field(default_factory=list)  # FISH variables that must be positive
+    require_modalities: list[str] = field(default_factory=list)
+
+    def apply(self, clinical: pd.DataFrame, coverage: pd.DataFrame | None = None) -> pd.Series:
+        """Boolean mask over ``clinical`` rows."""
+        m = pd.Series(True, index=clinical.index)
+        if self.age is not None and "age" in clinical:
+            m &= clinical["age"].between(*self.age)  # unknown age is excluded once an age range is set
+        for col in ("sex", "iss", "riss", "mprotein_heavy"):
+            sel = getattr(self, col)
+            if sel and col in clinical:
+                m &= clinical[col].isin(sel)
+        for col in self.fish_positive:
+            if col in clinical:
+                m &= clinical[col] == 1
+        if coverage is not None:
+            for mod in self.require_modalities:
+                m &= coverage[mod].reindex(clinical.index).fillna(False).astype(bool)
+        return m
+
+
+def overview(clinical: pd.DataFrame, coverage: pd.DataFrame, outcome: str = "progressed") -> dict:
+    return {"n": int(len(clinical)), "n_pd": int(clinical[outcome].sum()),
+            "pd_rate": float(clinical[outcome].mean()) if len(clinical) else float("nan"),
+            "coverage": {m: int(coverage[m].reindex(clinical.index).sum()) for m in coverage.columns}}
+
+
+def missingness(clinical: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    feats = [v for v in schema.features(clinical.columns)]
+    return pd.DataFrame({"variable": [v.name for v in feats], "label": [v.label for v in feats],
+                         "group": [v.group for v in feats],
+                         "missing": [float(clinical[v.name].isna().mean()) for v in feats]})
+
+
+def table_one(clinical: pd.DataFrame, schema: Schema, outcome: str = "progressed") -> pd.DataFrame:
+    """Table 1 by PD vs non-PD with p-values (tableone), labelled from the schema."""
+    from tableone import TableOne
+
+    feats = [v for v in schema.features(clinical.columns) if clinical[v.name].notna().any()]
+    df = clinical[[v.name for v in feats]].copy()
+    df["Group"] = np.where(clinical[outcome] == 1, "PD", "non-PD")
+    categorical = [v.name for v in feats if v.kind is not Kind.numeric]
+    for c in categorical:
+        df[c] = df[c].map(lambda x: x if pd.isna(x) else (str(int(x)) if isinstance(x, float) else str(x)))
+    continuous = [v.name for v in feats if v.kind is Kind.numeric]
+    nonnormal = [c for c in continuous if c not in ("age", "hgb", "alb", "calcium")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t1 = TableOne(df, columns=[v.name for v in feats], categorical=categorical, continuous=continuous,
+                      groupby="Group", nonnormal=nonnormal, pval=True, missing=False,
+                      rename={v.name: v.label for v in feats}, overall=True, order={"Group": ["non-PD", "PD"]})
+    out = t1.tableone.copy()
+    out.columns = [" ".join(str(x) for x in c if x and not str(x).startswith("Grouped by")).strip()
+                   for c in out.columns.to_flat_index()]
+    return out.reset_index().rename(columns={"level_0": "Variable", "level_1": "Level"})
+
+
+def distribution(clinical: pd.DataFrame, var, outcome: str = "progressed", bins: int = 30) -> pd.DataFrame:
+    """Binned (numeric) or counted (categorical) distribution by outcome group: at most bins x 2 rows."""
+    grp = np.where(clinical[outcome] == 1, "PD", "non-PD")
+    s = clinical[var.name]
+    if var.kind is Kind.numeric:
+        x = s.dropna()
+        if x.empty:
+            return pd.DataFrame(columns=["group", "bin_start", "bin_end", "count", "share"])
+        edges = np.histogram_bin_edges(x, bins=bins)
+        rows = []
+        for g in ("non-PD", "PD"):
+            vals = s[(grp == g) & s.notna().to_numpy()]
+            counts, _ = np.histogram(vals, bins=edges)
+            tot = max(counts.sum(), 1)
+            rows += [{"group": g, "bin_start": edges[i], "bin_end": edges[i + 1], "count": int(c), "share": c / tot}
+                     for i, c in enumerate(counts)]
+        return pd.DataFrame(rows)
+    df = pd.DataFrame({"group": grp, "level": s.map(lambda v: "missing" if pd.isna(v) else
+                                                    (str(int(v)) if isinstance(v, float) else str(v)))})
+    c = df.groupby(["group", "level"]).size().rename("count").reset_index()
+    c["share"] = c["count"] / c.groupby("group")["count"].transform("sum")
+    return c
+
+
+@dataclass
+class KMResult:
+    curves: pd.DataFrame          # group, time, survival, lower, upper, at_risk
+    p_value: float | None
+    test: str
+    groups: dict[str, int]
+
+
+def kaplan_meier(clinical: pd.DataFrame, groups: pd.Series, time_col: str = "months_to_event",
+                 event_col: str = "event", max_points: int = 400) -> KMResult:
+    """KM curves per group with a (multivariate) log-rank p (lifelines); curves thinned for charts."""
+    from lifelines import KaplanMeierFitter
+    from lifelines.statistics import multivariate_logrank_test
+
+    if time_col not in clinical or event_col not in clinical:
+        raise ValueError(f"Expected columns {time_col!r} and {event_col!r} for Kaplan–Meier. Got neither; "
+                         "the cohort has no time-to-progression data.")
+    df = pd.DataFrame({"t": clinical[time_col], "e": clinical[event_col], "g": groups.reindex(clinical.index)})
+    df = df.dropna()
+    rows, sizes = [], {}
+    for g, sub in df.groupby("g", sort=True):
+        if len(sub) < 2:
+            continue
+        kmf = KaplanMeierFitter().fit(sub["t"], sub["e"], label=str(g))
+        sf = kmf.survival_function_.join(kmf.confidence_interval_)
+        sf.columns = ["survival", "lower", "upper"]
+        at_risk = kmf.event_table["at_risk"].reindex(sf.index).ffill()
+        sf = sf.assign(at_risk=at_risk.to_numpy()).reset_index().rename(columns={"timeline": "time"})
+        if len(sf) > max_points:
+            sf = sf.iloc[np.unique(np.linspace(0, len(sf) - 1, max_points).astype(int))]
+        sf["group"] = str(g)
+        rows.append(sf)
+        sizes[str(g)] = int(len(sub))
+    p = None
+    if len(sizes) >= 2:
+        res = multivariate_logrank_test(df["t"], df["g"].astype(str), df["e"])
+        p = float(res.p_value)
+    curves = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
+        columns=["time", "survival", "lower", "upper", "at_risk", "group"])
+    return KMResult(curves=curves, p_value=p, test="log-rank", groups=sizes)
+
+
+def grouping_series(clinical: pd.DataFrame, schema: Schema, by: str,
+                    predicted: pd.Series | None = None, cuts: tuple[float, float] = (0.25, 0.5)) -> pd.Series:
+    """Group labels for KM: a schema variable, or the zoo's predicted risk group."""
+    if by == "predicted_risk":
+        if predicted is None:
+            raise ValueError("Expected zoo predictions for grouping by predicted risk. Got none; train a zoo first.")
+        p = predicted.reindex(clinical.index)
+        return pd.cut(p, [-0.01, cuts[0], cuts[1], 1.01], labels=["low", "intermediate", "high"]).astype(object)
+    var = schema[by]
+    s = clinical[by]
+    if var.kind is Kind.numeric:
+        med = s.median()
+        return pd.Series(np.where(s.isna(), None, np.where(s > med, f"> {med:g}", f"≤ {med:g}")), index=s.index)
+    return s.map(lambda v: None if pd.isna(v) else (str(int(v)) if isinstance(v, float) else str(v)))
