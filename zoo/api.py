@@ -121,11 +121,12 @@ class Zoo:
 
     @property
     def model_names(self) -> list[str]:
-        return list(self.manifest["models"])
+        """Registry order (the manifest's JSON keys are sorted)."""
+        return list(self.manifest.get("model_order") or self.manifest["models"])
 
     @property
     def ensemble_names(self) -> list[str]:
-        return list(self.manifest["ensembles"])
+        return list(self.manifest.get("ensemble_order") or self.manifest["ensembles"])
 
     @property
     def features(self) -> list[str]:
@@ -216,8 +217,8 @@ class Zoo:
         X = self.clinical_frame([clinical])
         model_probs: dict[str, float | None] = {}
         emb_by_model: dict[str, np.ndarray | None] = {}
-        for name, rec in self.manifest["models"].items():
-            mod = rec["modality"]
+        for name in self.model_names:
+            mod = self.manifest["models"][name]["modality"]
             est = self.model(name)
             if mod == "clinical":
                 p = est.predict_proba(X)[0, 1]
@@ -232,7 +233,8 @@ class Zoo:
                 emb_by_model[name] = np.mean(es, axis=0)
         P = pd.DataFrame([{k: (np.nan if v is None else v) for k, v in model_probs.items()}])
         ens_probs, mods_used, members_used = {}, {}, {}
-        for ens_name, rec in self.manifest["ensembles"].items():
+        for ens_name in self.ensemble_names:
+            rec = self.manifest["ensembles"][ens_name]
             ens = self.ensemble(ens_name)
             if rec["kind"] == "late":
                 ens_probs[ens_name] = float(ens.predict_proba(P)[0])

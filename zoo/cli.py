@@ -32,7 +32,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     out = train_zoo(a.cohort, a.out, profile=a.profile, external=a.external, device=a.device, seed=a.seed,
-                    models=a.models, pretrained=a.pretrained, overwrite=a.overwrite, show_bars=not a.quiet)
+                    models=a.models, pretrained=a.pretrained, overwrite=a.overwrite, show_bars=not a.quiet,
+                    split_from=a.split_from)
     from zoo.api import Zoo
 
     zoo = Zoo.load(out)
@@ -114,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--pretrained", action="store_true", help="start CNNs from ImageNet weights in the local cache")
     t.add_argument("--overwrite", action="store_true")
     t.add_argument("--quiet", action="store_true")
+    t.add_argument("--split-from", type=Path, default=None,
+                   help="split.json of another zoo on the same patients (same test set, same folds)")
     t.set_defaults(func=_cmd_train)
 
     lb = sub.add_parser("leaderboard", help="every model and ensemble with its metrics")

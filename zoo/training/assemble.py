@@ -158,6 +158,7 @@ def assemble_zoo(out: Path, cohort, ext_cohort, names, prof, seed, split, ids, r
                        "paper_name": model_config(n).paper_name, "arch": model_config(n).arch,
                        "oof_auc": oof_auc[n], "test_auc": metrics["models"][n]["test"].get("auc")} for n in names},
         "ensembles": {e: {**r, "test_auc": metrics["models"][e]["test"].get("auc")} for e, r in ens_records.items()},
+        "model_order": list(names), "ensemble_order": list(ens_records),
         "best_single": best_single,
         "timings_seconds": {**timings, "total": round(seconds + time.perf_counter() - t0, 2)},
         "files": hash_tree(out, exclude=("manifest.json",)),

@@ -39,3 +39,16 @@ def make_split(y: np.ndarray, test_size: float = 0.2, n_folds: int = 5, seed: in
     for f, (_, va) in enumerate(StratifiedKFold(k, shuffle=True, random_state=seed).split(train, y[train])):
         fold[va] = f
     return Split(train=train, test=test, fold=fold)
+
+
+def split_from_dict(d: dict, ids: list[str]) -> Split:
+    """Rebuild a stored split (``split.json``) for a cohort with the same patients."""
+    pos = {p: i for i, p in enumerate(ids)}
+    missing = [p for p in d["train"] + d["test"] if p not in pos]
+    if missing or len(d["train"]) + len(d["test"]) != len(ids):
+        raise ValueError(f"Expected the stored split to cover this cohort's {len(ids)} patients. Got "
+                         f"{len(d['train']) + len(d['test'])} ids, {len(missing)} unknown (e.g. {missing[:3]}).")
+    train = np.array(sorted(pos[p] for p in d["train"]))
+    test = np.array(sorted(pos[p] for p in d["test"]))
+    fold = np.array([d["fold"][ids[i]] for i in train])
+    return Split(train=train, test=test, fold=fold)

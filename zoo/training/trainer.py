@@ -30,7 +30,7 @@ from zoo.models.registry import create_model, list_models, model_config
 from zoo.schema import SCHEMA_VERSION
 from zoo.training.profiles import Profile, get_profile
 from zoo.training.progress import Progress, ProgressCallback
-from zoo.training.splits import Split, make_split
+from zoo.training.splits import Split, make_split, split_from_dict
 
 ZOO_FORMAT_VERSION = "1"
 MANIFEST = "manifest.json"
@@ -135,8 +135,11 @@ def train_zoo(cohort_dir: str | Path, out: str | Path, profile: str | Profile = 
               external: str | Path | None = None, device: str = "auto", seed: int = 0,
               models: list[str] | None = None, pretrained: bool = False, overwrite: bool = False,
               progress: ProgressCallback | None = None, show_bars: bool = True,
-              stop_after: int | None = None) -> Path:
-    """Train (or resume) a zoo in ``out``; returns the zoo path."""
+              stop_after: int | None = None, split_from: str | Path | None = None) -> Path:
+    """Train (or resume) a zoo in ``out``; returns the zoo path.
+
+    ``split_from``: a ``split.json`` of another zoo on the same patients, so two zoos share one test set.
+    """
     prof = profile if isinstance(profile, Profile) else get_profile(profile)
     out = Path(out)
     cohort = load_cohort(cohort_dir)
@@ -145,7 +148,8 @@ def train_zoo(cohort_dir: str | Path, out: str | Path, profile: str | Profile = 
     run_info = {"cohort": str(Path(cohort_dir).resolve()), "cohort_fingerprint": cohort.fingerprint,
                 "external": str(Path(external).resolve()) if external else None,
                 "external_fingerprint": ext_cohort.fingerprint if ext_cohort else None,
-                "profile": asdict(prof), "seed": seed, "models": names, "pretrained": pretrained}
+                "profile": asdict(prof), "seed": seed, "models": names, "pretrained": pretrained,
+                "split_from": str(split_from) if split_from else None}
     if (out / MANIFEST).is_file():
         if not overwrite:
             raise FileExistsError(f"{out} already holds a complete zoo. Use --overwrite or another --out.")
@@ -164,7 +168,8 @@ def train_zoo(cohort_dir: str | Path, out: str | Path, profile: str | Profile = 
     data = PatientData.from_cohort(cohort)
     ext = PatientData.from_cohort(ext_cohort) if ext_cohort else None
     y = cohort.y
-    split = make_split(y, prof.test_size, prof.cv_folds, seed)
+    split = (split_from_dict(read_json(Path(split_from)), data.ids) if split_from
+             else make_split(y, prof.test_size, prof.cv_folds, seed))
     ids = {"train": [data.ids[i] for i in split.train], "test": [data.ids[i] for i in split.test],
            "external": ext.ids if ext else []}
     atomic_write_json(out / "split.json", split.to_dict(data.ids))
