@@ -149,6 +149,7 @@ def waterfall_chart(df: pd.DataFrame, base: float, output: str) -> alt.Chart:
     d["sign"] = np.where(d["contribution"] >= 0, "raises risk", "lowers risk")
     d["shown"] = d.apply(lambda r: r["label"] if r["value"] is None or pd.isna(r["value"])
                          else f"{r['label']} = {_fmt(r['value'])}", axis=1)
+    d["value"] = d["value"].map(lambda v: "" if v is None or (not isinstance(v, str) and pd.isna(v)) else _fmt(v))
     bars = alt.Chart(d).mark_bar().encode(
         y=alt.Y("shown:N", sort=None, title=None), x=alt.X("start:Q", title=f"Model output ({output})"), x2="end:Q",
         color=alt.Color("sign:N", scale=alt.Scale(domain=["raises risk", "lowers risk"],

@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import cached, charts, loaders, patient_card, state
+from dashboard import cached, charts, loaders, patient_card
 from dashboard.sidebar import need_cohort, need_zoo
 from zoo.explain.shap_values import waterfall_frame
 from zoo.failures import failure_table, model_votes
@@ -82,10 +82,10 @@ with right:
                                                                         max_value=1)})
     st.markdown("**Review**")
     with st.form(f"fc_review_{pid}", clear_on_submit=True):
-        cat = st.selectbox("Category", CATEGORIES)
-        note = st.text_area("Note", placeholder="What do you see?")
-        who = st.text_input("Reviewer", value=st.session_state.get("fc_reviewer", ""))
-        if st.form_submit_button("Save review", type="primary"):
+        cat = st.selectbox("Category", CATEGORIES, key="fc_category")
+        note = st.text_area("Note", placeholder="What do you see?", key="fc_note")
+        who = st.text_input("Reviewer", value=st.session_state.get("fc_reviewer", ""), key="fc_reviewer_input")
+        if st.form_submit_button("Save review", type="primary", key="fc_save"):
             store.add(pid, split, cat, note, who)
             st.session_state["fc_reviewer"] = who
             st.toast("Review saved")

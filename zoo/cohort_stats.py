@@ -79,7 +79,8 @@ def table_one(clinical: pd.DataFrame, schema: Schema, outcome: str = "progressed
     out = t1.tableone.copy()
     out.columns = [" ".join(str(x) for x in c if x and not str(x).startswith("Grouped by")).strip()
                    for c in out.columns.to_flat_index()]
-    return out.reset_index().rename(columns={"level_0": "Variable", "level_1": "Level"})
+    out = out.reset_index().rename(columns={"level_0": "Variable", "level_1": "Level"})
+    return out.astype(str).replace({"nan": ""})  # tableone mixes counts and "mean (SD)" strings
 
 
 def distribution(clinical: pd.DataFrame, var, outcome: str = "progressed", bins: int = 30) -> pd.DataFrame:

@@ -96,10 +96,10 @@ def test_explainability_renders(app_env, tiny_cohort):
 def test_failure_cases_review_survives_restart(app_env, test_zoo_dir):
     at = _run("../pages/failure_cases.py")
     assert at.title[0].value == "Failure cases"
-    at.text_area[0].set_value("attention sits on the gel edge")
-    at.text_input[-1].set_value("reviewer-1")
-    submit = [b for b in at.button if b.label == "Save review"][0]
-    submit.click()
+    at.selectbox(key="fc_category").set_value("attention on gel edge/background")
+    at.text_area(key="fc_note").set_value("attention sits on the gel edge")
+    at.text_input(key="fc_reviewer_input").set_value("reviewer-1")
+    at.button(key="fc_save").click()
     at.run()
     assert not at.exception
     at2 = _run("../pages/failure_cases.py")  # a fresh app session: a restart
