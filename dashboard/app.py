@@ -12,16 +12,16 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dash
 
 from dashboard import sidebar, state  # noqa: E402
 
-st.set_page_config(page_title="MyeloZoo", page_icon="🧬", layout="wide", initial_sidebar_state="expanded")
+st.set_page_config(page_title="MyeloZoo", page_icon=":material/biotech:", layout="wide", initial_sidebar_state="expanded")
 state.init_from_query()
 
 PAGES = ROOT / "pages"
 pg = st.navigation({
-    "Explore": [st.Page(PAGES / "cohort_explorer.py", title="Cohort explorer", icon="📊", default=True),
-                st.Page(PAGES / "leaderboard.py", title="Leaderboard", icon="🏆")],
-    "Patients": [st.Page(PAGES / "predictor.py", title="Patient predictor", icon="🩺"),
-                 st.Page(PAGES / "explainability.py", title="Explainability", icon="🔍")],
-    "Review": [st.Page(PAGES / "failure_cases.py", title="Failure cases", icon="🧐")],
+    "Explore": [st.Page(PAGES / "cohort_explorer.py", title="Cohort explorer", icon=":material/bar_chart:", default=True),
+                st.Page(PAGES / "leaderboard.py", title="Leaderboard", icon=":material/leaderboard:")],
+    "Patients": [st.Page(PAGES / "predictor.py", title="Patient predictor", icon=":material/stethoscope:"),
+                 st.Page(PAGES / "explainability.py", title="Explainability", icon=":material/visibility:")],
+    "Review": [st.Page(PAGES / "failure_cases.py", title="Failure cases", icon=":material/rate_review:")],
 })
 st.session_state["ctx"] = sidebar.render()
 pg.run()

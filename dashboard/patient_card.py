@@ -33,7 +33,7 @@ def render(cohort, patient_id: str, show_outcome: bool = True) -> None:
     row = cohort.clinical.loc[patient_id]
     head = f"#### Patient {patient_id}"
     if show_outcome and "progressed" in row:
-        head += "  ·  " + ("🔴 PD within 24 months" if row["progressed"] == 1 else "🟢 no PD within 24 months")
+        head += "  ·  " + (":red[PD within 24 months]" if row["progressed"] == 1 else ":green[no PD within 24 months]")
     st.markdown(head)
     left, right = st.columns([2, 3])
     with left:

@@ -12,7 +12,7 @@ from dashboard.loaders import load_cohort, load_zoo
 def render() -> dict:
     """Draw the sidebar; returns the context every page reads (paths, cohort, zoo, messages)."""
     with st.sidebar:
-        st.markdown("### 🧬 MyeloZoo")
+        st.markdown("### :material/biotech: MyeloZoo")
         st.caption("2-year progression (PD vs non-PD) in NDMM on bortezomib-based induction")
         with st.expander("Data sources", expanded=False):
             cohort_default = st.session_state.get("cohort") or str(config.cohort_path())
@@ -39,11 +39,11 @@ def render() -> dict:
             st.markdown(f"**Zoo** · {len(zoo.model_names)} models + {len(zoo.ensemble_names)} ensembles · "
                         f"profile `{prof}`")
             if cohort is not None and zoo.manifest["cohort"]["fingerprint"] != cohort.fingerprint:
-                st.caption("⚠️ This zoo was trained on a different cohort; predictions for this cohort's "
+                st.caption(":material/warning: This zoo was trained on a different cohort; predictions for this cohort's "
                            "patients are new-patient predictions.")
         if cohort is not None and cohort.is_synthetic:
             st.info("**Synthetic data.** The demo cohort is generated (python -m zoo synth); no real patients. "
-                    "Research and demonstration only — not for clinical decisions.", icon="🧪")
+                    "Research and demonstration only — not for clinical decisions.", icon=":material/science:")
         else:
             st.caption("Research use only — not a medical device.")
     return {"cohort_dir": cohort_dir, "zoo_dir": zoo_dir, "report": report, "cohort": cohort, "zoo": zoo,

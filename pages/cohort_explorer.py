@@ -12,7 +12,7 @@ cohort = need_cohort(ctx)
 clin = cohort.clinical
 st.title("Cohort explorer")
 if cohort.is_synthetic:
-    st.caption("🧪 Synthetic demo cohort — generated data, not patients.")
+    st.caption(":material/science: Synthetic demo cohort — generated data, not patients.")
 
 with st.expander("Filters (apply to every view)", expanded=False):
     c1, c2, c3, c4 = st.columns(4)
@@ -108,7 +108,7 @@ with tab5:
             thumbs = [t for t in thumbs if t is not None]
             if thumbs:
                 st.image(thumbs, width=90)
-            label = ("🔴 " if clin.loc[pid, "progressed"] == 1 else "🟢 ") + pid
+            label = pid + (" · PD" if clin.loc[pid, "progressed"] == 1 else " · no PD")
             if st.button(label, key=f"ce_open_{pid}", width="stretch"):
                 st.session_state["patient"] = pid
     sel = st.session_state.get("patient")

@@ -89,6 +89,9 @@ for col, ch, nm in ((c1, roc, "roc"), (c2, cal, "calibration"), (c3, dca, "decis
                            key=f"lb_png_{nm}", width="stretch")
 
 st.subheader(f"At threshold {thr:.2f}")
+st.markdown(" · ".join(f"**{label.get(n, n)}**: sensitivity {op[n]['recall']:.2f}, specificity "
+                       f"{op[n]['specificity']:.2f}, PPV {op[n]['precision']:.2f}, net benefit {op[n]['net_benefit']:.3f}"
+                       for n in chosen[:3]))
 cm_model = st.selectbox("Confusion matrix for", chosen, format_func=lambda n: label.get(n, n), key="lb_cm_model")
 a, b = st.columns([1, 2])
 with a:

@@ -39,7 +39,7 @@ with st.form("pp_form"):
     up_ife = u2.file_uploader("IFE gel image (optional)", type=["png", "jpg", "jpeg", "tif", "tiff"],
                               accept_multiple_files=True, key="pp_up_ife")
     use_cohort_images = st.checkbox("Use the cohort patient's images when nothing is uploaded", value=pid is not None,
-                                    key="pp_use_cohort_imgs", disabled=pid is None)
+                                    key=f"pp_use_cohort_imgs_{pid}", disabled=pid is None)
     submitted = st.form_submit_button("Predict", type="primary")
 
 values, problems = validate_values({k: v for k, v in raw.items() if v is not None}, schema)
@@ -85,7 +85,7 @@ c3.markdown("**Modalities used:** " + (", ".join(pred.modalities_used[MAIN_ENSEM
             + "  \n**Members used:** " + ", ".join(pred.members_used[MAIN_ENSEMBLE]))
 flags = forms.out_of_observed(schema, values, cohort.clinical)
 for f in flags:
-    st.warning(f"⚠️ {f}")
+    st.warning(f, icon=":material/warning:")
 if pid is not None and "progressed" in cohort.clinical:
     st.caption(f"Recorded outcome for {pid}: {'PD' if cohort.clinical.loc[pid, 'progressed'] == 1 else 'no PD'} "
                "within 24 months" + (" (a training patient: its in-sample prediction is optimistic)"
@@ -124,7 +124,7 @@ def what_if_panel():
     b.metric("Risk band", risk_band(res["after"]).capitalize())
     flag = forms.out_of_observed(schema, {var_name: new}, cohort.clinical) if var.kind is Kind.numeric else []
     for f in flag:
-        st.warning(f"⚠️ {f}")
+        st.warning(f, icon=":material/warning:")
     if var.kind is Kind.numeric:
         grid = forms.value_grid(var, observed=cohort.clinical[var_name])
         curve = risk_curve(zoo, values, pred.model_probs, var_name, grid)

@@ -57,19 +57,22 @@ def page(server):
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        pg = browser.new_page(viewport={"width": 1500, "height": 1100})
+        pg = browser.new_page(viewport={"width": 1500, "height": 2400})  # tall: Streamlit scrolls internally
         yield pg
         browser.close()
 
 
 def _wait_ready(pg, title: str) -> None:
     pg.get_by_role("heading", name=title).first.wait_for(timeout=90_000)
-    # wait until Streamlit stops running the script
-    for _ in range(240):
-        if pg.locator('[data-testid="stStatusWidget"]').count() == 0:
+    # wait until the script has finished: no running indicator and no spinner, twice in a row
+    quiet = 0
+    for _ in range(600):
+        busy = pg.locator('[data-testid="stStatusWidget"]').count() + pg.locator('[data-testid="stSpinner"]').count()
+        quiet = quiet + 1 if busy == 0 else 0
+        if quiet >= 4:
             break
         time.sleep(0.25)
-    time.sleep(1.0)
+    time.sleep(0.5)
     assert pg.locator('[data-testid="stException"]').count() == 0, pg.locator('[data-testid="stException"]').first.inner_text()
 
 
@@ -94,14 +97,17 @@ def _metric_value(pg, label_prefix: str) -> str:
 def test_threshold_slider_moves_the_metrics(server, page):
     page.goto(f"{server}/leaderboard")
     _wait_ready(page, "Leaderboard")
-    slider = page.locator('[data-testid="stSlider"]').filter(has_text="Decision threshold").locator('[role="slider"]')
-    before = slider.get_attribute("aria-valuenow")
+    slider = page.locator('[data-testid="stSlider"]').filter(has_text="Decision threshold").locator(
+        'input[type="range"]')
+    before = slider.input_value()
+    summary = page.locator('[data-testid="stMarkdownContainer"]').filter(has_text="sensitivity").first
+    text_before = summary.inner_text()
     slider.focus()
-    for _ in range(15):
-        page.keyboard.press("ArrowRight")
+    page.keyboard.press("End")  # to 0.99: every model's operating point moves
     _wait_ready(page, "Leaderboard")
-    after = slider.get_attribute("aria-valuenow")
+    after = slider.input_value()
     assert float(after) > float(before)
+    assert summary.inner_text() != text_before, "the metrics follow the threshold"
     assert "threshold=" in page.url, "the threshold is in the shareable URL"
     page.screenshot(path=str(SHOTS / "leaderboard_threshold.png"), full_page=True)
 
@@ -113,7 +119,7 @@ def test_what_if_control_changes_the_prediction(server, page):
     page.get_by_role("option").nth(1).click()  # the first cohort patient
     _wait_ready(page, "Patient predictor")
     before = _metric_value(page, "P(PD) with")
-    slider = page.locator('[data-testid="stSlider"]').filter(has_text="New").locator('[role="slider"]')
+    slider = page.locator('[data-testid="stSlider"]').filter(has_text="New").locator('input[type="range"]')
     slider.focus()
     for _ in range(40):
         page.keyboard.press("PageUp")

@@ -1,0 +1,234 @@
+"""MyeloZoo benchmarks. Results go to docs/BENCHMARKS.md (machine, command, date); they are not tests.
+
+    python benchmarks/run.py synth               # 600-patient cohort generation
+    python benchmarks/run.py zoo                 # quick zoo on the demo cohort (about 10 minutes)
+    python benchmarks/run.py predict             # warm single-patient prediction latency (CPU, or GPU if present)
+    python benchmarks/run.py dashboard           # what-if, Grad-CAM, SHAP server-side latencies
+    python benchmarks/run.py coldstart           # streamlit start -> first page rendered (chromium)
+    python benchmarks/run.py sessions            # 10 concurrent browser sessions on the predictor
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DEMO = ROOT / "data" / "demo"
+
+
+def machine() -> dict:
+    import torch
+
+    return {"python": platform.python_version(), "cpus": os.cpu_count(), "torch": torch.__version__,
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "date": time.strftime("%Y-%m-%d")}
+
+
+def _median_ms(fn, n: int = 20, warm: int = 3) -> dict:
+    for _ in range(warm):
+        fn()
+    ts = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        ts.append((time.perf_counter() - t) * 1000)
+    return {"median_ms": round(statistics.median(ts), 2), "p90_ms": round(sorted(ts)[int(0.9 * (n - 1))], 2), "n": n}
+
+
+def bench_synth(a) -> dict:
+    from zoo.synth.cohort import generate_cohort
+
+    with tempfile.TemporaryDirectory() as d:
+        t = time.perf_counter()
+        s = generate_cohort(Path(d) / "c", n=a.n, seed=0, show_bar=False)
+        return {"n": a.n, "seconds": round(time.perf_counter() - t, 2), "pd_rate": s["pd_rate"],
+                "oracle_auc": s["oracle_auc"]}
+
+
+def bench_zoo(a) -> dict:
+    from zoo.training.trainer import train_zoo
+
+    out = Path(a.out)
+    t = time.perf_counter()
+    train_zoo(DEMO / "cohort", out, profile=a.profile, external=DEMO / "cohort_site_b", overwrite=True,
+              show_bars=True, device=a.device)
+    man = json.loads((out / "manifest.json").read_text())
+    return {"profile": a.profile, "wall_seconds": round(time.perf_counter() - t, 1),
+            "timings_seconds": man["timings_seconds"]}
+
+
+def _demo_patient(zoo, cohort, pid=None):
+    from zoo.cohort.images import read_image
+
+    pid = pid or zoo.split()["test"][0]
+    values = {f: cohort.clinical.loc[pid].get(f) for f in zoo.features}
+    imgs = {m: [read_image(p) for p in cohort.image_paths(pid, m)] for m in ("marrow", "electrophoresis")}
+    return pid, values, {m: v for m, v in imgs.items() if v}
+
+
+def bench_predict(a) -> dict:
+    from zoo.api import Zoo
+    from zoo.cohort import load_cohort
+
+    zoo = Zoo.load(a.zoo, device=a.device)
+    cohort = load_cohort(DEMO / "cohort", decode_images=False)
+    pid, values, imgs = _demo_patient(zoo, cohort)
+    res = {"patient": pid, "images": {m: len(v) for m, v in imgs.items()}}
+    res["warm_cached_images"] = _median_ms(lambda: zoo.predict_patient(values, imgs))
+
+    def cold_images():
+        zoo._image_cache = type(zoo._image_cache)()
+        zoo.predict_patient(values, imgs)
+
+    res["warm_models_new_images"] = _median_ms(cold_images, n=10)
+    return res
+
+
+def bench_dashboard(a) -> dict:
+    import numpy as np
+
+    from zoo.api import Zoo
+    from zoo.cohort import load_cohort
+    from zoo.explain.gradcam import grad_cam
+    from zoo.explain.patient import explain_clinical_model, training_background
+    from zoo.whatif import whatif
+
+    zoo = Zoo.load(a.zoo)
+    cohort = load_cohort(DEMO / "cohort", decode_images=False)
+    pid, values, imgs = _demo_patient(zoo, cohort)
+    pred = zoo.predict_patient(values, imgs)
+    out = {"whatif_one_value": _median_ms(lambda: whatif(zoo, values, pred.model_probs, "ldh", 400.0), n=30)}
+    img = imgs.get("marrow", imgs.get("electrophoresis"))[0]
+    for name in [n for n in zoo.model_names if zoo.manifest["models"][n]["modality"] != "clinical"]:
+        out[f"gradcam_{name}"] = _median_ms(lambda name=name: grad_cam(zoo.model(name), img), n=5, warm=1)
+    bg = training_background(zoo, cohort)
+    X = cohort.clinical.loc[[pid], zoo.features]
+    for name in ("clinical_lr", "clinical_rf", "clinical_xgb", "clinical_gb", "clinical_dt", "clinical_svm"):
+        out[f"shap_{name}"] = _median_ms(lambda name=name: explain_clinical_model(zoo, name, X, bg, cohort.schema),
+                                         n=10, warm=1)
+    return out
+
+
+def _start_streamlit(port: int, env: dict) -> tuple[subprocess.Popen, float]:
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+                             "--server.port", str(port), "--server.headless", "true"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return proc, t0
+
+
+def _browser():
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    b = pw.chromium.launch(executable_path="/usr/bin/chromium",
+                           args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                                 "--disable-component-update"])
+    return pw, b
+
+
+def bench_coldstart(a) -> dict:
+    import urllib.request
+
+    port = 8765
+    proc, t0 = _start_streamlit(port, dict(os.environ))
+    pw, b = _browser()
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.05)
+        t_server = time.perf_counter() - t0
+        pg = b.new_page()
+        pg.goto(f"http://127.0.0.1:{port}/")
+        pg.get_by_role("heading", name="Cohort explorer").wait_for(timeout=60_000)
+        pg.locator('[data-testid="stMetric"]').first.wait_for(timeout=60_000)
+        t_page = time.perf_counter() - t0
+        return {"server_ready_s": round(t_server, 2), "first_page_rendered_s": round(t_page, 2)}
+    finally:
+        b.close()
+        pw.stop()
+        proc.terminate()
+
+
+def _rss_mb(pid: int) -> float:
+    return int(open(f"/proc/{pid}/status").read().split("VmRSS:")[1].split()[0]) / 1024
+
+
+def bench_sessions(a) -> dict:
+    import urllib.request
+
+    port = 8766
+    proc, _ = _start_streamlit(port, dict(os.environ))
+    pw, b = _browser()
+    res = {}
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        errors = []
+
+        def open_sessions(k):
+            pages = []
+            for _ in range(k):
+                ctx = b.new_context()
+                pg = ctx.new_page()
+                pg.goto(f"http://127.0.0.1:{port}/predictor")
+                pages.append((ctx, pg))
+            for ctx, pg in pages:
+                pg.get_by_role("heading", name="Patient predictor").wait_for(timeout=120_000)
+                pg.locator('[data-testid="stMetric"]').first.wait_for(timeout=120_000)
+                if pg.locator('[data-testid="stException"]').count():
+                    errors.append(pg.locator('[data-testid="stException"]').first.inner_text())
+            return pages
+
+        first = open_sessions(1)
+        time.sleep(2)
+        res["rss_after_1_session_mb"] = round(_rss_mb(proc.pid), 1)
+        t = time.perf_counter()
+        more = open_sessions(10)
+        res["ten_sessions_seconds"] = round(time.perf_counter() - t, 1)
+        time.sleep(2)
+        res["rss_after_11_sessions_mb"] = round(_rss_mb(proc.pid), 1)
+        res["errors"] = errors
+        for ctx, _ in first + more:
+            ctx.close()
+    finally:
+        b.close()
+        pw.stop()
+        proc.terminate()
+    return res
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("what", choices=["synth", "zoo", "predict", "dashboard", "coldstart", "sessions"])
+    p.add_argument("--n", type=int, default=600)
+    p.add_argument("--zoo", default=str(DEMO / "zoo"))
+    p.add_argument("--out", default=str(ROOT / "data" / "bench_zoo"))
+    p.add_argument("--profile", default="quick")
+    p.add_argument("--device", default="auto")
+    a = p.parse_args()
+    fn = globals()[f"bench_{a.what}"]
+    res = {"benchmark": a.what, "command": "python benchmarks/run.py " + " ".join(sys.argv[1:]),
+           "machine": machine(), "result": fn(a)}
+    print(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()
