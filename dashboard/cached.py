@@ -66,15 +66,37 @@ def ids_key(ids: pd.Index) -> tuple:
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def cam(zoo_path: str, stamp: str, model: str, image_path: str, method: str) -> dict:
-    """Grad-CAM for one stored image (arrays are small: 224x224)."""
+def cam(zoo_path: str, stamp: str, model: str, image_path: str, method: str, cohort_root: str | None = None) -> dict:
+    """Grad-CAM for one stored image (arrays are small: 224x224) and its attention on target."""
     from zoo.cohort.images import read_image
-    from zoo.explain.gradcam import grad_cam
+    from zoo.explain.attention import target_mask
+    from zoo.explain.gradcam import energy_inside, grad_cam
 
     zoo, _ = load_zoo(Path(zoo_path))
-    r = grad_cam(zoo.model(model), read_image(image_path), method)
+    img = read_image(image_path)
+    r = grad_cam(zoo.model(model), img, method)
+    mask, source = target_mask(img, Path(image_path), zoo.manifest["models"][model]["modality"],
+                               Path(cohort_root) if cohort_root else None)
     return {"overlay": r.overlay, "image": r.image, "cam": r.cam.astype(np.float32), "probability": r.probability,
-            "layer": r.layer}
+            "layer": r.layer, "on_target": energy_inside(r.cam, mask), "chance": float(mask.mean()),
+            "target_source": source}
+
+
+@st.cache_data(max_entries=64, show_spinner="Segmenting plasma cells…")
+def segmentation(cohort_root: str, image_path: str) -> dict:
+    """Classical segmentation of one marrow image (prompted by annotations when the cohort has them)."""
+    from zoo.cohort.images import read_image
+    from zoo.segment.classical import ClassicalSegmenter
+    from zoo.segment.run import annotation_points
+
+    c = _cohort(cohort_root)
+    img = read_image(image_path)
+    points, _, _ = annotation_points(c, Path(image_path))
+    prompted = ClassicalSegmenter().segment(img, points) if points else None
+    census = ClassicalSegmenter().segment(img)
+    return {"image": img, "labels": (prompted or census).labels, "plasma_ids": (prompted or census).plasma_ids,
+            "census_cells": len(census.instances), "census_plasma": len(census.plasma_ids),
+            "prompted": prompted is not None, "segmenter": census.segmenter}
 
 
 @st.cache_data(max_entries=32, show_spinner="Computing SHAP values…")

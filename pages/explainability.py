@@ -28,7 +28,8 @@ members = metrics["ensemble_members"]
 image_models = [n for n in zoo.model_names if zoo.manifest["models"][n]["modality"] != "clinical"]
 clinical_models = [n for n in zoo.model_names if zoo.manifest["models"][n]["modality"] == "clinical"]
 label = {n: zoo.manifest["models"][n]["display"] for n in zoo.model_names}
-tab_img, tab_clin, tab_mod = st.tabs(["Images · Grad-CAM", "Clinical · SHAP", "Modalities"])
+tab_img, tab_clin, tab_mod, tab_seg = st.tabs(["Images · Grad-CAM", "Clinical · SHAP", "Modalities",
+                                               "Marrow segmentation"])
 
 with tab_img:
     c1, c2 = st.columns([1, 3])
@@ -48,11 +49,14 @@ with tab_img:
                          format_func=lambda i: paths[i].name)
         cols = st.columns(len(mods) + 1)
         with st.spinner("Grad-CAM…"):
-            results = {m: cached.cam(zp, stamp, m, str(paths[k]), method) for m in mods}
+            results = {m: cached.cam(zp, stamp, m, str(paths[k]), method, cp) for m in mods}
         cols[0].image(results[mods[0]]["image"], caption="original (denoised)", width="stretch")
         for col, m in zip(cols[1:], mods):
             r = results[m]
             col.image(r["overlay"], caption=f"{label[m]} · P(PD) {r['probability']:.2f}", width="stretch")
+            col.markdown(f"**{r['on_target']:.0%}** of attention on "
+                         f"{'plasma cells' if modality == 'marrow' else 'M-protein bands'} "
+                         f"(uniform map: {r['chance']:.0%})", help=f"Targets from {r['target_source']}.")
         st.caption(f"Target layers: " + ", ".join(f"{label[m]} → `{results[m]['layer']}`" for m in mods)
                    + ". Each CAM runs on a private copy of the network.")
 
@@ -98,3 +102,35 @@ with tab_mod:
     st.altair_chart(charts.modality_chart(phi), width="stretch")
     st.caption("Exact Shapley values over {clinical, marrow, IFE}: every ensemble predicts from any subset of "
                "modalities, so all 8 coalitions are evaluated; with none it returns the training prevalence.")
+
+with tab_seg:
+    import numpy as np
+
+    paths = cohort.image_paths(pid, "marrow")
+    if not paths:
+        st.info("This patient has no marrow smear.")
+    else:
+        k = st.radio("Smear", range(len(paths)), horizontal=True, key="ex_seg_img", format_func=lambda i: paths[i].name)
+        seg = cached.segmentation(cp, str(paths[k]))
+        img, lab = seg["image"].copy(), seg["labels"]
+        pc = np.isin(lab, seg["plasma_ids"])
+        other = (lab > 0) & ~pc
+        over = img.astype(float)
+        over[pc] = 0.45 * over[pc] + 0.55 * np.array([220, 40, 60])
+        over[other] = 0.6 * over[other] + 0.4 * np.array([40, 110, 220])
+        a, b = st.columns(2)
+        a.image(img, caption="smear", width="stretch")
+        b.image(over.astype(np.uint8), caption="plasma cells (red), other nucleated cells (blue)", width="stretch")
+        frac = seg["census_plasma"] / max(seg["census_cells"], 1)
+        rec = cohort.clinical.loc[pid].get("bmpc")
+        m1, m2, m3 = st.columns(3)
+        m1.metric("Nucleated cells", seg["census_cells"])
+        m2.metric("Plasma cells", seg["census_plasma"])
+        m3.metric("Plasma-cell fraction (this field)", f"{frac:.0%}",
+                  delta=None if rec is None or np.isnan(rec) else f"{frac * 100 - rec:+.0f} pts vs recorded {rec:.0f}%",
+                  delta_color="off")
+        st.caption(f"Segmenter: **{seg['segmenter']}** (stain deconvolution + threshold + watershed) — no Segment "
+                   "Anything checkpoint is configured, so the classical fallback produced these masks"
+                   + ("; the overlay's plasma cells are prompted by the annotated centre points." if seg["prompted"]
+                      else "; plasma cells are called by colour and size.")
+                   + " Run `python -m zoo segment --sam-checkpoint PATH` to use SAM.")

@@ -18,7 +18,7 @@ st.title("Failure cases")
 st.caption("Hold-out patients the soft-voting ensemble classifies wrongly at its out-of-fold threshold.")
 
 has_ext = any("external" in r for r in metrics["models"].values())
-c1, c2, c3, c4 = st.columns(4)
+c1, c2, c3, c4, c5 = st.columns(5)
 split = c1.radio("Patients", ["test", "external"] if has_ext else ["test"], key="fc_split",
                  format_func=lambda s: "internal test" if s == "test" else "external cohort")
 kinds = c2.multiselect("Error type", ["FP", "FN"], default=["FP", "FN"], key="fc_kind")
@@ -27,7 +27,13 @@ conf = c3.slider("Min. confidence", 0.0, 1.0, 0.0, 0.05, key="fc_conf",
 dis = c4.slider("Min. modality disagreement", 0.0, 1.0, 0.0, 0.05, key="fc_dis",
                 help="Spread of the per-modality member probabilities")
 table = failure_table(zoo, split)
+has_att = "attention_vs_chance" in table
+off = c5.checkbox("Attention mostly off target", key="fc_off", disabled=not has_att,
+                  help="The image members' Grad-CAMs put no more energy on plasma cells / M-protein bands than a "
+                       "uniform map would." + ("" if has_att else " (not computed for this split)"))
 errors = table[table["error"].isin(kinds) & (table["confidence"] >= conf) & (table["disagreement"] >= dis)]
+if off and has_att:
+    errors = errors[errors["attention_vs_chance"] < 1.0]
 n_err = int((table["error"] != "correct").sum())
 st.markdown(f"**{n_err}** errors among **{len(table)}** {split} patients "
             f"({(table['error'] == 'FP').sum()} FP, {(table['error'] == 'FN').sum()} FN); **{len(errors)}** shown.")
@@ -35,7 +41,7 @@ if errors.empty:
     st.info("No cases match the filters.")
     st.stop()
 show = errors.reset_index()[["patient_id", "error", "y", "prob", "confidence", "disagreement"] +
-                            [c for c in errors.columns if c.startswith("p_")]]
+                            [c for c in errors.columns if c.startswith("p_") or c.startswith("attention")]]
 ev = st.dataframe(show, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
                   key="fc_table", column_config={c: st.column_config.NumberColumn(format="%.2f") for c in show.columns
                                                  if c not in ("patient_id", "error", "y")})
@@ -60,11 +66,12 @@ with left:
             if not paths or not mods:
                 continue
             cols = st.columns(len(mods) + 1)
-            r0 = cached.cam(zp, stamp, mods[0], str(paths[0]), "gradcam")
+            r0 = cached.cam(zp, stamp, mods[0], str(paths[0]), "gradcam", cp)
             cols[0].image(r0["image"], caption=f"{title}: {paths[0].name}", width="stretch")
             for col, m in zip(cols[1:], mods):
-                r = cached.cam(zp, stamp, m, str(paths[0]), "gradcam")
-                col.image(r["overlay"], caption=f"{label[m]} · P {r['probability']:.2f}", width="stretch")
+                r = cached.cam(zp, stamp, m, str(paths[0]), "gradcam", cp)
+                col.image(r["overlay"], caption=f"{label[m]} · P {r['probability']:.2f} · "
+                          f"{r['on_target']:.0%} on target (uniform {r['chance']:.0%})", width="stretch")
         clin_member = next((m for m in members if zoo.manifest["models"][m]["modality"] == "clinical"), None)
         if clin_member:
             one = cached.shap_result(cached.shap_for(zp, stamp, cp, clin_member, (pid,)))

@@ -32,12 +32,17 @@ table = pd.DataFrame({
     "Brier": lb["brier"], "Cal. slope": lb["cal_slope"], "OOF AUC": lb["oof_auc"],
     "× oracle": lb["fraction_of_oracle"], "p vs best single": lb["p_vs_best_single"],
     "Published AUC": lb["published_auc"], "n": lb["n"],
+    "Attention on target": lb["attention_on_target"], "(chance)": lb["attention_chance"],
 })
 num = {c: st.column_config.NumberColumn(format="%.3f") for c in
        ("AUC", "ACC", "Precision", "Recall", "F1", "Brier", "Cal. slope", "OOF AUC", "× oracle", "Published AUC")}
 num["p vs best single"] = st.column_config.NumberColumn(format="%.3f", help="Paired bootstrap, ensemble vs best "
                                                         "single model (chosen by OOF AUC)")
 num["Published AUC"] = st.column_config.NumberColumn(format="%.4f", help=PUBLISHED_LABEL)
+num["Attention on target"] = st.column_config.NumberColumn(
+    format="%.3f", help="Share of Grad-CAM energy on plasma cells (marrow) or M-protein bands (IFE), test patients")
+num["(chance)"] = st.column_config.NumberColumn(format="%.3f", help="Share of the image the targets cover: what a "
+                                                "uniform heat map would score")
 st.dataframe(table, hide_index=True, width="stretch", column_config=num, height=min(36 * (len(table) + 1), 760))
 orc = metrics.get("oracle", {}).get(split)
 notes = [f"Thresholded metrics at each model's OOF Youden threshold. **Published AUC**: {PUBLISHED_LABEL} "
@@ -104,6 +109,19 @@ with b:
                  hide_index=True, width="stretch",
                  column_config={c: st.column_config.NumberColumn(format="%.3f")
                                 for c in ("Sensitivity", "Specificity", "PPV", "ACC", "F1", "Net benefit")})
+
+att = lb.dropna(subset=["attention_on_target"]) if "attention_on_target" in lb else lb.iloc[:0]
+if len(att):
+    with st.expander("Attention on target: correct vs wrong predictions"):
+        st.dataframe(att[["display", "attention_on_target", "attention_correct", "attention_wrong",
+                          "attention_chance"]].rename(columns={"display": "Model", "attention_on_target": "all",
+                                                               "attention_correct": "correct", "attention_wrong": "wrong",
+                                                               "attention_chance": "chance"}),
+                     hide_index=True, width="stretch",
+                     column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                    for c in ("all", "correct", "wrong", "chance")})
+        st.caption("Targets: ground-truth plasma-cell masks and band boxes on synthetic cohorts; otherwise the "
+                   "classical segmenter's masks and the documented band detector.")
 
 abl = metrics.get("ablation", {})
 if abl:

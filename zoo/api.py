@@ -168,6 +168,12 @@ class Zoo:
     def predictions(self) -> pd.DataFrame:
         return pd.read_parquet(self.path / "predictions.parquet")
 
+    def attention(self) -> pd.DataFrame:
+        """Per (model, image) share of Grad-CAM energy on target; empty when the zoo has none."""
+        p = self.path / "attention.parquet"
+        return pd.read_parquet(p) if p.is_file() else pd.DataFrame(
+            columns=["patient_id", "split", "model", "image", "on_target", "target_share_of_image", "target_source"])
+
     def split(self) -> dict:
         return read_json(self.path / "split.json")
 
@@ -195,6 +201,31 @@ class Zoo:
             out_p.append(p)
             out_e.append(e)
         return out_p, out_e
+
+    def _cell_probs(self, name: str, model, images: list[np.ndarray], keys: list[str]):
+        """Cell-level model on one patient's images: automatic segmentation, crops, pooled P(PD); cached."""
+        import torch
+
+        from zoo.segment.cells import crops_from
+        from zoo.segment.classical import ClassicalSegmenter
+
+        ck = (name, "cells", tuple(keys))
+        hit = self._image_cache.get(ck)
+        if hit is not None:
+            return hit
+        members = getattr(model, "members", [model])
+        size, maskbg = members[0].image_size, members[0].mask_background
+        seg = ClassicalSegmenter()
+        parts = []
+        for img in images:
+            s = seg.segment(img)
+            parts.append(crops_from(img, s.labels, s.instances, size, maskbg))
+        crops = torch.from_numpy(np.concatenate(parts)) if parts else torch.empty(0, 3, size, size, dtype=torch.uint8)
+        res = [m.predict_crops(crops) for m in members]
+        p = float(np.mean([r[0] for r in res]))
+        e = None if res[0][1] is None else np.hstack([r[1] for r in res])
+        self._image_cache.put(ck, (p, e))
+        return p, e
 
     def image_embedding(self, name: str, images: list[np.ndarray], keys: list[str] | None = None):
         """Mean pooled CNN features of one patient's images (cached per image), or None without images."""
@@ -227,6 +258,11 @@ class Zoo:
                 arrs = images.get(mod, [])
                 if not arrs:
                     model_probs[name], emb_by_model[name] = None, None
+                    continue
+                if self.manifest["models"][name]["family"] == "cell":
+                    p, e = self._cell_probs(name, est, arrs, keys[mod])
+                    model_probs[name] = None if np.isnan(p) else p
+                    emb_by_model[name] = e
                     continue
                 ps, es = self._image_probs(name, est, mod, arrs, keys[mod])
                 model_probs[name] = float(np.mean(ps))

@@ -84,6 +84,17 @@ def _cmd_demo(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_segment(a: argparse.Namespace) -> int:
+    from zoo.cohort import load_cohort
+    from zoo.segment.run import segment_cohort
+
+    cohort = load_cohort(a.cohort, decode_images=False)
+    summary = segment_cohort(cohort, a.out, a.sam_checkpoint, a.sam_model, use_prompts=not a.no_prompts,
+                             limit=a.limit, show_bar=not a.quiet)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m zoo", description="MyeloZoo: multimodal myeloma progression zoo.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -132,6 +143,16 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--electrophoresis", type=Path, nargs="*")
     pr.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     pr.set_defaults(func=_cmd_predict)
+
+    sg = sub.add_parser("segment", help="segment plasma cells on marrow images (SAM or classical fallback)")
+    sg.add_argument("--cohort", type=Path, required=True)
+    sg.add_argument("--out", type=Path, required=True)
+    sg.add_argument("--sam-checkpoint", type=Path, default=None, help="local SAM checkpoint (never downloaded)")
+    sg.add_argument("--sam-model", choices=["vit_b", "vit_l", "vit_h"], default="vit_b")
+    sg.add_argument("--no-prompts", action="store_true", help="ignore annotation points (automatic masks)")
+    sg.add_argument("--limit", type=int, default=None, help="only the first N marrow images")
+    sg.add_argument("--quiet", action="store_true")
+    sg.set_defaults(func=_cmd_segment)
 
     d = sub.add_parser("demo", help="build the demo cohort, external site and zoo when absent")
     d.add_argument("--root", type=Path, default=Path("data/demo"))

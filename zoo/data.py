@@ -62,6 +62,7 @@ class PatientData:
     banks: dict[str, ImageBank]
     schema: Schema = DEFAULT_SCHEMA
     features: list[str] = field(default_factory=list)
+    cells: object | None = None  # zoo.segment.cells.CellBank over the marrow keys (cell-level models)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -71,7 +72,7 @@ class PatientData:
         return PatientData(
             ids=[self.ids[i] for i in idx], clinical=self.clinical.iloc[idx],
             images={m: [v[i] for i in idx] for m, v in self.images.items()}, banks=self.banks,
-            schema=self.schema, features=self.features)
+            schema=self.schema, features=self.features, cells=self.cells)
 
     def has(self, modality: str) -> np.ndarray:
         if modality == "clinical":
@@ -83,14 +84,15 @@ class PatientData:
         if modality == "clinical":
             clin = self.clinical.copy()
             clin[self.features] = np.nan
-            return PatientData(self.ids, clin, self.images, self.banks, self.schema, self.features)
+            return PatientData(self.ids, clin, self.images, self.banks, self.schema, self.features, self.cells)
         imgs = dict(self.images)
         imgs[modality] = [[] for _ in self.ids]
-        return PatientData(self.ids, self.clinical, imgs, self.banks, self.schema, self.features)
+        return PatientData(self.ids, self.clinical, imgs, self.banks, self.schema, self.features, self.cells)
 
     @classmethod
-    def from_cohort(cls, cohort) -> "PatientData":
+    def from_cohort(cls, cohort, segmentation_dir=None) -> "PatientData":
         from zoo.cohort.images import read_image
+        from zoo.segment.cells import CellBank, cohort_segmentation
 
         ids = cohort.patient_ids
         images, banks = {}, {}
@@ -100,8 +102,9 @@ class PatientData:
             keys = [k for ks in per for k in ks]
             banks[m] = ImageBank(read_image, keys)
         feats = cohort.feature_columns
+        cells = CellBank(read_image, banks["marrow"].keys, cohort_segmentation(cohort.root, segmentation_dir))
         return cls(ids=ids, clinical=cohort.clinical[feats].copy(), images=images, banks=banks,
-                   schema=cohort.schema, features=feats)
+                   schema=cohort.schema, features=feats, cells=cells)
 
     @classmethod
     def single(cls, clinical: dict, images: dict[str, list[np.ndarray]] | None = None,
@@ -109,6 +112,7 @@ class PatientData:
                keys: dict[str, list[str]] | None = None) -> "PatientData":
         """One patient from a form and optional uploads (keys default to content hashes)."""
         from zoo.cohort.images import image_sha256
+        from zoo.segment.cells import CellBank, cohort_segmentation
 
         feats = features or [v.name for v in schema.features()]
         row = {f: clinical.get(f, np.nan) for f in feats}
@@ -120,4 +124,5 @@ class PatientData:
             per[m] = [list(ks)]
             banks[m] = ImageBank.from_arrays(dict(zip(ks, arrs)))
         df = pd.DataFrame([row], index=pd.Index(["patient"], name="patient_id"), columns=feats)
-        return cls(ids=["patient"], clinical=df, images=per, banks=banks, schema=schema, features=feats)
+        cells = CellBank(banks["marrow"].raw, banks["marrow"].keys, cohort_segmentation(None))
+        return cls(ids=["patient"], clinical=df, images=per, banks=banks, schema=schema, features=feats, cells=cells)

@@ -33,6 +33,13 @@ def failure_table(zoo, split: str = "test", ensemble: str = MAIN_ENSEMBLE) -> pd
     for mod in per_mod.columns:
         df[f"p_{mod}"] = per_mod[mod]
     df["threshold"] = thr
+    att = zoo.attention()
+    att = att[(att["split"] == split) & att["model"].isin(members)]
+    if not att.empty:
+        per = att.groupby("patient_id").agg(on_target=("on_target", "mean"), chance=("target_share_of_image", "mean"))
+        df["attention_on_target"] = per["on_target"].reindex(df.index)
+        # "mostly off target": the CAMs put no more energy on the targets than a uniform map would
+        df["attention_vs_chance"] = (per["on_target"] / per["chance"]).reindex(df.index)
     return df.sort_values(["error", "confidence"], ascending=[True, False])
 
 

@@ -34,6 +34,10 @@ def leaderboard_table(zoo, split: str = "test") -> pd.DataFrame:
             "fraction_of_oracle": m.get("fraction_of_oracle"),
             "p_vs_best_single": (m.get("vs_best_single") or {}).get("p_value"),
             "published_auc": (pub or {}).get("auc"), "published_label": PUBLISHED_LABEL if pub else None,
+            "attention_on_target": (m.get("attention_on_target") or {}).get("mean"),
+            "attention_correct": (m.get("attention_on_target") or {}).get("correct"),
+            "attention_wrong": (m.get("attention_on_target") or {}).get("wrong"),
+            "attention_chance": (m.get("attention_on_target") or {}).get("chance"),
         }
         for k in ("accuracy", "precision", "recall", "f1"):
             row[f"{k}_at_0.5"] = m.get("at_0.5", {}).get(k)

@@ -54,6 +54,35 @@ for _modality, _prefix in MODALITY_PREFIX.items():
         ))(_cnn_factory)
 
 
+# ----- cell-level marrow models (crops of segmented plasma cells) ---------------------------
+# Trained by default in the paper profile; the CPU profiles train the ResNet-18 one only (time budget).
+CELL_DEFAULT_CPU = ("resnet18",)
+CELL_CROP = 32  # pixels; AlexNet needs 64
+
+
+def _cell_factory(cfg: ModelConfig, profile, **overrides):
+    from zoo.models.cells import CellBagClassifier
+
+    params = dict(
+        arch=cfg.arch, modality="marrow", image_size=max(CELL_CROP, ARCHITECTURES[cfg.arch].min_size),
+        epochs=profile.epochs, batch_size=max(profile.batch_size, 64),
+        lr=profile.lr * (1.0 if profile.name == "paper" else LR_SCALE.get(cfg.arch, 1.0)), betas=profile.betas,
+        weight_decay=profile.weight_decay, dropout=profile.dropout,
+        images_per_patient=None if profile.name == "paper" else 4, augment="paper")
+    params.update(overrides)
+    return CellBagClassifier(**params)
+
+
+for _arch, _default in CNN_ARCHS.items():
+    _a = ARCHITECTURES[_arch]
+    register_model(ModelConfig(
+        name=f"marrow_cell_{_arch}", modality="marrow", family="cell", arch=_arch,
+        display=f"{ARCH_DISPLAY[_arch]} on plasma cells (marrow)", paper_name=f"{_a.paper_name} (cells)",
+        default=_default, default_profiles=None if _arch in CELL_DEFAULT_CPU else ("paper",),
+        target_layer=_a.target_layer,
+    ))(_cell_factory)
+
+
 # ----- clinical models ---------------------------------------------------------------------
 # grids per profile size; the first value of each list is the tiny profile's fixed choice
 def _grid(profile, full: dict, small: dict | None = None, tiny: dict | None = None) -> dict:

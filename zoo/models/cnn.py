@@ -82,6 +82,13 @@ class CNNClassifier(BaseEstimator, ClassifierMixin):
         self.progress = progress
 
     # ----- helpers --------------------------------------------------------------
+    def _samples(self, data: PatientData) -> tuple[torch.Tensor, np.ndarray]:
+        """uint8 inputs (N, 3, S, S) and the patient (row in ``data``) each belongs to."""
+        rows, owner = self._image_index(data)
+        if len(rows) == 0:
+            return torch.empty(0, 3, self.image_size, self.image_size, dtype=torch.uint8), owner
+        return data.banks[self.modality].tensor(self.image_size)[torch.from_numpy(rows)], owner
+
     def _image_index(self, data: PatientData) -> tuple[np.ndarray, np.ndarray]:
         """Bank rows of every image and the patient (row in ``data``) each belongs to."""
         keys, owner = [], []
@@ -103,14 +110,14 @@ class CNNClassifier(BaseEstimator, ClassifierMixin):
     # ----- estimator API --------------------------------------------------------
     def fit(self, data: PatientData, y) -> "CNNClassifier":
         y = np.asarray(y, dtype=np.int64)
-        rows, owner = self._image_index(data)
-        if len(rows) == 0:
-            raise ValueError(f"Expected {self.modality} images for training. Got none among {len(data)} patients.")
+        x_cpu, owner = self._samples(data)
+        if len(owner) == 0:
+            raise ValueError(f"Expected {self.modality} inputs for training. Got none among {len(data)} patients.")
         dev = resolve_device(self.device)
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         gen = torch.Generator().manual_seed(self.seed)
-        x_all = data.banks[self.modality].tensor(self.image_size)[torch.from_numpy(rows)].to(dev)
+        x_all = x_cpu.to(dev)
         y_img = torch.from_numpy(y[owner]).to(dev)
         net, self.init_note_ = build_network(self.arch, self.dropout, self.pretrained)
         net = net.to(dev)
@@ -152,7 +159,11 @@ class CNNClassifier(BaseEstimator, ClassifierMixin):
         self.net_ = net
         self.device_ = dev
         self.classes_ = np.array([0, 1])
+        self._after_fit(x_all, owner, y)
         return self
+
+    def _after_fit(self, x_all: torch.Tensor, owner: np.ndarray, y: np.ndarray) -> None:
+        """Hook for subclasses (e.g. attention pooling over cells)."""
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "net_"):
@@ -180,13 +191,16 @@ class CNNClassifier(BaseEstimator, ClassifierMixin):
 
     def _per_patient(self, data: PatientData, what: str) -> np.ndarray:
         self._check_fitted()
-        rows, owner = self._image_index(data)
+        x, owner = self._samples(data)
+        return self._pool(x, owner, len(data), what)
+
+    def _pool(self, x: torch.Tensor, owner: np.ndarray, n: int, what: str) -> np.ndarray:
+        """Mean over each patient's inputs of P(PD) (``proba``) or pooled features (``embed``)."""
         width = 1 if what == "proba" else self.net_.head[1].in_features
-        out = np.full((len(data), width), np.nan)
-        if len(rows) == 0:
+        out = np.full((n, width), np.nan)
+        if len(owner) == 0:
             return out
-        x = data.banks[self.modality].tensor(self.image_size)[torch.from_numpy(rows)]
-        vals = self._run(x, what).numpy().reshape(len(rows), -1)
+        vals = self._run(x, what).numpy().reshape(len(owner), -1)
         for p in np.unique(owner):
             out[p] = vals[owner == p].mean(axis=0)
         return out

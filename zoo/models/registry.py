@@ -29,6 +29,7 @@ class ModelConfig:
     paper_name: str          # the study's label (ResNet, DenseNet, LR, ...)
     arch: str | None = None
     default: bool = True     # part of a default zoo build
+    default_profiles: tuple[str, ...] | None = None  # restrict "default" to these profiles (None = all)
     input_size: int = 224
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
@@ -60,11 +61,16 @@ def _ensure_loaded() -> None:
 
 
 def list_models(pattern: str = "*", modality: str | None = None, default_only: bool = False,
-                family: str | None = None) -> list[str]:
+                family: str | None = None, profile: str | None = None) -> list[str]:
+    """Registered names; ``default_only`` keeps a default build's models (for ``profile`` when given)."""
     _ensure_loaded()
+
+    def is_default(c: ModelConfig) -> bool:
+        return c.default and (profile is None or c.default_profiles is None or profile in c.default_profiles)
+
     return [n for n, (c, _) in _REGISTRY.items()
             if fnmatch.fnmatch(n, pattern) and (modality is None or c.modality == modality)
-            and (not default_only or c.default) and (family is None or c.family == family)]
+            and (not default_only or is_default(c)) and (family is None or c.family == family)]
 
 
 def model_config(name: str) -> ModelConfig:

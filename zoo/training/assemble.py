@@ -128,6 +128,18 @@ def assemble_zoo(out: Path, cohort, ext_cohort, names, prof, seed, split, ids, r
     metrics, curves = evaluate(y, preds, groups, kinds, best_single, prof.n_bootstrap, seed, oracle)
     metrics["ensemble_members"] = members
     metrics["ensembles"] = ens_records
+    att = _attention(out, names, data, split, ext, cohort, ext_cohort, prof)
+    if not att.empty:
+        att.to_parquet(out / "attention.parquet", index=False)
+        from zoo.explain.attention import summarise
+
+        pl = pd.concat([pd.DataFrame({"patient_id": index[s], "split": s, "model": n,
+                                      "prob": preds[s][n].to_numpy(), "y": y[s].to_numpy()})
+                        for s in splits[1:] for n in att["model"].unique()])
+        summary = summarise(att, pl, {n: metrics["models"][n]["threshold"] for n in names})
+        for n, per_split in summary.items():
+            for s, rec in per_split.items():
+                metrics["models"][n][s]["attention_on_target"] = rec
     metrics["ablation"] = _ablation(out, preds, y, splits, members, member_modality, clin, emb, fold)
 
     long = []
@@ -165,6 +177,22 @@ def assemble_zoo(out: Path, cohort, ext_cohort, names, prof, seed, split, ids, r
     }
     atomic_write_json(out / "manifest.json", manifest)
     return out
+
+
+def _attention(out: Path, names, data, split, ext, cohort, ext_cohort, prof) -> pd.DataFrame:
+    """Attention-on-target of every whole-field image model on the test set (and external in ``paper``)."""
+    from zoo.artifacts.model_io import load_fitted
+    from zoo.explain.attention import attention_table
+
+    cams = [n for n in names if model_config(n).family == "cnn"]
+    if not cams:
+        return pd.DataFrame()
+    models = {n: load_fitted(model_config(n), out / "models" / n, device="cpu") for n in cams}
+    modality_of = {n: model_config(n).modality for n in cams}
+    parts = [attention_table(models, data, split.test, "test", cohort.root, modality_of)]
+    if ext is not None and prof.name == "paper":
+        parts.append(attention_table(models, ext, np.arange(len(ext)), "external", ext_cohort.root, modality_of))
+    return pd.concat(parts, ignore_index=True)
 
 
 def _ablation(out, preds, y, splits, members, member_modality, clin, emb, fold) -> dict:

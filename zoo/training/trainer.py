@@ -60,10 +60,18 @@ def _predictions_frame(ids: list[str], split: str, p: np.ndarray, fold: np.ndarr
     return df
 
 
+def _trainable(name: str, cohort: Cohort, minimum: int = 10) -> bool:
+    """Image models need enough patients with that modality; a clinical-only cohort trains clinical models."""
+    mod = model_config(name).modality
+    if mod == "clinical":
+        return bool(cohort.feature_columns)
+    return int(cohort.has_modality(mod).sum()) >= minimum
+
+
 def _fit_model(name: str, profile: Profile, data: PatientData, y: np.ndarray, split: Split,
                ext: PatientData | None, device: str, seed: int, pretrained: bool, prog: Progress) -> dict:
     cfg = model_config(name)
-    is_cnn = cfg.family == "cnn"
+    is_cnn = cfg.family in ("cnn", "cell")
     folds = split.folds()
     refit = not (is_cnn and profile.cnn_final == "folds")
     steps = (len(folds) + int(refit)) * (profile.epochs if is_cnn else 1)
@@ -135,7 +143,8 @@ def train_zoo(cohort_dir: str | Path, out: str | Path, profile: str | Profile = 
               external: str | Path | None = None, device: str = "auto", seed: int = 0,
               models: list[str] | None = None, pretrained: bool = False, overwrite: bool = False,
               progress: ProgressCallback | None = None, show_bars: bool = True,
-              stop_after: int | None = None, split_from: str | Path | None = None) -> Path:
+              stop_after: int | None = None, split_from: str | Path | None = None,
+              segmentation_dir: str | Path | None = None) -> Path:
     """Train (or resume) a zoo in ``out``; returns the zoo path.
 
     ``split_from``: a ``split.json`` of another zoo on the same patients, so two zoos share one test set.
@@ -144,7 +153,8 @@ def train_zoo(cohort_dir: str | Path, out: str | Path, profile: str | Profile = 
     out = Path(out)
     cohort = load_cohort(cohort_dir)
     ext_cohort = load_cohort(external) if external else None
-    names = models or list_models(default_only=True)
+    names = models or list_models(default_only=True, profile=prof.name)
+    names = [n for n in names if _trainable(n, cohort)]
     run_info = {"cohort": str(Path(cohort_dir).resolve()), "cohort_fingerprint": cohort.fingerprint,
                 "external": str(Path(external).resolve()) if external else None,
                 "external_fingerprint": ext_cohort.fingerprint if ext_cohort else None,
@@ -165,7 +175,7 @@ def train_zoo(cohort_dir: str | Path, out: str | Path, profile: str | Profile = 
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / RUN, run_info)
 
-    data = PatientData.from_cohort(cohort)
+    data = PatientData.from_cohort(cohort, segmentation_dir)
     ext = PatientData.from_cohort(ext_cohort) if ext_cohort else None
     y = cohort.y
     split = (split_from_dict(read_json(Path(split_from)), data.ids) if split_from

@@ -1,0 +1,121 @@
+"""Attention-on-target: the share of Grad-CAM energy inside the regions a model should look at.
+
+Targets: plasma-cell masks for marrow smears, M-protein band boxes for IFE
+gels. Ground truth when the cohort has annotations (synthetic cohorts),
+otherwise the classical segmenter's plasma-cell masks and the documented band
+detector (``zoo/segment/bands.py``). CAMs are computed in batches on a private
+copy of each network.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from zoo.models.networks import resolve_layer
+from zoo.preprocess import normalize
+
+
+def target_mask(image: np.ndarray, image_path: Path | None, modality: str, cohort_root: Path | None) -> tuple[np.ndarray, str]:
+    """(boolean mask at the image's size, source) for one image."""
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    if cohort_root is not None and image_path is not None:
+        ann = Path(cohort_root) / "annotations" / modality / f"{Path(image_path).stem}.json"
+        if ann.is_file():
+            rec = json.loads(ann.read_text())
+            if modality == "marrow":
+                labels = np.asarray(Image.open(ann.with_suffix(".png")))
+                ids = [c["id"] for c in rec["cells"] if c["type"] == "plasma"]
+                return np.isin(labels, ids), "ground truth"
+            from zoo.segment.bands import boxes_mask
+
+            return boxes_mask(rec["bands"], (h, w)), "ground truth"
+    if modality == "marrow":
+        from zoo.segment.classical import ClassicalSegmenter
+
+        return ClassicalSegmenter().segment(image).plasma_mask(), "classical segmenter"
+    from zoo.segment.bands import boxes_mask, detect_bands
+
+    return boxes_mask(detect_bands(image), (h, w)), "band detector"
+
+
+def batched_cams(estimator, x_uint8: torch.Tensor, batch: int = 32) -> np.ndarray:
+    """Grad-CAM (class PD) for a batch of denoised uint8 inputs; FoldBag members averaged. (N, S, S) in [0, 1]."""
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    members = getattr(estimator, "members", [estimator])
+    out = np.zeros((len(x_uint8),) + tuple(x_uint8.shape[-2:]), np.float32)
+    for m in members:
+        net = copy.deepcopy(m.net_).float().cpu().eval()
+        layer = resolve_layer(net, _layer(m.arch))
+        with GradCAM(model=net, target_layers=[layer]) as cam:
+            for s in range(0, len(x_uint8), batch):
+                xb = normalize(x_uint8[s:s + batch])
+                out[s:s + len(xb)] += cam(input_tensor=xb, targets=[ClassifierOutputTarget(1)] * len(xb))
+    out /= len(members)
+    mx = out.reshape(len(out), -1).max(axis=1)
+    return out / np.where(mx > 0, mx, 1)[:, None, None]
+
+
+def _layer(arch: str) -> str:
+    from zoo.models.networks import ARCHITECTURES
+
+    return ARCHITECTURES[arch].target_layer
+
+
+def attention_table(models: dict[str, object], data, patient_idx: np.ndarray, split: str,
+                    cohort_root: Path | None, modality_of: dict[str, str]) -> pd.DataFrame:
+    """One row per (model, image) of the given patients: the CAM energy share on target."""
+    from PIL import Image
+
+    from zoo.explain.gradcam import energy_inside
+
+    rows = []
+    masks: dict[tuple[str, str], tuple[np.ndarray, str]] = {}
+    for name, est in models.items():
+        mod = modality_of[name]
+        bank = data.banks[mod]
+        keys, owners = [], []
+        for i in patient_idx:
+            for k in data.images[mod][i]:
+                keys.append(k)
+                owners.append(data.ids[i])
+        if not keys:
+            continue
+        x = bank.tensor(est.image_size if not hasattr(est, "members") else est.members[0].image_size)
+        x = x[torch.from_numpy(bank.index_of(keys))]
+        cams = batched_cams(est, x)
+        for k, pid, cam in zip(keys, owners, cams):
+            if (mod, k) not in masks:
+                img = bank.raw(k)
+                masks[(mod, k)] = target_mask(img, Path(k), mod, cohort_root)
+            mask, source = masks[(mod, k)]
+            big = np.asarray(Image.fromarray(cam).resize(mask.shape[::-1], Image.BILINEAR))
+            rows.append({"patient_id": pid, "split": split, "model": name, "image": Path(k).name,
+                         "on_target": energy_inside(big, mask), "target_share_of_image": float(mask.mean()),
+                         "target_source": source})
+    return pd.DataFrame(rows)
+
+
+def summarise(att: pd.DataFrame, preds: pd.DataFrame, thresholds: dict[str, float]) -> dict:
+    """Per model: mean attention on target overall and for correct vs wrong predictions (at its threshold)."""
+    out = {}
+    if att.empty:
+        return out
+    per_patient = att.groupby(["model", "split", "patient_id"])["on_target"].mean().reset_index()
+    merged = per_patient.merge(preds, on=["model", "split", "patient_id"], how="left")
+    for (model, split), g in merged.groupby(["model", "split"]):
+        correct = (g["prob"] >= thresholds[model]).astype(int) == g["y"]
+        out.setdefault(model, {})[split] = {
+            "mean": float(g["on_target"].mean()), "correct": float(g.loc[correct, "on_target"].mean()),
+            "wrong": float(g.loc[~correct, "on_target"].mean()) if (~correct).any() else None,
+            "chance": float(att[(att.model == model) & (att.split == split)]["target_share_of_image"].mean()),
+            "n_patients": int(len(g))}
+    return out

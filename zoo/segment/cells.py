@@ -1,0 +1,101 @@
+"""Plasma-cell crops for cell-level marrow models.
+
+A ``CellBank`` turns marrow images into fixed-size crops centred on segmented
+plasma cells, cached per crop size. Segmentations come from a folder written
+by ``python -m zoo segment`` when given, else from the classical segmenter
+run on the fly (prompted by annotation points when the cohort has them,
+automatic otherwise, e.g. for an uploaded image).
+"""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+REFERENCE_SIZE = 224
+CROP_AT_REFERENCE = 32  # pixels of a 224x224 field around each cell centre
+
+
+def crops_from(img: np.ndarray, labels: np.ndarray, instances: list[dict], out_size: int,
+               mask_background: bool = False) -> np.ndarray:
+    """uint8 (n, 3, out, out) crops centred on each plasma-cell instance."""
+    from PIL import Image
+
+    h, w = img.shape[:2]
+    half = max(4, int(round(CROP_AT_REFERENCE * h / REFERENCE_SIZE / 2)))
+    pad = np.pad(img, ((half, half), (half, half), (0, 0)), mode="reflect")
+    lab = np.pad(labels, ((half, half), (half, half)), mode="constant")
+    out = []
+    for r in instances:
+        if not r.get("is_plasma") or not r.get("centroid"):
+            continue
+        cx, cy = (int(round(v)) + half for v in r["centroid"])
+        c = pad[cy - half:cy + half, cx - half:cx + half].copy()
+        if mask_background:
+            m = lab[cy - half:cy + half, cx - half:cx + half] == r["id"]
+            c[~m] = c[m].mean(axis=0).astype(np.uint8) if m.any() else c[~m]
+        out.append(np.asarray(Image.fromarray(c).resize((out_size, out_size), Image.BILINEAR)))
+    if not out:
+        return np.empty((0, 3, out_size, out_size), np.uint8)
+    return np.stack(out).transpose(0, 3, 1, 2).copy()
+
+
+class CellBank:
+    """Plasma-cell crops per image key; segmentation per key computed once."""
+
+    def __init__(self, loader: Callable[[str], np.ndarray], keys: list[str],
+                 segmentation_for: Callable[[str, np.ndarray], tuple[np.ndarray, list[dict]]]) -> None:
+        self._loader = loader
+        self.keys = list(keys)
+        self._segment = segmentation_for
+        self._cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._lock = threading.Lock()
+
+    def crops(self, out_size: int, mask_background: bool = False):
+        """(uint8 tensor (N, 3, s, s), owner image index per crop) for all keys."""
+        import torch
+
+        key = (out_size, mask_background)
+        with self._lock:
+            if key not in self._cache:
+                all_c, owner = [], []
+                for i, k in enumerate(self.keys):
+                    img = self._loader(k)
+                    labels, inst = self._segment(k, img)
+                    c = crops_from(img, labels, inst, out_size, mask_background)
+                    all_c.append(c)
+                    owner.extend([i] * len(c))
+                arr = np.concatenate(all_c) if all_c else np.empty((0, 3, out_size, out_size), np.uint8)
+                self._cache[key] = (torch.from_numpy(arr), np.asarray(owner, dtype=np.int64))
+            return self._cache[key]
+
+    def index_of(self, keys: list[str]) -> np.ndarray:
+        pos = {k: i for i, k in enumerate(self.keys)}
+        return np.array([pos[k] for k in keys], dtype=np.int64)
+
+
+def cohort_segmentation(cohort_root: Path | None, segmentation_dir: Path | None = None):
+    """A ``segmentation_for(key, img)`` function for a cohort's images (key = image path)."""
+    from zoo.segment.classical import ClassicalSegmenter
+
+    seg = ClassicalSegmenter()
+
+    def segmentation_for(key: str, img: np.ndarray):
+        p = Path(key)
+        if segmentation_dir is not None and (Path(segmentation_dir) / f"{p.stem}.json").is_file():
+            from PIL import Image
+
+            rec = json.loads((Path(segmentation_dir) / f"{p.stem}.json").read_text())
+            return np.asarray(Image.open(Path(segmentation_dir) / f"{p.stem}.png")), rec["instances"]
+        points = None
+        if cohort_root is not None:
+            ann = Path(cohort_root) / "annotations" / "marrow" / f"{p.stem}.json"
+            if ann.is_file():
+                points = json.loads(ann.read_text()).get("plasma_cell_points")
+        s = seg.segment(img, points)
+        return s.labels, s.instances
+
+    return segmentation_for
