@@ -118,3 +118,22 @@ def test_missing_zoo_explains_how_to_build(tiny_cohort_dir, tmp_path, monkeypatc
     assert any("python -m zoo train" in c.value for c in at.code)
     at = _run()
     assert at.title[0].value == "Cohort explorer", "the explorer works without a zoo"
+
+
+def test_shared_state_comes_from_the_url_and_survives_page_switches(app_env, tiny_cohort):
+    pid = tiny_cohort.patient_ids[3]
+    at = make_app()
+    at.query_params["patient"] = pid
+    at.query_params["threshold"] = "0.7"
+    at.run()
+    at.switch_page("../pages/explainability.py")
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="_w_patient").value == pid
+    at.switch_page("../pages/leaderboard.py")
+    at.run()
+    assert at.slider(key="_w_threshold").value == 0.7
+    at.switch_page("../pages/predictor.py")
+    at.run()
+    assert at.session_state["patient"] == pid
+    assert at.query_params["patient"] == pid and at.query_params["threshold"] == "0.700"

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from zoo.models.networks import resolve_layer
+from zoo.models.networks import cam_layer, resolve_layer
 from zoo.preprocess import normalize
 
 
@@ -54,7 +54,7 @@ def batched_cams(estimator, x_uint8: torch.Tensor, batch: int = 32) -> np.ndarra
     out = np.zeros((len(x_uint8),) + tuple(x_uint8.shape[-2:]), np.float32)
     for m in members:
         net = copy.deepcopy(m.net_).float().cpu().eval()
-        layer = resolve_layer(net, _layer(m.arch))
+        layer = resolve_layer(net, cam_layer(net, m.arch, x_uint8.shape[-1]))
         with GradCAM(model=net, target_layers=[layer]) as cam:
             for s in range(0, len(x_uint8), batch):
                 xb = normalize(x_uint8[s:s + batch])
@@ -62,12 +62,6 @@ def batched_cams(estimator, x_uint8: torch.Tensor, batch: int = 32) -> np.ndarra
     out /= len(members)
     mx = out.reshape(len(out), -1).max(axis=1)
     return out / np.where(mx > 0, mx, 1)[:, None, None]
-
-
-def _layer(arch: str) -> str:
-    from zoo.models.networks import ARCHITECTURES
-
-    return ARCHITECTURES[arch].target_layer
 
 
 def attention_table(models: dict[str, object], data, patient_idx: np.ndarray, split: str,

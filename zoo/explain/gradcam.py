@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from zoo.models.networks import ARCHITECTURES, resolve_layer
+from zoo.models.networks import ARCHITECTURES, cam_layer, resolve_layer
 from zoo.preprocess import PreprocessConfig, denoise_images, normalize
 
 CAM_METHODS = ("gradcam", "gradcam++")
@@ -51,10 +51,10 @@ def grad_cam(estimator, image: np.ndarray, method: str = "gradcam", display_size
     size = members[0].image_size
     x8 = denoise_images([image], PreprocessConfig(image_size=size))
     x = normalize(x8)
-    layer = target_layer_name(members[0].arch)
     cams, probs = [], []
     for m in members:
         net = copy.deepcopy(m.net_).float().cpu().eval()  # private copy: hooks never touch the shared model
+        layer = cam_layer(net, m.arch, size)
         with _cam_class(method)(model=net, target_layers=[resolve_layer(net, layer)]) as cam:
             g = cam(input_tensor=x.clone(), targets=[ClassifierOutputTarget(1)])[0]
         cams.append(g)

@@ -28,19 +28,36 @@ class Arch:
     paper_name: str
     min_size: int = 32
     pool_attr: str | None = None  # VGG/AlexNet: pool to 1x1 instead of 7x7 (small head, any input size)
+    cam_fallback: str | None = None  # Grad-CAM layer when target_layer's map is below 2x2 (small inputs)
 
 
 ARCHITECTURES: dict[str, Arch] = {
     "alexnet": Arch("alexnet", "AlexNet_Weights", "classifier", 256, "body.features.11", "AlexNet", 63, "avgpool"),
     "vgg16": Arch("vgg16", "VGG16_Weights", "classifier", 512, "body.features.29", "VGG16", 32, "avgpool"),
     "vgg16_bn": Arch("vgg16_bn", "VGG16_BN_Weights", "classifier", 512, "body.features.42", "VGG16", 32, "avgpool"),
-    "resnet18": Arch("resnet18", "ResNet18_Weights", "fc", 512, "body.layer4.-1", "ResNet"),
-    "resnet50": Arch("resnet50", "ResNet50_Weights", "fc", 2048, "body.layer4.-1", "ResNet"),
-    "mobilenet_v2": Arch("mobilenet_v2", "MobileNet_V2_Weights", "classifier", 1280, "body.features.-1", "MobileNet"),
+    "resnet18": Arch("resnet18", "ResNet18_Weights", "fc", 512, "body.layer4.-1", "ResNet",
+                     cam_fallback="body.layer3.-1"),
+    "resnet50": Arch("resnet50", "ResNet50_Weights", "fc", 2048, "body.layer4.-1", "ResNet",
+                     cam_fallback="body.layer3.-1"),
+    "mobilenet_v2": Arch("mobilenet_v2", "MobileNet_V2_Weights", "classifier", 1280, "body.features.-1", "MobileNet",
+                         cam_fallback="body.features.13"),
     "mobilenet_v3_large": Arch("mobilenet_v3_large", "MobileNet_V3_Large_Weights", "classifier", 960,
-                               "body.features.-1", "MobileNet"),
-    "densenet121": Arch("densenet121", "DenseNet121_Weights", "classifier", 1024, "body.features.-1", "DenseNet"),
+                               "body.features.-1", "MobileNet", cam_fallback="body.features.12"),
+    # torchvision's DenseNet.forward applies an in-place ReLU to features[-1]'s output, which zeroes Grad-CAM;
+    # _DenseNetBody runs the same computation without the in-place op (same state-dict keys).
+    "densenet121": Arch("densenet121", "DenseNet121_Weights", "classifier", 1024, "body.features.norm5", "DenseNet",
+                        cam_fallback="body.features.denseblock3"),
 }
+
+
+class _DenseNetBody(nn.Module):
+    def __init__(self, features: nn.Module) -> None:
+        super().__init__()
+        self.features = features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = torch.relu(self.features(x))
+        return torch.flatten(nn.functional.adaptive_avg_pool2d(f, 1), 1)
 
 
 class ClassifierNet(nn.Module):
@@ -53,6 +70,8 @@ class ClassifierNet(nn.Module):
         setattr(body, a.head_attr, nn.Identity())
         if a.pool_attr:
             setattr(body, a.pool_attr, nn.AdaptiveAvgPool2d(1))
+        if arch.startswith("densenet"):
+            body = _DenseNetBody(body.features)
         self.body = body
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(a.features, 2))
 
@@ -61,6 +80,29 @@ class ClassifierNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.embed(x))
+
+
+def cam_layer(net: nn.Module, arch: str, input_size: int) -> str:
+    """The architecture's Grad-CAM layer, or its fallback when that layer's map is under 2x2 at this input size
+    (e.g. DenseNet-121 at 48 px ends in a 1x1 map, on which a CAM is a single undefined pixel)."""
+    a = ARCHITECTURES[arch]
+    if a.cam_fallback is None:
+        return a.target_layer
+    seen = {}
+
+    def record(module, inputs, output) -> None:  # returns None: a forward hook must not replace the output
+        seen["shape"] = output.shape
+
+    h = resolve_layer(net, a.target_layer).register_forward_hook(record)
+    try:
+        with torch.no_grad():
+            was = net.training
+            net.eval()
+            net(torch.zeros(1, 3, input_size, input_size))
+            net.train(was)
+    finally:
+        h.remove()
+    return a.target_layer if min(seen["shape"][-2:]) >= 2 else a.cam_fallback
 
 
 def resolve_layer(model: nn.Module, path: str) -> nn.Module:

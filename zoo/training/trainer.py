@@ -187,6 +187,13 @@ def train_zoo(cohort_dir: str | Path, out: str | Path, profile: str | Profile = 
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     prog = Progress(len(names), progress, show_bars)
+    if pretrained:
+        from zoo.models.networks import cached_imagenet_weights
+
+        for arch in sorted({model_config(n).arch for n in names if model_config(n).arch}):
+            if cached_imagenet_weights(arch) is None:
+                prog.message(f"--pretrained: no ImageNet weights for {arch} in the local torch cache; it trains from "
+                             "scratch (nothing is downloaded).")
     try:
         for k, name in enumerate(names):
             if _model_done(out, name):

@@ -1,0 +1,87 @@
+"""Ensembles use the members that are available and say which; modality Shapley values are exact."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from zoo.explain.modality_shapley import shapley
+from zoo.models.ensembles import SoftVoting, Stacking, WeightedVoting, late_fusion_from_dict, top_k_per_modality
+
+MEMBERS = ["c1", "c2", "m1", "i1"]
+MOD = {"c1": "clinical", "c2": "clinical", "m1": "marrow", "i1": "electrophoresis"}
+
+
+def _oof(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    P = pd.DataFrame({m: np.clip(0.5 + (y - 0.5) * s + rng.normal(0, 0.2, n), 0.01, 0.99)
+                      for m, s in zip(MEMBERS, [0.2, 0.1, 0.3, 0.4])})
+    return P, y
+
+
+@pytest.mark.parametrize("cls", [SoftVoting, WeightedVoting, Stacking])
+def test_missing_modalities_use_available_members(cls):
+    P, y = _oof()
+    ens = cls(MEMBERS, MOD).fit(P, y)
+    row = pd.DataFrame([{"c1": 0.7, "c2": 0.6, "m1": np.nan, "i1": np.nan}])
+    p = ens.predict_proba(row)
+    assert 0 < p[0] < 1
+    assert ens.members_used(row) == [["c1", "c2"]] and ens.modalities_used(row) == [["clinical"]]
+    none = pd.DataFrame([{m: np.nan for m in MEMBERS}])
+    assert ens.predict_proba(none)[0] == pytest.approx(y.mean()), "no member available: the training prevalence"
+    clone = late_fusion_from_dict(ens.to_dict())
+    full = P.iloc[:20]
+    assert np.allclose(clone.predict_proba(full), ens.predict_proba(full))
+
+
+def test_soft_voting_is_the_mean_of_available_members():
+    ens = SoftVoting(MEMBERS, MOD).fit(*_oof())
+    row = pd.DataFrame([{"c1": 0.2, "c2": 0.4, "m1": 0.9, "i1": np.nan}])
+    assert ens.predict_proba(row)[0] == pytest.approx(0.5)
+    assert ens.predict_proba(row, modalities={"clinical"})[0] == pytest.approx(0.3)
+
+
+def test_weighted_voting_prefers_informative_members():
+    P, y = _oof(2000)
+    ens = WeightedVoting(MEMBERS, MOD).fit(P, y)
+    w = dict(zip(MEMBERS, ens.weights_))
+    assert w["i1"] > w["c2"] and sum(ens.weights_) == pytest.approx(1.0)
+
+
+def test_stacking_has_a_meta_model_per_availability_pattern():
+    P, y = _oof()
+    ens = Stacking(MEMBERS, MOD).fit(P, y)
+    assert set(ens.meta_) == {"clinical", "electrophoresis", "marrow", "clinical+electrophoresis",
+                              "clinical+marrow", "electrophoresis+marrow", "clinical+electrophoresis+marrow"}
+
+
+def test_membership_is_top2_per_modality_by_oof_auc():
+    auc = {"c1": 0.6, "c2": 0.7, "c3": 0.65, "m1": 0.55, "i1": 0.8, "i2": np.nan}
+    mod = {"c1": "clinical", "c2": "clinical", "c3": "clinical", "m1": "marrow", "i1": "electrophoresis",
+           "i2": "electrophoresis"}
+    assert top_k_per_modality(auc, mod, 2) == ["c2", "c3", "i1", "m1"]
+
+
+def test_modality_shapley_is_exact_and_efficient():
+    P, y = _oof()
+    ens = SoftVoting(MEMBERS, MOD).fit(P, y)
+    row = P.iloc[[3]]
+    phi = shapley(lambda s: float(ens.predict_proba(row, modalities=set(s))[0]))
+    assert sum(phi[m] for m in ("clinical", "marrow", "electrophoresis")) == pytest.approx(phi["_full"] - phi["_base"])
+    assert phi["_base"] == pytest.approx(y.mean())
+    additive = shapley(lambda s: float(len(s)))
+    assert all(additive[m] == pytest.approx(1.0) for m in ("clinical", "marrow", "electrophoresis"))
+
+
+def test_predict_patient_without_images_uses_clinical_members_only(test_zoo, tiny_cohort):
+    pid = tiny_cohort.patient_ids[0]
+    values = {f: tiny_cohort.clinical.loc[pid].get(f) for f in test_zoo.features}
+    pred = test_zoo.predict_patient(values)
+    for ens in ("ens_soft_vote", "ens_weighted", "ens_stacking", "ens_fusion_lr"):
+        assert pred.modalities_used[ens] == ["clinical"], ens
+    assert all(v is None for n, v in pred.model_probs.items() if test_zoo.manifest["models"][n]["modality"] != "clinical")
+    imgs = {m: tiny_cohort.read_images(pid, m) for m in ("marrow", "electrophoresis")}
+    full = test_zoo.predict_patient(values, {m: v for m, v in imgs.items() if v})
+    used = full.modalities_used["ens_soft_vote"]
+    assert "clinical" in used and len(used) >= 2
+    assert set(used) == {test_zoo.manifest["models"][m]["modality"] for m in full.members_used["ens_soft_vote"]}
+    assert full.model_probs["marrow_cell_resnet18"] is not None, "cell-level model runs on uploads"
