@@ -29,7 +29,7 @@ def test_zoo_has_every_model_ensembles_and_metrics(test_zoo):
     m = test_zoo.metrics()
     from zoo.models import list_models
 
-    assert set(test_zoo.model_names) == set(list_models(default_only=True))
+    assert set(test_zoo.model_names) == set(list_models(default_only=True, profile="test"))
     assert {"ens_soft_vote", "ens_weighted", "ens_stacking", "ens_fusion_lr", "ens_fusion_xgb"} <= set(m["models"])
     members = m["ensemble_members"]
     mods = [test_zoo.manifest["models"][x]["modality"] for x in members]
