@@ -109,7 +109,7 @@ def bench_dashboard(a) -> dict:
     pred = zoo.predict_patient(values, imgs)
     out = {"whatif_one_value": _median_ms(lambda: whatif(zoo, values, pred.model_probs, "ldh", 400.0), n=30)}
     img = imgs.get("marrow", imgs.get("electrophoresis"))[0]
-    for name in [n for n in zoo.model_names if zoo.manifest["models"][n]["modality"] != "clinical"]:
+    for name in [n for n in zoo.model_names if zoo.manifest["models"][n]["family"] == "cnn"]:
         out[f"gradcam_{name}"] = _median_ms(lambda name=name: grad_cam(zoo.model(name), img), n=5, warm=1)
     bg = training_background(zoo, cohort)
     X = cohort.clinical.loc[[pid], zoo.features]

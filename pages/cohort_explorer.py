@@ -51,9 +51,9 @@ if len(sub) < 5:
     st.warning("Fewer than 5 patients match the filters; widen them to see summaries.")
     st.stop()
 
-tab1, tab2, tab3, tab4, tab5 = st.tabs(["Table 1", "Distributions", "Missingness", "Time to progression",
-                                        "Patient gallery"])
-with tab1:
+VIEWS = ["Table 1", "Distributions", "Missingness", "Time to progression", "Patient gallery"]
+view = st.segmented_control("View", VIEWS, default=VIEWS[0], key="ce_view", label_visibility="collapsed") or VIEWS[0]
+if view == "Table 1":
     st.caption("Baseline characteristics by outcome (tableone): mean (SD) or median [Q1,Q3] for continuous, "
                "n (%) for categorical; p-values from the appropriate test per variable.")
     if sub["progressed"].nunique() < 2:
@@ -61,17 +61,17 @@ with tab1:
     else:
         st.dataframe(cached.table_one(str(ctx["cohort_dir"]), key), hide_index=True, width="stretch", height=560)
 
-with tab2:
+elif view == "Distributions":
     feats = [v for v in cohort.schema.features(clin.columns) if clin[v.name].notna().any()]
     var_name = st.selectbox("Variable", [v.name for v in feats], format_func=cohort.schema.label, key="ce_var")
     var = cohort.schema[var_name]
     dist = cached.distribution(str(ctx["cohort_dir"]), key, var_name)
     st.altair_chart(charts.distribution_chart(dist, var.label, var.kind is Kind.numeric), width="stretch")
 
-with tab3:
+elif view == "Missingness":
     st.altair_chart(charts.missingness_chart(cached.missingness(str(ctx["cohort_dir"]), key)), width="stretch")
 
-with tab4:
+elif view == "Time to progression":
     if "months_to_event" not in clin or "event" not in clin:
         st.info("This cohort has no months_to_event/event columns, so no time-to-progression curves.")
     else:
@@ -93,7 +93,7 @@ with tab4:
             st.caption("Risk groups from the soft-voting ensemble's out-of-sample probability (<0.25 low, 0.25–0.5 "
                        "intermediate, ≥0.5 high): out-of-fold for training patients, hold-out for test patients.")
 
-with tab5:
+else:
     per_page = 12
     n_pages = max(1, int(np.ceil(len(ids) / per_page)))
     page = st.number_input("Page", 1, n_pages, 1, key="ce_gallery_page")

@@ -25,7 +25,7 @@ pid = st.selectbox("Patient", ids, key=wk, **kw,
                                          f"{'PD' if cohort.clinical.loc[p, 'progressed'] == 1 else 'non-PD'}")
 
 members = metrics["ensemble_members"]
-image_models = [n for n in zoo.model_names if zoo.manifest["models"][n]["modality"] != "clinical"]
+image_models = [n for n in zoo.model_names if zoo.manifest["models"][n]["family"] == "cnn"]  # whole-field CNNs
 clinical_models = [n for n in zoo.model_names if zoo.manifest["models"][n]["modality"] == "clinical"]
 label = {n: zoo.manifest["models"][n]["display"] for n in zoo.model_names}
 tab_img, tab_clin, tab_mod, tab_seg = st.tabs(["Images · Grad-CAM", "Clinical · SHAP", "Modalities",

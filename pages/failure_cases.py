@@ -62,7 +62,8 @@ with left:
     if in_cohort:
         for modality, title in (("marrow", "Bone-marrow smear"), ("electrophoresis", "IFE gel")):
             paths = cohort.image_paths(pid, modality)
-            mods = [m for m in members if zoo.manifest["models"][m]["modality"] == modality]
+            mods = [m for m in members if zoo.manifest["models"][m]["modality"] == modality
+                    and zoo.manifest["models"][m]["family"] == "cnn"]  # cell-level members see crops, not fields
             if not paths or not mods:
                 continue
             cols = st.columns(len(mods) + 1)

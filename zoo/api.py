@@ -85,11 +85,14 @@ class Zoo:
         self._ensembles: dict[str, object] = {}
         self._lock = threading.RLock()
         self._image_cache = _LRU()
+        self._verified: set[str] = set()
         self.schema: Schema = DEFAULT_SCHEMA
 
     # ----- loading -------------------------------------------------------------------------
     @classmethod
-    def load(cls, path: str | Path, device: str = "auto", verify: bool = True) -> "Zoo":
+    def load(cls, path: str | Path, device: str = "auto", verify: bool | str = True) -> "Zoo":
+        """Open a zoo: manifest, schema version and the presence of every file are checked now; each file's
+        SHA-256 is checked before it is first read (``verify="all"`` hashes everything up front)."""
         path = Path(path)
         mpath = path / "manifest.json"
         if not mpath.is_file():
@@ -108,9 +111,23 @@ class Zoo:
             raise ZooIntegrityError(
                 f"{path}: expected schema version {SCHEMA_VERSION}. Got {manifest.get('schema_version')!r}. "
                 "This zoo was built by an incompatible MyeloZoo; retrain it.")
-        if verify:
+        missing = [rel for rel in manifest.get("files", {}) if not (path / rel).is_file()]
+        if missing:
+            raise ZooIntegrityError(
+                f"zoo {path.name}: expected file {missing[0]} listed in the manifest. Got no such file "
+                f"({len(missing)} missing). The zoo is incomplete or was modified; retrain it.")
+        zoo = cls(path, manifest, device)
+        if verify == "all":
             verify_hashes(path, manifest.get("files", {}), f"zoo {path.name}")
-        return cls(path, manifest, device)
+            zoo._verified.update(manifest.get("files", {}))
+        return zoo
+
+    def _read(self, *rels: str) -> None:
+        """Verify files' SHA-256 against the manifest before anything reads them (once per process)."""
+        todo = {r: self.manifest["files"][r] for r in rels if r not in self._verified}
+        if todo:
+            verify_hashes(self.path, todo, f"zoo {self.path.name}")
+            self._verified.update(todo)
 
     @property
     def hash(self) -> str:
@@ -142,8 +159,7 @@ class Zoo:
                 if name not in self.manifest["models"]:
                     raise ZooIntegrityError(f"Expected a model of this zoo. Got {name!r}. Has: {self.model_names}.")
                 d = self.path / "models" / name
-                files = {k: v for k, v in self.manifest["files"].items() if k.startswith(f"models/{name}/")}
-                verify_hashes(self.path, files, f"model {name}")
+                self._read(*[k for k in self.manifest["files"] if k.startswith(f"models/{name}/")])
                 self._models[name] = load_fitted(model_config(name), d, self.device)
             return self._models[name]
 
@@ -154,27 +170,34 @@ class Zoo:
         with self._lock:
             if name not in self._ensembles:
                 d = self.path / "ensembles" / name
+                self._read(*[k for k in self.manifest["files"] if k.startswith(f"ensembles/{name}/")])
                 rec = read_json(d / "ensemble.json")
                 self._ensembles[name] = load_fusion(d) if rec["class"] == "EarlyFusion" else late_fusion_from_dict(rec)
             return self._ensembles[name]
 
     # ----- stored results --------------------------------------------------------------------
     def metrics(self) -> dict:
+        self._read("metrics.json")
         return read_json(self.path / "metrics.json")
 
     def curves(self) -> dict:
+        self._read("curves.json")
         return read_json(self.path / "curves.json")
 
     def predictions(self) -> pd.DataFrame:
+        self._read("predictions.parquet")
         return pd.read_parquet(self.path / "predictions.parquet")
 
     def attention(self) -> pd.DataFrame:
         """Per (model, image) share of Grad-CAM energy on target; empty when the zoo has none."""
         p = self.path / "attention.parquet"
+        if "attention.parquet" in self.manifest["files"]:
+            self._read("attention.parquet")
         return pd.read_parquet(p) if p.is_file() else pd.DataFrame(
             columns=["patient_id", "split", "model", "image", "on_target", "target_share_of_image", "target_source"])
 
     def split(self) -> dict:
+        self._read("split.json")
         return read_json(self.path / "split.json")
 
     def leaderboard(self, split: str = "test") -> pd.DataFrame:
