@@ -95,6 +95,7 @@ def segmentation(cohort_root: str, image_path: str) -> dict:
     prompted = ClassicalSegmenter().segment(img, points) if points else None
     census = ClassicalSegmenter().segment(img)
     return {"image": img, "labels": (prompted or census).labels, "plasma_ids": (prompted or census).plasma_ids,
+            "census_labels": census.labels,
             "census_cells": len(census.instances), "census_plasma": len(census.plasma_ids),
             "prompted": prompted is not None, "segmenter": census.segmenter}
 

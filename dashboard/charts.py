@@ -141,7 +141,7 @@ def missingness_chart(df: pd.DataFrame) -> alt.Chart:
     return alt.Chart(df).mark_bar(color="#8d99ae").encode(
         x=alt.X("missing:Q", title="Missing", axis=alt.Axis(format="%")),
         y=alt.Y("label:N", sort="-x", title=None), tooltip=["label", alt.Tooltip("missing:Q", format=".1%")],
-    ).properties(height=max(200, 16 * len(df)), title="Missing values per variable")
+    ).properties(height=alt.Step(18), title="Missing values per variable")
 
 
 def waterfall_chart(df: pd.DataFrame, base: float, output: str) -> alt.Chart:
@@ -151,12 +151,13 @@ def waterfall_chart(df: pd.DataFrame, base: float, output: str) -> alt.Chart:
                          else f"{r['label']} = {_fmt(r['value'])}", axis=1)
     d["value"] = d["value"].map(lambda v: "" if v is None or (not isinstance(v, str) and pd.isna(v)) else _fmt(v))
     bars = alt.Chart(d).mark_bar().encode(
-        y=alt.Y("shown:N", sort=None, title=None), x=alt.X("start:Q", title=f"Model output ({output})"), x2="end:Q",
+        y=alt.Y("shown:N", sort=None, title=None, axis=alt.Axis(labelLimit=320)),
+        x=alt.X("start:Q", title=f"Model output ({output})"), x2="end:Q",
         color=alt.Color("sign:N", scale=alt.Scale(domain=["raises risk", "lowers risk"],
                                                   range=["#d1495b", "#3b7dd8"]), legend=alt.Legend(orient="bottom")),
         tooltip=["label", "value", alt.Tooltip("contribution:Q", format="+.3f")])
     rule = alt.Chart(pd.DataFrame({"b": [base]})).mark_rule(strokeDash=[3, 3], color="#555").encode(x="b:Q")
-    return (rule + bars).properties(height=max(180, 26 * len(d)), title="SHAP waterfall (this patient)")
+    return (rule + bars).properties(height=alt.Step(26), title="SHAP waterfall (this patient)")
 
 
 def _fmt(v) -> str:
@@ -167,17 +168,17 @@ def _fmt(v) -> str:
 
 def importance_chart(df: pd.DataFrame, x: str, title: str, x_title: str) -> alt.Chart:
     return alt.Chart(df).mark_bar(color="#3b4cc0").encode(
-        x=alt.X(f"{x}:Q", title=x_title), y=alt.Y("label:N", sort="-x", title=None),
-        tooltip=["label", alt.Tooltip(f"{x}:Q", format=".4f")]).properties(height=max(180, 20 * len(df)), title=title)
+        x=alt.X(f"{x}:Q", title=x_title), y=alt.Y("label:N", sort="-x", title=None, axis=alt.Axis(labelLimit=260)),
+        tooltip=["label", alt.Tooltip(f"{x}:Q", format=".4f")]).properties(height=alt.Step(22), title=title)
 
 
 def beeswarm_chart(df: pd.DataFrame) -> alt.Chart:
     return alt.Chart(df).mark_circle(size=22, opacity=0.7).encode(
-        x=alt.X("contribution:Q", title="SHAP value"), y=alt.Y("label:N", title=None, sort=None),
+        x=alt.X("contribution:Q", title="SHAP value"), y=alt.Y("label:N", title=None, sort=None,
+                                                             axis=alt.Axis(labelLimit=260)),
         yOffset="jitter:Q", color=alt.Color("feature_value:Q", scale=alt.Scale(scheme="redblue", reverse=True),
                                             title="Feature value (low→high)"),
-    ).transform_calculate(jitter="random()").properties(height=max(200, 28 * df["label"].nunique()),
-                                                        title="SHAP summary (cohort)")
+    ).transform_calculate(jitter="random()").properties(height=alt.Step(28), title="SHAP summary (cohort)")
 
 
 def modality_chart(phi: dict[str, float]) -> alt.Chart:

@@ -114,7 +114,7 @@ with tab_seg:
         seg = cached.segmentation(cp, str(paths[k]))
         img, lab = seg["image"].copy(), seg["labels"]
         pc = np.isin(lab, seg["plasma_ids"])
-        other = (lab > 0) & ~pc
+        other = (seg["census_labels"] > 0) & ~pc
         over = img.astype(float)
         over[pc] = 0.45 * over[pc] + 0.55 * np.array([220, 40, 60])
         over[other] = 0.6 * over[other] + 0.4 * np.array([40, 110, 220])

@@ -25,6 +25,8 @@ if lb.empty:
     st.info("No results for this split.")
     st.stop()
 
+for col in ("p_vs_best_single", "published_auc", "fraction_of_oracle", "attention_on_target", "attention_chance"):
+    lb[col] = pd.to_numeric(lb[col], errors="coerce")  # None -> NaN: shown as an empty cell
 table = pd.DataFrame({
     "Group": lb["group"], "Model": lb["display"],
     "AUC": lb["auc"], "AUC 95% CI": [f"{a:.2f}–{b:.2f}" if pd.notna(a) else "—" for a, b in zip(lb["auc_lo"], lb["auc_hi"])],

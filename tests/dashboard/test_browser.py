@@ -74,6 +74,7 @@ def _wait_ready(pg, title: str) -> None:
         time.sleep(0.25)
     time.sleep(0.5)
     assert pg.locator('[data-testid="stException"]').count() == 0, pg.locator('[data-testid="stException"]').first.inner_text()
+    assert pg.get_by_text("Page not found").count() == 0
 
 
 TITLES = {"cohort_explorer": "Cohort explorer", "leaderboard": "Leaderboard", "predictor": "Patient predictor",
@@ -83,7 +84,7 @@ TITLES = {"cohort_explorer": "Cohort explorer", "leaderboard": "Leaderboard", "p
 def test_every_page_renders_in_chromium(server, page):
     SHOTS.mkdir(exist_ok=True)
     for name in PAGES:
-        page.goto(f"{server}/{name}")
+        page.goto(f"{server}/{'' if name == 'cohort_explorer' else name}")  # the default page lives at /
         _wait_ready(page, TITLES[name])
         page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
         assert (SHOTS / f"{name}.png").stat().st_size > 10_000
