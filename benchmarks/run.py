@@ -13,9 +13,7 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -95,7 +93,6 @@ def bench_predict(a) -> dict:
 
 
 def bench_dashboard(a) -> dict:
-    import numpy as np
 
     from zoo.api import Zoo
     from zoo.cohort import load_cohort
@@ -119,37 +116,24 @@ def bench_dashboard(a) -> dict:
     return out
 
 
-def _start_streamlit(port: int, env: dict) -> tuple[subprocess.Popen, float]:
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
-                             "--server.port", str(port), "--server.headless", "true"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return proc, t0
-
-
 def _browser():
     from playwright.sync_api import sync_playwright
 
+    from benchmarks.browser import CHROMIUM, CHROMIUM_ARGS
+
     pw = sync_playwright().start()
-    b = pw.chromium.launch(executable_path="/usr/bin/chromium",
-                           args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                                 "--disable-component-update"])
-    return pw, b
+    return pw, pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
 def bench_coldstart(a) -> dict:
-    import urllib.request
+    from benchmarks.browser import start_streamlit, wait_healthy
 
     port = 8765
-    proc, t0 = _start_streamlit(port, dict(os.environ))
+    t0 = time.perf_counter()
+    proc = start_streamlit(port)
     pw, b = _browser()
     try:
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.05)
+        wait_healthy(f"http://127.0.0.1:{port}")
         t_server = time.perf_counter() - t0
         pg = b.new_page()
         pg.goto(f"http://127.0.0.1:{port}/")
@@ -168,19 +152,14 @@ def _rss_mb(pid: int) -> float:
 
 
 def bench_sessions(a) -> dict:
-    import urllib.request
+    from benchmarks.browser import start_streamlit, wait_healthy
 
     port = 8766
-    proc, _ = _start_streamlit(port, dict(os.environ))
+    proc = start_streamlit(port)
     pw, b = _browser()
     res = {}
     try:
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_healthy(f"http://127.0.0.1:{port}")
         errors = []
 
         def open_sessions(k):

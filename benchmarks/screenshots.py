@@ -4,28 +4,15 @@
 """
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks.browser import CHROMIUM, CHROMIUM_ARGS, start_streamlit, wait_healthy  # noqa: E402
+from benchmarks.browser import wait_ready as wait  # noqa: E402
+
 OUT = ROOT / "screenshots"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
-
-
-def wait(pg, title: str) -> None:
-    pg.get_by_role("heading", name=title).first.wait_for(timeout=180_000)
-    quiet = 0
-    for _ in range(1200):
-        busy = pg.locator('[data-testid="stStatusWidget"]').count() + pg.locator('[data-testid="stSpinner"]').count()
-        quiet = quiet + 1 if busy == 0 else 0
-        if quiet >= 6:
-            break
-        time.sleep(0.25)
-    time.sleep(1.0)
 
 
 def main() -> None:
@@ -33,19 +20,12 @@ def main() -> None:
 
     OUT.mkdir(exist_ok=True)
     port = 8777
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
-                             "--server.port", str(port), "--server.headless", "true"], cwd=ROOT, env=dict(os.environ),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = start_streamlit(port)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
+        wait_healthy(url, timeout=90)
         with sync_playwright() as p:
-            b = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             pg = b.new_page(viewport={"width": 1500, "height": 2600})
             shots = [("cohort_explorer", "Cohort explorer", "", None),
                      ("cohort_explorer", "Cohort explorer", "", "Time to progression"),

@@ -57,7 +57,7 @@ with tab_img:
             col.markdown(f"**{r['on_target']:.0%}** of attention on "
                          f"{'plasma cells' if modality == 'marrow' else 'M-protein bands'} "
                          f"(uniform map: {r['chance']:.0%})", help=f"Targets from {r['target_source']}.")
-        st.caption(f"Target layers: " + ", ".join(f"{label[m]} → `{results[m]['layer']}`" for m in mods)
+        st.caption("Target layers: " + ", ".join(f"{label[m]} → `{results[m]['layer']}`" for m in mods)
                    + ". Each CAM runs on a private copy of the network.")
 
 with tab_clin:

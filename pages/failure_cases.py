@@ -1,5 +1,4 @@
 """Failure cases: where the ensemble is wrong, why it might be, and what reviewers think."""
-import pandas as pd
 import streamlit as st
 
 from dashboard import cached, charts, loaders, patient_card

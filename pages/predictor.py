@@ -1,5 +1,4 @@
 """Patient predictor: a schema-generated form, optional uploads, every model's probability, what-if."""
-import numpy as np
 import pandas as pd
 import streamlit as st
 

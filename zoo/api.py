@@ -267,7 +267,6 @@ class Zoo:
 
         images = images or {}
         keys = {m: (image_keys or {}).get(m) or [image_sha256(a) for a in arrs] for m, arrs in images.items()}
-        feats = self.features
         X = self.clinical_frame([clinical])
         model_probs: dict[str, float | None] = {}
         emb_by_model: dict[str, np.ndarray | None] = {}

@@ -1,7 +1,5 @@
 """One AppTest per page on the tiny cohort + test zoo."""
-import numpy as np
 import pytest
-from PIL import Image
 
 from tests.dashboard.conftest import make_app
 

@@ -1,20 +1,15 @@
 """End to end in a real browser: Debian's chromium via Playwright against `streamlit run dashboard/app.py`."""
 import os
 import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from benchmarks.browser import CHROMIUM, CHROMIUM_ARGS, start_streamlit, wait_healthy, wait_ready
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update"]
 PAGES = ["cohort_explorer", "leaderboard", "predictor", "explainability", "failure_cases"]
 
 
@@ -32,18 +27,9 @@ def server(tiny_cohort_dir, test_zoo_dir):
         pytest.skip("Debian's chromium is not installed (apt-get install chromium); CI always runs this test")
     port = _free_port()
     env = {**os.environ, "MYELOZOO_COHORT": str(tiny_cohort_dir), "MYELOZOO_ZOO": str(test_zoo_dir)}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
-                             "--server.port", str(port), "--server.headless", "true",
-                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = start_streamlit(port, env)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
+    if not wait_healthy(url, timeout=90):
         proc.kill()
         pytest.fail("streamlit did not start: " + proc.stdout.read().decode()[-2000:])
     yield url
@@ -56,23 +42,14 @@ def page(server):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         pg = browser.new_page(viewport={"width": 1500, "height": 2400})  # tall: Streamlit scrolls internally
         yield pg
         browser.close()
 
 
 def _wait_ready(pg, title: str) -> None:
-    pg.get_by_role("heading", name=title).first.wait_for(timeout=90_000)
-    # wait until the script has finished: no running indicator and no spinner, twice in a row
-    quiet = 0
-    for _ in range(600):
-        busy = pg.locator('[data-testid="stStatusWidget"]').count() + pg.locator('[data-testid="stSpinner"]').count()
-        quiet = quiet + 1 if busy == 0 else 0
-        if quiet >= 4:
-            break
-        time.sleep(0.25)
-    time.sleep(0.5)
+    wait_ready(pg, title, timeout_ms=90_000)
     assert pg.locator('[data-testid="stException"]').count() == 0, pg.locator('[data-testid="stException"]').first.inner_text()
     assert pg.get_by_text("Page not found").count() == 0
 

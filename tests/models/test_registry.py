@@ -3,7 +3,6 @@ import pytest
 
 from zoo.errors import UnknownModelError
 from zoo.models import create_model, list_models, model_config, register_model
-from zoo.models.registry import ModelConfig
 
 PAPER_CLINICAL = {"LR", "RF", "KNN", "GB", "AdaBoost", "SVM", "XGBoost", "DT"}
 PAPER_CNN = {"AlexNet", "VGG16", "ResNet", "MobileNet", "DenseNet"}

@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from zoo.errors import SchemaError, UnitError
-from zoo.schema import DEFAULT_SCHEMA, Kind, Schema, Variable, derive_stages, load_variables_yaml
+from zoo.schema import DEFAULT_SCHEMA, Kind, Variable, derive_stages, load_variables_yaml
 from zoo.schema.variables import BUILTIN_VARIABLES
 
 PAPER_VARIABLES = {

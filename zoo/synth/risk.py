@@ -150,27 +150,28 @@ def oracle_scores(clin: pd.DataFrame, comp: pd.DataFrame, ref_clin: pd.DataFrame
     out["p_clinical"] = [float(np.mean(expit(base + x + rest))) for x in comp["clinical"].to_numpy()]
 
     edges = np.quantile(ref_clin["bmpc"], np.linspace(0, 1, n_bins + 1)[1:-1])
-    k_ref, k = _cell_keys_marrow(ref_clin, edges), _cell_keys_marrow(clin, edges)
-    other = (ref_comp["clinical"] + ref_comp["electrophoresis"]).to_numpy()
-    pm = np.empty(len(clin))
-    for key in np.unique(k):
-        sel = k == key
-        o = other[k_ref == key]
-        pm[sel] = expit(base + comp["marrow"].to_numpy()[sel, None] + o[None, :]).mean(axis=1)
-    out["p_marrow"] = pm
-
+    out["p_marrow"] = _binned_expectation(
+        base, comp["marrow"].to_numpy(), _cell_keys_marrow(clin, edges), _cell_keys_marrow(ref_clin, edges),
+        (ref_comp["clinical"] + ref_comp["electrophoresis"]).to_numpy())
     heavy_edges = {h: np.quantile(g, [0.2, 0.4, 0.6, 0.8]) for h, g in ref_clin.groupby("mprotein_heavy")["mprotein_level"]
                    if h != "light_chain_only"}
-    k_ref, k = _cell_keys_ife(ref_clin, heavy_edges), _cell_keys_ife(clin, heavy_edges)
-    other = (ref_comp["clinical"] + ref_comp["marrow"]).to_numpy()
-    pi = np.empty(len(clin))
-    for key in np.unique(k):
-        sel = k == key
-        o = other[k_ref == key]
-        if len(o) < 50:
-            o = other
-        pi[sel] = expit(base + comp["electrophoresis"].to_numpy()[sel, None] + o[None, :]).mean(axis=1)
-    out["p_electrophoresis"] = pi
+    out["p_electrophoresis"] = _binned_expectation(
+        base, comp["electrophoresis"].to_numpy(), _cell_keys_ife(clin, heavy_edges), _cell_keys_ife(ref_clin, heavy_edges),
+        (ref_comp["clinical"] + ref_comp["marrow"]).to_numpy())
+    return out
+
+
+def _binned_expectation(base: float, own: np.ndarray, keys: np.ndarray, ref_keys: np.ndarray, ref_other: np.ndarray,
+                        min_ref: int = 50) -> np.ndarray:
+    """E[expit(base + own + other)] with ``other`` drawn from reference patients in the same bin
+    (all reference patients when a bin has fewer than ``min_ref``)."""
+    out = np.empty(len(own))
+    for key in np.unique(keys):
+        sel = keys == key
+        o = ref_other[ref_keys == key]
+        if len(o) < min_ref:
+            o = ref_other
+        out[sel] = expit(base + own[sel, None] + o[None, :]).mean(axis=1)
     return out
 
 

@@ -27,7 +27,6 @@ from zoo.cohort import Cohort, load_cohort
 from zoo.data import PatientData
 from zoo.errors import ZooIntegrityError
 from zoo.models.registry import create_model, list_models, model_config
-from zoo.schema import SCHEMA_VERSION
 from zoo.training.profiles import Profile, get_profile
 from zoo.training.progress import Progress, ProgressCallback
 from zoo.training.splits import Split, make_split, split_from_dict

@@ -1,0 +1,83 @@
+"""Atomic, hash-verified files. A crash never leaves a half-written file that looks complete."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from zoo.errors import ZooIntegrityError
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(chunk)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj) -> None:
+    atomic_write_bytes(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default).encode())
+
+
+def _json_default(o):
+    import numpy as np
+
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return None if np.isnan(o) else float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (set, tuple)):
+        return list(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def read_json(path: Path):
+    return json.loads(Path(path).read_text())
+
+
+def hash_tree(root: Path, exclude: tuple[str, ...] = ()) -> dict[str, str]:
+    """SHA-256 of every file under ``root`` (relative POSIX paths), skipping temp files."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if p.is_file() and not p.name.startswith(".") and rel not in exclude and ".tmp-" not in rel:
+            out[rel] = sha256_file(p)
+    return out
+
+
+def verify_hashes(root: Path, expected: dict[str, str], what: str) -> None:
+    for rel, digest in expected.items():
+        p = root / rel
+        if not p.is_file():
+            raise ZooIntegrityError(
+                f"{what}: expected file {rel} listed in the manifest. Got no such file. "
+                "The zoo is incomplete or was modified; retrain it with python -m zoo train.")
+        got = sha256_file(p)
+        if got != digest:
+            raise ZooIntegrityError(
+                f"{what}: expected SHA-256 {digest[:12]}… for {rel}. Got {got[:12]}…. The file was modified after "
+                "training (tampering or corruption); it will not be loaded. Retrain or restore the zoo.")

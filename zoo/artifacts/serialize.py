@@ -1,0 +1,79 @@
+"""Persistence that never executes code: safetensors, skops with an explicit allowlist, XGBoost JSON.
+
+No pickle, joblib or unrestricted torch.load anywhere in product code.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from zoo.artifacts.files import atomic_write_bytes
+from zoo.errors import ZooIntegrityError
+
+# Types outside skops' default trust that our pipelines legitimately contain. A file that
+# asks for anything else is refused.
+SKOPS_TRUSTED = (
+    "numpy.dtype",
+    "sklearn.tree._tree.Tree",
+    "zoo.models.clinical.SchemaEncoder",
+    "zoo.models.clinical._one_hot_name",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+)
+
+
+def save_skops(obj, path: Path) -> None:
+    import skops.io as sio
+
+    data = sio.dumps(obj)
+    untrusted = set(sio.get_untrusted_types(data=data)) - set(SKOPS_TRUSTED)
+    if untrusted:
+        raise ZooIntegrityError(
+            f"Refusing to save {path.name}: it contains types outside the allowlist {sorted(untrusted)}. "
+            "Add them to SKOPS_TRUSTED after review.")
+    atomic_write_bytes(path, data)
+
+
+def load_skops(path: Path):
+    import skops.io as sio
+
+    data = Path(path).read_bytes()
+    untrusted = set(sio.get_untrusted_types(data=data))
+    unknown = untrusted - set(SKOPS_TRUSTED)
+    if unknown:
+        raise ZooIntegrityError(
+            f"{path.name}: expected only allowlisted types. Got {sorted(unknown)}. The file may be crafted to run "
+            "code on load; it is refused.")
+    return sio.loads(data, trusted=sorted(untrusted))
+
+
+def save_state_dict(module, path: Path, metadata: dict[str, str] | None = None) -> None:
+    from safetensors.torch import save
+
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    atomic_write_bytes(path, save(state, metadata=metadata))
+
+
+def load_state_dict(path: Path) -> dict:
+    from safetensors.torch import load
+
+    try:
+        return load(Path(path).read_bytes())
+    except Exception as e:  # safetensors raises its own error types for malformed headers
+        raise ZooIntegrityError(f"{path.name}: expected a safetensors file. Got unreadable data ({e}).") from e
+
+
+def save_xgboost(model, path: Path) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d) / "model.json"
+        model.get_booster().save_model(str(tmp))
+        atomic_write_bytes(path, tmp.read_bytes())
+
+
+def load_xgboost(path: Path, params: dict):
+    from xgboost import XGBClassifier
+
+    model = XGBClassifier(**params)
+    model.load_model(str(path))
+    return model
