@@ -62,7 +62,14 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in ci and "make test" in readme and "make run" in readme
 
 
-def test_generated_data_is_ignored():
-    ignored = (ROOT / ".gitignore").read_text().split()
-    for p in ("data/", ".venv/", "screenshots/"):
-        assert p in ignored
+def test_generated_data_is_ignored_and_source_is_not():
+    import subprocess
+
+    def ignored(path: str) -> bool:
+        return subprocess.run(["git", "check-ignore", "-q", "--no-index", path], cwd=ROOT).returncode == 0
+
+    for p in ("data/demo/zoo/manifest.json", ".venv/bin/python", "screenshots/leaderboard.png",
+              "artifacts/run/x.json"):
+        assert ignored(p), f"{p} must be git-ignored"
+    for p in ("zoo/artifacts/files.py", "zoo/data.py", "tests/artifacts/test_artifacts.py", "docs/BENCHMARKS.md"):
+        assert not ignored(p), f"{p} is source and must not be ignored"

@@ -41,7 +41,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "test": Profile(name="test", image_size=64, epochs=1, batch_size=32, lr=1e-3, cv_folds=2, inner_folds=2,
                     grid="tiny", images_per_patient=1, n_bootstrap=1000, embed_components=2, cnn_final="folds"),
-    "quick": Profile(name="quick", image_size=48, epochs=5, batch_size=32, lr=1e-3, cv_folds=3, inner_folds=3,
+    "quick": Profile(name="quick", image_size=48, epochs=4, batch_size=32, lr=1e-3, cv_folds=3, inner_folds=3,
                      grid="small", images_per_patient=1, n_bootstrap=1000, embed_components=4, cnn_final="folds"),
     "paper": Profile(name="paper", image_size=224, epochs=60, batch_size=64, lr=2e-5, cv_folds=5, inner_folds=3,
                      grid="full", images_per_patient=None, n_bootstrap=2000, embed_components=8),
