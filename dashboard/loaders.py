@@ -46,7 +46,7 @@ def _zoo(path: str, stamp: str, device: str):
 def load_zoo(path: Path):
     """(zoo or None, error message or None). The zoo object is shared across sessions: read-only use."""
     try:
-        return _zoo(str(path), _stamp(Path(path), "manifest.json"), "auto"), None
+        return _zoo(str(path), zoo_stamp(path), "auto"), None
     except MyeloZooError as e:
         return None, str(e)
 
@@ -76,7 +76,11 @@ def predictions(zoo_path: str, stamp: str) -> pd.DataFrame:
 
 
 def zoo_stamp(path: Path) -> str:
-    return _stamp(Path(path), "manifest.json")
+    """SHA-256 of the zoo's manifest: the cache key of everything loaded from that zoo."""
+    import hashlib
+
+    p = Path(path) / "manifest.json"
+    return hashlib.sha256(p.read_bytes()).hexdigest()[:16] if p.is_file() else "missing"
 
 
 @st.cache_data(max_entries=512, show_spinner=False)

@@ -309,6 +309,32 @@ class Zoo:
                 members_used[ens_name] = mods_used[ens_name]
         return PatientPrediction(model_probs, ens_probs, mods_used, members_used)
 
+    def predict_cohort(self, data: PatientData, batch: int = 256) -> pd.DataFrame:
+        """P(PD) of every model and ensemble for many patients (rows = patient ids), in batches.
+
+        Models run batched over each chunk; ensembles combine their members' outputs exactly as for one patient.
+        """
+        parts = []
+        for s in range(0, len(data), batch):
+            sub = data.subset(np.arange(s, min(s + batch, len(data))))
+            X = self.clinical_frame(sub.clinical.reindex(columns=self.features).to_dict("records"))
+            sub = PatientData(sub.ids, X.set_axis(sub.ids), sub.images, sub.banks, sub.schema, self.features, sub.cells)
+            P = pd.DataFrame({n: self.model(n).predict_proba(sub)[:, 1] for n in self.model_names}, index=sub.ids)
+            emb_cache: dict[str, np.ndarray] = {}
+            for e in self.ensemble_names:
+                rec, ens = self.manifest["ensembles"][e], self.ensemble(e)
+                if rec["kind"] == "late":
+                    P[e] = ens.predict_proba(P[ens.members])
+                else:
+                    emb = {}
+                    for mod, mname in rec.get("embedding_models", {}).items():
+                        if mname not in emb_cache:
+                            emb_cache[mname] = self.model(mname).embed(sub)
+                        emb[mod] = emb_cache[mname]
+                    P[e] = ens.predict_proba(X, emb)[:, 1]
+            parts.append(P)
+        return pd.concat(parts) if parts else pd.DataFrame()
+
     def clinical_frame(self, rows: list[dict]) -> pd.DataFrame:
         """Model-ready clinical rows: this zoo's features, ISS/R-ISS derived from their inputs."""
         df = pd.DataFrame([{k: (np.nan if v is None else v) for k, v in r.items()} for r in rows])

@@ -90,3 +90,14 @@ def test_skops_refuses_types_outside_the_allowlist(tmp_path):
         load_skops(p)
     with pytest.raises(ZooIntegrityError, match="outside the allowlist"):
         save_skops({"x": pd.Timestamp("2020-01-01")}, tmp_path / "out.skops")
+
+
+def test_predict_cohort_matches_stored_predictions(test_zoo, tiny_cohort):
+    data = PatientData.from_cohort(tiny_cohort)
+    test_ids = test_zoo.split()["test"]
+    sub = data.subset([data.ids.index(p) for p in test_ids])
+    got = test_zoo.predict_cohort(sub, batch=7)  # several batches
+    stored = test_zoo.predictions()
+    stored = stored[stored.split == "test"].pivot(index="patient_id", columns="model", values="prob").loc[test_ids]
+    for name in test_zoo.model_names + test_zoo.ensemble_names:
+        assert np.allclose(got[name].to_numpy(), stored[name].to_numpy(), atol=1e-5, equal_nan=True), name

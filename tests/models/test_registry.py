@@ -68,3 +68,23 @@ def test_predict_before_fit_is_refused(tiny_data):
     for name in ("clinical_lr", "ife_resnet18"):
         with pytest.raises(NotFittedError, match="not fitted"):
             create_model(name, "test").predict_proba(data.subset([0, 1]))
+
+
+def test_pretrained_weights_come_only_from_the_local_cache(tmp_path, monkeypatch):
+    import torch
+
+    from zoo.models.networks import build_network, cached_imagenet_weights
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # torch.hub.get_dir() -> TORCH_HOME/hub
+    net, note = build_network("resnet18", pretrained=True)
+    assert "not in the local torch cache" in note and "nothing is downloaded" in note
+    import torchvision
+
+    path = tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    path.parent.mkdir(parents=True)
+    ref = torchvision.models.resnet18(weights=None)
+    torch.save(ref.state_dict(), path)  # stands in for a checkpoint a user put in the cache
+    assert cached_imagenet_weights("resnet18") == path
+    net, note = build_network("resnet18", pretrained=True)
+    assert "ImageNet weights from resnet18-f37072fd.pth" in note
+    assert torch.equal(net.body.conv1.weight, ref.conv1.weight)

@@ -89,6 +89,7 @@ def segment_cohort(cohort, out: str | Path, sam_checkpoint=None, sam_model: str 
                                             "deconvolution + threshold + watershed) produced these masks.",
         "prompted_by_annotations": bool(use_prompts and cohort.annotations_dir is not None),
         "images": len(per_image),
+        "per_image": per_image,
         "cells_per_image": _stats([r["cells"] for r in per_image]),
         "plasma_cells_per_image": _stats([r["plasma_cells"] for r in per_image]),
     }
