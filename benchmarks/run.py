@@ -58,10 +58,10 @@ def bench_zoo(a) -> dict:
 
     out = Path(a.out)
     t = time.perf_counter()
-    train_zoo(DEMO / "cohort", out, profile=a.profile, external=DEMO / "cohort_site_b", overwrite=True,
-              show_bars=True, device=a.device)
+    train_zoo(DEMO / "cohort", out, profile=a.profile, external=None if a.no_external else DEMO / "cohort_site_b",
+              overwrite=True, show_bars=True, device=a.device)
     man = json.loads((out / "manifest.json").read_text())
-    return {"profile": a.profile, "wall_seconds": round(time.perf_counter() - t, 1),
+    return {"profile": a.profile, "external": not a.no_external, "wall_seconds": round(time.perf_counter() - t, 1),
             "timings_seconds": man["timings_seconds"]}
 
 
@@ -202,6 +202,7 @@ def main() -> None:
     p.add_argument("--out", default=str(ROOT / "data" / "bench_zoo"))
     p.add_argument("--profile", default="quick")
     p.add_argument("--device", default="auto")
+    p.add_argument("--no-external", action="store_true", help="zoo: train on the demo cohort alone (no site-B scoring)")
     a = p.parse_args()
     fn = globals()[f"bench_{a.what}"]
     res = {"benchmark": a.what, "command": "python benchmarks/run.py " + " ".join(sys.argv[1:]),

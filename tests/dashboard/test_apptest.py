@@ -77,11 +77,17 @@ def test_predictor_corrupt_upload_shows_error_not_exception(app_env, tiny_cohort
     assert any(m.label.startswith("Ensemble P(PD") for m in at.metric), "a prediction is still shown"
 
 
-def test_predictor_blank_patient_and_out_of_range_message(app_env):
+def test_predictor_blank_patient_flags_values_outside_the_cohort(app_env):
     at = _run("../pages/predictor.py")
     assert not at.exception
     p = next(m.value for m in at.metric if m.label.startswith("Ensemble P(PD"))
     assert p.endswith("%")
+    at.number_input(key="pp_blank_ldh").set_value(3900.0)
+    at.button[0].click()
+    at.run()
+    assert not at.exception
+    assert any("Lactate dehydrogenase (U/L) = 3900 is outside the cohort's observed range" in w.value
+               for w in at.warning)
 
 
 def test_explainability_renders(app_env, tiny_cohort):
