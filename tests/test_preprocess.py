@@ -14,6 +14,24 @@ def test_median_network_equals_reference_median():
     assert median_filter(x, 5).shape == x.shape
 
 
+def test_uint8_median_equals_float_median():
+    x = torch.randint(0, 256, (2, 3, 29, 33), dtype=torch.uint8)
+    assert torch.equal(median_filter(x).float(), median_filter(x.float()))
+
+
+def test_denoise_matches_the_float_reference_within_one_grey_level():
+    """The fast path (uint8 median, NHWC blur) against the paper's transform written out in float."""
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 256, (300, 260, 3), dtype=np.uint8)
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float()
+    x = F.interpolate(x, size=(224, 224), mode="bilinear", antialias=True, align_corners=False)
+    x = F.interpolate(gaussian_blur(median_filter(x), 1.0), size=(64, 64), mode="bilinear", antialias=True,
+                      align_corners=False)
+    ref = x.round().clamp(0, 255)
+    out = denoise_images([img], PreprocessConfig(image_size=64)).float()
+    assert (out - ref).abs().max() <= 1
+
+
 def test_median_removes_salt_noise():
     x = torch.zeros(1, 1, 20, 20)
     x[0, 0, 10, 10] = 255

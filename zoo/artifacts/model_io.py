@@ -54,11 +54,9 @@ def load_fitted(cfg: ModelConfig, directory: Path, device: str = "auto"):
     """Rebuild the estimator from the registry, then load its numbers (hashes were verified by the caller)."""
     rec = read_json(directory / "model.json")
     if cfg.family in ("cnn", "cell"):
-        import torch
-
         from zoo.models.cells import AttentionPool, CellBagClassifier
-        from zoo.models.cnn import CNNClassifier, FoldBag, resolve_device
-        from zoo.models.networks import ClassifierNet
+        from zoo.models.cnn import MEMORY_FORMAT, CNNClassifier, FoldBag, resolve_device
+        from zoo.models.networks import network_from_state
 
         cls = CellBagClassifier if cfg.family == "cell" else CNNClassifier
         params = dict(rec["params"])
@@ -68,11 +66,9 @@ def load_fitted(cfg: ModelConfig, directory: Path, device: str = "auto"):
         members = []
         for i in range(rec.get("n_members", 1)):
             est = cls(**params)
-            net = ClassifierNet(params["arch"], params["dropout"])
-            net.load_state_dict(load_state_dict(directory / f"weights_{i}.safetensors"))
-            net = net.to(dev).eval()
-            if dev.type == "cuda":
-                net = net.to(memory_format=torch.channels_last)
+            net = network_from_state(params["arch"], params["dropout"],
+                                     load_state_dict(directory / f"weights_{i}.safetensors"))
+            net = net.to(dev).to(memory_format=MEMORY_FORMAT).eval()
             est.net_, est.device_, est.classes_ = net, dev, np.array([0, 1])
             est.history_, est.init_note_ = rec["history"][i], rec.get("init_note", "")
             att = directory / f"attention_{i}.safetensors"
