@@ -1,11 +1,12 @@
 """MyeloZoo benchmarks. Results go to docs/BENCHMARKS.md (machine, command, date); they are not tests.
 
     python benchmarks/run.py synth               # 600-patient cohort generation
-    python benchmarks/run.py zoo                 # quick zoo on the demo cohort (about 10 minutes)
+    python benchmarks/run.py zoo [--no-external] # quick zoo on the demo cohort (10-13 minutes)
     python benchmarks/run.py predict             # warm single-patient prediction latency (CPU, or GPU if present)
     python benchmarks/run.py dashboard           # what-if, Grad-CAM, SHAP server-side latencies
     python benchmarks/run.py coldstart           # streamlit start -> first page rendered (chromium)
     python benchmarks/run.py sessions            # 10 concurrent browser sessions on the predictor
+    python benchmarks/run.py kernels             # CPU training step per backbone (NCHW vs NHWC) and denoising kernels
 """
 from __future__ import annotations
 
@@ -90,6 +91,47 @@ def bench_predict(a) -> dict:
 
     res["warm_models_new_images"] = _median_ms(cold_images, n=10)
     return res
+
+
+def bench_kernels(a) -> dict:
+    """The CPU kernels behind the quick zoo: a training step per backbone in NCHW vs NHWC, and the
+    paper's denoising (median k=3, Gaussian sigma=1) in the old float/NCHW form vs the product path."""
+    import torch
+    import torch.nn.functional as F
+
+    from zoo.models.networks import ClassifierNet
+    from zoo.preprocess import gaussian_blur, median_filter
+
+    torch.manual_seed(0)
+    out: dict = {}
+    for arch in ("alexnet", "vgg16_bn", "resnet18", "mobilenet_v2", "densenet121"):
+        size = 64 if arch == "alexnet" else 48
+        for name, fmt in (("nchw", torch.contiguous_format), ("nhwc", torch.channels_last)):
+            net = ClassifierNet(arch).to(memory_format=fmt)
+            x = torch.randn(64, 3, size, size).contiguous(memory_format=fmt)
+            y = torch.randint(0, 2, (64,))
+            opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+
+            def step(net=net, x=x, y=y, opt=opt):
+                opt.zero_grad()
+                F.cross_entropy(net(x), y).backward()
+                opt.step()
+
+            out[f"train_step_b64_{arch}_{name}"] = _median_ms(step, n=5, warm=1)
+    img = torch.randint(0, 256, (64, 3, 224, 224), dtype=torch.uint8)
+
+    def blur_nchw(x: torch.Tensor) -> torch.Tensor:  # the previous implementation, for comparison
+        t = torch.arange(-3, 4, dtype=x.dtype)
+        k = torch.exp(-0.5 * t ** 2)
+        k = (k / k.sum()).view(1, 1, 1, -1).repeat(3, 1, 1, 1)
+        x = F.conv2d(F.pad(x, (3, 3, 0, 0), mode="reflect"), k, groups=3)
+        return F.conv2d(F.pad(x, (0, 0, 3, 3), mode="reflect"), k.transpose(2, 3), groups=3)
+
+    out["median_b64_224_float"] = _median_ms(lambda: median_filter(img.float()), n=5, warm=1)
+    out["median_b64_224_uint8"] = _median_ms(lambda: median_filter(img), n=5, warm=1)
+    out["gaussian_b64_224_nchw"] = _median_ms(lambda: blur_nchw(img.float()), n=5, warm=1)
+    out["gaussian_b64_224_nhwc"] = _median_ms(lambda: gaussian_blur(img.float(), 1.0), n=5, warm=1)
+    return out
 
 
 def bench_dashboard(a) -> dict:
@@ -196,7 +238,7 @@ def bench_sessions(a) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("what", choices=["synth", "zoo", "predict", "dashboard", "coldstart", "sessions"])
+    p.add_argument("what", choices=["synth", "zoo", "predict", "dashboard", "coldstart", "sessions", "kernels"])
     p.add_argument("--n", type=int, default=600)
     p.add_argument("--zoo", default=str(DEMO / "zoo"))
     p.add_argument("--out", default=str(ROOT / "data" / "bench_zoo"))
