@@ -113,14 +113,15 @@ def confusion_chart(m: dict) -> alt.Chart:
 
 
 def km_chart(curves: pd.DataFrame, title: str) -> alt.Chart:
-    color = alt.Color("group:N", legend=alt.Legend(orient="bottom", title=None))
+    scale = alt.Scale(scheme="tableau10")  # distinct hues: the theme's sequential blues wash out the bands
+    color = alt.Color("group:N", scale=scale, legend=alt.Legend(orient="bottom", title=None, symbolOpacity=1))
     band = alt.Chart(curves).mark_area(opacity=0.15, interpolate="step-after").encode(
         x="time:Q", y="lower:Q", y2="upper:Q", color=color)
     line = alt.Chart(curves).mark_line(interpolate="step-after", strokeWidth=2).encode(
         x=alt.X("time:Q", title="Months from diagnosis"),
         y=alt.Y("survival:Q", title="Progression-free", scale=alt.Scale(domain=[0, 1])), color=color,
         tooltip=["group", alt.Tooltip("time:Q", format=".1f"), alt.Tooltip("survival:Q", format=".2f"), "at_risk"])
-    return (band + line).properties(title=title, height=H)
+    return (line + band).properties(title=title, height=H)  # line first: the legend draws line symbols
 
 
 def distribution_chart(df: pd.DataFrame, label: str, numeric: bool) -> alt.Chart:
@@ -152,11 +153,13 @@ def waterfall_chart(df: pd.DataFrame, base: float, output: str) -> alt.Chart:
     d["value"] = d["value"].map(lambda v: "" if v is None or (not isinstance(v, str) and pd.isna(v)) else _fmt(v))
     bars = alt.Chart(d).mark_bar().encode(
         y=alt.Y("shown:N", sort=None, title=None, axis=alt.Axis(labelLimit=320)),
-        x=alt.X("start:Q", title=f"Model output ({output})"), x2="end:Q",
+        # zoom to the contributions: from zero, a ±0.04 story is a sliver at the right edge
+        x=alt.X("start:Q", title=f"Model output ({output})", scale=alt.Scale(zero=False)), x2="end:Q",
         color=alt.Color("sign:N", scale=alt.Scale(domain=["raises risk", "lowers risk"],
                                                   range=["#d1495b", "#3b7dd8"]), legend=alt.Legend(orient="bottom")),
         tooltip=["label", "value", alt.Tooltip("contribution:Q", format="+.3f")])
-    rule = alt.Chart(pd.DataFrame({"b": [base]})).mark_rule(strokeDash=[3, 3], color="#555").encode(x="b:Q")
+    rule = alt.Chart(pd.DataFrame({"b": [base]})).mark_rule(strokeDash=[3, 3], color="#555").encode(
+        x=alt.X("b:Q", scale=alt.Scale(zero=False)))
     return (rule + bars).properties(height=alt.Step(26), title="SHAP waterfall (this patient)")
 
 

@@ -85,8 +85,8 @@ elif view == "Time to progression":
 
         km = cached.kaplan_meier(str(ctx["cohort_dir"]), key, by, str(ctx["zoo_dir"]) if ctx["zoo"] else None,
                                  zoo_stamp(ctx["zoo_dir"]) if ctx["zoo"] else None)
-        p = "—" if km.p_value is None else (f"{km.p_value:.2g}" if km.p_value >= 1e-4 else "< 0.0001")
-        st.altair_chart(charts.km_chart(km.curves, f"Progression-free by {by.replace('_', ' ')} · log-rank p = {p}"),
+        p = "p —" if km.p_value is None else (f"p = {km.p_value:.2g}" if km.p_value >= 1e-4 else "p < 0.0001")
+        st.altair_chart(charts.km_chart(km.curves, f"Progression-free by {by.replace('_', ' ')} · log-rank {p}"),
                         width="stretch")
         st.caption("Groups: " + ", ".join(f"{g} (n={n})" for g, n in km.groups.items()))
         if by == "predicted_risk":

@@ -117,9 +117,12 @@ def what_if_panel():
                                key=f"pp_wi_val_{var_name}")
         new = float(new) if var.kind is Kind.binary else new
     res = whatif(zoo, values, pred.model_probs, var_name, new)
+    moved = round(res["delta"] * 100, 1) != 0  # a grey "+0.0" without an arrow, not a red rise
     a, b = st.columns(2)
     a.metric(f"P(PD) with {var.display} = {new:g}" if isinstance(new, float) else f"P(PD) with {var.display} = {new}",
-             f"{res['after']:.1%}", f"{res['delta'] * 100:+.1f} points", delta_color="inverse")
+             f"{res['after']:.1%}", f"{res['delta'] * 100:+.1f} points",
+             delta_color="inverse" if moved else "off", delta_arrow="auto" if moved else "off",
+             delta_description="vs the current value")
     b.metric("Risk band", risk_band(res["after"]).capitalize())
     flag = forms.out_of_observed(schema, {var_name: new}, cohort.clinical) if var.kind is Kind.numeric else []
     for f in flag:
