@@ -43,7 +43,7 @@ _MED9 = ((1, 2), (4, 5), (7, 8), (0, 1), (3, 4), (6, 7), (1, 2), (4, 5), (7, 8),
 
 
 def median_filter(x: torch.Tensor, k: int = 3) -> torch.Tensor:
-    """Per-channel k x k median on (B, C, H, W) float tensors (reflect padding).
+    """Per-channel k x k median on (B, C, H, W) tensors of any real dtype (reflect padding).
 
     k=3 runs a min/max exchange network over the 9 shifted views (fast on CPU
     and GPU); other sizes fall back to unfold + median.

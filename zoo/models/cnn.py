@@ -31,8 +31,8 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-# NHWC on every device: on CUDA it feeds the tensor cores; on CPU oneDNN's NHWC kernels train 10-65 %
-# faster at these sizes (MobileNetV2: 381 -> 135 ms per batch of 64 at 48 px; see docs/BENCHMARKS.md).
+# NHWC on every device: on CUDA it feeds the tensor cores; on CPU oneDNN's NHWC kernels train up to a third
+# faster at these sizes (`python benchmarks/run.py kernels`, figures in docs/BENCHMARKS.md).
 MEMORY_FORMAT = torch.channels_last
 
 
