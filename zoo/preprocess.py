@@ -85,8 +85,9 @@ def denoise(batch: torch.Tensor, cfg: PreprocessConfig = PreprocessConfig(), chu
         if x.shape[-2:] != (cfg.filter_size, cfg.filter_size):
             x = F.interpolate(x.float(), size=(cfg.filter_size, cfg.filter_size), mode="bilinear", antialias=True,
                               align_corners=False).round().clamp(0, 255).to(torch.uint8)
-        # the median commutes with rounding, and on uint8 it moves a quarter of the bytes: ~14x faster on CPU
-        x = gaussian_blur(median_filter(x.to(torch.uint8), cfg.median_kernel).float(), cfg.gaussian_sigma)
+        # uint8 in, uint8 after the resize (the median commutes with rounding): on uint8 the median moves a
+        # quarter of the bytes, ~8x faster on CPU (`python benchmarks/run.py kernels`)
+        x = gaussian_blur(median_filter(x, cfg.median_kernel).float(), cfg.gaussian_sigma)
         if cfg.image_size != cfg.filter_size:
             x = F.interpolate(x, size=(cfg.image_size, cfg.image_size), mode="bilinear", antialias=True,
                               align_corners=False)
