@@ -21,6 +21,11 @@ wk, kw = state.bound("split", "test")
 split = st.radio("Validation", ["test", "external"] if has_ext else ["test"], horizontal=True, key=wk,
                  format_func=lambda s: "Internal hold-out test" if s == "test" else "External cohort (no refit)", **kw)
 lb = loaders.leaderboard(zp, stamp, split)
+failed = lb[lb["status"] == "failed"] if "status" in lb else lb.iloc[:0]
+if len(failed):
+    st.warning("Left out of this zoo because training failed: " + "; ".join(
+        f"**{d}** ({r})" for d, r in zip(failed["display"], failed["failure"])), icon=":material/error:")
+    lb = lb[lb["status"] != "failed"].reset_index(drop=True)
 if lb.empty:
     st.info("No results for this split.")
     st.stop()

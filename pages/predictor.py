@@ -7,7 +7,7 @@ from dashboard.sidebar import need_cohort, need_zoo
 from zoo.api import MAIN_ENSEMBLE, risk_band
 from zoo.cohort.images import read_image
 from zoo.errors import ImageReadError
-from zoo.predict_input import validate_values
+from zoo.scoring.inputs import validate_values
 from zoo.schema import Kind
 from zoo.whatif import risk_curve, whatif
 

@@ -41,6 +41,7 @@ class PatientPrediction:
     members_used: dict[str, list[str]]
     main: str = MAIN_ENSEMBLE
     warnings: list[str] = field(default_factory=list)
+    patient_id: str | None = None
 
     @property
     def probability(self) -> float:
@@ -51,10 +52,20 @@ class PatientPrediction:
         return risk_band(self.probability)
 
     def to_dict(self) -> dict:
-        return {"probability": self.probability, "risk_band": self.band, "main_ensemble": self.main,
+        return {**({"patient_id": self.patient_id} if self.patient_id is not None else {}),
+                "probability": self.probability, "risk_band": self.band, "main_ensemble": self.main,
                 "models": self.model_probs, "ensembles": self.ensemble_probs,
                 "modalities_used": self.modalities_used, "members_used": self.members_used,
                 "warnings": self.warnings}
+
+
+@dataclass
+class CohortScores:
+    """Many patients' scores: ``probabilities`` (patients x models and ensembles) and ``used``
+    (patients x '<ensemble>:members' / '<ensemble>:modalities', '+'-joined)."""
+
+    probabilities: pd.DataFrame
+    used: pd.DataFrame
 
 
 class _LRU:
@@ -309,31 +320,61 @@ class Zoo:
                 members_used[ens_name] = mods_used[ens_name]
         return PatientPrediction(model_probs, ens_probs, mods_used, members_used)
 
-    def predict_cohort(self, data: PatientData, batch: int = 256) -> pd.DataFrame:
-        """P(PD) of every model and ensemble for many patients (rows = patient ids), in batches.
+    def score(self, data: PatientData, batch: int | None = None, progress=None) -> "CohortScores":
+        """P(PD) of every model and ensemble for many patients, with what each ensemble used per patient.
 
-        Models run batched over each chunk; ensembles combine their members' outputs exactly as for one patient.
+        Models run batched over each chunk; ensembles combine their members' outputs exactly as for one
+        patient. Image models are skipped (NaN) for a chunk with no image of their modality.
+        ``progress(done, total)`` is called after each chunk.
         """
-        parts = []
-        for s in range(0, len(data), batch):
-            sub = data.subset(np.arange(s, min(s + batch, len(data))))
+        has_images = any(len(k) for ks in data.images.values() for k in ks) if data.images else False
+        batch = batch or (256 if has_images else 8192)
+        parts, used_parts = [], []
+        n = len(data)
+        for s in range(0, n, batch):
+            sub = data.subset(np.arange(s, min(s + batch, n)))
             X = self.clinical_frame(sub.clinical.reindex(columns=self.features).to_dict("records"))
-            sub = PatientData(sub.ids, X.set_axis(sub.ids), sub.images, sub.banks, sub.schema, self.features, sub.cells)
-            P = pd.DataFrame({n: self.model(n).predict_proba(sub)[:, 1] for n in self.model_names}, index=sub.ids)
+            sub = PatientData(sub.ids, X.set_axis(sub.ids), sub.images, sub.banks, sub.schema, self.features, sub.cells,
+                              sub.eval_cells)
+            cols = {}
+            for name in self.model_names:
+                mod = self.manifest["models"][name]["modality"]
+                if mod != "clinical" and not sub.has(mod).any():
+                    cols[name] = np.full(len(sub), np.nan)
+                else:
+                    cols[name] = self.model(name).predict_proba(sub)[:, 1]
+            P = pd.DataFrame(cols, index=sub.ids)
+            used = pd.DataFrame(index=sub.ids)
             emb_cache: dict[str, np.ndarray] = {}
             for e in self.ensemble_names:
                 rec, ens = self.manifest["ensembles"][e], self.ensemble(e)
                 if rec["kind"] == "late":
                     P[e] = ens.predict_proba(P[ens.members])
+                    used[f"{e}:members"] = ["+".join(u) for u in ens.members_used(P[ens.members])]
+                    used[f"{e}:modalities"] = ["+".join(u) for u in ens.modalities_used(P[ens.members])]
                 else:
                     emb = {}
                     for mod, mname in rec.get("embedding_models", {}).items():
                         if mname not in emb_cache:
-                            emb_cache[mname] = self.model(mname).embed(sub)
-                        emb[mod] = emb_cache[mname]
+                            emb_cache[mname] = (self.model(mname).embed(sub) if sub.has(mod).any()
+                                                else np.full((len(sub), 1), np.nan))
+                        if not np.isnan(emb_cache[mname]).all():
+                            emb[mod] = emb_cache[mname]
                     P[e] = ens.predict_proba(X, emb)[:, 1]
+                    mods = ["+".join(u) for u in ens.modalities_used(X, emb)]
+                    used[f"{e}:members"] = mods
+                    used[f"{e}:modalities"] = mods
             parts.append(P)
-        return pd.concat(parts) if parts else pd.DataFrame()
+            used_parts.append(used)
+            if progress is not None:
+                progress(min(s + batch, n), n)
+        if not parts:
+            return CohortScores(pd.DataFrame(columns=self.model_names + self.ensemble_names), pd.DataFrame())
+        return CohortScores(pd.concat(parts), pd.concat(used_parts))
+
+    def predict_cohort(self, data: PatientData, batch: int | None = None) -> pd.DataFrame:
+        """P(PD) of every model and ensemble for many patients (rows = patient ids)."""
+        return self.score(data, batch).probabilities
 
     def clinical_frame(self, rows: list[dict]) -> pd.DataFrame:
         """Model-ready clinical rows: this zoo's features, ISS/R-ISS derived from their inputs."""

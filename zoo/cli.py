@@ -22,8 +22,13 @@ def _cmd_synth(a: argparse.Namespace) -> int:
 def _cmd_validate(a: argparse.Namespace) -> int:
     from zoo.cohort import validate_cohort
 
-    report, cohort = validate_cohort(a.cohort, decode_images=not a.skip_image_decode)
+    report, cohort = validate_cohort(a.cohort, decode_images=not a.skip_image_decode, strict=a.strict)
     print(report.summary())
+    if a.csv:
+        from zoo.csvsafe import safe_csv_bytes
+
+        Path(a.csv).write_bytes(safe_csv_bytes(report.table()))
+        print(f"every finding written to {a.csv}")
     return 0 if cohort is not None else 1
 
 
@@ -33,12 +38,18 @@ def _cmd_train(a: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     out = train_zoo(a.cohort, a.out, profile=a.profile, external=a.external, device=a.device, seed=a.seed,
                     models=a.models, pretrained=a.pretrained, overwrite=a.overwrite, show_bars=not a.quiet,
-                    split_from=a.split_from)
+                    split_from=a.split_from, fail_fast=a.fail_fast, strict=a.strict)
     from zoo.api import Zoo
 
     zoo = Zoo.load(out)
     print(f"zoo written to {out} in {time.perf_counter() - t0:.1f} s")
     _print_leaderboard(zoo, "test")
+    failed = zoo.manifest.get("failed_models") or {}
+    for name, reason in failed.items():
+        print(f"warning: {name} failed and is not in this zoo: {reason}", file=sys.stderr)
+    if failed:
+        print(f"warning: {len(failed)} model(s) failed; the zoo is complete without them (--fail-fast stops "
+              "at the first failure instead).", file=sys.stderr)
     return 0
 
 
@@ -47,8 +58,13 @@ def _print_leaderboard(zoo, split: str) -> None:
     if lb.empty:
         print(f"no {split} results")
         return
-    cols = ["group", "model", "auc", "auc_lo", "auc_hi", "accuracy", "f1", "brier", "cal_slope", "oracle_auc"]
+    failed = lb[lb["status"] == "failed"]
+    lb = lb[lb["status"] != "failed"]
+    cols = [c for c in ["group", "model", "auc", "auc_lo", "auc_hi", "accuracy", "f1", "brier", "cal_slope",
+                        "oracle_auc"] if c in lb]
     print(lb[cols].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    for name, reason in zip(failed["model"], failed["failure"]):
+        print(f"FAILED {name}: {reason}")
 
 
 def _cmd_leaderboard(a: argparse.Namespace) -> int:
@@ -65,14 +81,36 @@ def _cmd_leaderboard(a: argparse.Namespace) -> int:
 
 def _cmd_predict(a: argparse.Namespace) -> int:
     from zoo.api import Zoo
-    from zoo.cohort.images import read_image
-    from zoo.predict_input import parse_clinical_json
 
+    batch = a.cohort is not None or (a.clinical is not None and a.clinical.suffix.lower() != ".json")
+    if a.cohort is None and a.clinical is None:
+        raise ValueError("Expected --clinical FILE.json (one patient), --clinical FILE.csv|xlsx or --cohort DIR "
+                         "(many patients). Got neither.")
+    if batch and a.out is None:
+        raise ValueError("Expected --out FILE.csv for batch scoring (--cohort or a table in --clinical). Got none.")
     zoo = Zoo.load(a.zoo, device=a.device)
-    clinical = parse_clinical_json(a.clinical, zoo.schema)
+    if batch:
+        from zoo.csvsafe import safe_csv_bytes
+        from zoo.scoring.batch import score_clinical_file, score_cohort_dir
+
+        t0 = time.perf_counter()
+        if a.cohort is not None:
+            table, report = score_cohort_dir(zoo, a.cohort, strict=a.strict, show_bar=not a.quiet)
+        else:
+            table, report = score_clinical_file(zoo, a.clinical, a.variables, strict=a.strict, show_bar=not a.quiet)
+        Path(a.out).write_bytes(safe_csv_bytes(table))
+        print(f"{len(table)} patients scored in {time.perf_counter() - t0:.1f} s -> {a.out} "
+              f"({len(report.warnings)} warning(s); see the 'warnings' column)", file=sys.stderr)
+        return 0
+    from zoo.cohort.images import read_image
+    from zoo.scoring.inputs import parse_clinical_json
+
+    clinical, pid, notes = parse_clinical_json(a.clinical, zoo.schema)
     images = {"marrow": [read_image(p) for p in a.marrow or []],
               "electrophoresis": [read_image(p) for p in a.electrophoresis or []]}
     pred = zoo.predict_patient(clinical, images)
+    pred.patient_id = pid
+    pred.warnings = [*notes, *pred.warnings]
     print(json.dumps(pred.to_dict(), indent=2))
     return 0
 
@@ -113,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check a cohort directory; exit 0 when usable")
     v.add_argument("cohort", type=Path)
     v.add_argument("--skip-image-decode", action="store_true", help="check image files exist without decoding them")
+    v.add_argument("--strict", action="store_true", help="implausible values are errors instead of set to missing")
+    v.add_argument("--csv", type=Path, default=None, help="write every finding (row, patient, column, value) as CSV")
     v.set_defaults(func=_cmd_validate)
 
     t = sub.add_parser("train", help="train every registered model and the ensembles; resumable")
@@ -128,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true")
     t.add_argument("--split-from", type=Path, default=None,
                    help="split.json of another zoo on the same patients (same test set, same folds)")
+    t.add_argument("--fail-fast", action="store_true", help="stop at the first model that fails (default: the zoo "
+                   "completes without it and records why)")
+    t.add_argument("--strict", action="store_true", help="implausible cohort values are errors")
     t.set_defaults(func=_cmd_train)
 
     lb = sub.add_parser("leaderboard", help="every model and ensemble with its metrics")
@@ -136,9 +179,16 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--json", action="store_true")
     lb.set_defaults(func=_cmd_leaderboard)
 
-    pr = sub.add_parser("predict", help="predict one patient (JSON out)")
+    pr = sub.add_parser("predict", help="predict one patient (JSON out) or many (--cohort / a table; CSV out)")
     pr.add_argument("--zoo", type=Path, required=True)
-    pr.add_argument("--clinical", type=Path, required=True, help="JSON object of variable -> value")
+    pr.add_argument("--clinical", type=Path, default=None,
+                    help="one patient: a JSON object of variable -> value; many: a .csv/.xlsx table")
+    pr.add_argument("--cohort", type=Path, default=None, help="score every patient of a cohort folder (with images)")
+    pr.add_argument("--out", type=Path, default=None, help="CSV written by batch scoring, one row per patient")
+    pr.add_argument("--variables", type=Path, default=None, help="variables.yaml for a --clinical table (units, "
+                    "headers, codes)")
+    pr.add_argument("--strict", action="store_true", help="implausible values are errors")
+    pr.add_argument("--quiet", action="store_true")
     pr.add_argument("--marrow", type=Path, nargs="*")
     pr.add_argument("--electrophoresis", type=Path, nargs="*")
     pr.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
@@ -170,4 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (MyeloZooError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a path the user gave: say which, in our words
+        print(f"error: expected a readable/writable path. Got {e.strerror or 'an error'} for "
+              f"{Path(e.filename).name if e.filename else 'a file'}. Check the path and permissions.", file=sys.stderr)
         return 2

@@ -62,7 +62,8 @@ class PatientData:
     banks: dict[str, ImageBank]
     schema: Schema = DEFAULT_SCHEMA
     features: list[str] = field(default_factory=list)
-    cells: object | None = None  # zoo.segment.cells.CellBank over the marrow keys (cell-level models)
+    cells: object | None = None  # zoo.segment.cells.CellBank over the marrow keys (cell-level models, fitting)
+    eval_cells: object | None = None  # the same keys segmented unprompted (cell-level models, predicting)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -72,7 +73,7 @@ class PatientData:
         return PatientData(
             ids=[self.ids[i] for i in idx], clinical=self.clinical.iloc[idx],
             images={m: [v[i] for i in idx] for m, v in self.images.items()}, banks=self.banks,
-            schema=self.schema, features=self.features, cells=self.cells)
+            schema=self.schema, features=self.features, cells=self.cells, eval_cells=self.eval_cells)
 
     def has(self, modality: str) -> np.ndarray:
         if modality == "clinical":
@@ -84,13 +85,17 @@ class PatientData:
         if modality == "clinical":
             clin = self.clinical.copy()
             clin[self.features] = np.nan
-            return PatientData(self.ids, clin, self.images, self.banks, self.schema, self.features, self.cells)
+            return PatientData(self.ids, clin, self.images, self.banks, self.schema, self.features, self.cells,
+                               self.eval_cells)
         imgs = dict(self.images)
         imgs[modality] = [[] for _ in self.ids]
-        return PatientData(self.ids, self.clinical, imgs, self.banks, self.schema, self.features, self.cells)
+        return PatientData(self.ids, self.clinical, imgs, self.banks, self.schema, self.features, self.cells,
+                           self.eval_cells)
 
     @classmethod
-    def from_cohort(cls, cohort, segmentation_dir=None) -> "PatientData":
+    def from_cohort(cls, cohort, segmentation_dir=None, prompted_ids=None) -> "PatientData":
+        """``prompted_ids``: patients whose marrow images may be segmented with their annotation points
+        (training patients only; default none, i.e. every image segmented as a new patient's would be)."""
         from zoo.cohort.images import read_image
         from zoo.segment.cells import CellBank, cohort_segmentation
 
@@ -102,9 +107,14 @@ class PatientData:
             keys = [k for ks in per for k in ks]
             banks[m] = ImageBank(read_image, keys)
         feats = cohort.feature_columns
-        cells = CellBank(read_image, banks["marrow"].keys, cohort_segmentation(cohort.root, segmentation_dir))
+        wanted = set(prompted_ids or ())
+        prompted = {k for pid, ks in zip(ids, images["marrow"]) if pid in wanted for k in ks}
+        eval_cells = CellBank(read_image, banks["marrow"].keys, cohort_segmentation(cohort.root, segmentation_dir))
+        cells = (CellBank(read_image, banks["marrow"].keys,
+                          cohort_segmentation(cohort.root, segmentation_dir, prompted_keys=prompted))
+                 if prompted else eval_cells)
         return cls(ids=ids, clinical=cohort.clinical[feats].copy(), images=images, banks=banks,
-                   schema=cohort.schema, features=feats, cells=cells)
+                   schema=cohort.schema, features=feats, cells=cells, eval_cells=eval_cells)
 
     @classmethod
     def single(cls, clinical: dict, images: dict[str, list[np.ndarray]] | None = None,
@@ -125,4 +135,5 @@ class PatientData:
             banks[m] = ImageBank.from_arrays(dict(zip(ks, arrs)))
         df = pd.DataFrame([row], index=pd.Index(["patient"], name="patient_id"), columns=feats)
         cells = CellBank(banks["marrow"].raw, banks["marrow"].keys, cohort_segmentation(None))
-        return cls(ids=["patient"], clinical=df, images=per, banks=banks, schema=schema, features=feats, cells=cells)
+        return cls(ids=["patient"], clinical=df, images=per, banks=banks, schema=schema, features=feats, cells=cells,
+                   eval_cells=cells)

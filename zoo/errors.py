@@ -43,3 +43,7 @@ class UnknownModelError(MyeloZooError, KeyError):
 
 class InputValueError(MyeloZooError, ValueError):
     """A single patient's value is out of range or of the wrong type."""
+
+
+class TrainingError(MyeloZooError):
+    """A model failed to train and the run was asked to stop (``--fail-fast``)."""

@@ -41,9 +41,22 @@ def leaderboard_table(zoo, split: str = "test") -> pd.DataFrame:
         }
         for k in ("accuracy", "precision", "recall", "f1"):
             row[f"{k}_at_0.5"] = m.get("at_0.5", {}).get(k)
+        row["status"], row["failure"] = "ok", None
         rows.append(row)
+    for name, reason in (zoo.manifest.get("failed_models") or {}).items():
+        from zoo.models.registry import model_config
+
+        try:
+            cfg = model_config(name)
+            modality, display = cfg.modality, cfg.display
+        except KeyError:
+            modality, display = "unknown", name
+        rows.append({"model": name, "display": display, "group": GROUP_LABEL.get(modality, modality),
+                     "modality": modality, "kind": "single", "status": "failed", "failure": reason})
     df = pd.DataFrame(rows)
     if df.empty:
         return df
     df["_g"] = df["modality"].map(GROUP_ORDER).fillna(9)
-    return df.sort_values(["_g", "auc"], ascending=[True, False]).drop(columns="_g").reset_index(drop=True)
+    df["_failed"] = df["status"] == "failed"
+    return (df.sort_values(["_failed", "_g", "auc"], ascending=[True, True, False])
+            .drop(columns=["_g", "_failed"]).reset_index(drop=True))

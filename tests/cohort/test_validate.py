@@ -39,14 +39,14 @@ def test_cli_validate_exit_codes(tiny_cohort_dir, cohort_copy, capsys):
 
     assert main(["validate", str(tiny_cohort_dir)]) == 0
     assert "usable: yes" in capsys.readouterr().out
-    _edit_clinical(cohort_copy, lambda df: df.drop(columns=["progressed"]))
+    _edit_clinical(cohort_copy, lambda df: df.drop(columns=["progressed", "event"]))
     assert main(["validate", str(cohort_copy)]) == 1
     assert "required column 'progressed'" in capsys.readouterr().out
 
 
 def test_missing_required_column(cohort_copy):
-    _edit_clinical(cohort_copy, lambda df: df.drop(columns=["progressed"]))
-    with pytest.raises(CohortError, match=r"required column 'progressed'"):
+    _edit_clinical(cohort_copy, lambda df: df.drop(columns=["progressed", "months_to_event"]))
+    with pytest.raises(CohortError, match=r"required column 'progressed' \(or months_to_event and event"):
         load_cohort(cohort_copy)
 
 
@@ -65,7 +65,7 @@ def test_every_problem_is_reported_at_once_with_location(cohort_copy):
     report, cohort, text = _messages(cohort_copy)
     assert cohort is None
     assert "row 1" in text and "column 'hgb'" in text and "expected a number" in text and "'abc'" in text
-    assert "column 'plt'" in text and "Got 99999" in text
+    assert "column 'plt'" in text and "Got '99999'" in text and "impossible" in text
     assert "looks like a value in g/dL" in text and "10.2 g/dL = 102 g/L" in text
     assert "expected one of ['IgG', 'IgA', 'IgM', 'IgD', 'light_chain_only']. Got 'IgX'" in text
     assert "expected unique patient IDs" in text

@@ -9,16 +9,21 @@ from pathlib import Path
 from zoo.artifacts.files import atomic_write_bytes
 from zoo.errors import ZooIntegrityError
 
-# Types outside skops' default trust that our pipelines legitimately contain. A file that
-# asks for anything else is refused.
-SKOPS_TRUSTED = (
-    "numpy.dtype",
-    "sklearn.tree._tree.Tree",
-    "zoo.models.clinical.SchemaEncoder",
-    "zoo.models.clinical._one_hot_name",
-    "sklearn.calibration._CalibratedClassifier",
-    "sklearn.calibration._SigmoidCalibration",
-)
+# Types outside skops' default trust that our fitted objects legitimately contain, each reviewed: their
+# state is arrays and numbers that skops rebuilds without running code from the file. A file that asks
+# for anything else is refused. tests/artifacts/test_skops_allowlist.py fits every registered model on
+# cohorts of several shapes and checks that this list is exactly what they need (nothing unused).
+SKOPS_TRUSTED_BY_REASON: dict[str, tuple[str, ...]] = {
+    "dtypes of one-hot encoders and imputers": ("numpy.dtype",),
+    "fitted trees (RF, GB, AdaBoost, DT)": ("sklearn.tree._tree.Tree",),
+    "schema encoding and one-hot names (our code, no state beyond names and levels)": (
+        "zoo.models.clinical.SchemaEncoder", "zoo.models.clinical._one_hot_name"),
+    "Platt / isotonic recalibration": ("sklearn.calibration._CalibratedClassifier",
+                                       "sklearn.calibration._SigmoidCalibration"),
+    "KNN neighbour index: scikit-learn picks a KD-tree when there are few features": (
+        "sklearn.neighbors._kd_tree.KDTree", "sklearn.metrics._dist_metrics.EuclideanDistance64"),
+}
+SKOPS_TRUSTED = tuple(t for group in SKOPS_TRUSTED_BY_REASON.values() for t in group)
 
 
 def save_skops(obj, path: Path) -> None:

@@ -13,10 +13,10 @@ import pandas as pd
 from zoo.cohort.images import read_image
 from zoo.cohort.layout import ANNOTATIONS_DIR, COHORT_JSON, IMAGES_CSV, MODALITIES, ORACLE_CSV, clinical_path
 from zoo.cohort.validate import (
-    ValidationReport, clean_clinical, clean_images, read_clinical_table, read_schema,
+    ValidationReport, clean_clinical, clean_images, map_columns, read_clinical_table, read_variables,
 )
 from zoo.errors import CohortError
-from zoo.schema import OUTCOME, Schema
+from zoo.schema import DEFAULT_SCHEMA, OUTCOME, Schema
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,11 @@ class Cohort:
 
     @property
     def y(self) -> np.ndarray:
+        """The 24-month outcome, one per patient; a scoring-only cohort (unknown outcomes) has none."""
+        if OUTCOME not in self.clinical or self.clinical[OUTCOME].isna().any():
+            raise CohortError(f"Cohort {self.root.name}: expected a known 24-month outcome for every patient. Got "
+                              f"{int(self.clinical.get(OUTCOME, pd.Series([np.nan])).isna().sum())} without one. "
+                              "Load it with require_outcome=True to train or evaluate.")
         return self.clinical[OUTCOME].to_numpy(dtype=int)
 
     @property
@@ -97,42 +102,119 @@ class Cohort:
         return h.hexdigest()
 
 
-def validate_cohort(root: str | Path, decode_images: bool = True) -> tuple[ValidationReport, Cohort | None]:
-    """Check a cohort directory; return the report and, when usable, the cohort."""
+def validate_cohort(root: str | Path, decode_images: bool = True, strict: bool = False,
+                    require_outcome: bool = True) -> tuple[ValidationReport, Cohort | None]:
+    """Check a cohort directory; return the report and, when usable, the cohort.
+
+    ``strict``: implausible values are errors instead of being set to missing.
+    ``require_outcome``: a training cohort keeps only patients with a known 24-month outcome; a scoring
+    cohort (``False``) keeps every patient, outcome or not.
+    """
     root = Path(root)
-    report = ValidationReport(root=root)
+    report = ValidationReport(root=root, strict=strict)
     if not root.is_dir():
-        report.add("error", str(root), f"expected a cohort folder. Got no folder at {root}.")
+        report.add("error", root.name or str(root), "expected a cohort folder. Got no folder with that name.",
+                   kind="table")
         return report, None
-    schema, units = read_schema(root, report)
-    raw = read_clinical_table(root, report)
-    if raw is None:
+    schema, units, vf = read_variables(root, report)
+    table = read_clinical_table(root, report, sheet=vf.sheet)
+    if table is None:
         return report, None
-    clinical = clean_clinical(raw, schema, units, report, file=clinical_path(root).name)
-    if clinical.empty and len(raw):
+    file = clinical_path(root).name
+    mapped, units = map_columns(table, schema, units, vf, report, file)
+    clinical = clean_clinical(mapped, schema, units, report, file=file, decimal_comma=table.decimal_comma,
+                              codes=vf.codes, strict=strict, require_outcome=require_outcome)
+    if len(clinical.index) == 0:
         return report, None
     images = clean_images(root, set(p for p in clinical.index if p is not None), report, decode=decode_images)
     report.n_patients = int(clinical.index.notna().sum())
     if OUTCOME in clinical and clinical[OUTCOME].notna().any():
-        report.pd_rate = float(clinical[OUTCOME].mean())
+        report.pd_rate = float(clinical[OUTCOME].mean())  # among patients with a known outcome
     for m in MODALITIES:
         sel = images[images["modality"] == m]
         report.n_images[m] = len(sel)
         report.patients_with[m] = sel["patient_id"].nunique()
     if not report.ok:
         return report, None
-    meta_path = root / COHORT_JSON
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    clinical = clinical[clinical[OUTCOME].notna()].copy()
-    clinical[OUTCOME] = clinical[OUTCOME].astype(int)
+    meta = _read_meta(root / COHORT_JSON, report)
+    if require_outcome:
+        if OUTCOME not in clinical:
+            return report, None
+        clinical = clinical[clinical[OUTCOME].notna()].copy()
+        clinical[OUTCOME] = clinical[OUTCOME].astype(int)
+    images = images[images["patient_id"].isin(set(clinical.index))].reset_index(drop=True)
     return report, Cohort(root=root, schema=schema, clinical=clinical, images=images, report=report, meta=meta)
 
 
-def load_cohort(root: str | Path, decode_images: bool = True) -> Cohort:
+def _read_meta(path: Path, report: ValidationReport) -> dict:
+    """cohort.json (written by the generator); an unreadable one is a warning, never a crash."""
+    if not path.is_file():
+        return {}
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        report.add("warning", COHORT_JSON, "expected JSON. Got an unreadable file; it is ignored.", kind="format")
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def load_cohort(root: str | Path, decode_images: bool = True, strict: bool = False,
+                require_outcome: bool = True) -> Cohort:
     """Validated cohort, or ``CohortError`` listing every problem."""
-    report, cohort = validate_cohort(root, decode_images=decode_images)
+    report, cohort = validate_cohort(root, decode_images=decode_images, strict=strict,
+                                     require_outcome=require_outcome)
     if cohort is None:
         raise CohortError(
-            f"Cohort {root} is not usable: {len(report.errors)} error(s).\n"
-            + "\n".join(str(p) for p in report.errors), report.problems)
+            f"Cohort {Path(root).name} is not usable: {len(report.errors)} error(s).\n"
+            + "\n".join(str(p) for p in report.errors[:50]), report.problems)
     return cohort
+
+
+def load_clinical_table(path: str | Path, variables: str | Path | None = None, strict: bool = False
+                        ) -> tuple[ValidationReport, pd.DataFrame | None, Schema]:
+    """A clinical table on its own (for scoring many patients): the same reading and checks as a cohort's.
+
+    Outcomes are optional here; ``variables`` is a ``variables.yaml`` for units, headers and codes.
+    Returns the report, the cleaned table indexed by patient_id (None when unusable) and the schema.
+    """
+    import shutil
+    import tempfile
+
+    from zoo.cohort.layout import VARIABLES_YAML
+
+    path = Path(path)
+    report = ValidationReport(root=path.parent, strict=strict)
+    if path.suffix.lower() not in (".csv", ".txt", ".tsv", ".xlsx", ".xlsm"):
+        report.add("error", path.name, "expected a .csv or .xlsx table. Got another kind of file. Export the table "
+                   "as CSV UTF-8 or .xlsx.", kind="table")
+        return report, None, DEFAULT_SCHEMA
+    with tempfile.TemporaryDirectory() as tmp:  # the cohort reader expects its file names; link, never copy data
+        t = Path(tmp)
+        target = t / ("clinical.xlsx" if path.suffix.lower() in (".xlsx", ".xlsm") else "clinical.csv")
+        try:
+            target.symlink_to(path.resolve())
+        except OSError:
+            shutil.copyfile(path, target)
+        if variables is not None:
+            (t / VARIABLES_YAML).symlink_to(Path(variables).resolve())
+        schema, units, vf = read_variables(t, report)
+        table = read_clinical_table(t, report, sheet=vf.sheet)
+        if table is None:
+            return _renamed(report, path.name), None, schema
+        mapped, units = map_columns(table, schema, units, vf, report, path.name)
+        clinical = clean_clinical(mapped, schema, units, report, file=path.name, decimal_comma=table.decimal_comma,
+                                  codes=vf.codes, strict=strict, require_outcome=False)
+    report = _renamed(report, path.name)
+    report.n_patients = int(clinical.index.notna().sum())
+    if not report.ok or len(clinical.index) == 0:
+        return report, None, schema
+    return report, clinical, schema
+
+
+def _renamed(report: ValidationReport, name: str) -> ValidationReport:
+    """Problems found under the temporary file name carry the user's file name."""
+    from dataclasses import replace
+
+    report.problems = [replace(p, file=name) if p.file in ("clinical.csv", "clinical.xlsx") else p
+                       for p in report.problems]
+    return report

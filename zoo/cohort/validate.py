@@ -1,10 +1,18 @@
-"""Cohort validation: every problem at once, each naming file, row, patient and column.
+"""Cohort validation: every problem at once, each naming file, row, patient, column and value.
 
 Validation also produces the cleaned tables (canonical units, canonical
-levels), so the loader never re-implements a check.
+levels), so the loader never re-implements a check. Reading the bytes
+(encodings, delimiters, decimal commas, headers) lives in ``readers.py``;
+this module decides what each finding means and how it is reported:
+
+- impossible values (outside a variable's physical range) are errors;
+- implausible values (outside the valid range, physically possible) are set
+  to missing with a warning, or are errors with ``strict=True``;
+- values at an assay limit (``<0.5``) become the limit, with a warning.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,14 +21,39 @@ import pandas as pd
 import pandera.pandas as pa
 
 from zoo.cohort.images import read_image
-from zoo.cohort.layout import (
-    CLINICAL_CSV, CLINICAL_XLSX, IMAGES_CSV, MODALITIES, MODALITY_ALIASES, VARIABLES_YAML, clinical_path,
-)
+from zoo.cohort.layout import CLINICAL_CSV, CLINICAL_XLSX, IMAGES_CSV, MODALITIES, MODALITY_ALIASES, VARIABLES_YAML
+from zoo.cohort.readers import TableRead, TableReadError, header_key, match_headers, parse_numbers, read_table
 from zoo.errors import ImageReadError, SchemaError
 from zoo.schema import DEFAULT_SCHEMA, ID_COLUMN, OUTCOME, Kind, Schema, derive_stages, load_variables_yaml
+from zoo.schema.extras import VariablesFile
 
 ERROR = "error"
 WARNING = "warning"
+HORIZON_MONTHS = 24.0
+
+# Kinds of finding, counted in the summary and shown on the dashboard's data-quality view.
+KIND_LABELS = {
+    "set_missing": "implausible values set to missing",
+    "assay_limit": "values at an assay limit replaced by the limit",
+    "impossible": "impossible values",
+    "not_a_number": "cells that are not numbers",
+    "unknown_level": "unknown categories",
+    "unit": "unit problems",
+    "format": "file format notes",
+    "header": "header notes",
+    "unknown_column": "ignored columns",
+    "outcome_unknown": "patients without a usable 24-month outcome",
+    "outcome_derived": "outcomes derived from time to event",
+    "derived": "values derived from other columns",
+    "outcome_conflict": "outcome disagreements",
+    "stage_mismatch": "supplied stages that disagree with the labs",
+    "duplicate_id": "duplicate patient IDs",
+    "missing_id": "rows without a patient ID",
+    "missing_column": "missing required columns",
+    "image": "image problems",
+    "variables": "variables.yaml problems",
+    "table": "unreadable tables",
+}
 
 
 @dataclass(frozen=True)
@@ -28,9 +61,11 @@ class Problem:
     severity: str
     file: str
     message: str
-    row: int | None = None  # 1-based data row (line = row + 1 with the header)
+    row: int | None = None  # 1-based data row (the header is line 1, so row N is line N + 1 in a simple CSV)
     patient_id: str | None = None
     column: str | None = None
+    value: str | None = None
+    kind: str = ""
 
     def __str__(self) -> str:
         where = [self.file]
@@ -42,6 +77,11 @@ class Problem:
             where.append(f"column {self.column!r}")
         return f"[{self.severity}] {', '.join(where)}: {self.message}"
 
+    def as_dict(self) -> dict:
+        return {"severity": self.severity, "kind": KIND_LABELS.get(self.kind, self.kind), "file": self.file,
+                "row": self.row, "patient_id": self.patient_id, "column": self.column, "value": self.value,
+                "message": self.message}
+
 
 @dataclass
 class ValidationReport:
@@ -51,6 +91,8 @@ class ValidationReport:
     n_images: dict[str, int] = field(default_factory=dict)
     patients_with: dict[str, int] = field(default_factory=dict)
     pd_rate: float | None = None
+    n_outcome_unknown: int = 0
+    strict: bool = False
 
     @property
     def errors(self) -> list[Problem]:
@@ -67,13 +109,29 @@ class ValidationReport:
     def add(self, severity: str, file: str, message: str, **where) -> None:
         self.problems.append(Problem(severity, file, message, **where))
 
-    def summary(self) -> str:
-        lines = [f"Cohort {self.root}"]
+    def counts(self) -> dict[tuple[str, str], int]:
+        """(severity, kind label) -> number of findings."""
+        return dict(Counter((p.severity, KIND_LABELS.get(p.kind, p.kind or "other")) for p in self.problems))
+
+    def table(self) -> pd.DataFrame:
+        cols = ["severity", "kind", "file", "row", "patient_id", "column", "value", "message"]
+        return pd.DataFrame([p.as_dict() for p in self.problems], columns=cols)
+
+    def summary(self, max_listed: int = 200) -> str:
+        lines = [f"Cohort {self.root.name}"]
         lines.append(f"  patients: {self.n_patients}" + (f", PD rate {self.pd_rate:.1%}" if self.pd_rate is not None else ""))
+        if self.n_outcome_unknown:
+            lines.append(f"  without a usable 24-month outcome (excluded from training and evaluation): "
+                         f"{self.n_outcome_unknown}")
         for m in MODALITIES:
             lines.append(f"  {m}: {self.n_images.get(m, 0)} images for {self.patients_with.get(m, 0)} patients")
         lines.append(f"  {len(self.errors)} error(s), {len(self.warnings)} warning(s)")
-        lines.extend(f"  {p}" for p in self.problems)
+        for (sev, kind), n in sorted(self.counts().items()):
+            lines.append(f"    {sev}: {n} × {kind}")
+        ordered = self.errors + self.warnings
+        lines.extend(f"  {p}" for p in ordered[:max_listed])
+        if len(ordered) > max_listed:
+            lines.append(f"  … and {len(ordered) - max_listed} more (python -m zoo validate DIR --csv FILE lists all)")
         lines.append("  usable: yes" if self.ok else "  usable: NO - fix the errors above")
         return "\n".join(lines)
 
@@ -82,107 +140,224 @@ class ValidationReport:
 _COLUMN_UNIT_SHARE = 0.5
 
 
-def read_schema(root: Path, report: ValidationReport) -> tuple[Schema, dict[str, str]]:
-    """The cohort's schema (built-ins + variables.yaml extras) and its declared units."""
+def read_variables(root: Path, report: ValidationReport) -> tuple[Schema, dict[str, str], VariablesFile]:
+    """The cohort's schema (built-ins + variables.yaml extras), its declared units and the parsed file."""
     path = root / VARIABLES_YAML
     if not path.is_file():
-        return DEFAULT_SCHEMA, {}
+        return DEFAULT_SCHEMA, {}, VariablesFile()
     try:
         vf = load_variables_yaml(path)
         schema = DEFAULT_SCHEMA.with_extras(vf.variables, ldh_uln=vf.ldh_uln)
     except SchemaError as e:
-        report.add(ERROR, VARIABLES_YAML, str(e))
-        return DEFAULT_SCHEMA, {}
+        report.add(ERROR, VARIABLES_YAML, str(e), kind="variables")
+        return DEFAULT_SCHEMA, {}, VariablesFile()
     units = {}
     for col, unit in vf.units.items():
         if col not in schema:
-            report.add(ERROR, VARIABLES_YAML, f"units: expected a known variable. Got {col!r}.", column=col)
+            report.add(ERROR, VARIABLES_YAML, f"units: expected a known variable. Got {col!r}. Use a schema name "
+                       f"such as 'hgb' or declare the variable under 'variables:'.", column=col, kind="variables")
             continue
         var = schema[col]
         if var.kind is not Kind.numeric:
-            report.add(ERROR, VARIABLES_YAML, f"units: {col!r} is {var.kind.value}, it has no unit.", column=col)
+            report.add(ERROR, VARIABLES_YAML, f"units: expected a numeric variable. Got {col!r}, which is "
+                       f"{var.kind.value} and has no unit. Remove it from 'units:'.", column=col, kind="variables")
             continue
         try:
             var.to_canonical(1.0, unit)
         except SchemaError as e:
-            report.add(ERROR, VARIABLES_YAML, str(e), column=col)
+            report.add(ERROR, VARIABLES_YAML, str(e), column=col, kind="variables")
             continue
         units[col] = unit
+    for their, ours in vf.columns.items():
+        if ours != ID_COLUMN and ours not in schema:
+            report.add(ERROR, VARIABLES_YAML, f"columns: expected a schema name for header {their!r}. Got {ours!r}. "
+                       f"Known names: {ID_COLUMN}, {', '.join(schema.names())}.", column=their, kind="variables")
+    for col, table in vf.codes.items():
+        if col not in schema or schema[col].kind is Kind.numeric:
+            report.add(ERROR, VARIABLES_YAML, f"codes: expected a categorical or binary variable. Got {col!r}.",
+                       column=col, kind="variables")
+            continue
+        for code, level in table.items():
+            if schema[col].normalise_level(level) is None:
+                report.add(ERROR, VARIABLES_YAML, f"codes: {col} code {code!r} maps to {level!r}; expected one of "
+                           f"{list(schema[col].levels)}.", column=col, kind="variables")
+    return schema, units, vf
+
+
+def read_schema(root: Path, report: ValidationReport) -> tuple[Schema, dict[str, str]]:
+    """Backward-compatible pair (schema, declared units)."""
+    schema, units, _ = read_variables(root, report)
     return schema, units
 
 
-def read_clinical_table(root: Path, report: ValidationReport) -> pd.DataFrame | None:
+def read_clinical_table(root: Path, report: ValidationReport, sheet: str | int | None = None) -> TableRead | None:
+    from zoo.cohort.layout import clinical_path
+
     path = clinical_path(root)
     if path is None:
         report.add(ERROR, CLINICAL_CSV,
-                   f"expected {CLINICAL_CSV} or {CLINICAL_XLSX} in {root}. Got neither. "
-                   "Export the clinical table with a patient_id and a progressed column.")
+                   f"expected {CLINICAL_CSV} or {CLINICAL_XLSX} in the cohort folder. Got neither. "
+                   "Export the clinical table with a patient_id and a progressed column.", kind="table")
         return None
     if path.name == CLINICAL_CSV and (root / CLINICAL_XLSX).is_file():
-        report.add(WARNING, CLINICAL_XLSX, f"both {CLINICAL_CSV} and {CLINICAL_XLSX} exist; using {CLINICAL_CSV}.")
+        report.add(WARNING, CLINICAL_XLSX, f"both {CLINICAL_CSV} and {CLINICAL_XLSX} exist; using {CLINICAL_CSV}.",
+                   kind="format")
     try:
-        if path.suffix == ".csv":
-            df = pd.read_csv(path, dtype=str, keep_default_na=False)
-        else:
-            df = pd.read_excel(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as e:
-        report.add(ERROR, path.name, f"expected a readable table. Got: {e}. Re-export it as UTF-8 CSV.")
+        tr = read_table(path, sheet=sheet)
+    except TableReadError as e:
+        report.add(ERROR, path.name, str(e).removeprefix(f"{path.name}: "), kind="table")
         return None
-    df.columns = [str(c).strip() for c in df.columns]
-    df = df.apply(lambda s: s.str.strip()).replace({"": np.nan, "NA": np.nan, "NaN": np.nan, "nan": np.nan,
-                                                    "N/A": np.nan, "null": np.nan, "None": np.nan})
-    return df
+    for note in tr.notes:
+        report.add(WARNING, path.name, note.removeprefix(f"{path.name} "), kind="format")
+    return tr
+
+
+def map_columns(tr: TableRead, schema: Schema, units: dict[str, str], vf: VariablesFile, report: ValidationReport,
+                file: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Rename the file's headers to schema names; header units join the declared units."""
+    df = tr.frame
+    matches, unmatched = match_headers(list(df.columns), schema, vf.columns)
+    by_name: dict[str, list] = {}
+    for m in matches:
+        by_name.setdefault(m.name, []).append(m)
+    units = dict(units)
+    keep: dict[str, str] = {}
+    for name, ms in by_name.items():
+        if len(ms) > 1:
+            report.add(ERROR, file, f"expected one column for {name!r}. Got {len(ms)}: "
+                       f"{', '.join(repr(m.header) for m in ms)}. Delete or rename all but one (or map them with "
+                       f"'columns:' in {VARIABLES_YAML}).", column=name, kind="header")
+            continue
+        m = ms[0]
+        keep[m.header] = name
+        if m.how == "synonym" or (m.how == "exact" and m.header != name and header_key(m.header) != header_key(name)):
+            report.add(WARNING, file, f"header {m.header!r} read as {name!r} ({schema[name].display if name in schema else 'patient ID'}).",
+                       column=name, kind="header")
+        if m.unit is not None and name in schema:
+            var = schema[name]
+            if var.kind is not Kind.numeric:
+                continue
+            try:
+                var.to_canonical(1.0, m.unit)
+            except SchemaError:
+                report.add(ERROR, file, f"header {m.header!r}: expected one of the units {var.units()} for "
+                           f"{var.display}. Got {m.unit!r}. Convert the column or write a known unit in the header.",
+                           column=name, kind="unit")
+                continue
+            declared = units.get(name)
+            if declared is not None and header_key(declared) != header_key(m.unit):
+                report.add(ERROR, file, f"header {m.header!r} says {m.unit}, but {VARIABLES_YAML} declares {declared} "
+                           f"for {name!r}. Remove one of them.", column=name, kind="unit")
+                continue
+            if header_key(m.unit) != header_key(var.unit or ""):
+                units[name] = m.unit
+    for h in unmatched:
+        report.add(WARNING, file, f"unknown column {h!r} is ignored. Map it with 'columns:' or declare it under "
+                   f"'variables:' in {VARIABLES_YAML} to use it.", column=h, kind="unknown_column")
+    out = df[list(keep)].rename(columns=keep)
+    out.attrs["headers"] = [str(h) for h in df.columns]
+    return out, units
 
 
 def clean_clinical(df: pd.DataFrame, schema: Schema, units: dict[str, str], report: ValidationReport,
-                   file: str = CLINICAL_CSV) -> pd.DataFrame:
-    """Check every cell and return the table in canonical units and levels, indexed by patient_id."""
-    for col in (ID_COLUMN, OUTCOME):
+                   file: str = CLINICAL_CSV, decimal_comma: bool = False, codes: dict | None = None,
+                   strict: bool = False, require_outcome: bool = True) -> pd.DataFrame:
+    """Check every cell and return the table in canonical units and levels, indexed by patient_id.
+
+    ``df`` has schema names as columns and the 1-based data row as index.
+    """
+    if df.index.name != "row":
+        df = df.reset_index(drop=True)
+        df.index = pd.RangeIndex(1, len(df) + 1, name="row")
+    rows = [int(r) for r in df.index]
+    has_time = "months_to_event" in df.columns and "event" in df.columns
+    required = [ID_COLUMN] + ([OUTCOME] if require_outcome and not has_time else [])
+    for col in required:
         if col not in df.columns:
-            report.add(ERROR, file, f"expected a required column {col!r}. Got columns: {', '.join(df.columns)}. "
-                       f"Add {col!r} (only {ID_COLUMN!r} and {OUTCOME!r} are required).", column=col)
+            extra = " (or months_to_event and event, from which it is derived)" if col == OUTCOME else ""
+            headers = df.attrs.get("headers", [str(c) for c in df.columns])
+            shown = ", ".join(repr(h[:40]) for h in headers[:30]) + (" …" if len(headers) > 30 else "")
+            report.add(ERROR, file, f"expected a required column {col!r}{extra}. Got columns: "
+                       f"{shown or 'none'}. Add it, or map your header to it with "
+                       f"'columns:' in {VARIABLES_YAML}.", column=col, kind="missing_column")
     if ID_COLUMN not in df.columns:
         return pd.DataFrame()
-    ids = df[ID_COLUMN].astype("string")
-    pid = [None if pd.isna(x) else str(x) for x in ids]
+    if len(df) == 0:
+        report.add(ERROR, file, "expected at least one patient row. Got only the header. Export the rows too.",
+                   kind="table")
+        return pd.DataFrame()
+    pid = [None if pd.isna(x) else str(x) for x in df[ID_COLUMN]]
     for i, p in enumerate(pid):
         if p is None:
             report.add(ERROR, file, "expected a patient_id. Got an empty cell. Fill it or delete the row.",
-                       row=i + 1, column=ID_COLUMN)
-    unknown = [c for c in df.columns if c != ID_COLUMN and c not in schema]
-    for c in unknown:
-        report.add(WARNING, file, f"unknown column {c!r} is ignored. Declare it in {VARIABLES_YAML} to use it.",
-                   column=c)
+                       row=rows[i], column=ID_COLUMN, kind="missing_id")
+    ids = pd.Series(pid)
+    dup = ids.notna() & ids.duplicated(keep=False)
+    for value, grp in ids[dup].groupby(ids[dup]):
+        report.add(ERROR, file, f"expected unique patient IDs. Got {value!r} on rows {[rows[i] for i in grp.index]}. "
+                   "Merge or rename the duplicates.", patient_id=str(value), column=ID_COLUMN, value=str(value),
+                   kind="duplicate_id")
+    ctx = _Ctx(report, file, pid, rows, strict)
     out = pd.DataFrame(index=pd.Index(pid, name=ID_COLUMN))
     for var in schema:
         if var.name not in df.columns:
             continue
         raw = df[var.name]
         if var.kind is Kind.numeric:
-            out[var.name] = _clean_numeric(raw, var, units.get(var.name), pid, report, file).to_numpy()
-        elif var.kind is Kind.binary:
-            out[var.name] = _clean_levels(raw, var, pid, report, file).astype("float64").to_numpy()
+            out[var.name] = _clean_numeric(raw, var, units.get(var.name), ctx, decimal_comma).to_numpy()
         else:
-            out[var.name] = _clean_levels(raw, var, pid, report, file).to_numpy()
-    _check_with_pandera(out, schema, pid, report, file)
-    if OUTCOME in out:
-        for i, raw in enumerate(df[OUTCOME]):
-            if pd.isna(raw):
-                report.add(ERROR, file, "expected the outcome 0 or 1. Got an empty cell. "
-                           "Patients without a known outcome cannot be used; fill or delete the row.",
-                           row=i + 1, patient_id=pid[i], column=OUTCOME)
-    _fill_and_check_stages(out, schema, pid, report, file)
+            lv = _clean_levels(raw, var, ctx, (codes or {}).get(var.name, {}))
+            out[var.name] = (pd.to_numeric(lv, errors="coerce").astype("float64") if var.kind is Kind.binary
+                             else lv).to_numpy()
+    _derive_corrected_calcium(out, schema, ctx)
+    _check_structure(out, schema, ctx)
+    _fill_and_check_stages(out, schema, ctx)
+    if require_outcome or OUTCOME in out:
+        _resolve_outcome(out, ctx, has_time)
     return out
 
 
-def _clean_numeric(raw: pd.Series, var, unit: str | None, pid, report: ValidationReport, file: str) -> pd.Series:
-    num = pd.to_numeric(raw, errors="coerce")
-    bad = raw.notna() & num.isna()
-    for i in np.flatnonzero(bad.to_numpy()):
-        report.add(ERROR, file, f"expected a number in {var.unit or 'the variable unit'}. Got {raw.iloc[i]!r}.",
-                   row=int(i) + 1, patient_id=pid[i], column=var.name)
+@dataclass
+class _Ctx:
+    report: ValidationReport
+    file: str
+    pid: list
+    rows: list[int]
+    strict: bool
+
+    def add(self, severity: str, i: int, column: str, message: str, value=None, kind: str = "") -> None:
+        self.report.add(severity, self.file, message, row=self.rows[i], patient_id=self.pid[i], column=column,
+                        value=None if value is None else str(value), kind=kind)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def _clean_numeric(raw: pd.Series, var, unit: str | None, ctx: _Ctx, decimal_comma: bool) -> pd.Series:
+    parsed = parse_numbers(raw, decimal_comma)
+    num = parsed.values.reset_index(drop=True)
+    raw = raw.reset_index(drop=True)
+    unit_label = unit or var.unit or "the variable's unit"
+    for i in np.flatnonzero(parsed.bad.to_numpy()):
+        ctx.add(ERROR, int(i), var.name, f"expected a number in {unit_label}. Got {raw.iloc[i]!r}. Correct the cell, "
+                "or leave it empty if unknown.", raw.iloc[i], "not_a_number")
+    lim = parsed.limit.reset_index(drop=True)
+    for i in np.flatnonzero((lim != "").to_numpy()):
+        ctx.add(WARNING, int(i), var.name, f"{raw.iloc[i]!r} is at the assay's limit; {_fmt(num.iloc[i])} "
+                f"{unit_label} was used.", raw.iloc[i], "assay_limit")
     if unit is not None:
-        num = num.map(lambda x: var.to_canonical(x, unit) if pd.notna(x) else x)
+        f, o = (1.0, 0.0) if var.unit == unit else var.alt_units[_unit_key(var, unit)]
+        num = num * f + o
+    plo, phi = var.possible_range
+    impossible = num.notna() & ((num < plo) | (num > phi))
+    for i in np.flatnonzero(impossible.to_numpy()):
+        x = float(num.iloc[i])
+        bound = f"at least {_fmt(plo)}" if x < plo else f"at most {_fmt(phi)}"
+        ctx.add(ERROR, int(i), var.name, f"expected {var.display} {bound} {var.unit or ''}".rstrip() +
+                f" (anything else is impossible). Got {raw.iloc[i]!r}. Correct the value, or leave the cell empty "
+                "if unknown.", raw.iloc[i], "impossible")
+    num = num.where(~impossible)
     lo, hi = var.valid_range
     out_of_range = num.notna() & ((num < lo) | (num > hi))
     hints = [var.unit_hint(float(x)) if o else None for x, o in zip(num, out_of_range)]
@@ -190,74 +365,104 @@ def _clean_numeric(raw: pd.Series, var, unit: str | None, pid, report: Validatio
     n_hinted = sum(h is not None for h in hints)
     if n_valid and n_hinted / n_valid > _COLUMN_UNIT_SHARE:
         alt = max(set(h for h in hints if h), key=hints.count)
-        report.add(ERROR, file,
-                   f"expected values in {var.unit} (valid {lo:g}–{hi:g}). Got {n_hinted} of {n_valid} values "
-                   f"outside that range which look like {alt} (median {num.median():g}). Declare the unit in "
-                   f"{VARIABLES_YAML} (units: {{{var.name}: {alt}}}) or convert the column.", column=var.name)
+        ctx.report.add(ERROR, ctx.file,
+                       f"expected values in {var.unit} (valid {lo:g}–{hi:g}). Got {n_hinted} of {n_valid} values "
+                       f"outside that range which look like {alt} (median {num.median():g}). Declare the unit in "
+                       f"{VARIABLES_YAML} (units: {{{var.name}: {alt}}}), write it in the header "
+                       f"('{var.name} ({alt})'), or convert the column.", column=var.name, kind="unit")
         return num.where(~out_of_range)
+    severity = ERROR if ctx.strict else WARNING
     for i in np.flatnonzero(out_of_range.to_numpy()):
         x = float(num.iloc[i])
-        msg = f"expected {var.display} within {lo:g}–{hi:g} {var.unit}. Got {x:g}."
+        shown = f"{raw.iloc[i]!r}" + (f" (= {_fmt(x)} {var.unit})" if unit is not None else "")
+        msg = f"expected {var.display} within {lo:g}–{hi:g} {var.unit or ''}".rstrip() + f". Got {shown}"
         if hints[i]:
-            msg += (f" This looks like a value in {hints[i]}; convert it "
-                    f"({x:g} {hints[i]} = {var.to_canonical(x, hints[i]):g} {var.unit}) or declare the unit.")
-        else:
-            msg += " Correct the value or leave the cell empty if unknown."
-        report.add(ERROR, file, msg, row=int(i) + 1, patient_id=pid[i], column=var.name)
+            msg += (f", which looks like a value in {hints[i]} ({_fmt(x)} {hints[i]} = "
+                    f"{_fmt(var.to_canonical(x, hints[i]))} {var.unit})")
+        msg += (". Correct it, or rerun without --strict to set it to missing." if ctx.strict
+                else ". Set to missing; correct it in the file to use it.")
+        ctx.add(severity, int(i), var.name, msg, raw.iloc[i], "set_missing")
     return num.where(~out_of_range)
 
 
-def _clean_levels(raw: pd.Series, var, pid, report: ValidationReport, file: str) -> pd.Series:
-    vals = []
-    for i, x in enumerate(raw):
-        if pd.isna(x):
-            vals.append(np.nan)
-            continue
-        lvl = var.normalise_level(x)
-        if lvl is None:
-            report.add(ERROR, file, f"expected one of {list(var.levels)}. Got {x!r}.",
-                       row=i + 1, patient_id=pid[i], column=var.name)
-            vals.append(np.nan)
-        else:
-            vals.append(lvl)
-    s = pd.Series(vals, index=raw.index, dtype="object")
-    if var.kind is Kind.binary:
-        return pd.to_numeric(s, errors="coerce")
-    return s
+def _unit_key(var, unit: str) -> str:
+    from zoo.schema.variables import _match_unit
+
+    return _match_unit(unit, var.alt_units)
 
 
-def _check_with_pandera(out: pd.DataFrame, schema: Schema, pid, report: ValidationReport, file: str) -> None:
-    """Structural checks that pandera states declaratively: unique ids, ranges, levels."""
+def _clean_levels(raw: pd.Series, var, ctx: _Ctx, codes: dict[str, str]) -> pd.Series:
+    """Canonical levels by one vectorised lookup (100,000 rows stay fast); unknown spellings are errors."""
+    spell: dict[str, str] = {}
+    for alias, lvl in var.aliases.items():
+        spell[alias.lower()] = lvl
+    for lvl in var.levels:
+        spell[lvl.lower()] = lvl
+    for code, target in codes.items():
+        lvl = var.normalise_level(target)
+        if lvl is not None:
+            spell[str(code).strip().lower()] = lvl
+    raw = raw.reset_index(drop=True)
+    key = raw.map(lambda x: _level_key(x) if isinstance(x, str) or pd.notna(x) else None)
+    vals = key.map(lambda k: spell.get(k) if k is not None else None)
+    if var.kind is Kind.binary:  # 1.0 / 0 / "1.00" from numeric exports
+        num = pd.to_numeric(key, errors="coerce")
+        vals = vals.where(vals.notna() | ~num.isin([0.0, 1.0]), num.map({0.0: "0", 1.0: "1"}))
+    bad = raw.notna() & vals.isna()
+    for i in np.flatnonzero(bad.to_numpy()):
+        extra = " or yes/no, true/false, positive/negative" if var.kind is Kind.binary else ""
+        ctx.add(ERROR, int(i), var.name, f"expected one of {list(var.levels)}{extra}. Got {raw.iloc[i]!r}. Correct "
+                f"it, or map your codes with 'codes:' in {VARIABLES_YAML}.", raw.iloc[i], "unknown_level")
+    return vals.astype(object).where(vals.notna(), np.nan)
+
+
+def _level_key(x) -> str:
+    s = str(x).strip().lower()
+    return s[:-2] if s.endswith(".0") and s[:-2].lstrip("-").isdigit() else s
+
+
+def _derive_corrected_calcium(out: pd.DataFrame, schema: Schema, ctx: _Ctx) -> None:
+    """Total calcium + albumin -> albumin-corrected calcium (Payne), where corrected calcium is not given."""
+    if "calcium_total" not in out:
+        return
+    from zoo.schema.derived import corrected_calcium
+
+    derived = corrected_calcium(out["calcium_total"], out["alb"] if "alb" in out else pd.Series(np.nan, out.index))
+    given = out["calcium"] if "calcium" in out else pd.Series(np.nan, index=out.index)
+    n = int((given.isna() & derived.notna()).sum())
+    out["calcium"] = given.where(given.notna(), derived)
+    if n:
+        ctx.report.add(WARNING, ctx.file, f"corrected calcium derived for {n} patients from total calcium and "
+                       "albumin (Payne: Ca + 0.02 × (40 − albumin g/L) mmol/L).", column="calcium",
+                       kind="derived")
+    out.drop(columns=["calcium_total"], inplace=True)
+
+
+def _check_structure(out: pd.DataFrame, schema: Schema, ctx: _Ctx) -> None:
+    """Declarative backstop (pandera) on the cleaned table: types and ranges must hold after cleaning.
+
+    Cleaning has already reported every bad cell in our words; a failure here means a bug, so it is
+    reported as one instead of showing the library's wording.
+    """
     cols: dict[str, pa.Column] = {}
     for var in schema:
         if var.name not in out:
             continue
         if var.kind is Kind.numeric:
-            cols[var.name] = pa.Column(float, pa.Check.in_range(*var.valid_range), nullable=True)
+            cols[var.name] = pa.Column(float, pa.Check.in_range(*var.possible_range), nullable=True, coerce=True)
         elif var.kind is Kind.binary:
-            cols[var.name] = pa.Column(float, pa.Check.isin([0.0, 1.0]), nullable=True)
+            cols[var.name] = pa.Column(float, pa.Check.isin([0.0, 1.0]), nullable=True, coerce=True)
         else:
             cols[var.name] = pa.Column(object, pa.Check.isin(list(var.levels)), nullable=True)
-    frame = out.reset_index()
-    cols[ID_COLUMN] = pa.Column(object, nullable=True, unique=True)
     try:
-        pa.DataFrameSchema(cols).validate(frame, lazy=True)
+        pa.DataFrameSchema(cols).validate(out.reset_index(drop=True), lazy=True)
     except pa.errors.SchemaErrors as e:
-        fc = e.failure_cases
-        dup = fc[(fc["column"] == ID_COLUMN) & (fc["check"] == "field_uniqueness")]
-        for value, grp in dup.groupby("failure_case"):
-            rows = sorted(int(i) + 1 for i in grp["index"])
-            report.add(ERROR, file, f"expected unique patient IDs. Got {value!r} on rows {rows}. "
-                       "Merge or rename the duplicates.", patient_id=str(value), column=ID_COLUMN)
-        rest = fc[fc["column"] != ID_COLUMN]
-        for _, r in rest.iterrows():  # values already reported by the cleaning step are NaN here
-            i = None if pd.isna(r["index"]) else int(r["index"])
-            report.add(ERROR, file, f"failed check {r['check']}: {r['failure_case']!r}.",
-                       row=None if i is None else i + 1, patient_id=None if i is None else pid[i],
-                       column=str(r["column"]))
+        bad = sorted(set(map(str, e.failure_cases["column"])))
+        ctx.report.add(ERROR, ctx.file, f"internal check failed after cleaning for columns {bad}. This is a MyeloZoo "
+                       "bug, not your data: please report it with this message.", kind="table")
 
 
-def _fill_and_check_stages(out: pd.DataFrame, schema: Schema, pid, report: ValidationReport, file: str) -> None:
+def _fill_and_check_stages(out: pd.DataFrame, schema: Schema, ctx: _Ctx) -> None:
     if not any(c in out for c in ("b2m", "alb")):
         return
     derived = derive_stages(out, schema.ldh_uln)
@@ -266,14 +471,56 @@ def _fill_and_check_stages(out: pd.DataFrame, schema: Schema, pid, report: Valid
             given = out[col]
             clash = given.notna() & derived[col].notna() & (given.astype(str) != derived[col].astype(str))
             for i in np.flatnonzero(clash.to_numpy()):
-                report.add(WARNING, file,
-                           f"expected {col.upper()} {derived[col].iloc[i]} from the labs (ISS: β2M/albumin; R-ISS: "
-                           f"ISS, LDH > {schema.ldh_uln:g} U/L, high-risk FISH). Got {given.iloc[i]}. Keeping the "
-                           "supplied stage; check the labs or the staging.",
-                           row=int(i) + 1, patient_id=pid[i], column=col)
+                ctx.add(WARNING, int(i), col,
+                        f"expected {col.upper()} {derived[col].iloc[i]} from the labs (ISS: β2M/albumin; R-ISS: "
+                        f"ISS, LDH > {schema.ldh_uln:g} U/L, high-risk FISH). Got {given.iloc[i]}. Keeping the "
+                        "supplied stage; check the labs or the staging.", given.iloc[i], "stage_mismatch")
             out[col] = given.where(given.notna(), derived[col])
         else:
             out[col] = derived[col]
+
+
+def _resolve_outcome(out: pd.DataFrame, ctx: _Ctx, has_time: bool) -> None:
+    """The 24-month outcome: given, or derived from time to event; unknown when censored before 24 months.
+
+    A patient without progression whose follow-up ended before 24 months has an unknown 24-month
+    outcome; counting them as non-progressors biases risks downwards, so they are set to missing,
+    named in a warning and excluded from training and evaluation.
+    """
+    t = out["months_to_event"] if has_time else None
+    e = out["event"] if has_time else None
+    if OUTCOME not in out:
+        if not has_time:
+            return
+        y = pd.Series(np.nan, index=out.index)
+        y[(e == 1) & (t <= HORIZON_MONTHS)] = 1.0
+        y[t > HORIZON_MONTHS] = 0.0
+        out[OUTCOME] = y.to_numpy()
+        ctx.report.add(WARNING, ctx.file, f"no {OUTCOME!r} column: the 24-month outcome was derived from "
+                       "months_to_event and event (PD = event within 24 months).", column=OUTCOME,
+                       kind="outcome_derived")
+    y = out[OUTCOME]
+    if has_time:
+        censored = (y != 1) & (e == 0) & (t < HORIZON_MONTHS)
+        for i in np.flatnonzero(censored.to_numpy()):
+            ctx.add(WARNING, int(i), OUTCOME, f"followed for {t.iloc[i]:g} months without progression, so whether "
+                    f"this patient progressed within {HORIZON_MONTHS:g} months is unknown. Excluded from training and "
+                    "evaluation (counting them as non-progressors would bias every risk down).",
+                    y.iloc[i], "outcome_unknown")
+        conflict = ((y == 1) & ((e == 0) | (t > HORIZON_MONTHS))) | ((y == 0) & (e == 1) & (t <= HORIZON_MONTHS))
+        for i in np.flatnonzero(conflict.to_numpy()):
+            ctx.add(WARNING, int(i), OUTCOME, f"progressed = {int(y.iloc[i])} disagrees with months_to_event = "
+                    f"{t.iloc[i]:g} and event = {int(e.iloc[i]) if pd.notna(e.iloc[i]) else 'empty'}. Keeping "
+                    f"progressed; check the follow-up data.", y.iloc[i], "outcome_conflict")
+        y = y.where(~censored)
+    else:
+        censored = pd.Series(False, index=out.index)
+    missing = y.isna() & ~censored
+    for i in np.flatnonzero(missing.to_numpy()):
+        ctx.add(WARNING, int(i), OUTCOME, "expected the outcome 0 or 1. Got an empty cell. This patient is excluded "
+                "from training and evaluation (kept for scoring).", None, "outcome_unknown")
+    out[OUTCOME] = y.to_numpy()
+    ctx.report.n_outcome_unknown = int(y.isna().sum())
 
 
 def clean_images(root: Path, patients: set[str], report: ValidationReport,
@@ -284,48 +531,62 @@ def clean_images(root: Path, patients: set[str], report: ValidationReport,
     if not path.is_file():
         return empty
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as e:
-        report.add(ERROR, IMAGES_CSV, f"expected a readable CSV. Got: {e}.")
+        df = read_table(path).frame
+    except TableReadError as e:
+        report.add(ERROR, IMAGES_CSV, str(e).removeprefix(f"{IMAGES_CSV}: "), kind="table")
         return empty
-    df.columns = [c.strip() for c in df.columns]
+    rename = {c: {"patientid": "patient_id", "id": "patient_id", "modality": "modality", "path": "path",
+                  "file": "path", "filename": "path", "image": "path"}.get(header_key(c), c) for c in df.columns}
+    df = df.rename(columns=rename)
     missing = [c for c in ("patient_id", "modality", "path") if c not in df.columns]
     if missing:
-        report.add(ERROR, IMAGES_CSV, f"expected columns patient_id, modality, path. Missing: {missing}.")
+        report.add(ERROR, IMAGES_CSV, f"expected columns patient_id, modality, path. Missing: {missing}. Add them.",
+                   kind="missing_column")
         return empty
     keep = []
     seen: set[str] = set()
-    for i, r in df.iterrows():
-        row = int(i) + 1
-        p, m, rel = str(r["patient_id"]).strip(), str(r["modality"]).strip().lower(), str(r["path"]).strip()
+    root_resolved = root.resolve()
+    for row, r in df.iterrows():
+        row = int(row)
+        p = "" if pd.isna(r["patient_id"]) else str(r["patient_id"]).strip()
+        m = "" if pd.isna(r["modality"]) else str(r["modality"]).strip().lower()
+        rel = "" if pd.isna(r["path"]) else str(r["path"]).strip()
         mod = MODALITY_ALIASES.get(m)
         if mod is None:
             report.add(ERROR, IMAGES_CSV, f"expected modality one of {list(MODALITIES)}. Got {r['modality']!r}.",
-                       row=row, patient_id=p, column="modality")
+                       row=row, patient_id=p, column="modality", value=str(r["modality"]), kind="image")
             continue
         if p not in patients:
             report.add(ERROR, IMAGES_CSV, f"expected a patient listed in the clinical table. Got unknown patient "
-                       f"{p!r}. Add the patient or remove the image row.", row=row, patient_id=p, column="patient_id")
+                       f"{p!r}. Add the patient or remove the image row.", row=row, patient_id=p, column="patient_id",
+                       value=p, kind="image")
+            continue
+        if not rel:
+            report.add(ERROR, IMAGES_CSV, "expected an image path. Got an empty cell.", row=row, patient_id=p,
+                       column="path", kind="image")
             continue
         if rel in seen:
             report.add(WARNING, IMAGES_CSV, f"image {rel!r} is listed twice; the second row is ignored.",
-                       row=row, patient_id=p, column="path")
+                       row=row, patient_id=p, column="path", value=rel, kind="image")
             continue
         seen.add(rel)
-        full = (root / rel).resolve()
-        if root.resolve() not in full.parents:
+        try:
+            full = (root / rel).resolve()
+        except (OSError, RuntimeError, ValueError):
+            full = None
+        if full is None or root_resolved not in full.parents:
             report.add(ERROR, IMAGES_CSV, f"expected a path inside the cohort folder. Got {rel!r}.",
-                       row=row, patient_id=p, column="path")
+                       row=row, patient_id=p, column="path", value=rel, kind="image")
             continue
         if not full.is_file():
             report.add(ERROR, IMAGES_CSV, f"expected an image file at {rel!r}. Got no such file.",
-                       row=row, patient_id=p, column="path")
+                       row=row, patient_id=p, column="path", value=rel, kind="image")
             continue
         if decode:
             try:
                 read_image(full)
             except ImageReadError as e:
-                report.add(ERROR, IMAGES_CSV, str(e), row=row, patient_id=p, column="path")
+                report.add(ERROR, IMAGES_CSV, str(e), row=row, patient_id=p, column="path", value=rel, kind="image")
                 continue
         keep.append({"patient_id": p, "modality": mod, "path": rel})
     return pd.DataFrame(keep, columns=["patient_id", "modality", "path"])

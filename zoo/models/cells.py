@@ -43,17 +43,20 @@ class CellBagClassifier(CNNClassifier):
         self.pooling = pooling
         self.mask_background = mask_background
 
-    def _samples(self, data: PatientData):
-        if data.cells is None:
+    def _samples(self, data: PatientData, for_fit: bool = False):
+        """Crops of segmented plasma cells. Fitting may use annotation-prompted segmentation (``data.cells``);
+        prediction always uses the unprompted segmentation a new patient gets (``data.eval_cells``)."""
+        bank = data.cells if for_fit else (data.eval_cells or data.cells)
+        if bank is None:
             raise ValueError("Expected plasma-cell crops for a cell-level model. Got a PatientData without a CellBank.")
-        crops, crop_img = data.cells.crops(self.image_size, self.mask_background)
+        crops, crop_img = bank.crops(self.image_size, self.mask_background)
         keys, owner_of_key = [], []
         for i, ks in enumerate(data.images[self.modality]):
             keys.extend(ks)
             owner_of_key.extend([i] * len(ks))
         if not keys:
             return crops[:0], np.zeros(0, dtype=np.int64)
-        img_rows = data.cells.index_of(keys)
+        img_rows = bank.index_of(keys)
         row_to_owner = dict(zip(img_rows.tolist(), owner_of_key))
         sel = np.flatnonzero(np.isin(crop_img, img_rows))
         owner = np.array([row_to_owner[r] for r in crop_img[sel]], dtype=np.int64)

@@ -87,7 +87,7 @@ class CNNClassifier(BaseEstimator, ClassifierMixin):
         self.progress = progress
 
     # ----- helpers --------------------------------------------------------------
-    def _samples(self, data: PatientData) -> tuple[torch.Tensor, np.ndarray]:
+    def _samples(self, data: PatientData, for_fit: bool = False) -> tuple[torch.Tensor, np.ndarray]:
         """uint8 inputs (N, 3, S, S) and the patient (row in ``data``) each belongs to."""
         rows, owner = self._image_index(data)
         if len(rows) == 0:
@@ -115,7 +115,7 @@ class CNNClassifier(BaseEstimator, ClassifierMixin):
     # ----- estimator API --------------------------------------------------------
     def fit(self, data: PatientData, y) -> "CNNClassifier":
         y = np.asarray(y, dtype=np.int64)
-        x_cpu, owner = self._samples(data)
+        x_cpu, owner = self._samples(data, for_fit=True)
         if len(owner) == 0:
             raise ValueError(f"Expected {self.modality} inputs for training. Got none among {len(data)} patients.")
         dev = resolve_device(self.device)

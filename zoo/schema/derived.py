@@ -56,6 +56,16 @@ def derive_riss(iss: pd.Series, ldh: pd.Series, fish: pd.DataFrame | None,
     return out
 
 
+def corrected_calcium(total_mmol_l: pd.Series, alb_g_l: pd.Series) -> pd.Series:
+    """Albumin-corrected calcium (Payne 1973, in SI units): Ca + 0.02 × (40 − albumin g/L) mmol/L.
+
+    Missing albumin gives a missing result, never a guess.
+    """
+    total = pd.to_numeric(total_mmol_l, errors="coerce")
+    alb = pd.to_numeric(alb_g_l, errors="coerce")
+    return total + 0.02 * (40.0 - alb)
+
+
 def derive_stages(df: pd.DataFrame, ldh_uln: float = LDH_ULN_U_PER_L) -> pd.DataFrame:
     """ISS and R-ISS for every row, from whatever inputs the frame has."""
     n = len(df)

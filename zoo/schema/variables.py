@@ -44,13 +44,18 @@ class Variable(BaseModel):
     unit: str | None = None
     # other unit -> (factor, offset) such that canonical = value * factor + offset
     alt_units: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    # valid_range: plausible values; outside it a value is set to missing with a warning (an error with --strict).
+    # physical_range: possible values at all; outside it a value is an error (a typo, a wrong column).
     valid_range: tuple[float, float] | None = None
+    physical_range: tuple[float, float] | None = None
     typical_range: tuple[float, float] | None = None
     levels: tuple[str, ...] = ()
     # accepted spellings -> canonical level (matched case-insensitively)
     aliases: dict[str, str] = Field(default_factory=dict)
+    # other header spellings hospitals export (matched ignoring case, spaces and punctuation)
+    synonyms: tuple[str, ...] = ()
     derived: bool = False
-    role: str = "feature"  # feature | outcome
+    role: str = "feature"  # feature | outcome | input (read from files, turned into a feature, never modelled)
     decimals: int = 1
 
     @field_validator("name")
@@ -71,6 +76,13 @@ class Variable(BaseModel):
             lo, hi = self.valid_range
             if not lo < hi:
                 raise ValueError(f"Variable {self.name!r}: expected valid_range min < max. Got {lo}, {hi}.")
+            if self.physical_range is not None:
+                plo, phi = self.physical_range
+                if not (plo <= lo < hi <= phi):
+                    raise ValueError(
+                        f"Variable {self.name!r}: physical_range {self.physical_range} must contain "
+                        f"valid_range {self.valid_range}."
+                    )
             if self.typical_range is not None:
                 tlo, thi = self.typical_range
                 if not (lo <= tlo < thi <= hi):
@@ -93,6 +105,14 @@ class Variable(BaseModel):
     def label(self) -> str:
         """Display name with unit, as used on axes, forms and SHAP plots."""
         return f"{self.display} ({self.unit})" if self.unit else self.display
+
+    @property
+    def possible_range(self) -> tuple[float, float]:
+        """Values outside this are impossible (errors). Defaults to non-negative and unbounded above."""
+        if self.physical_range is not None:
+            return self.physical_range
+        lo = min(0.0, self.valid_range[0]) if self.valid_range else 0.0
+        return (lo, math.inf)
 
     @property
     def is_numeric_like(self) -> bool:
@@ -166,100 +186,161 @@ def _norm_unit(u: str) -> str:
 
 
 _BIN_ALIASES = {"yes": "1", "no": "0", "true": "1", "false": "0", "positive": "1", "negative": "0",
-                "pos": "1", "neg": "0", "y": "1", "n": "0", "+": "1", "-": "0", "1.0": "1", "0.0": "0"}
+                "pos": "1", "neg": "0", "y": "1", "n": "0", "+": "1", "-": "0", "1.0": "1", "0.0": "0",
+                "t": "1", "f": "0", "present": "1", "absent": "0", "detected": "1", "not detected": "0",
+                "ja": "1", "nein": "0", "oui": "1", "non": "0", "si": "1", "sí": "1"}
+_OUTCOME_ALIASES = {**_BIN_ALIASES, "pd": "1", "non-pd": "0", "no pd": "0", "nonpd": "0", "progression": "1",
+                    "no progression": "0"}
 
 
-def _binary(name: str, display: str, help: str, group: str, role: str = "feature") -> Variable:
+def _binary(name: str, display: str, help: str, group: str, role: str = "feature",
+            synonyms: tuple[str, ...] = (), aliases: dict[str, str] | None = None) -> Variable:
     return Variable(name=name, kind=Kind.binary, display=display, help=help, group=group,
-                    levels=("0", "1"), aliases=_BIN_ALIASES, role=role, decimals=0)
+                    levels=("0", "1"), aliases=aliases or _BIN_ALIASES, role=role, decimals=0, synonyms=synonyms)
 
 
 # The paper's baseline variables (Table 1 of the study) in canonical units.
+# valid_range spans real extremes (a dialysis patient's creatinine, plasma-cell leukaemia counts); values
+# outside it are implausible and set to missing with a warning. physical_range bounds what can exist at all.
 BUILTIN_VARIABLES: tuple[Variable, ...] = (
     Variable(name="age", kind=Kind.numeric, display="Age", unit="years", group="Demographics",
-             valid_range=(18, 100), typical_range=(30, 90), decimals=0,
+             valid_range=(18, 110), physical_range=(0, 130), typical_range=(30, 90), decimals=0,
+             synonyms=("age_years", "age at diagnosis", "age_at_dx", "age_dx"),
              help="Age at diagnosis. The study found age > 65 years associated with progression."),
     Variable(name="sex", kind=Kind.categorical, display="Sex", group="Demographics",
-             levels=("male", "female"), aliases={"m": "male", "f": "female", "man": "male", "woman": "female"},
-             help="Sex recorded at diagnosis."),
+             levels=("male", "female"), aliases={"m": "male", "f": "female", "man": "male", "woman": "female",
+                                                 "männlich": "male", "weiblich": "female", "w": "female"},
+             synonyms=("gender",),
+             help="Sex recorded at diagnosis. Numeric codes (1/2) are mapped with codes: in variables.yaml."),
     Variable(name="wbc", kind=Kind.numeric, display="White blood cells", unit="×10⁹/L", group="Blood counts",
-             alt_units={"×10³/µL": (1.0, 0.0), "10^9/L": (1.0, 0.0), "/µL": (0.001, 0.0)},
-             valid_range=(0.3, 100), typical_range=(1.5, 20),
+             alt_units={"×10³/µL": (1.0, 0.0), "10^9/L": (1.0, 0.0), "G/L": (1.0, 0.0), "K/µL": (1.0, 0.0),
+                        "/µL": (0.001, 0.0)},
+             valid_range=(0.1, 300), physical_range=(0, 2000), typical_range=(1.5, 20),
+             synonyms=("leukocytes", "leucocytes", "white blood cells", "white cell count", "wcc", "wbc count"),
              help="Leukocyte count."),
     Variable(name="hgb", kind=Kind.numeric, display="Haemoglobin", unit="g/L", group="Blood counts",
              alt_units={"g/dL": (10.0, 0.0), "mmol/L": (16.11, 0.0)},
-             valid_range=(30, 200), typical_range=(45, 180), decimals=0,
+             valid_range=(30, 220), physical_range=(0, 400), typical_range=(45, 180), decimals=0,
+             synonyms=("hb", "haemoglobin", "hemoglobin", "hgb"),
              help="Haemoglobin. Anaemia reflects marrow infiltration; lower HGB predicted progression in the study."),
     Variable(name="plt", kind=Kind.numeric, display="Platelets", unit="×10⁹/L", group="Blood counts",
-             alt_units={"×10³/µL": (1.0, 0.0), "10^9/L": (1.0, 0.0)},
-             valid_range=(2, 1500), typical_range=(20, 600), decimals=0,
+             alt_units={"×10³/µL": (1.0, 0.0), "10^9/L": (1.0, 0.0), "G/L": (1.0, 0.0), "K/µL": (1.0, 0.0)},
+             valid_range=(1, 2000), physical_range=(0, 10000), typical_range=(20, 600), decimals=0,
+             synonyms=("platelets", "platelet", "platelet count", "thrombocytes", "plt count"),
              help="Platelet count."),
     Variable(name="alb", kind=Kind.numeric, display="Albumin", unit="g/L", group="Chemistry",
-             alt_units={"g/dL": (10.0, 0.0)}, valid_range=(10, 60), typical_range=(18, 55),
+             alt_units={"g/dL": (10.0, 0.0)}, valid_range=(5, 65), physical_range=(0, 150), typical_range=(18, 55),
+             synonyms=("albumin", "serum albumin"),
              help="Serum albumin; with β2-microglobulin it defines ISS."),
     Variable(name="glb", kind=Kind.numeric, display="Globulin", unit="g/L", group="Chemistry",
-             alt_units={"g/dL": (10.0, 0.0)}, valid_range=(5, 160), typical_range=(10, 120),
+             alt_units={"g/dL": (10.0, 0.0)}, valid_range=(5, 200), physical_range=(0, 400), typical_range=(10, 120),
+             synonyms=("globulin", "glob", "serum globulin"),
              help="Serum globulin; rises with IgG/IgA M-protein."),
     Variable(name="ldh", kind=Kind.numeric, display="Lactate dehydrogenase", unit="U/L", group="Chemistry",
-             alt_units={"IU/L": (1.0, 0.0), "µkat/L": (60.0, 0.0)}, valid_range=(40, 4000),
-             typical_range=(80, 1200), decimals=0,
+             alt_units={"IU/L": (1.0, 0.0), "µkat/L": (60.0, 0.0)}, valid_range=(30, 10000),
+             physical_range=(0, 200000), typical_range=(80, 1200), decimals=0,
+             synonyms=("lactate dehydrogenase", "ld"),
              help=f"LDH above the upper limit of normal ({LDH_ULN_U_PER_L:.0f} U/L) is an R-ISS criterion."),
     Variable(name="creatinine", kind=Kind.numeric, display="Creatinine", unit="µmol/L", group="Chemistry",
-             alt_units={"mg/dL": (88.42, 0.0)}, valid_range=(20, 1800), typical_range=(35, 1200), decimals=0,
+             alt_units={"mg/dL": (88.42, 0.0)}, valid_range=(15, 2500), physical_range=(0, 10000),
+             typical_range=(35, 1200), decimals=0,
+             synonyms=("cr", "creat", "crea", "serum creatinine", "scr"),
              help="Serum creatinine; ≥ 177 µmol/L (2 mg/dL) marks Durie–Salmon substage B."),
     Variable(name="calcium", kind=Kind.numeric, display="Corrected calcium", unit="mmol/L", group="Chemistry",
-             alt_units={"mg/dL": (0.2495, 0.0)}, valid_range=(1.0, 5.0), typical_range=(1.8, 4.0), decimals=2,
+             alt_units={"mg/dL": (0.2495, 0.0)}, valid_range=(1.0, 6.0), physical_range=(0, 15),
+             typical_range=(1.8, 4.0), decimals=2,
+             synonyms=("ca", "corrected calcium", "calcium corrected", "corrected ca", "ca corrected", "ca corr", "corr ca",
+                       "adjusted calcium", "adjusted ca",
+                       "albumin corrected calcium"),
              help="Albumin-corrected serum calcium; > 2.75 mmol/L is hypercalcaemia."),
     Variable(name="b2m", kind=Kind.numeric, display="β2-microglobulin", unit="mg/L", group="Chemistry",
-             alt_units={"µg/mL": (1.0, 0.0), "nmol/L": (0.0118, 0.0)}, valid_range=(0.5, 120),
-             typical_range=(1.0, 40),
+             alt_units={"µg/mL": (1.0, 0.0), "nmol/L": (0.0118, 0.0)}, valid_range=(0.3, 200),
+             physical_range=(0, 2000), typical_range=(1.0, 40),
+             synonyms=("β2-mg", "β2m", "b2mg", "beta2m", "beta 2 microglobulin", "beta2 microglobulin",
+                       "b2 microglobulin", "β2-microglobulin", "beta-2-microglobulin"),
              help="Serum β2-microglobulin; < 3.5 mg/L (with albumin ≥ 35 g/L) is ISS I, ≥ 5.5 mg/L is ISS III."),
     Variable(name="mprotein_heavy", kind=Kind.categorical, display="M-protein heavy chain", group="Disease burden",
              levels=("IgG", "IgA", "IgM", "IgD", "light_chain_only"),
              aliases={"lc": "light_chain_only", "light chain": "light_chain_only", "lco": "light_chain_only",
-                      "light-chain only": "light_chain_only", "light chain only": "light_chain_only"},
+                      "light-chain only": "light_chain_only", "light chain only": "light_chain_only",
+                      "bence jones": "light_chain_only", "g": "IgG", "a": "IgA", "m": "IgM", "d": "IgD"},
+             synonyms=("isotype", "heavy chain", "m protein isotype", "m-protein type", "paraprotein type",
+                       "mprotein type", "heavy chain isotype"),
              help="Isotype of the monoclonal protein on immunofixation; 'light_chain_only' for Bence-Jones myeloma."),
     Variable(name="mprotein_light", kind=Kind.categorical, display="M-protein light chain", group="Disease burden",
              levels=("kappa", "lambda"), aliases={"κ": "kappa", "k": "kappa", "λ": "lambda", "l": "lambda"},
+             synonyms=("light chain", "light chain type", "lc type", "light chain isotype"),
              help="Light-chain type of the monoclonal protein (κ or λ)."),
     Variable(name="mprotein_level", kind=Kind.numeric, display="Serum M-protein", unit="g/L", group="Disease burden",
-             alt_units={"g/dL": (10.0, 0.0)}, valid_range=(0, 150), typical_range=(0, 110),
+             alt_units={"g/dL": (10.0, 0.0)}, valid_range=(0, 200), physical_range=(0, 400), typical_range=(0, 110),
+             synonyms=("m-spike", "mspike", "m spike", "m protein", "m-protein", "paraprotein", "serum m protein",
+                       "serum m-protein", "m protein level"),
              help="Serum monoclonal protein concentration (0 in light-chain-only disease)."),
     Variable(name="urine_light_chain", kind=Kind.numeric, display="24-h urinary light chain", unit="mg/24h",
-             group="Disease burden", alt_units={"g/24h": (1000.0, 0.0)}, valid_range=(0, 40000),
-             typical_range=(0, 20000), decimals=0,
+             group="Disease burden", alt_units={"g/24h": (1000.0, 0.0)}, valid_range=(0, 60000),
+             physical_range=(0, 500000), typical_range=(0, 20000), decimals=0,
+             synonyms=("bence jones protein", "bjp", "urine lc", "ulc", "24h urine light chain",
+                       "urinary light chain", "upep"),
              help="Urinary monoclonal light chain excretion over 24 hours."),
     Variable(name="bmpc", kind=Kind.numeric, display="Marrow plasma cells", unit="%", group="Disease burden",
-             valid_range=(0, 100), typical_range=(5, 95), decimals=0,
+             valid_range=(0, 100), physical_range=(0, 100), typical_range=(5, 95), decimals=0,
+             synonyms=("bm pc", "bmpc%", "marrow plasma cells", "bone marrow plasma cells", "plasma cells",
+                       "bm plasma cells", "pc%"),
              help="Bone-marrow plasma-cell percentage on the smear."),
     Variable(name="ds_stage", kind=Kind.ordinal, display="Durie–Salmon stage", group="Staging",
              levels=("IA", "IB", "IIA", "IIB", "IIIA", "IIIB"),
+             aliases={"1a": "IA", "1b": "IB", "2a": "IIA", "2b": "IIB", "3a": "IIIA", "3b": "IIIB"},
+             synonyms=("ds", "durie salmon", "durie-salmon stage", "ds stage", "dss"),
              help="Durie–Salmon stage with substage B for creatinine ≥ 2 mg/dL."),
     Variable(name="iss", kind=Kind.ordinal, display="ISS stage", group="Staging", levels=("I", "II", "III"),
-             aliases={"1": "I", "2": "II", "3": "III"}, derived=True,
+             aliases={"1": "I", "2": "II", "3": "III"}, derived=True, synonyms=("iss stage",),
              help="International Staging System from β2-microglobulin and albumin (derived)."),
     Variable(name="riss", kind=Kind.ordinal, display="R-ISS stage", group="Staging", levels=("I", "II", "III"),
-             aliases={"1": "I", "2": "II", "3": "III"}, derived=True,
+             aliases={"1": "I", "2": "II", "3": "III"}, derived=True, synonyms=("r-iss", "revised iss", "riss stage"),
              help="Revised ISS from ISS, LDH and high-risk FISH (derived)."),
     _binary("fish_1q21_gain", "1q21 gain", "FISH: gain/amplification of 1q21; associated with progression in the study.",
-            "Cytogenetics (FISH)"),
-    _binary("fish_del17p", "del(17p)", "FISH: deletion of 17p (TP53); high-risk.", "Cytogenetics (FISH)"),
-    _binary("fish_t4_14", "t(4;14)", "FISH: translocation t(4;14); high-risk.", "Cytogenetics (FISH)"),
-    _binary("fish_t14_16", "t(14;16)", "FISH: translocation t(14;16); high-risk.", "Cytogenetics (FISH)"),
-    _binary("fish_t11_14", "t(11;14)", "FISH: translocation t(11;14); standard-risk.", "Cytogenetics (FISH)"),
+            "Cytogenetics (FISH)", synonyms=("1q21", "1q gain", "gain 1q", "1q21 gain", "gain(1q21)", "amp1q",
+                                              "1q21+", "+1q")),
+    _binary("fish_del17p", "del(17p)", "FISH: deletion of 17p (TP53); high-risk.", "Cytogenetics (FISH)",
+            synonyms=("del17p", "del(17p)", "17p", "17p deletion", "17p-", "tp53 deletion")),
+    _binary("fish_t4_14", "t(4;14)", "FISH: translocation t(4;14); high-risk.", "Cytogenetics (FISH)",
+            synonyms=("t(4;14)", "t4;14", "t4_14")),
+    _binary("fish_t14_16", "t(14;16)", "FISH: translocation t(14;16); high-risk.", "Cytogenetics (FISH)",
+            synonyms=("t(14;16)", "t14;16", "t14_16")),
+    _binary("fish_t11_14", "t(11;14)", "FISH: translocation t(11;14); standard-risk.", "Cytogenetics (FISH)",
+            synonyms=("t(11;14)", "t11;14", "t11_14")),
+)
+
+# Read from files when a cohort has them, turned into a feature by zoo/schema/derived.py, never modelled.
+INPUT_VARIABLES: tuple[Variable, ...] = (
+    Variable(name="calcium_total", kind=Kind.numeric, display="Total calcium", unit="mmol/L", group="Chemistry",
+             alt_units={"mg/dL": (0.2495, 0.0)}, valid_range=(1.0, 6.0), physical_range=(0, 15),
+             typical_range=(1.6, 4.0), decimals=2, role="input",
+             synonyms=("total calcium", "calcium total", "ca total", "total ca", "serum calcium"),
+             help="Total serum calcium; with albumin it gives corrected calcium "
+                  "(Payne: Ca + 0.02 × (40 − albumin g/L) mmol/L)."),
 )
 
 OUTCOME_VARIABLES: tuple[Variable, ...] = (
     _binary("progressed", "Progression within 24 months", "Outcome: 1 = progressive disease (PD) within 24 months.",
-            "Outcome", role="outcome"),
+            "Outcome", role="outcome", aliases=_OUTCOME_ALIASES,
+            synonyms=("pd", "pd24", "pd 24m", "pd_24m", "progressed 24m", "progression 24m", "progression",
+                      "outcome", "pd within 24 months")),
     Variable(name="months_to_event", kind=Kind.numeric, display="Months to progression or censoring",
-             unit="months", group="Outcome", valid_range=(0, 240), role="outcome",
+             unit="months", group="Outcome", valid_range=(0, 600), physical_range=(0, 1500), role="outcome",
+             alt_units={"days": (1 / 30.4375, 0.0), "weeks": (7 / 30.4375, 0.0), "years": (12.0, 0.0)},
+             synonyms=("pfs months", "pfs_months", "pfs", "ttp", "time to progression", "followup months",
+                       "follow-up months", "time to event", "months"),
              help="Time from diagnosis to progression or last follow-up."),
     _binary("event", "Progression observed", "1 = progression observed at months_to_event, 0 = censored.",
-            "Outcome", role="outcome"),
+            "Outcome", role="outcome", synonyms=("pfs event", "pfs_event", "progression event", "pd event",
+                                                 "event observed")),
 )
 
 ID_COLUMN = "patient_id"
+# header spellings of the patient identifier
+ID_SYNONYMS = ("id", "patient", "patient id", "patientid", "pid", "subject", "subject id", "study id", "record id",
+               "case id", "pat id", "patient number", "patient no")
 OUTCOME = "progressed"
 REQUIRED_COLUMNS = (ID_COLUMN, OUTCOME)
 HIGH_RISK_FISH = ("fish_del17p", "fish_t4_14", "fish_t14_16")
@@ -309,6 +390,10 @@ class Schema:
         keep = None if present is None else set(present)
         return [v for v in self._vars.values() if v.role == "feature" and (keep is None or v.name in keep)]
 
+    def inputs(self) -> list[Variable]:
+        """Variables read from files only to derive a feature (total calcium -> corrected calcium)."""
+        return [v for v in self._vars.values() if v.role == "input"]
+
     def outcomes(self) -> list[Variable]:
         return [v for v in self._vars.values() if v.role == "outcome"]
 
@@ -328,4 +413,4 @@ class Schema:
         return dict(sorted(out.items(), key=lambda kv: order.get(kv[0], len(order))))
 
 
-DEFAULT_SCHEMA = Schema([*BUILTIN_VARIABLES, *OUTCOME_VARIABLES])
+DEFAULT_SCHEMA = Schema([*BUILTIN_VARIABLES, *INPUT_VARIABLES, *OUTCOME_VARIABLES])

@@ -77,21 +77,31 @@ class CellBank:
         return np.array([pos[k] for k in keys], dtype=np.int64)
 
 
-def cohort_segmentation(cohort_root: Path | None, segmentation_dir: Path | None = None):
-    """A ``segmentation_for(key, img)`` function for a cohort's images (key = image path)."""
+def cohort_segmentation(cohort_root: Path | None, segmentation_dir: Path | None = None,
+                        prompted_keys: set[str] | None = None):
+    """A ``segmentation_for(key, img)`` function for a cohort's images (key = image path).
+
+    Annotation points (ground truth) may prompt the segmenter only for keys in ``prompted_keys``: the
+    training images. Every other image (test, external, new patients) is segmented unprompted, exactly as
+    a single-patient prediction is, so evaluation describes what users get. A stored segmentation that was
+    itself prompted is used only for prompted keys, for the same reason.
+    """
     from zoo.segment.classical import ClassicalSegmenter
 
     seg = ClassicalSegmenter()
+    prompted_keys = set(prompted_keys or ())
 
     def segmentation_for(key: str, img: np.ndarray):
         p = Path(key)
+        may_prompt = key in prompted_keys
         if segmentation_dir is not None and (Path(segmentation_dir) / f"{p.stem}.json").is_file():
             from PIL import Image
 
             rec = json.loads((Path(segmentation_dir) / f"{p.stem}.json").read_text())
-            return np.asarray(Image.open(Path(segmentation_dir) / f"{p.stem}.png")), rec["instances"]
+            if may_prompt or not rec.get("prompted", True):
+                return np.asarray(Image.open(Path(segmentation_dir) / f"{p.stem}.png")), rec["instances"]
         points = None
-        if cohort_root is not None:
+        if cohort_root is not None and may_prompt:
             ann = Path(cohort_root) / "annotations" / "marrow" / f"{p.stem}.json"
             if ann.is_file():
                 points = json.loads(ann.read_text()).get("plasma_cell_points")

@@ -49,7 +49,7 @@ def _embeddings(out: Path, name: str, parts: dict) -> dict:
 
 
 def assemble_zoo(out: Path, cohort, ext_cohort, names, prof, seed, split, ids, run_info, timings, seconds,
-                 data, ext) -> Path:
+                 data, ext, failures: dict[str, str] | None = None) -> Path:
     from zoo.artifacts.model_io import save_fusion
     from zoo.models.fusion import EarlyFusion
 
@@ -172,6 +172,7 @@ def assemble_zoo(out: Path, cohort, ext_cohort, names, prof, seed, split, ids, r
         "ensembles": {e: {**r, "test_auc": metrics["models"][e]["test"].get("auc")} for e, r in ens_records.items()},
         "model_order": list(names), "ensemble_order": list(ens_records),
         "best_single": best_single,
+        "failed_models": dict(failures or {}),
         "timings_seconds": {**timings, "total": round(seconds + time.perf_counter() - t0, 2)},
         "files": hash_tree(out, exclude=("manifest.json",)),
     }

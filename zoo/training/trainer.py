@@ -25,7 +25,7 @@ import pandas as pd
 from zoo.artifacts.files import atomic_write_json, hash_tree, read_json, verify_hashes
 from zoo.cohort import Cohort, load_cohort
 from zoo.data import PatientData
-from zoo.errors import ZooIntegrityError
+from zoo.errors import TrainingError, ZooIntegrityError
 from zoo.models.registry import create_model, list_models, model_config
 from zoo.training.profiles import Profile, get_profile
 from zoo.training.progress import Progress, ProgressCallback
@@ -143,15 +143,18 @@ def train_zoo(cohort_dir: str | Path, out: str | Path, profile: str | Profile = 
               models: list[str] | None = None, pretrained: bool = False, overwrite: bool = False,
               progress: ProgressCallback | None = None, show_bars: bool = True,
               stop_after: int | None = None, split_from: str | Path | None = None,
-              segmentation_dir: str | Path | None = None) -> Path:
+              segmentation_dir: str | Path | None = None, fail_fast: bool = False, strict: bool = False) -> Path:
     """Train (or resume) a zoo in ``out``; returns the zoo path.
 
     ``split_from``: a ``split.json`` of another zoo on the same patients, so two zoos share one test set.
+    ``fail_fast``: stop at the first model that fails; by default the zoo completes without it and the
+    manifest and leaderboard record the failure and its reason.
+    ``strict``: implausible cohort values are errors instead of being set to missing.
     """
     prof = profile if isinstance(profile, Profile) else get_profile(profile)
     out = Path(out)
-    cohort = load_cohort(cohort_dir)
-    ext_cohort = load_cohort(external) if external else None
+    cohort = load_cohort(cohort_dir, strict=strict)
+    ext_cohort = load_cohort(external, strict=strict) if external else None
     names = models or list_models(default_only=True, profile=prof.name)
     names = [n for n in names if _trainable(n, cohort)]
     run_info = {"cohort": str(Path(cohort_dir).resolve()), "cohort_fingerprint": cohort.fingerprint,
@@ -174,11 +177,14 @@ def train_zoo(cohort_dir: str | Path, out: str | Path, profile: str | Profile = 
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / RUN, run_info)
 
-    data = PatientData.from_cohort(cohort, segmentation_dir)
-    ext = PatientData.from_cohort(ext_cohort) if ext_cohort else None
     y = cohort.y
-    split = (split_from_dict(read_json(Path(split_from)), data.ids) if split_from
+    split = (split_from_dict(read_json(Path(split_from)), cohort.patient_ids) if split_from
              else make_split(y, prof.test_size, prof.cv_folds, seed))
+    # annotation points may prompt segmentation of training images only (training crops); every
+    # prediction (OOF, test, external) uses the unprompted segmentation a new patient gets
+    train_ids = [cohort.patient_ids[i] for i in split.train]
+    data = PatientData.from_cohort(cohort, segmentation_dir, prompted_ids=train_ids)
+    ext = PatientData.from_cohort(ext_cohort) if ext_cohort else None
     ids = {"train": [data.ids[i] for i in split.train], "test": [data.ids[i] for i in split.test],
            "external": ext.ids if ext else []}
     atomic_write_json(out / "split.json", split.to_dict(data.ids))
@@ -193,6 +199,7 @@ def train_zoo(cohort_dir: str | Path, out: str | Path, profile: str | Profile = 
             if cached_imagenet_weights(arch) is None:
                 prog.message(f"--pretrained: no ImageNet weights for {arch} in the local torch cache; it trains from "
                              "scratch (nothing is downloaded).")
+    failures: dict[str, str] = {}
     try:
         for k, name in enumerate(names):
             if _model_done(out, name):
@@ -202,8 +209,19 @@ def train_zoo(cohort_dir: str | Path, out: str | Path, profile: str | Profile = 
             if stop_after is not None and k >= stop_after:
                 raise Interrupted(f"stopped before {name} (stop_after={stop_after})")
             t = time.perf_counter()
-            res = _fit_model(name, prof, data, y, split, ext, device, seed, pretrained, prog)
-            _commit_model(out, name, res, ids, split.fold)
+            try:
+                res = _fit_model(name, prof, data, y, split, ext, device, seed, pretrained, prog)
+                _commit_model(out, name, res, ids, split.fold)
+            except (KeyboardInterrupt, Interrupted, MemoryError):
+                raise
+            except Exception as e:  # noqa: BLE001 - one model's failure must not cost the whole zoo
+                if fail_fast:
+                    raise TrainingError(f"{name} failed ({failure_reason(e)}); stopped because of --fail-fast. "
+                                        "Rerun without it to build the zoo without this model.") from e
+                failures[name] = failure_reason(e)
+                prog.message(f"warning: {name} failed and is left out of this zoo: {failures[name]}")
+                prog.end_model(name, seconds=round(time.perf_counter() - t, 2))
+                continue
             timings[name] = round(time.perf_counter() - t, 2)
             prog.end_model(name, seconds=timings[name])
     finally:
@@ -211,5 +229,16 @@ def train_zoo(cohort_dir: str | Path, out: str | Path, profile: str | Profile = 
 
     from zoo.training.assemble import assemble_zoo
 
-    return assemble_zoo(out, cohort, ext_cohort, names, prof, seed, split, ids, run_info, timings,
-                        time.perf_counter() - t0, data, ext)
+    trained = [n for n in names if n not in failures]
+    if not trained:
+        raise ZooIntegrityError(
+            f"Expected at least one model to train. Got {len(failures)} failures: "
+            + "; ".join(f"{n}: {r}" for n, r in failures.items()) + ". Check the cohort with python -m zoo validate.")
+    return assemble_zoo(out, cohort, ext_cohort, trained, prof, seed, split, ids, run_info, timings,
+                        time.perf_counter() - t0, data, ext, failures=failures)
+
+
+def failure_reason(e: BaseException) -> str:
+    """One line for the manifest and the leaderboard: the exception type and its first line."""
+    first = (str(e).strip().splitlines() or [""])[0]
+    return f"{type(e).__name__}: {first[:300]}" if first else type(e).__name__

@@ -1,0 +1,356 @@
+"""Reading tables the way hospitals export them: encodings, delimiters, decimal commas, headers with units.
+
+Everything here turns bytes into a table of trimmed strings plus notes about
+what was guessed; ``validate.py`` stays the one place that turns problems into
+messages. Numbers are parsed later, per column, by ``parse_numbers`` so a
+decimal comma or an assay limit (``<0.5``) is understood wherever it appears.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from zoo.schema import ID_COLUMN, Schema
+from zoo.schema.variables import ID_SYNONYMS
+
+# Tokens that mean "no value" in exports from R, SAS, SPSS, Excel and LIMS systems.
+MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "-", "--", ".", "?", "missing", "unknown",
+                            "not done", "nd", "n.d.", "not available", "#n/a", "#na", "nr", "not tested", "#value!",
+                            "#div/0!"})
+ENCODINGS = ("utf-8", "utf-8-sig", "windows-1252")
+DELIMITERS = (",", ";", "\t", "|")
+MAX_TABLE_BYTES = 200 * 1024 * 1024
+
+
+class TableReadError(Exception):
+    """The bytes cannot be read as a table; the message says why in our words and how to fix it."""
+
+
+@dataclass
+class TableRead:
+    """A table of strings (NaN = empty) and what the reader had to decide to get it."""
+
+    frame: pd.DataFrame
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    decimal_comma: bool = False
+    sheet: str | None = None
+    notes: list[str] = field(default_factory=list)  # warnings in our words (fallback encoding, sheet chosen)
+
+
+# ----- decoding -----------------------------------------------------------------------------------
+def decode_text(data: bytes, name: str) -> tuple[str, str, list[str]]:
+    """Text, the encoding used, and notes. UTF-8, then UTF-8 with BOM, then Windows-1252 (with a warning)."""
+    notes: list[str] = []
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="strict") if _is_utf8(data[3:]) else _cp1252(data[3:], name), \
+            "utf-8-sig", notes
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16"), "utf-16", notes
+        except UnicodeDecodeError as e:
+            raise TableReadError(f"{name}: expected UTF-8 or Windows-1252 text. Got a broken UTF-16 file (byte "
+                                 f"{e.start}). Re-export it as CSV UTF-8.") from e
+    if _is_utf8(data):
+        return data.decode("utf-8"), "utf-8", notes
+    text = _cp1252(data, name)
+    notes.append(f"{name} is not UTF-8; it was read as Windows-1252 (Excel's default on Windows). Check that "
+                 "accented characters and symbols such as µ or β look right, or re-export it as CSV UTF-8.")
+    return text, "windows-1252", notes
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def _cp1252(data: bytes, name: str) -> str:
+    try:
+        return data.decode("windows-1252")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise TableReadError(
+            f"{name}: expected text in UTF-8 or Windows-1252. Got byte 0x{data[e.start]:02X} on line {line}, which "
+            "is neither (the file may be binary or in another encoding). Re-export it as CSV UTF-8.") from e
+
+
+# ----- delimiters and decimals ----------------------------------------------------------------------
+def sniff_delimiter(text: str) -> str:
+    """The delimiter that splits the first lines into the same number of fields (most fields wins)."""
+    lines = [ln for ln in text.splitlines()[:50] if ln.strip()]
+    if not lines:
+        return ","
+    best, best_score = ",", (-1, -1)
+    for d in DELIMITERS:
+        try:
+            rows = list(csv.reader(io.StringIO("\n".join(lines)), delimiter=d))
+        except csv.Error:
+            continue
+        counts = [len(r) for r in rows]
+        if not counts or counts[0] < 2:
+            continue
+        consistent = sum(c == counts[0] for c in counts)
+        score = (consistent, counts[0])
+        if score > best_score:
+            best, best_score = d, score
+    return best
+
+
+_DEC_COMMA = re.compile(r"^[<>≤≥]?=?\s*[-+]?\d{1,3}(\.\d{3})*,\d+$|^[<>≤≥]?=?\s*[-+]?\d+,\d+$")
+_DEC_POINT = re.compile(r"^[<>≤≥]?=?\s*[-+]?\d*\.\d+$")
+
+
+def detect_decimal_comma(frame: pd.DataFrame, delimiter: str) -> bool:
+    """Decimal commas when numbers like ``12,5`` outnumber numbers like ``12.5`` (a ',' file cannot have them
+    unquoted, so only quoted cells count there)."""
+    vals = pd.Series(frame.to_numpy().ravel()).dropna().astype(str).str.strip()
+    if vals.empty:
+        return False
+    comma = int(vals.str.match(_DEC_COMMA).sum())
+    point = int(vals.str.match(_DEC_POINT).sum())
+    if delimiter == ",":
+        return comma > 0 and point == 0
+    return comma > point
+
+
+# ----- whole files ---------------------------------------------------------------------------------
+def read_table(path: Path, sheet: str | int | None = None) -> TableRead:
+    """Read a CSV/TSV/TXT or XLSX file into trimmed strings; raises ``TableReadError`` in our words."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise TableReadError(f"{path.name}: expected a readable file. Got an operating-system error "
+                             f"({e.strerror}). Check the file's permissions.") from e
+    if size > MAX_TABLE_BYTES:
+        raise TableReadError(f"{path.name}: expected at most {MAX_TABLE_BYTES // 2**20} MiB. Got "
+                             f"{size / 2**20:.0f} MiB. Split the table or drop unused columns.")
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        return _read_excel(path, sheet)
+    if path.suffix.lower() == ".xls":
+        raise TableReadError(f"{path.name}: expected .xlsx or .csv. Got the old Excel 97 format (.xls). "
+                             "Save it as .xlsx or CSV UTF-8.")
+    return read_csv_bytes(path.read_bytes(), path.name)
+
+
+def read_csv_bytes(data: bytes, name: str) -> TableRead:
+    if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise TableReadError(f"{name}: expected a text table. Got binary data (is it an Excel or zip file renamed "
+                             "to .csv?). Export it as CSV UTF-8 or .xlsx.")
+    text, encoding, notes = decode_text(data, name)
+    if not text.strip():
+        raise TableReadError(f"{name}: expected a header row and patients. Got an empty file. Re-export the table.")
+    delim = sniff_delimiter(text)
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=delim, dtype=str, keep_default_na=False, na_filter=False,
+                            engine="python", skipinitialspace=True, on_bad_lines="error", quotechar='"')
+    except (pd.errors.ParserError, csv.Error, ValueError) as e:
+        if "end of data" in str(e) or "EOF" in str(e):
+            raise TableReadError(f"{name}: expected every quote (\") to be closed. Got a quote that is still open at "
+                                 "the end of the file. Find the cell with a stray quote and remove it.") from e
+        m = re.search(r"line (\d+)", str(e))
+        where = f" near line {m.group(1)}" if m else ""
+        raise TableReadError(
+            f"{name}: expected every line to have as many fields as the header (delimiter {_delim_name(delim)}). "
+            f"Got a line with a different number{where}. Check for unquoted delimiters or stray quotes there.") from e
+    except pd.errors.EmptyDataError as e:
+        raise TableReadError(f"{name}: expected a header row. Got none. Re-export the table with headers.") from e
+    frame = _tidy(frame, name, notes)
+    dec = detect_decimal_comma(frame, delim)
+    if dec:
+        notes.append(f"{name} uses decimal commas (e.g. 12,5); numbers were read that way.")
+    return TableRead(frame=frame, encoding=encoding, delimiter=delim, decimal_comma=dec, notes=notes)
+
+
+def _read_excel(path: Path, sheet: str | int | None) -> TableRead:
+    import zipfile
+
+    notes: list[str] = []
+    try:
+        xl = pd.ExcelFile(path, engine="openpyxl")
+    except (zipfile.BadZipFile, ValueError, KeyError, OSError) as e:
+        raise TableReadError(f"{path.name}: expected an Excel workbook (.xlsx). Got a file Excel cannot open as "
+                             "one. Re-save it from Excel, or export CSV UTF-8.") from e
+    names = list(xl.sheet_names)
+    if not names:
+        raise TableReadError(f"{path.name}: expected at least one sheet. Got none.")
+    if sheet is None:
+        chosen = names[0]
+        if len(names) > 1:
+            notes.append(f"{path.name} has {len(names)} sheets ({', '.join(map(repr, names))}); using the first, "
+                         f"{chosen!r}. Name another with 'sheet:' in variables.yaml.")
+    elif isinstance(sheet, int) or (isinstance(sheet, str) and sheet.isdigit() and sheet not in names):
+        i = int(sheet)
+        if not 0 <= i < len(names):
+            raise TableReadError(f"{path.name}: expected sheet index 0–{len(names) - 1}. Got {i}. Sheets: "
+                                 f"{', '.join(map(repr, names))}.")
+        chosen = names[i]
+    elif sheet in names:
+        chosen = sheet
+    else:
+        raise TableReadError(f"{path.name}: expected a sheet named {sheet!r} (from variables.yaml). Got sheets "
+                             f"{', '.join(map(repr, names))}. Fix 'sheet:' in variables.yaml.")
+    try:
+        frame = xl.parse(chosen, dtype=object, header=0)
+    except (ValueError, KeyError, IndexError) as e:
+        raise TableReadError(f"{path.name}: expected a table on sheet {chosen!r}. Got a sheet that cannot be read "
+                             "as one (merged header cells?). Put one header row on top.") from e
+    frame = frame.map(_excel_cell)
+    frame.columns = [_excel_cell(c) or "" for c in frame.columns]
+    frame = _tidy(frame, path.name, notes)
+    return TableRead(frame=frame, encoding="xlsx", delimiter="", decimal_comma=False, sheet=chosen, notes=notes)
+
+
+def _excel_cell(v) -> str | None:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return None
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    if isinstance(v, pd.Timestamp):
+        return v.isoformat()
+    return str(v)
+
+
+def _tidy(frame: pd.DataFrame, name: str, notes: list[str]) -> pd.DataFrame:
+    """Trim strings, blank the missing tokens, drop fully empty rows/columns at the edges, name empty headers."""
+    frame = frame.astype(object)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame = frame.map(lambda v: v.strip() if isinstance(v, str) else v)
+    frame = frame.map(lambda v: np.nan if v is None or (isinstance(v, str) and v.lower() in MISSING_TOKENS) else v)
+    empty_cols = [c for c in frame.columns if c == "" and frame[c].isna().all()]
+    if empty_cols:
+        frame = frame.drop(columns=empty_cols)
+    frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")  # 1-based data row, kept through row drops
+    return frame.dropna(how="all")
+
+
+def _delim_name(d: str) -> str:
+    return {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}.get(d, repr(d))
+
+
+# ----- numbers -----------------------------------------------------------------------------------
+_LIMIT = re.compile(r"^(<=|>=|<|>|≤|≥)\s*(.+)$")
+_THOUSANDS_POINT = re.compile(r"^[-+]?\d{1,3}(\.\d{3})+(,\d+)?$")
+_THOUSANDS_COMMA = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$")
+_THOUSANDS_SPACE = re.compile(r"^[-+]?\d{1,3}([ \u00a0\u202f]\d{3})+([.,]\d+)?$")
+
+
+@dataclass
+class ParsedNumbers:
+    values: pd.Series      # float64, NaN where empty or unparseable
+    bad: pd.Series         # bool: a non-empty cell that is not a number
+    limit: pd.Series       # "" | "<" | ">" : the cell was an assay limit such as "<0.5"
+
+
+def parse_numbers(raw: pd.Series, decimal_comma: bool = False) -> ParsedNumbers:
+    """Numbers from exported cells: ints, floats, decimal commas, thousands separators, ``<0.5``/``>70``."""
+    s = raw.astype(object).where(raw.notna(), None)
+    text = s.map(lambda v: None if v is None else str(v).strip())
+    limit = pd.Series("", index=raw.index, dtype=object)
+    m = text.map(lambda v: _LIMIT.match(v) if isinstance(v, str) else None)
+    has_lim = m.map(lambda x: x is not None)
+    if has_lim.any():
+        limit[has_lim] = m[has_lim].map(lambda x: "<" if x.group(1) in ("<", "<=", "≤") else ">")
+        text = text.where(~has_lim, m.map(lambda x: x.group(2).strip() if x is not None else None))
+    text = text.map(lambda v: _normalise_number(v, decimal_comma) if isinstance(v, str) else v)
+    values = pd.to_numeric(text, errors="coerce").astype("float64")
+    values = values.where(np.isfinite(values))
+    bad = text.notna() & values.isna()
+    limit = limit.where(~bad, "")
+    return ParsedNumbers(values=values, bad=bad, limit=limit)
+
+
+def _normalise_number(v: str, decimal_comma: bool) -> str:
+    v = unicodedata.normalize("NFKC", v).replace("−", "-")
+    if _THOUSANDS_SPACE.match(v):
+        v = re.sub(r"[ \u00a0\u202f]", "", v)
+    if decimal_comma:
+        if _THOUSANDS_POINT.match(v):
+            v = v.replace(".", "")
+        return v.replace(",", ".")
+    if _THOUSANDS_COMMA.match(v):
+        return v.replace(",", "")
+    if re.fullmatch(r"[-+]?\d+,\d+", v):  # a quoted decimal comma in a ',' file
+        return v.replace(",", ".")
+    return v
+
+
+# ----- headers ------------------------------------------------------------------------------------
+_UNIT_IN_HEADER = re.compile(r"^(?P<name>.*?)\s*[\(\[]\s*(?P<unit>[^\)\]]+?)\s*[\)\]]\s*$")
+
+
+def header_key(s: str) -> str:
+    """Case-, space- and punctuation-insensitive key: 'β2-MG' -> 'b2mg', 'PATIENT_ID' -> 'patientid'."""
+    s = unicodedata.normalize("NFKC", str(s)).lower()
+    s = s.replace("β", "b").replace("µ", "u").replace("μ", "u").replace("κ", "kappa").replace("λ", "lambda")
+    return re.sub(r"[^a-z0-9%+]", "", s)
+
+
+@dataclass(frozen=True)
+class ColumnMatch:
+    header: str              # as in the file
+    name: str                # schema variable (or patient_id)
+    unit: str | None = None  # unit written in the header, e.g. "g/dL"
+    how: str = "exact"       # exact | synonym | mapping
+
+
+def match_headers(headers: list[str], schema: Schema, mapping: dict[str, str] | None = None
+                  ) -> tuple[list[ColumnMatch], list[str]]:
+    """Schema names for a file's headers; returns the matches and the headers nothing matched."""
+    mapping = {header_key(k): v for k, v in (mapping or {}).items()}
+    lookup: dict[str, str] = {header_key(ID_COLUMN): ID_COLUMN}
+    for syn in ID_SYNONYMS:
+        lookup.setdefault(header_key(syn), ID_COLUMN)
+    exact = {header_key(v.name): v.name for v in schema}
+    for v in schema:
+        for syn in (v.name, v.display, *v.synonyms):
+            lookup.setdefault(header_key(syn), v.name)
+    matches, unmatched = [], []
+    for h in headers:
+        hk = header_key(h)
+        if hk in mapping:
+            matches.append(ColumnMatch(h, mapping[hk], None, "mapping"))
+            continue
+        name, unit = (h.strip(), None) if hk in lookup or hk in exact else _split_unit(h)
+        key = header_key(name)
+        if key in exact or key == header_key(ID_COLUMN):
+            matches.append(ColumnMatch(h, exact.get(key, ID_COLUMN), unit, "exact"))
+        elif key in lookup:
+            matches.append(ColumnMatch(h, lookup[key], unit, "synonym"))
+        elif unit is None and (m := _unit_suffix(hk, schema, lookup)) is not None:
+            matches.append(ColumnMatch(h, m.name, m.unit, "synonym"))
+        else:
+            unmatched.append(h)
+    return matches, unmatched
+
+
+def _split_unit(header: str) -> tuple[str, str | None]:
+    m = _UNIT_IN_HEADER.match(header.strip())
+    if m and m.group("name").strip():
+        return m.group("name").strip(), m.group("unit").strip()
+    return header.strip(), None
+
+
+def _unit_suffix(hk: str, schema: Schema, lookup: dict[str, str]) -> ColumnMatch | None:
+    """'hb_g_dl' / 'creat_mg_dl': a known name followed by one of that variable's units."""
+    for key, name in lookup.items():
+        if name == ID_COLUMN or not hk.startswith(key) or len(hk) == len(key):
+            continue
+        rest = hk[len(key):]
+        var = schema[name]
+        for u in var.units():
+            if header_key(u) == rest:
+                return ColumnMatch("", name, u, "synonym")
+    return None

@@ -1,0 +1,1 @@
+"""Scoring patients with a trained zoo: one patient's inputs (``inputs``) and whole cohorts or tables (``batch``)."""
