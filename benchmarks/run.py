@@ -7,6 +7,7 @@
     python benchmarks/run.py coldstart           # streamlit start -> first page rendered (chromium)
     python benchmarks/run.py sessions            # 10 concurrent browser sessions on the predictor
     python benchmarks/run.py kernels             # CPU training step per backbone (NCHW vs NHWC) and denoising kernels
+    python benchmarks/run.py batch [--n 100000]  # clinical-only batch scoring: CSV in -> CSV out, end to end
 """
 from __future__ import annotations
 
@@ -236,9 +237,48 @@ def bench_sessions(a) -> dict:
     return res
 
 
+def bench_batch(a) -> dict:
+    """End-to-end `python -m zoo predict --clinical big.csv --out preds.csv` on a clinical-only zoo."""
+    import subprocess
+
+    from zoo.synth.cohort import simulate_tables
+    from zoo.training.trainer import train_zoo
+
+    work = ROOT / "data" / "bench_batch"
+    cohort, zoo = work / "cohort", work / "zoo"
+    if not (zoo / "manifest.json").is_file():
+        t = simulate_tables(1500, seed=21)
+        cohort.mkdir(parents=True, exist_ok=True)
+        t["observed"].join(t["survival"]).to_csv(cohort / "clinical.csv")
+        t0 = time.perf_counter()
+        train_zoo(cohort, zoo, profile=a.profile, show_bars=False, overwrite=True)
+        train_s = round(time.perf_counter() - t0, 1)
+    else:
+        train_s = None
+    n = a.n if a.n != 600 else 100_000
+    big = work / f"score_{n}.csv"
+    if not big.is_file():
+        t = simulate_tables(n, seed=22)
+        t["observed"].to_csv(big)
+    out = work / f"preds_{n}.csv"
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "zoo", "predict", "--zoo", str(zoo), "--clinical", str(big),
+                        "--out", str(out), "--quiet"], cwd=ROOT, capture_output=True, text=True)
+    wall = round(time.perf_counter() - t0, 2)
+    if r.returncode != 0:
+        raise SystemExit(r.stderr)
+    import pandas as pd
+
+    rows = len(pd.read_csv(out, usecols=["patient_id"]))
+    return {"patients": n, "rows_out": rows, "wall_seconds": wall, "profile": a.profile,
+            "zoo_models": len(json.loads((zoo / "manifest.json").read_text())["models"]),
+            "zoo_train_seconds": train_s, "cli_stderr": r.stderr.strip().splitlines()[-1]}
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("what", choices=["synth", "zoo", "predict", "dashboard", "coldstart", "sessions", "kernels"])
+    p.add_argument("what", choices=["synth", "zoo", "predict", "dashboard", "coldstart", "sessions", "kernels",
+                                    "batch"])
     p.add_argument("--n", type=int, default=600)
     p.add_argument("--zoo", default=str(DEMO / "zoo"))
     p.add_argument("--out", default=str(ROOT / "data" / "bench_zoo"))

@@ -128,3 +128,14 @@ def shap_result(d: dict):
 
     return ShapResult(values=d["values"], base_value=d["base"], output=d["output"], explainer=d["explainer"],
                       labels=d["labels"], data=d["data"])
+
+
+@st.cache_data(max_entries=4, show_spinner="Scoring every patient of the cohort…")
+def batch_predictions_csv(cohort_path: str, zoo_path: str, stamp: str) -> bytes:
+    """Every patient's scores (the same table as python -m zoo predict --cohort DIR --out FILE.csv)."""
+    from zoo.csvsafe import safe_csv_bytes
+    from zoo.scoring.batch import score_cohort_dir
+
+    zoo, _ = load_zoo(Path(zoo_path))
+    table, _ = score_cohort_dir(zoo, cohort_path, show_bar=False)
+    return safe_csv_bytes(table)

@@ -51,7 +51,7 @@ if len(sub) < 5:
     st.warning("Fewer than 5 patients match the filters; widen them to see summaries.")
     st.stop()
 
-VIEWS = ["Table 1", "Distributions", "Missingness", "Time to progression", "Patient gallery"]
+VIEWS = ["Table 1", "Distributions", "Missingness", "Time to progression", "Patient gallery", "Data quality"]
 view = st.segmented_control("View", VIEWS, default=VIEWS[0], key="ce_view", label_visibility="collapsed") or VIEWS[0]
 if view == "Table 1":
     st.caption("Baseline characteristics by outcome (tableone): mean (SD) or median [Q1,Q3] for continuous, "
@@ -92,6 +92,27 @@ elif view == "Time to progression":
         if by == "predicted_risk":
             st.caption("Risk groups from the soft-voting ensemble's out-of-sample probability (<0.25 low, 0.25–0.5 "
                        "intermediate, ≥0.5 high): out-of-fold for training patients, hold-out for test patients.")
+
+elif view == "Data quality":
+    report = ctx["report"]
+    counts = report.counts()
+    st.caption("What validation found when this cohort was read (python -m zoo validate shows the same). "
+               "Implausible values were set to missing; values at an assay limit were replaced by the limit; "
+               "patients without a usable 24-month outcome are excluded from training and evaluation.")
+    if not counts:
+        st.success("No warnings: every value was read as given.", icon=":material/check_circle:")
+    else:
+        cols = st.columns(min(4, len(counts)))
+        for i, ((sev, kind), n) in enumerate(sorted(counts.items())):
+            cols[i % len(cols)].metric(kind.capitalize(), f"{n:,}", help=f"{sev}s")
+        table = report.table().rename(columns={
+            "severity": "Severity", "kind": "Kind", "file": "File", "row": "Row", "patient_id": "Patient",
+            "column": "Column", "value": "Value", "message": "What happened"})
+        st.dataframe(table.fillna("—"), hide_index=True, width="stretch", height=420)
+        from zoo.csvsafe import safe_csv_bytes
+
+        st.download_button("Download findings (CSV)", safe_csv_bytes(report.table()), "validation_findings.csv",
+                           "text/csv", key="ce_dq_csv", icon=":material/download:")
 
 else:
     per_page = 12

@@ -139,3 +139,16 @@ def what_if_panel():
 
 
 what_if_panel()
+
+with st.expander("Score every patient of this cohort (CSV)", icon=":material/table_view:"):
+    st.caption("One row per patient: every model's and ensemble's probability, the members and modalities used, "
+               "and warnings — the same table as `python -m zoo predict --cohort DIR --out FILE.csv`.")
+    if st.button("Score the cohort", key="pp_batch_go"):
+        from dashboard.cached import batch_predictions_csv
+        from dashboard.loaders import zoo_stamp
+
+        st.session_state["pp_batch_csv"] = batch_predictions_csv(str(ctx["cohort_dir"]), str(ctx["zoo_dir"]),
+                                                                 zoo_stamp(ctx["zoo_dir"]))
+    if st.session_state.get("pp_batch_csv"):
+        st.download_button("Download predictions (CSV)", st.session_state["pp_batch_csv"], "predictions.csv",
+                           "text/csv", key="pp_batch_csv_dl", icon=":material/download:")

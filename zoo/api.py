@@ -97,6 +97,7 @@ class Zoo:
         self._lock = threading.RLock()
         self._image_cache = _LRU()
         self._verified: set[str] = set()
+        self._prep_keys: dict[str, str] = {}
         self.schema: Schema = DEFAULT_SCHEMA
 
     # ----- loading -------------------------------------------------------------------------
@@ -336,14 +337,17 @@ class Zoo:
             X = self.clinical_frame(sub.clinical.reindex(columns=self.features).to_dict("records"))
             sub = PatientData(sub.ids, X.set_axis(sub.ids), sub.images, sub.banks, sub.schema, self.features, sub.cells,
                               sub.eval_cells)
-            cols = {}
+            shared: dict[str, np.ndarray] = {}
+            cols = self.clinical_probabilities(X, shared=shared)
             for name in self.model_names:
                 mod = self.manifest["models"][name]["modality"]
-                if mod != "clinical" and not sub.has(mod).any():
+                if mod == "clinical":
+                    continue
+                if not sub.has(mod).any():
                     cols[name] = np.full(len(sub), np.nan)
                 else:
                     cols[name] = self.model(name).predict_proba(sub)[:, 1]
-            P = pd.DataFrame(cols, index=sub.ids)
+            P = pd.DataFrame({n: cols[n] for n in self.model_names}, index=sub.ids)
             used = pd.DataFrame(index=sub.ids)
             emb_cache: dict[str, np.ndarray] = {}
             for e in self.ensemble_names:
@@ -360,7 +364,10 @@ class Zoo:
                                                 else np.full((len(sub), 1), np.nan))
                         if not np.isnan(emb_cache[mname]).all():
                             emb[mod] = emb_cache[mname]
-                    P[e] = ens.predict_proba(X, emb)[:, 1]
+                    key = self._prep_key(e, ens)
+                    if key not in shared:
+                        shared[key] = np.asarray(ens.clin_prep_.transform(X.reindex(columns=ens.features_)), float)
+                    P[e] = ens.predict_proba(X, emb, Z_clin=shared[key])[:, 1]
                     mods = ["+".join(u) for u in ens.modalities_used(X, emb)]
                     used[f"{e}:members"] = mods
                     used[f"{e}:modalities"] = mods
@@ -371,6 +378,32 @@ class Zoo:
         if not parts:
             return CohortScores(pd.DataFrame(columns=self.model_names + self.ensemble_names), pd.DataFrame())
         return CohortScores(pd.concat(parts), pd.concat(used_parts))
+
+    def clinical_probabilities(self, X: pd.DataFrame, names: list[str] | None = None,
+                               shared: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """P(PD) of the clinical models for model-ready rows ``X``.
+
+        Every clinical model's preprocessing (encoding, scaling, KNN imputation) is fitted on the same
+        training rows, so most are identical; each distinct fitted preprocessor runs once per call and
+        its output feeds every model that shares it (the imputation dominates batch scoring time).
+        """
+        names = names if names is not None else [n for n in self.model_names
+                                                 if self.manifest["models"][n]["modality"] == "clinical"]
+        out: dict[str, np.ndarray] = {}
+        shared = {} if shared is None else shared
+        for name in names:
+            est = self.model(name)
+            key = self._prep_key(name, est)
+            if key not in shared:
+                shared[key] = est.transform_features(X)
+            out[name] = est.predict_proba_transformed(shared[key], X)[:, 1]
+        return out
+
+    def _prep_key(self, name: str, est) -> str:
+        with self._lock:
+            if name not in self._prep_keys:
+                self._prep_keys[name] = est.preprocessor_fingerprint()
+            return self._prep_keys[name]
 
     def predict_cohort(self, data: PatientData, batch: int | None = None) -> pd.DataFrame:
         """P(PD) of every model and ensemble for many patients (rows = patient ids)."""

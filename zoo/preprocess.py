@@ -17,8 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from zoo.models.architectures import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402 - one definition
 FILTER_SIZE = 224
 
 

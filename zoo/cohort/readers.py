@@ -110,10 +110,10 @@ _DEC_COMMA = re.compile(r"^[<>≤≥]?=?\s*[-+]?\d{1,3}(\.\d{3})*,\d+$|^[<>≤�
 _DEC_POINT = re.compile(r"^[<>≤≥]?=?\s*[-+]?\d*\.\d+$")
 
 
-def detect_decimal_comma(frame: pd.DataFrame, delimiter: str) -> bool:
+def detect_decimal_comma(frame: pd.DataFrame, delimiter: str, sample_rows: int = 2000) -> bool:
     """Decimal commas when numbers like ``12,5`` outnumber numbers like ``12.5`` (a ',' file cannot have them
-    unquoted, so only quoted cells count there)."""
-    vals = pd.Series(frame.to_numpy().ravel()).dropna().astype(str).str.strip()
+    unquoted, so only quoted cells count there). The first ``sample_rows`` rows decide."""
+    vals = pd.Series(frame.head(sample_rows).to_numpy().ravel()).dropna().astype(str).str.strip()
     if vals.empty:
         return False
     comma = int(vals.str.match(_DEC_COMMA).sum())
@@ -153,9 +153,10 @@ def read_csv_bytes(data: bytes, name: str) -> TableRead:
     delim = sniff_delimiter(text)
     try:
         frame = pd.read_csv(io.StringIO(text), sep=delim, dtype=str, keep_default_na=False, na_filter=False,
-                            engine="python", skipinitialspace=True, on_bad_lines="error", quotechar='"')
+                            engine="c", skipinitialspace=True, on_bad_lines="error", quotechar='"',
+                            low_memory=False)
     except (pd.errors.ParserError, csv.Error, ValueError) as e:
-        if "end of data" in str(e) or "EOF" in str(e):
+        if "end of data" in str(e) or "EOF" in str(e) or "eof" in str(e).lower():
             raise TableReadError(f"{name}: expected every quote (\") to be closed. Got a quote that is still open at "
                                  "the end of the file. Find the cell with a stray quote and remove it.") from e
         m = re.search(r"line (\d+)", str(e))
@@ -224,11 +225,23 @@ def _excel_cell(v) -> str | None:
 
 
 def _tidy(frame: pd.DataFrame, name: str, notes: list[str]) -> pd.DataFrame:
-    """Trim strings, blank the missing tokens, drop fully empty rows/columns at the edges, name empty headers."""
+    """Trim strings, blank the missing tokens, drop fully empty rows/columns at the edges, name empty headers.
+
+    Column-wise (vectorised) so a 100,000-row export is tidied in a second or two.
+    """
     frame = frame.astype(object)
     frame.columns = [str(c).strip() for c in frame.columns]
-    frame = frame.map(lambda v: v.strip() if isinstance(v, str) else v)
-    frame = frame.map(lambda v: np.nan if v is None or (isinstance(v, str) and v.lower() in MISSING_TOKENS) else v)
+    tokens = list(MISSING_TOKENS)
+    for i in range(frame.shape[1]):
+        s = frame.iloc[:, i]
+        is_str = s.map(type) == str if s.dtype == object else pd.Series(False, index=s.index)
+        if is_str.any():
+            st = s[is_str].str.strip()
+            st = st.mask(st.str.lower().isin(tokens))
+            s = s.copy()
+            s[is_str] = st
+        s = s.where(s.notna(), np.nan)
+        frame.isetitem(i, s)
     empty_cols = [c for c in frame.columns if c == "" and frame[c].isna().all()]
     if empty_cols:
         frame = frame.drop(columns=empty_cols)
@@ -242,6 +255,7 @@ def _delim_name(d: str) -> str:
 
 # ----- numbers -----------------------------------------------------------------------------------
 _LIMIT = re.compile(r"^(<=|>=|<|>|≤|≥)\s*(.+)$")
+_LIMIT_GROUPS = r"^(<=|>=|<|>|≤|≥)\s*(.+)$"
 _THOUSANDS_POINT = re.compile(r"^[-+]?\d{1,3}(\.\d{3})+(,\d+)?$")
 _THOUSANDS_COMMA = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _THOUSANDS_SPACE = re.compile(r"^[-+]?\d{1,3}([ \u00a0\u202f]\d{3})+([.,]\d+)?$")
@@ -255,19 +269,27 @@ class ParsedNumbers:
 
 
 def parse_numbers(raw: pd.Series, decimal_comma: bool = False) -> ParsedNumbers:
-    """Numbers from exported cells: ints, floats, decimal commas, thousands separators, ``<0.5``/``>70``."""
+    """Numbers from exported cells: ints, floats, decimal commas, thousands separators, ``<0.5``/``>70``.
+
+    The common case (plain numbers) is one vectorised ``to_numeric``; only cells it cannot read go
+    through the spelling rules, so 100,000 rows parse in well under a second per column.
+    """
     s = raw.astype(object).where(raw.notna(), None)
-    text = s.map(lambda v: None if v is None else str(v).strip())
-    limit = pd.Series("", index=raw.index, dtype=object)
-    m = text.map(lambda v: _LIMIT.match(v) if isinstance(v, str) else None)
-    has_lim = m.map(lambda x: x is not None)
-    if has_lim.any():
-        limit[has_lim] = m[has_lim].map(lambda x: "<" if x.group(1) in ("<", "<=", "≤") else ">")
-        text = text.where(~has_lim, m.map(lambda x: x.group(2).strip() if x is not None else None))
-    text = text.map(lambda v: _normalise_number(v, decimal_comma) if isinstance(v, str) else v)
-    values = pd.to_numeric(text, errors="coerce").astype("float64")
+    first = pd.to_numeric(s, errors="coerce") if not decimal_comma else pd.Series(np.nan, index=s.index)
+    values = pd.Series(np.asarray(first, dtype="float64"), index=s.index)
     values = values.where(np.isfinite(values))
-    bad = text.notna() & values.isna()
+    limit = pd.Series("", index=raw.index, dtype=object)
+    todo = s.notna() & values.isna()
+    if todo.any():
+        text = s[todo].map(lambda v: str(v).strip())
+        m = text.str.extract(_LIMIT_GROUPS)
+        has_lim = m[0].notna()
+        limit[has_lim[has_lim].index] = m.loc[has_lim, 0].map(lambda x: "<" if x in ("<", "<=", "≤") else ">")
+        text = text.where(~has_lim, m[1].str.strip())
+        norm = text.map(lambda v: _normalise_number(v, decimal_comma))
+        second = pd.to_numeric(norm, errors="coerce").astype("float64")
+        values[todo] = second.where(np.isfinite(second))
+    bad = s.notna() & values.isna()
     limit = limit.where(~bad, "")
     return ParsedNumbers(values=values, bad=bad, limit=limit)
 

@@ -12,7 +12,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
-from zoo.models.networks import ARCHITECTURES
+from zoo.models.architectures import ARCHITECTURES
 from zoo.models.registry import ModelConfig, register_model
 
 MODALITY_PREFIX = {"marrow": "marrow", "electrophoresis": "ife"}

@@ -46,12 +46,13 @@ class SchemaEncoder(TransformerMixin, BaseEstimator):
         out = X.reindex(columns=self.columns).astype(object)
         out = out.where(out.notna(), np.nan)  # pd.NA/None -> NaN, which every imputer understands
         ordinal = self.ordinal_levels or {}
-        for col in out.columns:
+        for col in out.columns:  # vectorised: 100,000-row batches stay fast
+            s = out[col]
             if col in ordinal:
                 code = {lvl: float(i) for i, lvl in enumerate(ordinal[col])}
-                out[col] = out[col].map(lambda v: code.get(v, np.nan) if isinstance(v, str) else v)
-            if col in ordinal or not out[col].map(lambda v: isinstance(v, str)).any():
-                out[col] = pd.to_numeric(out[col], errors="coerce")
+                out[col] = s.map(code).astype("float64").fillna(pd.to_numeric(s, errors="coerce"))
+            elif pd.api.types.infer_dtype(s, skipna=True) not in ("string", "mixed", "mixed-integer"):
+                out[col] = pd.to_numeric(s, errors="coerce")
         return out
 
     def get_feature_names_out(self, input_features=None):
@@ -81,6 +82,28 @@ def build_preprocessor(schema: Schema, features: list[str], imputer: str = "knn"
         ]), cat))
     ct = ColumnTransformer(transformers, verbose_feature_names_out=False)
     return Pipeline([("encode", SchemaEncoder(columns=list(features), ordinal_levels=ordinal)), ("prep", ct)])
+
+
+def _hash_state(obj, h, depth: int = 0) -> None:
+    """Feed an estimator's class, parameters and fitted arrays into ``h`` (recursively, deterministic)."""
+    if depth > 12:
+        return
+    if isinstance(obj, np.ndarray):
+        h.update(str((obj.dtype, obj.shape)).encode())
+        h.update(np.ascontiguousarray(obj).tobytes() if obj.dtype != object else repr(obj.tolist()).encode())
+    elif isinstance(obj, (list, tuple)):
+        h.update(b"[")
+        for v in obj:
+            _hash_state(v, h, depth + 1)
+    elif isinstance(obj, dict):
+        for k in sorted(obj, key=repr):
+            h.update(repr(k).encode())
+            _hash_state(obj[k], h, depth + 1)
+    elif hasattr(obj, "__dict__") and not callable(obj) or isinstance(obj, BaseEstimator):
+        h.update(type(obj).__qualname__.encode())
+        _hash_state({k: v for k, v in vars(obj).items() if not k.startswith("__")}, h, depth + 1)
+    else:
+        h.update(repr(obj).encode())
 
 
 class TunedClinicalModel(ClassifierMixin, BaseEstimator):
@@ -138,6 +161,25 @@ class TunedClinicalModel(ClassifierMixin, BaseEstimator):
         empty = X.isna().all(axis=1).to_numpy()
         p = np.where(empty, np.nan, p)
         return np.column_stack([1 - p, p])
+
+    def transform_features(self, X: pd.DataFrame) -> np.ndarray:
+        """The fitted preprocessing alone (shared between models whose preprocessors are identical)."""
+        self._check_fitted()
+        return np.asarray(self.pipeline_.named_steps["prep"].transform(X.reindex(columns=self.features_)), dtype=float)
+
+    def predict_proba_transformed(self, Z: np.ndarray, X: pd.DataFrame) -> np.ndarray:
+        """``predict_proba`` from ``transform_features`` output; ``X`` marks the rows with no clinical value."""
+        p = self.final_estimator.predict_proba(Z)[:, 1]
+        p = np.where(X.reindex(columns=self.features_).isna().all(axis=1).to_numpy(), np.nan, p)
+        return np.column_stack([1 - p, p])
+
+    def preprocessor_fingerprint(self) -> str:
+        """Identifies the fitted preprocessing state: equal fingerprints transform identically."""
+        import hashlib
+
+        h = hashlib.sha256(repr(self.features_).encode())
+        _hash_state(self.pipeline_.named_steps["prep"], h)
+        return h.hexdigest()
 
     def transformed(self, X: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
         """Model-space features (after encoding/imputation/one-hot) and their names, for SHAP."""

@@ -32,8 +32,10 @@ class EarlyFusion(ClassifierMixin, BaseEstimator):
         self.seed = seed
         self.inner_folds = inner_folds
 
-    def _design(self, clinical: pd.DataFrame, emb: dict[str, np.ndarray], fit: bool) -> np.ndarray:
-        parts = [np.asarray(self.clin_prep_.transform(clinical.reindex(columns=self.features_)), dtype=float)]
+    def _design(self, clinical: pd.DataFrame, emb: dict[str, np.ndarray], fit: bool,
+                Z_clin: np.ndarray | None = None) -> np.ndarray:
+        Z = Z_clin if Z_clin is not None else self.clin_prep_.transform(clinical.reindex(columns=self.features_))
+        parts = [np.asarray(Z, dtype=float)]
         for m in self.modalities_:
             E = emb.get(m)
             if E is None:
@@ -80,8 +82,20 @@ class EarlyFusion(ClassifierMixin, BaseEstimator):
         self.classes_ = np.array([0, 1])
         return self
 
-    def predict_proba(self, clinical: pd.DataFrame, emb: dict[str, np.ndarray]) -> np.ndarray:
-        X = self._design(clinical, emb, fit=False)
+    def preprocessor_fingerprint(self) -> str:
+        """Same fingerprint as a clinical model whose fitted preprocessing is identical (shared at scoring)."""
+        import hashlib
+
+        from zoo.models.clinical import _hash_state
+
+        h = hashlib.sha256(repr(self.features_).encode())
+        _hash_state(self.clin_prep_, h)
+        return h.hexdigest()
+
+    def predict_proba(self, clinical: pd.DataFrame, emb: dict[str, np.ndarray],
+                      Z_clin: np.ndarray | None = None) -> np.ndarray:
+        """``Z_clin``: the clinical preprocessing output when already computed (see ``preprocessor_fingerprint``)."""
+        X = self._design(clinical, emb, fit=False, Z_clin=Z_clin)
         p = self.clf_.predict_proba(X)[:, 1]
         return np.column_stack([1 - p, p])
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from zoo.errors import UnknownModelError
-from zoo.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from zoo.models.architectures import IMAGENET_MEAN, IMAGENET_STD
 
 CLASS_NAMES = ("non-PD", "PD")
 INTENDED_USE = ("Research and demonstration only: estimates 2-year progression risk in NDMM on bortezomib-based "

@@ -60,14 +60,15 @@ def score_data(zoo, data: PatientData, warnings: dict[str, list[str]] | None = N
     for name in [*zoo.model_names, *zoo.ensemble_names]:
         out[PROB_PREFIX + name] = P[name].to_numpy()
     notes = []
-    have = {m: data.has(m) for m in MODALITIES}
+    have = {m: data.has(m) for m in (*MODALITIES, "clinical")}
+    uses = {m: _zoo_uses(zoo, m) for m in MODALITIES}
     warnings = warnings or {}
     for i, pid in enumerate(P.index):
         w = list(warnings.get(str(pid), []))
-        missing = [MODALITY_LABELS[m] for m in MODALITIES if not have[m][i] and _zoo_uses(zoo, m)]
+        missing = [MODALITY_LABELS[m] for m in MODALITIES if not have[m][i] and uses[m]]
         if missing:
             w.append("no " + " or ".join(missing) + ": its models did not contribute")
-        if not data.has("clinical")[i]:
+        if not have["clinical"][i]:
             w.append("no clinical values")
         notes.append(" | ".join(w))
     out["warnings"] = notes
