@@ -8,6 +8,7 @@
     python benchmarks/run.py sessions            # 10 concurrent browser sessions on the predictor
     python benchmarks/run.py kernels             # CPU training step per backbone (NCHW vs NHWC) and denoising kernels
     python benchmarks/run.py batch [--n 100000]  # clinical-only batch scoring: CSV in -> CSV out, end to end
+    python benchmarks/run.py shap [--zoo DIR --cohort DIR]  # SHAP waterfall and test-set view (calibrated output)
 """
 from __future__ import annotations
 
@@ -155,7 +156,52 @@ def bench_dashboard(a) -> dict:
     X = cohort.clinical.loc[[pid], zoo.features]
     for name in ("clinical_lr", "clinical_rf", "clinical_xgb", "clinical_gb", "clinical_dt", "clinical_svm"):
         out[f"shap_{name}"] = _median_ms(lambda name=name: explain_clinical_model(zoo, name, X, bg, cohort.schema),
-                                         n=10, warm=1)
+                                         n=5, warm=1)
+    return out
+
+
+def bench_shap(a) -> dict:
+    """SHAP of the displayed (calibrated) probability: one patient's waterfall and the test-set view.
+
+    ``--cohort`` may point at any cohort the ``--zoo`` was trained on (default: the demo cohort).
+    The cohort-wide settings are also compared with a reference (100 background, 10 permutations).
+    """
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    from zoo.api import MAIN_ENSEMBLE, Zoo
+    from zoo.cohort import load_cohort
+    from zoo.explain.patient import (explain_clinical_model, explain_ensemble_clinical, stored_image_probs,
+                                     training_background)
+    from zoo.explain.shap_values import GLOBAL, PATIENT, ShapSettings, global_importance
+
+    zoo = Zoo.load(a.zoo)
+    cohort = load_cohort(a.cohort or DEMO / "cohort", decode_images=False)
+    bg = training_background(zoo, cohort)
+    ids = [p for p in zoo.split()["test"] if p in cohort.clinical.index]
+    X = cohort.clinical.loc[ids, zoo.features]
+    img = stored_image_probs(zoo, ids, MAIN_ENSEMBLE, "test")
+    out: dict = {"n_test": len(ids), "n_background_available": len(bg), "features": len(zoo.features),
+                 "patient_settings": str(PATIENT), "global_settings": str(GLOBAL)}
+    one = lambda: explain_ensemble_clinical(zoo, X.iloc[:1], img.iloc[:1], bg, cohort.schema)  # noqa: E731
+    out["waterfall_main_ensemble"] = _median_ms(one, n=3, warm=1)
+    for name in [n for n in zoo.model_names if zoo.manifest["models"][n]["modality"] == "clinical"]:
+        out[f"waterfall_{name}"] = _median_ms(
+            lambda name=name: explain_clinical_model(zoo, name, X.iloc[:1], bg, cohort.schema), n=3, warm=0)
+    t = time.perf_counter()
+    res = explain_ensemble_clinical(zoo, X, img, bg, cohort.schema, settings=GLOBAL)
+    out["global_main_ensemble_s"] = round(time.perf_counter() - t, 2)
+    out["global_s_per_patient"] = round(out["global_main_ensemble_s"] / max(len(ids), 1), 3)
+    k = min(20, len(ids))
+    ref = explain_ensemble_clinical(zoo, X.iloc[:k], img.iloc[:k], bg, cohort.schema, settings=ShapSettings(100, 10))
+    sub = res.values.iloc[:k]
+    gi = global_importance(ref).set_index("variable")["mean_abs_shap"]
+    g = sub.abs().mean().reindex(gi.index)
+    out["global_vs_reference"] = {
+        "patients": k, "relative_mae": round(float((sub - ref.values).abs().to_numpy().mean()
+                                                   / ref.values.abs().to_numpy().mean()), 3),
+        "importance_spearman": round(float(spearmanr(gi, g)[0]), 3),
+        "max_additivity_error": float(np.abs(res.base_values + res.values.sum(axis=1) - res.predictions).max())}
     return out
 
 
@@ -278,7 +324,8 @@ def bench_batch(a) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("what", choices=["synth", "zoo", "predict", "dashboard", "coldstart", "sessions", "kernels",
-                                    "batch"])
+                                    "batch", "shap"])
+    p.add_argument("--cohort", default=None, help="shap: the cohort the zoo was trained on (default: the demo)")
     p.add_argument("--n", type=int, default=600)
     p.add_argument("--zoo", default=str(DEMO / "zoo"))
     p.add_argument("--out", default=str(ROOT / "data" / "bench_zoo"))

@@ -10,9 +10,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dashboard/ on the path
     sys.path.insert(0, str(ROOT))
 
-from dashboard import sidebar, state  # noqa: E402
+from dashboard import auth, sidebar, state  # noqa: E402
 
 st.set_page_config(page_title="MyeloZoo", page_icon=":material/biotech:", layout="wide", initial_sidebar_state="expanded")
+auth.gate()  # serving rule, sign-in and allowlist: nothing below runs for a session that may not see the app
 state.init_from_query()
 
 PAGES = ROOT / "pages"
@@ -24,5 +25,7 @@ pg = st.navigation({
     "Review": [st.Page(PAGES / "failure_cases.py", title="Failure cases", icon=":material/rate_review:")],
 })
 st.session_state["ctx"] = sidebar.render()
+with st.sidebar:
+    auth.sidebar_badge()
 pg.run()
 state.write_query()

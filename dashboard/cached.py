@@ -101,15 +101,33 @@ def segmentation(cohort_root: str, image_path: str) -> dict:
 
 
 @st.cache_data(max_entries=32, show_spinner="Computing SHAP values…")
-def shap_for(zoo_path: str, stamp: str, cohort_path: str, model: str, ids: tuple) -> dict:
-    from zoo.explain.patient import explain_clinical_model, training_background
+def shap_for(zoo_path: str, stamp: str, cohort_path: str, target: str, ids: tuple) -> dict:
+    """SHAP of a clinical model's, or a late ensemble's clinical part's, calibrated P(PD).
+
+    One patient: the detailed settings, and (for an ensemble) image members run as on the predictor.
+    Several (the test set): the cohort-wide settings, and image members' stored test predictions.
+    """
+    from dataclasses import fields
+
+    from zoo.explain.patient import (explain_clinical_model, explain_ensemble_clinical, patient_image_probs,
+                                     stored_image_probs, training_background)
+    from zoo.explain.shap_values import GLOBAL, PATIENT
 
     zoo, _ = load_zoo(Path(zoo_path))
     c = _cohort(cohort_path)
     X = c.clinical.loc[list(ids), zoo.features]
-    res = explain_clinical_model(zoo, model, X, training_background(zoo, c), c.schema)
-    return {"values": res.values, "base": res.base_value, "output": res.output, "explainer": res.explainer,
-            "labels": res.labels, "data": res.data}
+    bg = training_background(zoo, c)
+    settings = PATIENT if len(ids) == 1 else GLOBAL
+    if target in zoo.manifest["ensembles"]:
+        if len(ids) == 1:
+            probs = patient_image_probs(zoo, c, ids[0])
+            img = pd.DataFrame([probs], index=X.index, dtype=float)
+        else:
+            img = stored_image_probs(zoo, list(ids), target, "test")
+        res = explain_ensemble_clinical(zoo, X, img, bg, c.schema, target, settings)
+    else:
+        res = explain_clinical_model(zoo, target, X, bg, c.schema, settings)
+    return {f.name: getattr(res, f.name) for f in fields(res)}
 
 
 @st.cache_data(max_entries=16, show_spinner="Permutation importance…")
@@ -126,8 +144,7 @@ def permutation(zoo_path: str, stamp: str, cohort_path: str, model: str) -> pd.D
 def shap_result(d: dict):
     from zoo.explain.shap_values import ShapResult
 
-    return ShapResult(values=d["values"], base_value=d["base"], output=d["output"], explainer=d["explainer"],
-                      labels=d["labels"], data=d["data"])
+    return ShapResult(**d)
 
 
 @st.cache_data(max_entries=4, show_spinner="Scoring every patient of the cohort…")

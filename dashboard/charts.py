@@ -145,7 +145,8 @@ def missingness_chart(df: pd.DataFrame) -> alt.Chart:
     ).properties(height=alt.Step(18), title="Missing values per variable")
 
 
-def waterfall_chart(df: pd.DataFrame, base: float, output: str) -> alt.Chart:
+def waterfall_chart(df: pd.DataFrame, base: float, output: str, title: str = "SHAP waterfall (this patient)"
+                    ) -> alt.Chart:
     d = df.copy()
     d["sign"] = np.where(d["contribution"] >= 0, "raises risk", "lowers risk")
     d["shown"] = d.apply(lambda r: r["label"] if r["value"] is None or pd.isna(r["value"])
@@ -160,7 +161,7 @@ def waterfall_chart(df: pd.DataFrame, base: float, output: str) -> alt.Chart:
         tooltip=["label", "value", alt.Tooltip("contribution:Q", format="+.3f")])
     rule = alt.Chart(pd.DataFrame({"b": [base]})).mark_rule(strokeDash=[3, 3], color="#555").encode(
         x=alt.X("b:Q", scale=alt.Scale(zero=False)))
-    return (rule + bars).properties(height=alt.Step(26), title="SHAP waterfall (this patient)")
+    return (rule + bars).properties(height=alt.Step(26), title=title)
 
 
 def _fmt(v) -> str:

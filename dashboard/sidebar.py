@@ -1,43 +1,60 @@
-"""The shared sidebar: which cohort and zoo, what state they are in, the synthetic-data notice."""
-from __future__ import annotations
+"""The shared sidebar: which cohort and zoo (by name), what state they are in, the synthetic-data notice.
 
-from pathlib import Path
+Visitors choose among the names the administrator listed (dashboard/datasets.py); folders never reach
+the browser, and every message shown is passed through ``datasets.redact`` first.
+"""
+from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import config
+from dashboard import datasets, state
 from dashboard.loaders import load_cohort, load_zoo
 
 
+def _catalog() -> datasets.Catalog:
+    try:
+        return datasets.load_catalog()
+    except datasets.DatasetConfigError as e:
+        st.error(f"The dataset catalog cannot be read: {datasets.redact(str(e))}")
+        st.stop()
+
+
+def _choose(label: str, key: str, options: list[str], default: str, help_: str) -> str:
+    """A name picker bound to persistent ``key``; a stale or unknown name (e.g. from a link) falls back."""
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = default
+    wk, kw = state.bound(key, default)
+    if st.session_state.get(wk) not in options:
+        st.session_state[wk] = st.session_state[key]
+    if len(options) == 1:
+        return options[0]
+    return st.selectbox(label, options, key=wk, help=help_, **kw)
+
+
 def render() -> dict:
-    """Draw the sidebar; returns the context every page reads (paths, cohort, zoo, messages)."""
+    """Draw the sidebar; returns the context every page reads (names, folders for loaders, cohort, zoo)."""
+    catalog = _catalog()
     with st.sidebar:
         st.markdown("### :material/biotech: MyeloZoo")
         st.caption("2-year progression (PD vs non-PD) in NDMM on bortezomib-based induction")
-        with st.expander("Data sources", expanded=False):
-            cohort_default = st.session_state.get("cohort") or str(config.cohort_path())
-            zoo_default = st.session_state.get("zoo") or str(config.zoo_path())
-            cohort_in = st.text_input("Cohort folder", cohort_default, key="_w_cohort_path",
-                                      help="A cohort directory (clinical.csv, images.csv, images). "
-                                           "Defaults to MYELOZOO_COHORT or the synthetic demo.")
-            zoo_in = st.text_input("Zoo folder", zoo_default, key="_w_zoo_path",
-                                   help="A zoo trained with python -m zoo train. Defaults to MYELOZOO_ZOO.")
-        st.session_state["cohort"] = cohort_in if cohort_in != str(config.cohort_path()) else None
-        st.session_state["zoo"] = zoo_in if zoo_in != str(config.zoo_path()) else None
-        cohort_dir, zoo_dir = Path(cohort_in), Path(zoo_in)
+        cohort_name = _choose("Cohort", "cohort", list(catalog.cohorts), catalog.default_cohort,
+                              "Cohorts this server offers (the administrator lists them).")
+        zoo_name = _choose("Zoo", "zoo", list(catalog.zoos), catalog.default_zoo,
+                           "Trained zoos this server offers (the administrator lists them).")
+        cohort_dir, zoo_dir = catalog.cohort_path(cohort_name), catalog.zoo_path(zoo_name)
         report, cohort = load_cohort(cohort_dir)
         zoo, zoo_err = load_zoo(zoo_dir)
         if cohort is None:
-            st.error(f"Cohort not usable: {cohort_dir}")
+            st.error(f"Cohort **{cohort_name}** is not usable.")
         else:
             tag = "synthetic demo" if cohort.is_synthetic else "research cohort"
-            st.markdown(f"**Cohort** · {len(cohort.patient_ids)} patients · {tag}")
+            st.markdown(f"**Cohort** `{cohort_name}` · {len(cohort.patient_ids)} patients · {tag}")
         if zoo is None:
-            st.warning("No trained zoo loaded.")
+            st.warning(f"No trained zoo loaded (`{zoo_name}`).")
         else:
             prof = zoo.manifest["profile"]["name"]
-            st.markdown(f"**Zoo** · {len(zoo.model_names)} models + {len(zoo.ensemble_names)} ensembles · "
-                        f"profile `{prof}`")
+            st.markdown(f"**Zoo** `{zoo_name}` · {len(zoo.model_names)} models + {len(zoo.ensemble_names)} "
+                        f"ensembles · profile `{prof}`")
             if cohort is not None and zoo.manifest["cohort"]["fingerprint"] != cohort.fingerprint:
                 st.caption(":material/warning: This zoo was trained on a different cohort; predictions for this cohort's "
                            "patients are new-patient predictions.")
@@ -46,15 +63,17 @@ def render() -> dict:
                     "Research and demonstration only — not for clinical decisions.", icon=":material/science:")
         else:
             st.caption("Research use only — not a medical device.")
-    return {"cohort_dir": cohort_dir, "zoo_dir": zoo_dir, "report": report, "cohort": cohort, "zoo": zoo,
-            "zoo_error": zoo_err}
+    return {"cohort_name": cohort_name, "zoo_name": zoo_name, "cohort_dir": cohort_dir, "zoo_dir": zoo_dir,
+            "report": report, "cohort": cohort, "zoo": zoo, "catalog": catalog,
+            "zoo_error": datasets.redact(zoo_err, catalog) if zoo_err else None}
 
 
 def need_cohort(ctx: dict):
     """Stop the page with an explanation when the cohort is unusable."""
     if ctx["cohort"] is None:
-        st.error("The cohort cannot be loaded. Fix these problems (or choose another folder in the sidebar):")
-        st.code("\n".join(str(p) for p in ctx["report"].errors[:50]) or "no clinical table", language=None)
+        st.error("The cohort cannot be loaded. Fix these problems (or choose another cohort in the sidebar):")
+        text = "\n".join(str(p) for p in ctx["report"].errors[:50]) or "no clinical table"
+        st.code(datasets.redact(text, ctx["catalog"]), language=None)
         st.stop()
     return ctx["cohort"]
 
@@ -62,8 +81,8 @@ def need_cohort(ctx: dict):
 def need_zoo(ctx: dict, what: str = "This page"):
     if ctx["zoo"] is None:
         st.warning(f"{what} needs a trained zoo. {ctx['zoo_error'] or ''}")
-        st.markdown("Build one (the demo does this on `make run`):")
-        st.code(f"python -m zoo train --cohort {ctx['cohort_dir']} --profile quick --out {ctx['zoo_dir']}",
-                language="bash")
+        st.markdown(f"The administrator builds zoo `{ctx['zoo_name']}` on the server "
+                    "(the demo does this on `make run`):")
+        st.code("python -m zoo train --cohort COHORT_FOLDER --profile quick --out ZOO_FOLDER", language="bash")
         st.stop()
     return ctx["zoo"]

@@ -1,42 +1,76 @@
 """Shared state that survives page switches and lives in the URL (shareable links).
 
 Persistent values sit under plain keys (``patient``, ``models``, ``threshold``,
-``split``); widgets use their own ``_w_*`` keys and copy into the plain key
-on change, because Streamlit forgets a widget's state on pages where it is
-not drawn.
+``split``, ``cohort``, ``zoo``); widgets use their own ``_w_*`` keys and copy into
+the plain key on change, because Streamlit forgets a widget's state on pages where
+it is not drawn.
+
+A link is input from anyone: every parameter is validated here, once, before any
+page sees it. A value that fails is dropped (the default applies); a threshold out
+of range is clamped; ``cohort`` and ``zoo`` are catalog names, never folders (the
+sidebar checks them against the catalog).
 """
 from __future__ import annotations
 
+import math
+import re
+
 import streamlit as st
+
+from dashboard.datasets import valid_name
 
 SHARED = {"patient": None, "models": None, "threshold": None, "split": "test", "cohort": None, "zoo": None}
 LIST_KEYS = {"models"}
 FLOAT_KEYS = {"threshold"}
+THRESHOLD_RANGE = (0.01, 0.99)  # the leaderboard slider's range: a link can never put it outside
+SPLITS = ("test", "external")
+MAX_MODELS = 32
+_PATIENT_RE = re.compile(r"[\w.:-]{1,64}")
+
+
+def clean_threshold(raw: object) -> float | None:
+    """A threshold from a link: a finite number, clamped into THRESHOLD_RANGE and rounded to the slider step."""
+    try:
+        x = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(x):
+        return None
+    lo, hi = THRESHOLD_RANGE
+    return round(min(max(x, lo), hi), 2)
+
+
+def clean(key: str, raw):
+    """The validated value of URL parameter ``key`` (None: ignore it and use the default)."""
+    if key == "threshold":
+        return clean_threshold(raw)
+    if key == "models":
+        names = [v for v in raw if valid_name(v)][:MAX_MODELS]
+        return names or None
+    if key == "split":
+        return raw if raw in SPLITS else None
+    if key == "patient":
+        return raw if isinstance(raw, str) and _PATIENT_RE.fullmatch(raw) else None
+    if key in ("cohort", "zoo"):
+        return raw if valid_name(raw) else None
+    return None
 
 
 def init_from_query() -> None:
-    """Seed session state from the URL once per session."""
+    """Seed session state from the URL once per session, keeping only values that pass ``clean``."""
     if st.session_state.get("_query_loaded"):
         return
     q = st.query_params
     for key, default in SHARED.items():
+        value = None
         if key in q:
-            if key in LIST_KEYS:
-                st.session_state.setdefault(key, [v for v in q.get_all(key) if v])
-            elif key in FLOAT_KEYS:
-                try:
-                    st.session_state.setdefault(key, float(q[key]))
-                except ValueError:
-                    st.session_state.setdefault(key, default)
-            else:
-                st.session_state.setdefault(key, q[key])
-        else:
-            st.session_state.setdefault(key, default)
+            value = clean(key, q.get_all(key) if key in LIST_KEYS else q[key])
+        st.session_state.setdefault(key, default if value is None else value)
     st.session_state["_query_loaded"] = True
 
 
 def write_query() -> None:
-    """Mirror the shared state into the URL."""
+    """Mirror the shared state into the URL (names and numbers only)."""
     params = {}
     for key in SHARED:
         v = st.session_state.get(key)

@@ -75,23 +75,32 @@ elif view == "Time to progression":
     if "months_to_event" not in clin or "event" not in clin:
         st.info("This cohort has no months_to_event/event columns, so no time-to-progression curves.")
     else:
-        options = ["predicted_risk"] if ctx["zoo"] is not None else []
-        options += [v for v in ("iss", "riss", "fish_1q21_gain", *HIGH_RISK_FISH, "sex", "mprotein_heavy", "ldh",
-                                "age") if v in clin]
-        by = st.selectbox("Group by", options, key="ce_km_by",
-                          format_func=lambda v: "Zoo's predicted risk group (out-of-sample)" if v == "predicted_risk"
-                          else cohort.schema.label(v))
         from dashboard.loaders import zoo_stamp
 
-        km = cached.kaplan_meier(str(ctx["cohort_dir"]), key, by, str(ctx["zoo_dir"]) if ctx["zoo"] else None,
-                                 zoo_stamp(ctx["zoo_dir"]) if ctx["zoo"] else None)
-        p = "p —" if km.p_value is None else (f"p = {km.p_value:.2g}" if km.p_value >= 1e-4 else "p < 0.0001")
-        st.altair_chart(charts.km_chart(km.curves, f"Progression-free by {by.replace('_', ' ')} · log-rank {p}"),
-                        width="stretch")
-        st.caption("Groups: " + ", ".join(f"{g} (n={n})" for g, n in km.groups.items()))
-        if by == "predicted_risk":
-            st.caption("Risk groups from the soft-voting ensemble's out-of-sample probability (<0.25 low, 0.25–0.5 "
-                       "intermediate, ≥0.5 high): out-of-fold for training patients, hold-out for test patients.")
+        def km_view(by: str) -> None:
+            km = cached.kaplan_meier(str(ctx["cohort_dir"]), key, by, str(ctx["zoo_dir"]) if ctx["zoo"] else None,
+                                     zoo_stamp(ctx["zoo_dir"]) if ctx["zoo"] else None)
+            p = "p —" if km.p_value is None else (f"p = {km.p_value:.2g}" if km.p_value >= 1e-4 else "p < 0.0001")
+            st.altair_chart(charts.km_chart(km.curves, f"Progression-free by {KM_LABEL.get(by, by.replace('_', ' '))}"
+                                                       f" · log-rank {p}"), width="stretch")
+            st.caption("Groups: " + ", ".join(f"{g} (n={n})" for g, n in km.groups.items()))
+
+        KM_LABEL = {"predicted_risk": "predicted risk", "r2iss": "R2-ISS", "imwg_hr": "IMS/IMWG risk"}
+        # the zoo's predicted risk groups beside the staging clinicians use (R2-ISS, D'Agostino 2022)
+        pair = (["predicted_risk"] if ctx["zoo"] is not None else []) + ["r2iss"]
+        for col, by in zip(st.columns(len(pair)), pair):
+            with col:
+                km_view(by)
+        if ctx["zoo"] is not None:
+            st.caption("Predicted risk groups from the soft-voting ensemble's out-of-sample probability (<0.25 low, "
+                       "0.25–0.5 intermediate, ≥0.5 high): out-of-fold for training patients, hold-out for test "
+                       "patients. R2-ISS from ISS, LDH, del(17p), t(4;14) and 1q gain; patients whose missing "
+                       "inputs could change their group are left out.")
+        options = [v for v in ("iss", "riss", "imwg_hr", "fish_1q21_gain", *HIGH_RISK_FISH, "sex", "mprotein_heavy",
+                               "ldh", "age") if v in clin or v == "imwg_hr"]
+        by = st.selectbox("Other grouping", options, key="ce_km_by",
+                          format_func=lambda v: KM_LABEL.get(v) or cohort.schema.label(v))
+        km_view(by)
 
 elif view == "Data quality":
     report = ctx["report"]

@@ -6,7 +6,7 @@ from dashboard.sidebar import need_cohort, need_zoo
 from zoo.api import MAIN_ENSEMBLE
 from zoo.explain.gradcam import CAM_METHODS
 from zoo.explain.patient import modality_contributions
-from zoo.explain.shap_values import beeswarm_frame, global_importance, waterfall_frame
+from zoo.explain.shap_values import beeswarm_frame, describe, global_importance, waterfall_frame
 
 ctx = st.session_state["ctx"]
 cohort = need_cohort(ctx)
@@ -61,21 +61,33 @@ with tab_img:
                    + ". Each CAM runs on a private copy of the network.")
 
 with tab_clin:
-    default = next((m for m in members if m in clinical_models), clinical_models[0])
-    model = st.selectbox("Clinical model", clinical_models, index=clinical_models.index(default),
-                         format_func=lambda n: label[n], key="ex_shap_model")
-    one = cached.shap_result(cached.shap_for(zp, stamp, cp, model, (pid,)))
-    st.caption(f"Explainer: **{one.explainer}** ({'exact' if one.explainer in ('tree', 'linear') else 'model-agnostic'}"
-               f"), output in {one.output}; base value {one.base_value:.3f} = average over the training background.")
-    st.altair_chart(charts.waterfall_chart(waterfall_frame(one, 0), one.base_value, one.output), width="stretch")
+    # the main ensemble's clinical part first: its waterfall ends at the probability the predictor shows
+    main_late = zoo.manifest["ensembles"].get(MAIN_ENSEMBLE, {}).get("kind") == "late" and any(
+        m in clinical_models for m in members)
+    targets = ([MAIN_ENSEMBLE] if main_late else []) + clinical_models
+    names = {**label, MAIN_ENSEMBLE: f"{zoo.manifest['ensembles'].get(MAIN_ENSEMBLE, {}).get('display', MAIN_ENSEMBLE)}"
+                                     " — clinical part (the predictor's number)"}
+    if st.session_state.get("ex_shap_model") not in targets:
+        st.session_state.pop("ex_shap_model", None)
+    target = st.selectbox("Explain", targets, format_func=lambda n: names[n], key="ex_shap_model")
+    one = cached.shap_result(cached.shap_for(zp, stamp, cp, target, (pid,)))
+    st.caption(describe(one, label))
+    st.altair_chart(charts.waterfall_chart(waterfall_frame(one, 0), one.base_value, one.output,
+                                           title=f"SHAP waterfall: {one.target_label}"), width="stretch")
     test_list = tuple(p for p in zoo.split()["test"] if p in cohort.clinical.index)
-    allres = cached.shap_result(cached.shap_for(zp, stamp, cp, model, test_list))
-    a, b = st.columns(2)
-    a.altair_chart(charts.importance_chart(global_importance(allres).head(12), "mean_abs_shap",
-                                           "Mean |SHAP| (test patients)", "mean |SHAP|"), width="stretch")
-    b.altair_chart(charts.beeswarm_chart(beeswarm_frame(allres)), width="stretch")
-    if st.toggle("Permutation importance (test set, drop in AUC)", key="ex_perm"):
-        perm = cached.permutation(zp, stamp, cp, model)
+    if test_list and st.toggle(f"Cohort-wide SHAP over the {len(test_list)} test patients", key="ex_shap_global",
+                               help="About 0.2 s per patient on two cores the first time, then cached."):
+        allres = cached.shap_result(cached.shap_for(zp, stamp, cp, target, test_list))
+        st.caption(f"{len(test_list)} test patients, {len(allres.background_ids)} background training patients and "
+                   f"{allres.n_permutations} antithetic permutation(s) each (lighter than the waterfall's)"
+                   + ("; image members' stored test predictions held fixed per patient." if allres.kind == "ensemble"
+                      else "."))
+        a, b = st.columns(2)
+        a.altair_chart(charts.importance_chart(global_importance(allres).head(12), "mean_abs_shap",
+                                               "Mean |SHAP| (test patients)", "mean |SHAP|"), width="stretch")
+        b.altair_chart(charts.beeswarm_chart(beeswarm_frame(allres)), width="stretch")
+    if target in clinical_models and st.toggle("Permutation importance (test set, drop in AUC)", key="ex_perm"):
+        perm = cached.permutation(zp, stamp, cp, target)
         st.altair_chart(charts.importance_chart(perm.head(12), "importance", "Permutation importance",
                                                 "AUC drop"), width="stretch")
 

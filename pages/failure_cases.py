@@ -1,18 +1,17 @@
 """Failure cases: where the ensemble is wrong, why it might be, and what reviewers think."""
 import streamlit as st
 
-from dashboard import cached, charts, loaders, patient_card
+from dashboard import cached, charts, loaders, patient_card, review_panel
 from dashboard.sidebar import need_cohort, need_zoo
 from zoo.explain.shap_values import waterfall_frame
 from zoo.failures import failure_table, model_votes
-from zoo.reviews import CATEGORIES, ReviewStore
 
 ctx = st.session_state["ctx"]
 cohort = need_cohort(ctx)
 zoo = need_zoo(ctx, "Failure-case review")
 zp, stamp, cp = str(ctx["zoo_dir"]), loaders.zoo_stamp(ctx["zoo_dir"]), str(ctx["cohort_dir"])
 metrics = loaders.metrics(zp, stamp)
-store = ReviewStore.beside(ctx["zoo_dir"])
+store = review_panel.store_for(ctx["zoo_name"])
 st.title("Failure cases")
 st.caption("Hold-out patients the soft-voting ensemble classifies wrongly at its out-of-fold threshold.")
 
@@ -75,7 +74,8 @@ with left:
         clin_member = next((m for m in members if zoo.manifest["models"][m]["modality"] == "clinical"), None)
         if clin_member:
             one = cached.shap_result(cached.shap_for(zp, stamp, cp, clin_member, (pid,)))
-            st.altair_chart(charts.waterfall_chart(waterfall_frame(one, 0, top=8), one.base_value, one.output),
+            st.altair_chart(charts.waterfall_chart(waterfall_frame(one, 0, top=8), one.base_value, one.output,
+                                                   title=f"SHAP waterfall: {one.target_label} alone (calibrated)"),
                             width="stretch")
     else:
         st.info("This patient belongs to the external cohort; load that cohort in the sidebar to see its images "
@@ -87,21 +87,8 @@ with right:
     st.dataframe(votes[["model", "modality", "prob", "vote"]], hide_index=True, width="stretch", height=360,
                  column_config={"prob": st.column_config.ProgressColumn("P(PD)", format="%.2f", min_value=0,
                                                                         max_value=1)})
-    st.markdown("**Review**")
-    with st.form(f"fc_review_{pid}", clear_on_submit=True):
-        cat = st.selectbox("Category", CATEGORIES, key="fc_category")
-        note = st.text_area("Note", placeholder="What do you see?", key="fc_note")
-        who = st.text_input("Reviewer", value=st.session_state.get("fc_reviewer", ""), key="fc_reviewer_input")
-        if st.form_submit_button("Save review", type="primary", key="fc_save"):
-            store.add(pid, split, cat, note, who)
-            st.session_state["fc_reviewer"] = who
-            st.toast("Review saved")
-    past = store.for_patient(pid)
-    if len(past):
-        st.dataframe(past[["created", "category", "note", "reviewer"]], hide_index=True, width="stretch")
+    review_panel.render(store, pid, split)
 if in_cohort:
     with st.expander("Clinical values"):
         st.dataframe(patient_card.clinical_table(cohort, pid), hide_index=True, width="stretch")
-all_reviews = store.all()
-st.download_button(f"Export all reviews (CSV, {len(all_reviews)})", store.to_csv(), "reviews.csv", "text/csv",
-                   key="fc_export")
+review_panel.export_button(store)

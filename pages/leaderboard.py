@@ -3,9 +3,12 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, loaders, state
+from dashboard.datasets import redact
 from dashboard.sidebar import need_zoo
 from zoo.evaluation.published import PUBLISHED_LABEL
+from zoo.csvsafe import safe_csv_bytes
 from zoo.evaluation.threshold import at_threshold
+from zoo.leaderboard import sample_size_fields, sample_size_warnings
 
 ctx = st.session_state["ctx"]
 zoo = need_zoo(ctx, "The leaderboard")
@@ -17,48 +20,104 @@ st.caption(f"Profile `{zoo.manifest['profile']['name']}` · selection, tuning, t
            "AUC with 95% patient-level bootstrap CI.")
 
 has_ext = any("external" in r for r in metrics["models"].values())
+splits = ["test", "external"] if has_ext else ["test"]
 wk, kw = state.bound("split", "test")
-split = st.radio("Validation", ["test", "external"] if has_ext else ["test"], horizontal=True, key=wk,
+if st.session_state[wk] not in splits:  # a link may ask for a split this zoo does not have
+    st.session_state[wk] = st.session_state["split"] = "test"
+split = st.radio("Validation", splits, horizontal=True, key=wk,
                  format_func=lambda s: "Internal hold-out test" if s == "test" else "External cohort (no refit)", **kw)
 lb = loaders.leaderboard(zp, stamp, split)
+for msg in sample_size_warnings(metrics, split):  # Riley et al.'s minimum; ≥ 100 external events
+    st.warning(f"**Sample size.** {msg}", icon=":material/warning:")
+size = sample_size_fields(metrics)
+if size["riley_min_n"]:
+    ext_note = (f" · external: {size['external_events']} events, {size['external_non_events']} non-events (≥ 100 of "
+                "each recommended)") if split == "external" and size["external_events"] is not None else ""
+    st.caption(f"Sample size: {size['dev_n']} training patients, {size['dev_events']} events, "
+               f"{size['candidate_parameters']} candidate clinical parameters "
+               f"(EPP {size['events_per_parameter']:.1f}); Riley et al.'s minimum {size['riley_min_n']} at "
+               f"anticipated R²_CS {size['riley_r2_cs']:.3f}{ext_note}")
 failed = lb[lb["status"] == "failed"] if "status" in lb else lb.iloc[:0]
 if len(failed):
     st.warning("Left out of this zoo because training failed: " + "; ".join(
-        f"**{d}** ({r})" for d, r in zip(failed["display"], failed["failure"])), icon=":material/error:")
+        f"**{d}** ({redact(str(r), ctx['catalog'])})" for d, r in zip(failed["display"], failed["failure"])), icon=":material/error:")
     lb = lb[lb["status"] != "failed"].reset_index(drop=True)
 if lb.empty:
     st.info("No results for this split.")
     st.stop()
 
-for col in ("p_vs_best_single", "published_auc", "fraction_of_oracle", "attention_on_target", "attention_chance"):
+for col in ("p_vs_best_single", "p_holm_vs_best_single", "published_auc", "oracle_lift", "attention_on_target",
+            "attention_chance", "delta_auc_vs_staging", "delta_auc_vs_staging_lo", "delta_auc_vs_staging_hi",
+            "nri_vs_staging", "lr_p_vs_staging"):
     lb[col] = pd.to_numeric(lb[col], errors="coerce")  # None -> NaN: shown as an empty cell
+
+
+def _ci(lo, hi, fmt="{:.2f}"):
+    return [f"{fmt.format(a)}–{fmt.format(b)}" if pd.notna(a) and pd.notna(b) else "—" for a, b in zip(lo, hi)]
+
+
 table = pd.DataFrame({
     "Group": lb["group"], "Model": lb["display"],
-    "AUC": lb["auc"], "AUC 95% CI": [f"{a:.2f}–{b:.2f}" if pd.notna(a) else "—" for a, b in zip(lb["auc_lo"], lb["auc_hi"])],
-    "ACC": lb["accuracy"], "Precision": lb["precision"], "Recall": lb["recall"], "F1": lb["f1"],
-    "Brier": lb["brier"], "Cal. slope": lb["cal_slope"], "OOF AUC": lb["oof_auc"],
-    "× oracle": lb["fraction_of_oracle"], "p vs best single": lb["p_vs_best_single"],
-    "Published AUC": lb["published_auc"], "n": lb["n"],
+    "AUC": lb["auc"], "AUC 95% CI": _ci(lb["auc_lo"], lb["auc_hi"]),
+    "Brier": lb["brier"], "Brier CI": _ci(lb["brier_lo"], lb["brier_hi"], "{:.3f}"),
+    "Null Brier": lb["null_brier"],
+    "Worse than null": lb["worse_than_null"].map({True: "⚠ worse than prevalence", False: ""}).fillna(""),
+    "Scaled Brier": lb["scaled_brier"], "Cal. intercept": lb["cal_intercept"],
+    "Intercept CI": _ci(lb["cal_intercept_lo"], lb["cal_intercept_hi"]), "Cal. slope": lb["cal_slope"],
+    "Slope CI": _ci(lb["cal_slope_lo"], lb["cal_slope_hi"]),
+    "Sensitivity": lb["sensitivity"], "Specificity": lb["specificity"], "F1": lb["f1"],
+    "OOF AUC": lb["oof_auc"], "Lift vs oracle": lb["oracle_lift"], "p vs best single": lb["p_vs_best_single"],
+    "p (Holm)": lb["p_holm_vs_best_single"], "Published AUC": lb["published_auc"], "n": lb["n"],
     "Attention on target": lb["attention_on_target"], "(chance)": lb["attention_chance"],
 })
+# against the best staging system (chosen on OOF AUC): ΔAUC with its paired bootstrap CI, NRI, LR test
+staging = metrics.get("staging") or {}
+ref_label = dict(zip(lb["model"], lb["display"])).get(staging.get("best"), "staging")
+vs_col = f"Δ AUC vs {ref_label}"
+if staging.get("best"):
+    table.insert(4, vs_col, lb["delta_auc_vs_staging"])
+    table.insert(5, f"{vs_col} CI", _ci(lb["delta_auc_vs_staging_lo"], lb["delta_auc_vs_staging_hi"], "{:+.2f}"))
+    table.insert(6, f"NRI vs {ref_label}", lb["nri_vs_staging"])
+    table.insert(7, "LR test p", lb["lr_p_vs_staging"])
 num = {c: st.column_config.NumberColumn(format="%.3f") for c in
-       ("AUC", "ACC", "Precision", "Recall", "F1", "Brier", "Cal. slope", "OOF AUC", "× oracle", "Published AUC")}
-num["p vs best single"] = st.column_config.NumberColumn(format="%.3f", help="Paired bootstrap, ensemble vs best "
-                                                        "single model (chosen by OOF AUC)")
+       ("AUC", "Brier", "Null Brier", "Scaled Brier", "Cal. intercept", "Cal. slope", "Sensitivity", "Specificity",
+        "F1", "OOF AUC", "Lift vs oracle", "Published AUC")}
+num["Null Brier"] = st.column_config.NumberColumn(format="%.3f", help="Brier score of predicting the training "
+                                                  "prevalence for everyone: a model must beat it to be useful")
+num["Scaled Brier"] = st.column_config.NumberColumn(format="%.3f", help="1 − Brier / null Brier (0 = no better "
+                                                    "than the prevalence, 1 = perfect)")
+num["Cal. intercept"] = st.column_config.NumberColumn(format="%.2f", help="Calibration-in-the-large (logit scale): "
+                                                      "0 is ideal; below 0 the model over-predicts on average")
+num["Cal. slope"] = st.column_config.NumberColumn(format="%.2f", help="1 is ideal; below 1 predictions are too "
+                                                  "extreme, above 1 too timid (squeezed towards the middle)")
+num["Lift vs oracle"] = st.column_config.NumberColumn(format="%.2f", help="(AUC − 0.5) / (oracle AUC − 0.5) on the "
+                                                      "same patients: 1 = as good as the true risk, 0 = chance")
+num["p vs best single"] = st.column_config.NumberColumn(format="%.3f", help="Paired stratified bootstrap, ensemble "
+                                                        "vs best single model (chosen by OOF AUC)")
+num["p (Holm)"] = st.column_config.NumberColumn(format="%.3f", help="Holm-adjusted across the ensembles compared")
 num["Published AUC"] = st.column_config.NumberColumn(format="%.4f", help=PUBLISHED_LABEL)
 num["Attention on target"] = st.column_config.NumberColumn(
     format="%.3f", help="Share of Grad-CAM energy on plasma cells (marrow) or M-protein bands (IFE), test patients")
 num["(chance)"] = st.column_config.NumberColumn(format="%.3f", help="Share of the image the targets cover: what a "
                                                 "uniform heat map would score")
+num[vs_col] = st.column_config.NumberColumn(format="%+.3f", help=f"AUC minus {ref_label}'s on the patients both rate "
+                                            "(paired stratified bootstrap CI). The staging system was chosen as the "
+                                            "best on out-of-fold AUC, before the test set was scored.")
+num[f"NRI vs {ref_label}"] = st.column_config.NumberColumn(format="%+.3f", help="Categorical net reclassification "
+                                                           "across the risk bands (low < 25 % ≤ intermediate < 50 % ≤ "
+                                                           "high); see the reclassification table below")
+num["LR test p"] = st.column_config.NumberColumn(format="%.3f", help="Likelihood-ratio test of adding the model's "
+                                                 "score to a logistic model of the stage, both fitted on this split")
 st.dataframe(table, hide_index=True, width="stretch", column_config=num, height=min(36 * (len(table) + 1), 760))
 orc = metrics.get("oracle", {}).get(split)
 notes = [f"Thresholded metrics at each model's OOF Youden threshold. **Published AUC**: {PUBLISHED_LABEL} "
          "(chosen on their test set; a reference, not comparable)."]
 if orc:
     notes.append("Oracle AUC (true risk from each modality's own information, synthetic cohorts only): "
-                 + ", ".join(f"{k} {v:.3f}" for k, v in orc.items()) + ". '× oracle' = AUC / matching oracle.")
+                 + ", ".join(f"{k} {v:.3f}" for k, v in orc.items()) + ". 'Lift vs oracle' = (AUC − 0.5)/(oracle − 0.5).")
 st.caption(" ".join(notes))
-st.download_button("Download table (CSV)", lb.to_csv(index=False).encode(), f"leaderboard_{split}.csv",
+st.download_button("Download table (CSV)", safe_csv_bytes(lb.drop(columns=["reclassification_vs_staging"], errors="ignore")),
+                   f"leaderboard_{split}.csv",
                    "text/csv", key="lb_csv")
 
 st.subheader("Curves")
@@ -72,7 +131,9 @@ if any(n not in names for n in st.session_state[wk]):
     st.session_state[wk] = default
 chosen = st.multiselect("Models to overlay", names, key=wk, format_func=lambda n: label.get(n, n), **kw)
 main_thr = metrics["models"].get("ens_soft_vote", {}).get("threshold", 0.5)
-wk, kw = state.bound("threshold", round(float(main_thr), 2))
+default_thr = state.clean_threshold(main_thr) or 0.5
+wk, kw = state.bound("threshold", default_thr)
+st.session_state[wk] = state.clean_threshold(st.session_state[wk]) or default_thr
 thr = st.slider("Decision threshold", 0.01, 0.99, step=0.01, key=wk, **kw,
                 help="Drives the confusion matrix, the metrics and the markers on all three curves.")
 if not chosen:
@@ -136,3 +197,26 @@ if abl:
         rows = [{"Ensemble": zoo.manifest["ensembles"][e]["display"], **{k.replace("_", " "): v for k, v in
                  r.get(split, {}).items()}} for e, r in abl.items() if split in r]
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+vs = {n: r[split]["vs_staging"] for n, r in metrics["models"].items() if (r.get(split) or {}).get("vs_staging")}
+if vs:
+    st.subheader(f"Reclassification against {ref_label}")
+    st.caption(f"{ref_label} was the best staging system on out-of-fold AUC ({staging.get('chosen_on', '')}); its "
+               "risk for a patient is the training progression rate of the patient's stage. Rows: its risk band; "
+               "columns: the model's. Every patient of this split is counted once, including those without a "
+               "prediction.")
+    opts = [n for n in names if n in vs] or list(vs)
+    rc_model = st.selectbox("Model", opts, format_func=lambda n: label.get(n, n), key="lb_rc_model",
+                            index=opts.index("ens_soft_vote") if "ens_soft_vote" in opts else 0)
+    who = st.radio("Patients", ["all", "events", "non_events"], horizontal=True, key="lb_rc_who",
+                   format_func={"all": "All", "events": "Progressed (PD)", "non_events": "No PD"}.get)
+    rec = vs[rc_model]
+    t = rec["reclassification"]
+    st.dataframe(pd.DataFrame(t[who], index=[f"{ref_label}: {b}" for b in t["bands"]],
+                              columns=[f"{label.get(rc_model, rc_model)}: {b}" for b in t["bands"]]), width="stretch")
+    nri, lr = rec["nri"], rec.get("lr_test") or {}
+    st.caption(f"NRI {nri['total']:+.3f} (95% CI {nri['total_ci'][0]:+.3f} to {nri['total_ci'][1]:+.3f}; events "
+               f"{nri['events']:+.3f}, non-events {nri['non_events']:+.3f}; n = {nri['n']}). ΔAUC {rec['delta']:+.3f} "
+               f"(95% CI {rec['ci'][0]:+.3f} to {rec['ci'][1]:+.3f}). Likelihood-ratio test of adding the score to the "
+               f"stage: χ² = {lr.get('chi2', float('nan')):.2f}, p = {lr.get('p_value', float('nan')):.3g} "
+               f"(fitted on this split's patients, n = {lr.get('n', 0)}).")

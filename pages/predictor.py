@@ -3,14 +3,18 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, forms, state
+from dashboard.datasets import redact
 from dashboard.sidebar import need_cohort, need_zoo
 from zoo.api import MAIN_ENSEMBLE, risk_band
 from zoo.cohort.images import read_image
 from zoo.errors import ImageReadError
+from zoo.models.catalog import STAGING_MODELS
+from zoo.schema.derived import STAGING_SYSTEMS
 from zoo.scoring.inputs import validate_values
 from zoo.schema import Kind
 from zoo.whatif import risk_curve, whatif
 
+STAGING_MODEL_OF = {system: name for name, system in STAGING_MODELS.items()}
 ctx = st.session_state["ctx"]
 cohort = need_cohort(ctx)
 zoo = need_zoo(ctx, "The predictor")
@@ -66,7 +70,7 @@ for modality, ups in (("marrow", up_marrow), ("electrophoresis", up_ife)):
         if all(k is not None for k in ks):
             keys[modality] = ks
 for e in upload_errors:
-    st.error(f"Image not used — {e}")
+    st.error(f"Image not used — {redact(e, ctx['catalog'])}")
 
 if problems:
     st.warning("Fix the values above; the prediction uses only valid inputs.")
@@ -82,6 +86,14 @@ c1.metric("Ensemble P(PD within 24 months)", f"{prob:.1%}", help="Soft voting of
 c2.metric("Risk band", band.capitalize(), help="low < 25 % ≤ intermediate < 50 % ≤ high")
 c3.markdown("**Modalities used:** " + (", ".join(pred.modalities_used[MAIN_ENSEMBLE]) or "none (prevalence)")
             + "  \n**Members used:** " + ", ".join(pred.members_used[MAIN_ENSEMBLE]))
+# the patient's staging beside the model (derived by zoo from the values above; risk = the stage's training PD rate)
+stage_cols = st.columns(len(STAGING_SYSTEMS))
+for col, (key, system) in zip(stage_cols, STAGING_SYSTEMS.items()):
+    stage, risk = pred.stages.get(key), pred.model_probs.get(STAGING_MODEL_OF.get(key))
+    col.metric(system.display, stage or "—",
+               help=(f"{system.citation}. " + (f"Training PD rate of this stage (recalibrated): {risk:.0%}."
+                                              if risk is not None else "No staging risk for this patient."))
+               if stage else f"{system.citation}. Not decided: an input that could change it is missing.")
 flags = forms.out_of_observed(schema, values, cohort.clinical)
 for f in flags:
     st.warning(f, icon=":material/warning:")

@@ -19,6 +19,7 @@ import pandas as pd
 from zoo.artifacts.files import read_json, verify_hashes
 from zoo.data import PatientData
 from zoo.errors import ZooIntegrityError
+from zoo.evaluation.calibration import calibrate_if_needed
 from zoo.schema import DEFAULT_SCHEMA, SCHEMA_VERSION, Schema
 from zoo.schema.derived import with_derived_stages
 
@@ -42,6 +43,8 @@ class PatientPrediction:
     main: str = MAIN_ENSEMBLE
     warnings: list[str] = field(default_factory=list)
     patient_id: str | None = None
+    uncertainty: dict[str, dict] = field(default_factory=dict)  # model/ensemble -> PatientUncertainty.to_dict()
+    stages: dict[str, str | None] = field(default_factory=dict)  # ISS, R-ISS, R2-ISS, IMS/IMWG flag (None: undecided)
 
     @property
     def probability(self) -> float:
@@ -53,10 +56,11 @@ class PatientPrediction:
 
     def to_dict(self) -> dict:
         return {**({"patient_id": self.patient_id} if self.patient_id is not None else {}),
-                "probability": self.probability, "risk_band": self.band, "main_ensemble": self.main,
+                "probability": self.probability, **self.uncertainty.get(self.main, {}),
+                "risk_band": self.band, "main_ensemble": self.main,
                 "models": self.model_probs, "ensembles": self.ensemble_probs,
                 "modalities_used": self.modalities_used, "members_used": self.members_used,
-                "warnings": self.warnings}
+                "stages": self.stages, "warnings": self.warnings}
 
 
 @dataclass
@@ -285,7 +289,7 @@ class Zoo:
         for name in self.model_names:
             mod = self.manifest["models"][name]["modality"]
             est = self.model(name)
-            if mod == "clinical":
+            if mod in ("clinical", "reference"):  # a staging system reads the same clinical row
                 p = est.predict_proba(X)[0, 1]
                 model_probs[name] = None if np.isnan(p) else float(p)
             else:
@@ -295,11 +299,13 @@ class Zoo:
                     continue
                 if self.manifest["models"][name]["family"] == "cell":
                     p, e = self._cell_probs(name, est, arrs, keys[mod])
+                    p = float(calibrate_if_needed(est, np.array([p]))[0]) if not np.isnan(p) else p
                     model_probs[name] = None if np.isnan(p) else p
                     emb_by_model[name] = e
                     continue
                 ps, es = self._image_probs(name, est, mod, arrs, keys[mod])
-                model_probs[name] = float(np.mean(ps))
+                # a patient's score is the mean over their images; the recalibrator maps that score to a risk
+                model_probs[name] = float(calibrate_if_needed(est, np.array([np.mean(ps)]))[0])
                 emb_by_model[name] = np.mean(es, axis=0)
         P = pd.DataFrame([{k: (np.nan if v is None else v) for k, v in model_probs.items()}])
         ens_probs, mods_used, members_used = {}, {}, {}
@@ -319,7 +325,84 @@ class Zoo:
                 ens_probs[ens_name] = float(ens.predict_proba(X, emb)[0, 1])
                 mods_used[ens_name] = ens.modalities_used(X, emb)[0]
                 members_used[ens_name] = mods_used[ens_name]
-        return PatientPrediction(model_probs, ens_probs, mods_used, members_used)
+        unc = self.uncertainty({**model_probs, **ens_probs}, {k: "+".join(v) for k, v in mods_used.items()})
+        return PatientPrediction(model_probs, ens_probs, mods_used, members_used, uncertainty=unc,
+                                 stages=self.patient_stages(clinical))
+
+    # ----- per-patient uncertainty -----------------------------------------------------------
+    def intervals(self, name: str, pattern: str | None = None):
+        """The Venn–Abers/conformal predictor of a model, or of a late ensemble for one modality pattern.
+
+        Fitted when first needed on stored out-of-fold calibrated predictions (hash-checked files:
+        ``predictions.parquet``, or the ensemble's per-pattern OOF in ``ensemble.json``), so nothing
+        executable is stored. None when the training patients lack one outcome.
+        """
+        from zoo.evaluation.intervals import RiskIntervals
+
+        with self._lock:
+            if not hasattr(self, "_intervals"):
+                self._intervals: dict[tuple, object] = {}
+            key = (name, pattern)
+            if key not in self._intervals:
+                by_pattern = {}
+                if pattern and name in self.manifest["ensembles"] and self.manifest["ensembles"][name]["kind"] == "late":
+                    by_pattern = getattr(self.ensemble(name), "oof_by_pattern_", None) or {}
+                try:
+                    if pattern in by_pattern:
+                        cal = by_pattern[pattern]
+                        self._intervals[key] = RiskIntervals().fit(cal["p"], cal["y"])
+                    else:
+                        P = self.predictions()
+                        oof = P[(P["model"] == name) & (P["split"] == "oof")]
+                        self._intervals[key] = RiskIntervals().fit(oof["prob"], oof["y"])
+                except (ValueError, KeyError):
+                    self._intervals[key] = None
+            return self._intervals[key]
+
+    def uncertainty(self, probs: dict[str, float | None], patterns: dict[str, str] | None = None) -> dict[str, dict]:
+        out = {}
+        for name, p in probs.items():
+            iv = (self.intervals(name, (patterns or {}).get(name)) if p is not None and np.isfinite(p) else None)
+            d = iv.describe(p) if iv is not None else None
+            if d is not None:
+                out[name] = d.to_dict()
+        return out
+
+    def interval_columns(self, name: str, p: np.ndarray, patterns=None) -> dict[str, np.ndarray]:
+        """Batch form: Venn–Abers bounds and the 90 % conformal set for many probabilities of one model
+        (``patterns``: each patient's modalities used, for late ensembles)."""
+        from zoo.evaluation.intervals import set_labels
+
+        p = np.asarray(p, dtype=float)
+        pats = np.full(len(p), None, dtype=object) if patterns is None else np.asarray(patterns, dtype=object)
+        lo, hi = np.full(len(p), np.nan), np.full(len(p), np.nan)
+        sets = np.full(len(p), "", dtype=object)
+        for pat in set(pats):
+            rows = (pats == pat) & ~np.isnan(p)
+            iv = self.intervals(name, pat or None)
+            if iv is None or not rows.any():
+                continue
+            b = iv.interval(p[rows])
+            lo[rows], hi[rows] = b[:, 0], b[:, 1]
+            sets[rows] = set_labels(iv.prediction_sets(p[rows]))
+        return {"interval_low": lo, "interval_high": hi, "conformal_set_90": sets}
+
+    def patient_stages(self, clinical: dict) -> dict[str, str | None]:
+        """ISS, R-ISS, R2-ISS and the IMS/IMWG flag for one patient's canonical values (None: undecided).
+
+        Uses the LDH limit the zoo's staging models were trained with, when it has them.
+        """
+        from zoo.schema.derived import derive_staging_systems
+        from zoo.schema.variables import LDH_ULN_U_PER_L
+
+        uln = LDH_ULN_U_PER_L
+        for name in self.model_names:
+            if self.manifest["models"][name]["modality"] == "reference":
+                uln = getattr(self.model(name), "ldh_uln_", uln)
+                break
+        row = pd.DataFrame([{k: (np.nan if v is None else v) for k, v in clinical.items()}])
+        st = derive_staging_systems(row, uln).iloc[0]
+        return {k: (None if pd.isna(v) else str(v)) for k, v in st.items()}
 
     def score(self, data: PatientData, batch: int | None = None, progress=None) -> "CohortScores":
         """P(PD) of every model and ensemble for many patients, with what each ensemble used per patient.
@@ -343,7 +426,9 @@ class Zoo:
                 mod = self.manifest["models"][name]["modality"]
                 if mod == "clinical":
                     continue
-                if not sub.has(mod).any():
+                if mod == "reference":  # a staging system: stages from the chunk's rows, its cohort's LDH limit
+                    cols[name] = self.model(name).predict_proba(sub)[:, 1]
+                elif not sub.has(mod).any():
                     cols[name] = np.full(len(sub), np.nan)
                 else:
                     cols[name] = self.model(name).predict_proba(sub)[:, 1]
@@ -409,25 +494,34 @@ class Zoo:
         """P(PD) of every model and ensemble for many patients (rows = patient ids)."""
         return self.score(data, batch).probabilities
 
-    def clinical_frame(self, rows: list[dict]) -> pd.DataFrame:
-        """Model-ready clinical rows: this zoo's features, ISS/R-ISS derived from their inputs."""
-        df = pd.DataFrame([{k: (np.nan if v is None else v) for k, v in r.items()} for r in rows])
+    def clinical_frame(self, rows: list[dict] | pd.DataFrame) -> pd.DataFrame:
+        """Model-ready clinical rows: this zoo's features, ISS/R-ISS derived from their inputs.
+
+        A DataFrame keeps its index (SHAP passes thousands of masked rows at once).
+        """
+        if isinstance(rows, pd.DataFrame):
+            df = rows.copy()
+        else:
+            df = pd.DataFrame([{k: (np.nan if v is None else v) for k, v in r.items()} for r in rows])
         df = with_derived_stages(df.reindex(columns=sorted(set(df.columns) | set(self.features))))
         return df.reindex(columns=self.features)
 
-    def clinical_only_probability(self, clinical_rows: list[dict], image_probs: dict[str, float | None],
-                                  ensemble: str = MAIN_ENSEMBLE) -> np.ndarray:
+    def clinical_only_probability(self, clinical_rows: list[dict] | pd.DataFrame,
+                                  image_probs: dict[str, float | None], ensemble: str = MAIN_ENSEMBLE) -> np.ndarray:
         """A late-fusion ensemble's P(PD) for many variants of one patient's clinical values.
 
-        The what-if fast path: only the ensemble's clinical members run (batched),
-        image members reuse the probabilities already computed for this patient.
+        The what-if fast path (and the function the ensemble's SHAP waterfall explains): only the
+        ensemble's clinical members run (batched, sharing their fitted preprocessing), image members
+        reuse the probabilities already computed for this patient.
         """
         ens = self.ensemble(ensemble)
         X = self.clinical_frame(clinical_rows)
+        clinical = [n for n in ens.members if self.manifest["models"][n]["modality"] == "clinical"]
+        probs = self.clinical_probabilities(X, clinical)
         cols = {}
         for name in ens.members:
-            if self.manifest["models"][name]["modality"] == "clinical":
-                cols[name] = self.model(name).predict_proba(X)[:, 1]
+            if name in probs:
+                cols[name] = probs[name]
             else:
                 v = image_probs.get(name)
                 cols[name] = np.full(len(X), np.nan if v is None else v)

@@ -13,7 +13,8 @@ def _cmd_synth(a: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     summary = generate_cohort(a.out, n=a.n, seed=a.seed, site=a.site, image_size=a.image_size,
-                              workers=a.workers, overwrite=a.overwrite, show_bar=not a.quiet)
+                              workers=a.workers, overwrite=a.overwrite, show_bar=not a.quiet,
+                              prevalence=a.prevalence, censor_early=a.censor_early)
     summary["seconds"] = round(time.perf_counter() - t0, 2)
     print(json.dumps({k: summary[k] for k in ("n", "site", "seed", "pd_rate", "oracle_auc", "n_images", "seconds")}))
     return 0
@@ -44,6 +45,13 @@ def _cmd_train(a: argparse.Namespace) -> int:
     zoo = Zoo.load(out)
     print(f"zoo written to {out} in {time.perf_counter() - t0:.1f} s")
     _print_leaderboard(zoo, "test")
+    _print_sample_size(zoo, None)
+    for k, rec in (zoo.metrics().get("outcome_excluded") or {}).items():
+        if rec["censored_early"] or rec["no_outcome"]:
+            print(f"note: {k} cohort: {rec['censored_early']} patient(s) followed < 24 months without progression "
+                  f"and {rec['no_outcome']} without an outcome were excluded from training and evaluation"
+                  + ("; the others carry inverse-probability-of-censoring weights." if rec["ipcw_weighted"] else "."),
+                  file=sys.stderr)
     failed = zoo.manifest.get("failed_models") or {}
     for name, reason in failed.items():
         print(f"warning: {name} failed and is not in this zoo: {reason}", file=sys.stderr)
@@ -61,10 +69,18 @@ def _print_leaderboard(zoo, split: str) -> None:
     failed = lb[lb["status"] == "failed"]
     lb = lb[lb["status"] != "failed"]
     cols = [c for c in ["group", "model", "auc", "auc_lo", "auc_hi", "accuracy", "f1", "brier", "cal_slope",
-                        "oracle_auc"] if c in lb]
+                        "oracle_auc", "delta_auc_vs_staging"] if c in lb]
     print(lb[cols].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     for name, reason in zip(failed["model"], failed["failure"]):
         print(f"FAILED {name}: {reason}")
+
+
+def _print_sample_size(zoo, split: str | None) -> None:
+    """Each sample-size shortfall as a visible warning (stderr, like the other warnings)."""
+    from zoo.leaderboard import sample_size_warnings
+
+    for msg in sample_size_warnings(zoo.metrics(), split):
+        print(f"warning: SAMPLE SIZE: {msg}", file=sys.stderr)
 
 
 def _cmd_leaderboard(a: argparse.Namespace) -> int:
@@ -76,6 +92,7 @@ def _cmd_leaderboard(a: argparse.Namespace) -> int:
         print(lb.to_json(orient="records", indent=2))
     else:
         _print_leaderboard(zoo, a.split)
+        _print_sample_size(zoo, a.split)
     return 0
 
 
@@ -146,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=None)
     s.add_argument("--overwrite", action="store_true")
     s.add_argument("--quiet", action="store_true")
+    s.add_argument("--prevalence", type=float, default=None,
+                   help="target PD rate, e.g. 0.10 for an imbalanced cohort (moves the risk model's intercept)")
+    s.add_argument("--censor-early", type=float, default=0.0,
+                   help="expected share of patients lost to follow-up before 24 months without an event "
+                        "(their 24-month outcome is unknown; oracle.csv keeps progressed_true)")
     s.set_defaults(func=_cmd_synth)
 
     v = sub.add_parser("validate", help="check a cohort directory; exit 0 when usable")

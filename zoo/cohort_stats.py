@@ -151,12 +151,17 @@ def kaplan_meier(clinical: pd.DataFrame, groups: pd.Series, time_col: str = "mon
 
 def grouping_series(clinical: pd.DataFrame, schema: Schema, by: str,
                     predicted: pd.Series | None = None, cuts: tuple[float, float] = (0.25, 0.5)) -> pd.Series:
-    """Group labels for KM: a schema variable, or the zoo's predicted risk group."""
+    """Group labels for KM: a schema variable, a derived staging system (r2iss, imwg_hr), or the zoo's
+    predicted risk group."""
     if by == "predicted_risk":
         if predicted is None:
             raise ValueError("Expected zoo predictions for grouping by predicted risk. Got none; train a zoo first.")
         p = predicted.reindex(clinical.index)
         return pd.cut(p, [-0.01, cuts[0], cuts[1], 1.01], labels=["low", "intermediate", "high"]).astype(object)
+    if by in ("r2iss", "imwg_hr"):  # staging systems with no schema column: derived from their inputs
+        from zoo.schema.derived import derive_staging_systems
+
+        return derive_staging_systems(clinical, schema.ldh_uln)[by].astype(object)
     var = schema[by]
     s = clinical[by]
     if var.kind is Kind.numeric:

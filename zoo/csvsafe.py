@@ -27,5 +27,9 @@ def safe_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def safe_csv_bytes(df: pd.DataFrame, index: bool = False) -> bytes:
-    """UTF-8 CSV bytes of ``df`` with every text cell escaped."""
-    return safe_frame(df).to_csv(index=index).encode("utf-8")
+    """UTF-8 CSV bytes of ``df`` with every text cell escaped.
+
+    Rows end in CRLF (RFC 4180) so that the csv writer quotes any cell holding a bare CR: with pandas'
+    default "\n" a note containing "\r" was written unquoted and split the row in two on reading.
+    """
+    return safe_frame(df).to_csv(index=index, lineterminator="\r\n").encode("utf-8")

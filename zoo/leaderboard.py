@@ -5,13 +5,43 @@ import numpy as np
 import pandas as pd
 
 from zoo.evaluation.published import PUBLISHED_LABEL, published_for
+from zoo.evaluation.staging_compare import leaderboard_columns as staging_columns
 
-GROUP_ORDER = {"clinical": 0, "marrow": 1, "electrophoresis": 2, "ensemble": 3}
-GROUP_LABEL = {"clinical": "Clinical", "marrow": "Bone marrow", "electrophoresis": "IFE", "ensemble": "Ensemble"}
+GROUP_ORDER = {"clinical": 0, "marrow": 1, "electrophoresis": 2, "ensemble": 3, "reference": 4}
+GROUP_LABEL = {"clinical": "Clinical", "marrow": "Bone marrow", "electrophoresis": "IFE", "ensemble": "Ensemble",
+               "reference": "Staging (reference)"}
+
+
+def sample_size_fields(metrics: dict) -> dict:
+    """The cohort's sample-size check as flat leaderboard fields (the same on every row; None when not stored)."""
+    ss = metrics.get("sample_size") or {}
+    dev = ss.get("development") or {}
+    riley = dev.get("riley") or {}
+    ext = ss.get("external") or {}
+    return {"dev_n": dev.get("n"), "dev_events": dev.get("events"), "candidate_parameters": dev.get("parameters"),
+            "events_per_parameter": dev.get("events_per_parameter"), "riley_min_n": riley.get("n"),
+            "riley_min_events": riley.get("events"), "riley_r2_cs": riley.get("r2_cs"),
+            "sample_size_short": dev.get("short"), "external_events": ext.get("events"),
+            "external_non_events": ext.get("non_events"), "external_events_short": ext.get("short")}
+
+
+def sample_size_warnings(metrics: dict, split: str | None = None) -> list[str]:
+    """Plain sentences for each shortfall: the development cohort's always, the external one's for that split.
+
+    ``split=None`` gives every warning (``train``'s summary).
+    """
+    ss = metrics.get("sample_size") or {}
+    out = []
+    for w in ss.get("warnings") or []:
+        if w["scope"] == "external" and split not in (None, "external"):
+            continue
+        out.append(w["message"])
+    return out
 
 
 def leaderboard_table(zoo, split: str = "test") -> pd.DataFrame:
     metrics = zoo.metrics()
+    size = sample_size_fields(metrics)
     rows = []
     for name, rec in metrics["models"].items():
         m = rec.get(split)
@@ -22,25 +52,49 @@ def leaderboard_table(zoo, split: str = "test") -> pd.DataFrame:
         paper = mf.get("paper_name") or ("Soft voting" if name == "ens_soft_vote" else None)
         pub = published_for("ensemble" if rec["modality"] == "ensemble" else rec["modality"], paper) if paper else None
         at = m.get("at_youden", {})
+        ci = lambda k: (m.get(k) or [np.nan, np.nan])  # noqa: E731
+        vs = m.get("vs_best_single") or {}
+        upd = m.get("after_intercept_update") or {}
+        att = m.get("attention_on_target") or {}
+        unc = m.get("uncertainty") or {}
         row = {
             "model": name, "display": mf.get("display") or ens.get("display", name),
             "group": GROUP_LABEL.get(rec["modality"], rec["modality"]), "modality": rec["modality"],
-            "kind": rec["kind"], "n": m.get("n"), "auc": m.get("auc"),
-            "auc_lo": (m.get("auc_ci") or [np.nan, np.nan])[0], "auc_hi": (m.get("auc_ci") or [np.nan, np.nan])[1],
+            "kind": rec["kind"], "n": m.get("n"), "n_pd": m.get("n_pd"), "auc": m.get("auc"),
+            "auc_lo": ci("auc_ci")[0], "auc_hi": ci("auc_ci")[1],
             "accuracy": at.get("accuracy"), "precision": at.get("precision"), "recall": at.get("recall"),
-            "f1": at.get("f1"), "brier": m.get("brier"), "cal_slope": m.get("cal_slope"),
-            "cal_intercept": m.get("cal_intercept"), "ece": m.get("ece"), "threshold": rec.get("threshold"),
-            "oof_auc": rec["oof"]["auc"], "oracle_auc": m.get("oracle_auc"),
-            "fraction_of_oracle": m.get("fraction_of_oracle"),
-            "p_vs_best_single": (m.get("vs_best_single") or {}).get("p_value"),
+            "f1": at.get("f1"), "sensitivity": m.get("sensitivity"), "sensitivity_lo": ci("sensitivity_ci")[0],
+            "sensitivity_hi": ci("sensitivity_ci")[1], "specificity": m.get("specificity"),
+            "specificity_lo": ci("specificity_ci")[0], "specificity_hi": ci("specificity_ci")[1],
+            "brier": m.get("brier"), "brier_lo": ci("brier_ci")[0], "brier_hi": ci("brier_ci")[1],
+            "null_brier": m.get("null_brier"), "scaled_brier": m.get("scaled_brier"),
+            "scaled_brier_lo": ci("scaled_brier_ci")[0], "scaled_brier_hi": ci("scaled_brier_ci")[1],
+            "worse_than_null": m.get("worse_than_null"),
+            "cal_intercept": m.get("cal_intercept"), "cal_intercept_lo": ci("cal_intercept_ci")[0],
+            "cal_intercept_hi": ci("cal_intercept_ci")[1], "cal_slope": m.get("cal_slope"),
+            "cal_slope_lo": ci("cal_slope_ci")[0], "cal_slope_hi": ci("cal_slope_ci")[1], "ece": m.get("ece"),
+            "mean_predicted": m.get("mean_predicted"), "observed_rate": m.get("observed_rate"),
+            "threshold": rec.get("threshold"), "oof_auc": rec["oof"]["auc"], "oracle_auc": m.get("oracle_auc"),
+            "oracle_lift": m.get("oracle_lift"),
+            "delta_auc_vs_best_single": vs.get("delta"), "p_vs_best_single": vs.get("p_value"),
+            "p_holm_vs_best_single": vs.get("p_holm"),
+            "updated_brier": upd.get("brier"), "updated_cal_slope": upd.get("cal_slope"),
+            "intercept_shift": upd.get("shift"),
             "published_auc": (pub or {}).get("auc"), "published_label": PUBLISHED_LABEL if pub else None,
-            "attention_on_target": (m.get("attention_on_target") or {}).get("mean"),
-            "attention_correct": (m.get("attention_on_target") or {}).get("correct"),
-            "attention_wrong": (m.get("attention_on_target") or {}).get("wrong"),
-            "attention_chance": (m.get("attention_on_target") or {}).get("chance"),
+            "attention_on_target": att.get("mean"), "attention_correct": att.get("correct"),
+            "attention_wrong": att.get("wrong"), "attention_chance": att.get("chance"),
+            "conformal_coverage": unc.get("coverage"), "conformal_coverage_lo": (unc.get("coverage_ci") or [None])[0],
+            "conformal_coverage_hi": (unc.get("coverage_ci") or [None, None])[1],
+            "conformal_coverage_pd": unc.get("coverage_pd"), "conformal_coverage_non_pd": unc.get("coverage_non_pd"),
+            "conformal_mean_set_size": unc.get("mean_set_size"), "va_mean_width": unc.get("va_mean_width"),
         }
+        for t, nb in (m.get("net_benefit") or {}).items():
+            row[f"net_benefit_{t}"] = nb.get("value")
+            row[f"net_benefit_{t}_lo"], row[f"net_benefit_{t}_hi"] = nb.get("ci", [np.nan, np.nan])
         for k in ("accuracy", "precision", "recall", "f1"):
             row[f"{k}_at_0.5"] = m.get("at_0.5", {}).get(k)
+        row.update(staging_columns(m))  # ΔAUC, LR test and NRI against the best staging system
+        row.update(size)  # is the cohort large enough (Riley et al.; ≥ 100 external events)
         row["status"], row["failure"] = "ok", None
         rows.append(row)
     for name, reason in (zoo.manifest.get("failed_models") or {}).items():

@@ -95,24 +95,93 @@ def test_explainability_renders(app_env, tiny_cohort):
     assert at.title[0].value == "Explainability"
     captions = " ".join(c.value for c in at.caption)
     assert "Explainer:" in captions and "Shapley" in captions
+    # by default the waterfall explains the main ensemble's clinical part, and says so
+    assert at.selectbox(key="ex_shap_model").value == "ens_soft_vote"
+    assert "(the predictor's main number), clinical part" in captions and "held fixed" in captions
+    at.selectbox(key="ex_shap_model").set_value("clinical_lr").run()
+    assert not at.exception
+    captions = " ".join(c.value for c in at.caption)
+    assert "alone: its calibrated P(PD)" in captions and "not the ensemble" in captions
+    n_charts = len(at.get("vega_lite_chart"))
+    at.toggle(key="ex_shap_global").set_value(True).run()
+    assert not at.exception
+    assert len(at.get("vega_lite_chart")) == n_charts + 2, "mean |SHAP| and beeswarm over the test patients"
 
 
-def test_failure_cases_review_survives_restart(app_env, test_zoo_dir):
+def test_leaderboard_warns_when_the_cohort_is_too_small(app_env, test_zoo):
+    at = _run("../pages/leaderboard.py")
+    need = test_zoo.metrics()["sample_size"]["development"]["riley"]["n"]
+    assert any("Sample size" in w.value and "Development cohort too small" in w.value and f"minimum is {need}"
+               in w.value for w in at.warning)
+    assert not any("External cohort too small" in w.value for w in at.warning), "the external one on its own split"
+    at.radio(key="_w_split").set_value("external").run()
+    assert any("External cohort too small" in w.value for w in at.warning)
+
+
+def _tree(d):
+    return sorted((p.relative_to(d).as_posix(), p.stat().st_mtime_ns) for p in d.rglob("*"))
+
+
+def test_failure_cases_review_survives_restart_in_the_state_folder(app_env, test_zoo_dir, tmp_path):
+    before = _tree(test_zoo_dir)
     at = _run("../pages/failure_cases.py")
     assert at.title[0].value == "Failure cases"
     at.selectbox(key="fc_category").set_value("attention on gel edge/background")
     at.text_area(key="fc_note").set_value("attention sits on the gel edge")
-    at.text_input(key="fc_reviewer_input").set_value("reviewer-1")
     at.button(key="fc_save").click()
     at.run()
     assert not at.exception
+    assert any("saved" in s.value for s in at.success)
+    assert at.text_area(key="fc_note").value == "", "the form clears only after the save committed"
     at2 = _run("../pages/failure_cases.py")  # a fresh app session: a restart
-    from zoo.reviews import ReviewStore
+    from zoo.reviews import ANONYMOUS, ReviewStore
 
-    notes = ReviewStore.beside(test_zoo_dir).all()["note"].tolist()
-    assert "attention sits on the gel edge" in notes
+    notes = ReviewStore.in_state(test_zoo_dir.name, tmp_path / "state").all()
+    assert notes["note"].tolist() == ["attention sits on the gel edge"]
+    assert notes["reviewer"].tolist() == [ANONYMOUS], "without sign-in the note is signed anonymous (local)"
     shown = [d.value for d in at2.dataframe]
     assert any("note" in df.columns and "attention sits on the gel edge" in df["note"].tolist() for df in shown)
+    assert _tree(test_zoo_dir) == before, "the zoo folder is never written: it may be read-only"
+
+
+def test_a_busy_database_keeps_the_note_in_the_form_and_says_retry(app_env, test_zoo_dir, tmp_path):
+    import sqlite3
+
+    from zoo.reviews import ReviewStore
+
+    store = ReviewStore.in_state(test_zoo_dir.name, tmp_path / "state")
+    store.add("X", "test", "other", "warm-up")  # the database exists; now another writer holds its lock
+    holder = sqlite3.connect(store.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        at = _run("../pages/failure_cases.py")
+        at.text_area(key="fc_note").set_value("a long thoughtful note")
+        at.button(key="fc_save").click()
+        at.run(timeout=60)
+        assert not at.exception
+        assert any("press Save again" in w.value for w in at.warning), [w.value for w in at.warning]
+        assert at.text_area(key="fc_note").value == "a long thoughtful note", "the note stays in the form"
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    at.button(key="fc_save").click()
+    at.run()
+    assert "a long thoughtful note" in store.all()["note"].tolist()
+
+
+def test_failure_cases_renders_when_the_state_folder_is_not_writable(app_env, tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("MYELOZOO_STATE", str(tmp_path / "file" / "state"))
+    at = _run("../pages/failure_cases.py")
+    assert at.title[0].value == "Failure cases"
+    at.text_area(key="fc_note").set_value("not lost")
+    at.button(key="fc_save").click()
+    at.run()
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "expected a writable state folder" in errors and "MYELOZOO_STATE" in errors
+    assert str(tmp_path) not in errors
+    assert at.text_area(key="fc_note").value == "not lost"
 
 
 def test_missing_zoo_explains_how_to_build(tiny_cohort_dir, tmp_path, monkeypatch):
@@ -141,3 +210,36 @@ def test_shared_state_comes_from_the_url_and_survives_page_switches(app_env, tin
     at.run()
     assert at.session_state["patient"] == pid
     assert at.query_params["patient"] == pid and at.query_params["threshold"] == "0.700"
+
+
+def test_predictor_shows_the_patients_staging_beside_the_probability(app_env, tiny_cohort):
+    pid = tiny_cohort.patient_ids[0]
+    at = _run("../pages/predictor.py", patient=pid)
+    labels = {m.label: m.value for m in at.metric}
+    assert {"ISS", "R-ISS", "R2-ISS", "IMS/IMWG high risk"} <= set(labels)
+    from zoo.schema.derived import derive_staging_systems
+
+    expected = derive_staging_systems(tiny_cohort.clinical.loc[[pid]], tiny_cohort.schema.ldh_uln).iloc[0]
+    assert labels["R2-ISS"] == (expected["r2iss"] if isinstance(expected["r2iss"], str) else "—")
+
+
+def test_leaderboard_compares_with_the_best_staging_system(app_env, test_zoo):
+    at = _run("../pages/leaderboard.py")
+    best = test_zoo.metrics()["staging"]["best"]
+    ref = test_zoo.manifest["models"][best]["display"]
+    table = at.dataframe[0].value
+    assert {f"Δ AUC vs {ref}", f"Δ AUC vs {ref} CI", f"NRI vs {ref}", "LR test p"} <= set(table.columns)
+    assert set(table.loc[table["Group"] == "Staging (reference)", "Model"]) >= {"ISS", "R-ISS", "R2-ISS"}
+    assert any(h.value == f"Reclassification against {ref}" for h in at.subheader)
+    rc = at.dataframe[-1].value
+    assert rc.to_numpy().sum() == len(test_zoo.split()["test"]), "the reclassification table counts the test set"
+
+
+def test_cohort_explorer_draws_km_by_r2iss_beside_predicted_risk(app_env):
+    at = make_app()
+    at.session_state["ce_view"] = "Time to progression"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    captions = " ".join(c.value for c in at.caption)
+    assert "R2-ISS from ISS, LDH" in captions and "Predicted risk groups" in captions
+    assert len(at.get("vega_lite_chart")) >= 3, "predicted risk, R2-ISS and the chosen grouping"

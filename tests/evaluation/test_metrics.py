@@ -98,3 +98,102 @@ def test_curves_from_predictions_are_plain_arrays():
     assert d["roc_fpr"][0] == 0 and d["roc_tpr"][-1] == 1
     assert len(d["dca_threshold"]) == 99 and len(d["cal_pred"]) == len(d["cal_obs"])
     assert all(isinstance(v, list) for v in d.values())
+
+
+# ----- issue 9: stratified bootstrap, every metric with a CI, calibration ---------------------------
+def test_bootstrap_never_drops_or_loses_a_class():
+    from zoo.evaluation.bootstrap import resample_weights
+
+    y = np.array([1] + [0] * 39)  # one event: a plain bootstrap would lack it in ~37 % of resamples
+    w = resample_weights(y, 500, seed=1)
+    assert w.shape == (500, 40), "every resample is kept"
+    assert (w.sum(axis=1) == 40).all()
+    assert (w[:, y == 1].sum(axis=1) >= 1).all(), "a resample without the event is redrawn"
+    auc = weighted_auc(y, np.linspace(0, 1, 40), w)
+    assert np.isfinite(auc).all(), "no resample lacks a class, so no AUC is undefined"
+
+
+def test_bootstrap_lets_the_prevalence_vary_so_calibration_in_the_large_has_a_real_ci():
+    """Resampling each class to its own size would fix the prevalence: a constant predictor's
+    calibration intercept would get a CI of zero width. The patient bootstrap does not."""
+    from zoo.evaluation.bootstrap import resample_weights, weighted_calibration
+
+    y = np.array([1] * 12 + [0] * 28)
+    w = resample_weights(y, 400, seed=2)
+    prevalence = w[:, y == 1].sum(axis=1) / w.sum(axis=1)
+    assert prevalence.std() > 0.04  # about sqrt(0.3 * 0.7 / 40) = 0.072
+    a, _ = weighted_calibration(y, np.full(40, 0.3), w)
+    lo, hi = np.percentile(a, [2.5, 97.5])
+    assert hi - lo > 1.0, "the CI of calibration-in-the-large reflects the sampling of the prevalence"
+
+
+def test_vectorised_calibration_equals_statsmodels_glm():
+    import statsmodels.api as sm
+    from zoo.evaluation.bootstrap import weighted_calibration
+
+    p = np.clip(P, 0.02, 0.98)
+    lp = np.log(p / (1 - p))
+    slope_fit = sm.GLM(Y, sm.add_constant(lp), family=sm.families.Binomial()).fit()
+    citl_fit = sm.GLM(Y, np.ones((len(Y), 1)), family=sm.families.Binomial(), offset=lp).fit()
+    a, b = weighted_calibration(Y, p, np.ones((1, len(Y))))
+    assert a[0] == pytest.approx(citl_fit.params[0], abs=1e-6)
+    assert b[0] == pytest.approx(slope_fit.params[1], abs=1e-6)
+
+
+def test_metric_suite_gives_a_ci_for_every_metric_and_flags_worse_than_null():
+    from zoo.evaluation.bootstrap import resample_weights
+    from zoo.evaluation.report import metric_suite
+
+    W = resample_weights(Y, 300, seed=0)
+    m = metric_suite(Y, P, 0.4, float(Y.mean()), W)
+    for k in ("auc", "brier", "scaled_brier", "cal_intercept", "cal_slope", "sensitivity", "specificity"):
+        lo, hi = m[f"{k}_ci"]
+        assert lo <= m[k] <= hi, k
+    assert set(m["net_benefit"]) == {"0.10", "0.25", "0.50"}
+    assert m["brier"] == pytest.approx(brier_score_loss(Y, P))
+    assert m["null_brier"] == pytest.approx(Y.mean() * (1 - Y.mean()))
+    bad = metric_suite(Y, 1 - P, 0.4, float(Y.mean()), W)
+    assert bad["worse_than_null"] and bad["scaled_brier"] < 0
+
+
+def test_net_benefit_matches_dcurves():
+    from zoo.evaluation.bootstrap import weighted_net_benefit
+
+    dca = decision_curve(Y, P, thresholds=np.array([0.1, 0.25, 0.5])).set_index("threshold")
+    for t in (0.1, 0.25, 0.5):
+        assert weighted_net_benefit(Y, P, t, np.ones((1, len(Y))))[0] == pytest.approx(dca.loc[t, "model"], abs=1e-9)
+
+
+def test_reliability_bin_counts_match_the_bins():
+    from zoo.evaluation.curves import reliability_bins
+
+    rel = reliability_bins(Y, P, 10)
+    assert rel["count"].sum() == len(Y)
+    edges = np.unique(np.quantile(P, np.linspace(0, 1, 11)))
+    idx = np.clip(np.searchsorted(edges, P, side="right") - 1, 0, len(edges) - 2)
+    for b, (pred, obs, n) in enumerate(zip(rel["predicted"], rel["observed"], rel["count"])):
+        m = idx == np.unique(idx)[b]
+        assert n == m.sum() and pred == pytest.approx(P[m].mean()) and obs == pytest.approx(Y[m].mean())
+
+
+def test_a_class_weighted_model_is_recalibrated_to_the_prevalence():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from zoo.evaluation.calibration import ScoreCalibrator, crossfit_calibrated
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1500, 3))
+    y = (rng.random(1500) < 1 / (1 + np.exp(-(X[:, 0] - 2.3)))).astype(int)  # ~12 % events
+    cv = StratifiedKFold(5, shuffle=True, random_state=0)
+    raw = cross_val_predict(LogisticRegression(class_weight="balanced"), X, y, cv=cv, method="predict_proba")[:, 1]
+    assert raw.mean() > y.mean() + 0.2, "class weighting inflates the risks (the bug this fixes)"
+    fold = np.zeros(len(y), int)
+    for f, (_, va) in enumerate(cv.split(X, y)):
+        fold[va] = f
+    cal = crossfit_calibrated(raw, y, fold)
+    assert cal.mean() == pytest.approx(y.mean(), abs=0.015)
+    a, b = calibration_intercept_slope(y, cal)
+    assert abs(a) < 0.2 and abs(b - 1) < 0.25
+    c = ScoreCalibrator().fit(raw, y)
+    again = ScoreCalibrator.from_dict(c.to_dict())
+    assert np.allclose(again.predict(raw), c.predict(raw)), "the saved calibrator gives the same risks"

@@ -78,10 +78,37 @@ def test_predict_patient_without_images_uses_clinical_members_only(test_zoo, tin
     pred = test_zoo.predict_patient(values)
     for ens in ("ens_soft_vote", "ens_weighted", "ens_stacking", "ens_fusion_lr"):
         assert pred.modalities_used[ens] == ["clinical"], ens
-    assert all(v is None for n, v in pred.model_probs.items() if test_zoo.manifest["models"][n]["modality"] != "clinical")
+    image_models = [n for n in pred.model_probs if test_zoo.manifest["models"][n]["modality"] in ("marrow", "electrophoresis")]
+    assert image_models and all(pred.model_probs[n] is None for n in image_models)
     imgs = {m: tiny_cohort.read_images(pid, m) for m in ("marrow", "electrophoresis")}
     full = test_zoo.predict_patient(values, {m: v for m, v in imgs.items() if v})
     used = full.modalities_used["ens_soft_vote"]
     assert "clinical" in used and len(used) >= 2
     assert set(used) == {test_zoo.manifest["models"][m]["modality"] for m in full.members_used["ens_soft_vote"]}
     assert full.model_probs["marrow_cell_resnet18"] is not None, "cell-level model runs on uploads"
+
+
+def test_cell_model_test_predictions_do_not_use_annotations(test_zoo, tiny_cohort_dir, tmp_path):
+    """Test-set figures of the cell-level model describe what a user gets: the ground-truth annotation
+    points (which only prompt training crops) can be deleted without changing a single test prediction."""
+    import shutil
+
+    import numpy as np
+
+    from zoo.cohort.loader import load_cohort
+    from zoo.data import PatientData
+
+    name = "marrow_cell_resnet18"
+    copy = tmp_path / "no_annotations"
+    shutil.copytree(tiny_cohort_dir, copy)
+    assert (copy / "annotations").is_dir()
+    shutil.rmtree(copy / "annotations")
+    cohort = load_cohort(copy)
+    test_ids = [p for p in test_zoo.split()["test"] if p in cohort.patient_ids]
+    data = PatientData.from_cohort(cohort).subset([cohort.patient_ids.index(p) for p in test_ids])
+    got = test_zoo.model(name).predict_proba(data)[:, 1]
+    P = test_zoo.predictions()
+    stored = P[(P["model"] == name) & (P["split"] == "test")].set_index("patient_id")["prob"].reindex(test_ids)
+    ok = ~np.isnan(stored.to_numpy())
+    assert ok.sum() >= 5
+    assert np.allclose(got[ok], stored.to_numpy()[ok], atol=1e-5)

@@ -10,11 +10,13 @@ PAPER_VARIABLES = {
     "mprotein_light", "mprotein_level", "urine_light_chain", "bmpc", "ds_stage", "iss", "riss", "fish_1q21_gain",
     "fish_del17p", "fish_t4_14", "fish_t14_16", "fish_t11_14",
 }
+# recorded beyond the paper's table: bone disease decides Durie–Salmon stage III (issue 15)
+EXTRA_VARIABLES = {"bone_lesions"}
 
 
 def test_schema_has_every_paper_variable_once():
     names = [v.name for v in BUILTIN_VARIABLES]
-    assert set(names) == PAPER_VARIABLES
+    assert set(names) == PAPER_VARIABLES | EXTRA_VARIABLES
     assert len(names) == len(set(names))
 
 

@@ -9,6 +9,7 @@ from PIL import Image
 from zoo.synth.clinical import MISSING_SHARE
 from zoo.synth.cohort import generate_cohort, simulate_tables
 from zoo.synth.risk import oracle_aucs
+from zoo.synth.sites import SITES
 
 
 def _tree_digest(root):
@@ -41,7 +42,7 @@ def test_oracle_ordering_holds_in_expectation():
     aucs = oracle_aucs(t["oracle"], t["survival"]["progressed"].to_numpy())
     print("oracle AUC (n=6000):", {k: round(v, 3) for k, v in aucs.items()})
     assert aucs["clinical"] < aucs["marrow"] < aucs["electrophoresis"] < aucs["true"]
-    assert 0.6 < aucs["clinical"] < 0.75 and aucs["true"] > 0.85
+    assert 0.6 < aucs["clinical"] < 0.75 and 0.80 <= aucs["true"] <= 0.90
 
 
 def test_clinical_table_is_plausible_ndmm():
@@ -52,16 +53,18 @@ def test_clinical_table_is_plausible_ndmm():
     assert 0.42 <= (truth["mprotein_heavy"] == "IgG").mean() <= 0.58
     assert 0.30 <= (truth["iss"] == "III").mean() <= 0.50
     assert 0.30 <= truth["fish_1q21_gain"].mean() <= 0.50
-    assert 0.25 <= surv["progressed"].mean() <= 0.50
-    # physiological correlations
+    assert 0.38 <= surv["progressed"].mean() <= 0.50
+    # physiological correlations (marrow plasma-cell % only loosely: it must not become a strong risk factor)
     assert np.corrcoef(np.log(truth["b2m"]), np.log(truth["creatinine"]))[0, 1] > 0.3
-    assert np.corrcoef(truth["hgb"], truth["bmpc"])[0, 1] < -0.3
+    assert np.corrcoef(truth["hgb"], truth["bmpc"])[0, 1] < -0.15
     igg = truth["mprotein_heavy"].isin(["IgG", "IgA"])
     assert np.corrcoef(truth.loc[igg, "glb"], truth.loc[igg, "mprotein_level"])[0, 1] > 0.8
-    # missingness in the 2-10 % band, and stages derived from what is observed
+    # missingness in the 2-10 % band, FISH missing as whole panels, stages derived from what is observed
     for col, share in MISSING_SHARE.items():
         assert abs(obs[col].isna().mean() - share) < 0.03, col
+    assert abs(obs["fish_del17p"].isna().mean() - SITES["A"].fish_missing) < 0.03
     assert obs.loc[obs["b2m"].isna(), "iss"].isna().all()
+    assert not any(c.startswith("_") for c in obs.columns), "hidden biology never reaches the observed table"
 
 
 def test_survival_agrees_with_the_binary_outcome():

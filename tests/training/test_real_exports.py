@@ -45,6 +45,8 @@ def hospital_export(clinical_csv, out_dir, n: int | None = None) -> pd.DataFrame
     text.loc[1, "PFS (months)"] = "400"                # 33 years of follow-up
     text.loc[1, "PROGRESSED"], text.loc[1, "PFS event"] = "0", "0"
     text.loc[2, "B2M (mg/L)"] = "<0,5"                 # below the assay's limit
+    text.loc[3, "PFS (months)"] = "10,5"               # lost to follow-up at 10.5 months without progression
+    text.loc[3, "PROGRESSED"], text.loc[3, "PFS event"] = "0", "0"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "clinical.csv").write_bytes(text.to_csv(sep=";", index=False, lineterminator="\r\n")
                                            .encode("windows-1252"))
@@ -70,6 +72,11 @@ def test_hospital_export_validates_with_warnings(export_dir, tiny_cohort_dir):
     assert c.loc[first, "creatinine"] == pytest.approx(22 * 88.42)
     assert c.loc[second, "months_to_event"] == 400
     assert c.loc[third, "b2m"] == pytest.approx(0.5)
+    lost = src.index[3]
+    assert lost not in c.index, "a non-progressor censored before 24 months has an unknown outcome"
+    assert any(p.kind == "outcome_unknown" and p.patient_id == lost and "10.5 months" in p.message
+               for p in report.warnings)
+    assert report.n_censored_early >= 1
     rest = src.index[3:]
     assert np.allclose(c.loc[rest, "hgb"], src.loc[rest, "hgb"], atol=0.06, equal_nan=True)
     assert np.allclose(c.loc[rest, "creatinine"], src.loc[rest, "creatinine"], rtol=0.01, atol=0.5, equal_nan=True)
@@ -88,6 +95,9 @@ def test_hospital_export_trains_end_to_end_and_scores_in_batch(export_dir, tmp_p
     assert set(zoo.manifest["models"]) >= {"clinical_lr", "clinical_knn", "clinical_rf"}
     assert zoo.manifest["failed_models"] == {}
     assert "ens_soft_vote" in zoo.ensemble_names
+    excluded = zoo.metrics()["outcome_excluded"]["development"]
+    assert excluded["censored_early"] >= 1
+    assert "followed < 24 months without progression" in capsys.readouterr().err
     preds = tmp_path / "preds.csv"
     assert main(["predict", "--zoo", str(out), "--cohort", str(export_dir), "--out", str(preds), "--quiet"]) == 0
     table = pd.read_csv(preds, dtype={"patient_id": str})

@@ -21,18 +21,57 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+FILE_MODE = 0o644  # before the umask: a dashboard running under another account can read the zoo
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it (os.umask would race with other threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename inside ``path`` durable: the directory entry is on disk, not only the file's bytes."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_with(path: Path, write) -> None:
+    """``write(tmp_path)`` fills a temp file beside ``path``; it is fsynced, given mode 0644 & ~umask, renamed
+    over ``path`` and the directory fsynced. A crash leaves the old file or the new one, never half of one."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
+        write(Path(tmp))
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, FILE_MODE & ~current_umask())
         os.replace(tmp, path)
+        fsync_dir(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    atomic_write_with(Path(path), lambda tmp: tmp.write_bytes(data))
+
+
+def atomic_write_parquet(path: Path, df) -> None:
+    """A DataFrame as Parquet, atomically (pandas writes in place, so a crash could leave half a file)."""
+    atomic_write_with(Path(path), lambda tmp: df.to_parquet(tmp, index=False))
 
 
 def atomic_write_json(path: Path, obj) -> None:

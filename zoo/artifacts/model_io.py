@@ -21,8 +21,16 @@ def _xgb_params(m) -> dict:
 
 
 def save_fitted(est, cfg: ModelConfig, directory: Path, fold_models: list | None = None) -> dict:
-    """Write ``est`` (and optional per-fold CNNs) into ``directory``; returns its config record."""
+    """Write ``est`` (and optional per-fold CNNs) into ``directory``; returns its config record.
+
+    A ``CalibratedModel`` writes its model as usual plus ``calibration.json`` (numbers only).
+    """
+    from zoo.evaluation.calibration import CalibratedModel
+
     directory.mkdir(parents=True, exist_ok=True)
+    if isinstance(est, CalibratedModel):
+        atomic_write_json(directory / "calibration.json", est.calibrator.to_dict())
+        est = est.base
     rec: dict = {"name": cfg.name, "family": cfg.family, "modality": cfg.modality, "version": cfg.version}
     if cfg.family in ("cnn", "cell"):
         members = getattr(est, "members", [est])  # a FoldBag saves each fold model
@@ -44,14 +52,29 @@ def save_fitted(est, cfg: ModelConfig, directory: Path, fold_models: list | None
             rec["xgb_params"] = _xgb_params(clf)
         else:
             save_skops(est.pipeline_, directory / "pipeline.skops")
+    elif cfg.family == "staging":  # a staging system's per-stage rates: numbers in model.json
+        rec.update(staging=est.to_dict())
     else:
-        raise ValueError(f"Expected a model family cnn, cell, sklearn or xgboost. Got {cfg.family!r}.")
+        raise ValueError(f"Expected a model family cnn, cell, sklearn, xgboost or staging. Got {cfg.family!r}.")
     atomic_write_json(directory / "model.json", rec)
     return rec
 
 
 def load_fitted(cfg: ModelConfig, directory: Path, device: str = "auto"):
-    """Rebuild the estimator from the registry, then load its numbers (hashes were verified by the caller)."""
+    """Rebuild the estimator from the registry, then load its numbers (hashes were verified by the caller).
+
+    With a ``calibration.json`` beside it, the model comes back wrapped in its recalibrator.
+    """
+    base = _load_base(cfg, directory, device)
+    cal = directory / "calibration.json"
+    if cal.is_file():
+        from zoo.evaluation.calibration import CalibratedModel, ScoreCalibrator
+
+        return CalibratedModel(base, ScoreCalibrator.from_dict(read_json(cal)))
+    return base
+
+
+def _load_base(cfg: ModelConfig, directory: Path, device: str = "auto"):
     rec = read_json(directory / "model.json")
     if cfg.family in ("cnn", "cell"):
         from zoo.models.cells import AttentionPool, CellBagClassifier
@@ -80,6 +103,10 @@ def load_fitted(cfg: ModelConfig, directory: Path, device: str = "auto"):
                     est.attention_ = pool.eval()
             members.append(est)
         return members[0] if rec.get("n_members", 1) == 1 else FoldBag(members)
+    if cfg.family == "staging":
+        from zoo.models.staging import StagingModel
+
+        return StagingModel.from_dict(rec["staging"])
     from sklearn.pipeline import Pipeline
 
     from zoo.models.clinical import TunedClinicalModel
@@ -101,7 +128,8 @@ def save_fusion(fusion, directory: Path) -> None:
     parts = {"clin_prep": fusion.clin_prep_, "pca": fusion.pca_, "emb_scaler": fusion.emb_scaler_}
     save_skops(parts, directory / "fusion_parts.skops")
     rec = {"head": fusion.head, "n_components": fusion.n_components, "features": fusion.features_,
-           "modalities": fusion.modalities_, "emb_dim": fusion.emb_dim_}
+           "modalities": fusion.modalities_, "emb_dim": fusion.emb_dim_,
+           "calibration": None if getattr(fusion, "calibrator_", None) is None else fusion.calibrator_.to_dict()}
     if fusion.head == "xgb":
         save_xgboost(fusion.clf_, directory / "booster.json")
         rec["xgb_params"] = _xgb_params(fusion.clf_)
@@ -121,6 +149,11 @@ def load_fusion(directory: Path):
     f.clf_ = load_xgboost(directory / "booster.json", rec["xgb_params"]) if rec["head"] == "xgb" \
         else load_skops(directory / "head.skops")
     f.classes_ = np.array([0, 1])
+    f.calibrator_ = None
+    if rec.get("calibration"):
+        from zoo.evaluation.calibration import ScoreCalibrator
+
+        f.calibrator_ = ScoreCalibrator.from_dict(rec["calibration"])
     return f
 
 

@@ -67,6 +67,23 @@ def load_state_dict(path: Path) -> dict:
         raise ZooIntegrityError(f"{path.name}: expected a safetensors file. Got unreadable data ({e}).") from e
 
 
+def save_arrays(arrays: dict, path: Path) -> None:
+    """Plain numeric arrays (e.g. out-of-fold embeddings) as safetensors."""
+    import numpy as np
+    from safetensors.numpy import save
+
+    atomic_write_bytes(path, save({k: np.ascontiguousarray(v) for k, v in arrays.items()}))
+
+
+def load_arrays(path: Path) -> dict:
+    from safetensors.numpy import load
+
+    try:
+        return load(Path(path).read_bytes())
+    except Exception as e:  # safetensors raises its own error types for malformed headers
+        raise ZooIntegrityError(f"{Path(path).name}: expected a safetensors file. Got unreadable data.") from e
+
+
 def save_xgboost(model, path: Path) -> None:
     import tempfile
 

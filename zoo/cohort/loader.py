@@ -33,6 +33,8 @@ class Cohort:
     images: pd.DataFrame
     report: ValidationReport
     meta: dict
+    # inverse-probability-of-censoring weights of the patients kept (None: nobody censored early)
+    case_weights: pd.Series | None = None
 
     @property
     def patient_ids(self) -> list[str]:
@@ -137,13 +139,21 @@ def validate_cohort(root: str | Path, decode_images: bool = True, strict: bool =
     if not report.ok:
         return report, None
     meta = _read_meta(root / COHORT_JSON, report)
+    weights = None
     if require_outcome:
         if OUTCOME not in clinical:
             return report, None
-        clinical = clinical[clinical[OUTCOME].notna()].copy()
+        known = clinical[OUTCOME].notna()
+        if {"months_to_event", "event"} <= set(clinical.columns) and (~known).any():
+            from zoo.evaluation.censoring import ipcw_weights
+
+            w = ipcw_weights(clinical["months_to_event"], clinical["event"], known)
+            weights = w if not np.allclose(w.to_numpy(), 1.0) else None
+        clinical = clinical[known].copy()
         clinical[OUTCOME] = clinical[OUTCOME].astype(int)
     images = images[images["patient_id"].isin(set(clinical.index))].reset_index(drop=True)
-    return report, Cohort(root=root, schema=schema, clinical=clinical, images=images, report=report, meta=meta)
+    return report, Cohort(root=root, schema=schema, clinical=clinical, images=images, report=report, meta=meta,
+                          case_weights=weights)
 
 
 def _read_meta(path: Path, report: ValidationReport) -> dict:

@@ -92,6 +92,7 @@ class ValidationReport:
     patients_with: dict[str, int] = field(default_factory=dict)
     pd_rate: float | None = None
     n_outcome_unknown: int = 0
+    n_censored_early: int = 0    # of those, followed < 24 months without an event
     strict: bool = False
 
     @property
@@ -521,6 +522,7 @@ def _resolve_outcome(out: pd.DataFrame, ctx: _Ctx, has_time: bool) -> None:
                 "from training and evaluation (kept for scoring).", None, "outcome_unknown")
     out[OUTCOME] = y.to_numpy()
     ctx.report.n_outcome_unknown = int(y.isna().sum())
+    ctx.report.n_censored_early = int(censored.sum())
 
 
 def clean_images(root: Path, patients: set[str], report: ValidationReport,

@@ -1,6 +1,6 @@
 """Curve data from predictions (scikit-learn's Display pattern): raw arrays, rendered elsewhere.
 
-ROC via ``roc_curve``, reliability bins via ``calibration_curve``, decision
+ROC via ``roc_curve``, reliability bins with their counts (``reliability_bins``), decision
 curves (net benefit, treat-all, treat-none) via the ``dcurves`` package.
 """
 from __future__ import annotations
@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.calibration import calibration_curve
 from sklearn.metrics import roc_curve
 
 DCA_THRESHOLDS = np.round(np.arange(0.01, 1.0, 0.01), 2)
@@ -30,19 +29,18 @@ class Curves:
     dca_none: list[float]
 
     @classmethod
-    def from_predictions(cls, y_true, y_score, n_bins: int = 10) -> "Curves":
+    def from_predictions(cls, y_true, y_score, n_bins: int = 10, weights=None) -> "Curves":
         y = np.asarray(y_true, dtype=int)
         p = np.asarray(y_score, dtype=float)
+        w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
         ok = ~np.isnan(p)
-        y, p = y[ok], p[ok]
+        y, p, w = y[ok], p[ok], w[ok]
         if len(np.unique(y)) < 2:
             return cls(*([[]] * 10))
-        fpr, tpr, thr = roc_curve(y, p, drop_intermediate=True)
+        fpr, tpr, thr = roc_curve(y, p, drop_intermediate=True, sample_weight=w)
         thr = np.where(np.isinf(thr), 1.0, thr)
-        obs, pred = calibration_curve(y, p, n_bins=n_bins, strategy="quantile")
-        edges = np.unique(np.quantile(p, np.linspace(0, 1, n_bins + 1)))
-        counts = np.histogram(p, bins=edges)[0] if len(edges) > 1 else np.array([len(p)])
-        counts = counts[counts > 0][: len(obs)]
+        rel = reliability_bins(y, p, n_bins, w)
+        pred, obs, counts = rel["predicted"], rel["observed"], rel["count"]
         dca = decision_curve(y, p)
         return cls(roc_fpr=_r(fpr), roc_tpr=_r(tpr), roc_thresholds=_r(thr), cal_pred=_r(pred), cal_obs=_r(obs),
                     cal_count=[int(c) for c in counts], dca_threshold=_r(dca["threshold"]),
@@ -50,6 +48,29 @@ class Curves:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def reliability_bins(y, p, n_bins: int = 10, weights=None) -> dict[str, np.ndarray]:
+    """Quantile bins of the prediction: mean predicted, observed rate (weighted) and the patients in each bin.
+
+    One assignment of patients to bins feeds all three columns, so the counts always match the points
+    (scikit-learn's ``calibration_curve`` returns no counts and drops empty bins silently).
+    """
+    y = np.asarray(y, dtype=float)
+    p = np.asarray(p, dtype=float)
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
+    edges = np.unique(np.quantile(p, np.linspace(0, 1, n_bins + 1)))
+    if len(edges) < 2:
+        idx = np.zeros(len(p), dtype=int)
+    else:
+        idx = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, len(edges) - 2)
+    pred, obs, cnt = [], [], []
+    for b in np.unique(idx):
+        m = idx == b
+        pred.append(float(np.average(p[m], weights=w[m])))
+        obs.append(float(np.average(y[m], weights=w[m])))
+        cnt.append(int(m.sum()))
+    return {"predicted": np.asarray(pred), "observed": np.asarray(obs), "count": np.asarray(cnt)}
 
 
 def _r(a) -> list[float]:

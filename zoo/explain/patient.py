@@ -17,11 +17,87 @@ def training_background(zoo: Zoo, cohort) -> pd.DataFrame:
     return cohort.clinical.loc[ids, zoo.features] if ids else cohort.clinical[zoo.features]
 
 
-def explain_clinical_model(zoo: Zoo, name: str, X: pd.DataFrame, background: pd.DataFrame, schema):
-    from zoo.explain.shap_values import explain_clinical
+def _shap_result(values, base, pred, X, schema, target: str, target_label: str, bg: pd.DataFrame, settings,
+                 fixed: dict | None = None, kind: str = "model"):
+    from zoo.explain.shap_values import EXPLAINER, ShapResult
 
-    return explain_clinical(zoo.model(name), zoo.clinical_frame(X.to_dict("records")).set_index(X.index),
-                            background, schema)
+    return ShapResult(values=values, base_values=base, output="probability", explainer=EXPLAINER,
+                      labels={v: schema.label(v) for v in values.columns}, data=X, target=target,
+                      target_label=target_label, kind=kind, predictions=pred, background_ids=list(bg.index),
+                      n_permutations=settings.n_permutations, fixed=fixed or {})
+
+
+def explain_clinical_model(zoo: Zoo, name: str, X: pd.DataFrame, background: pd.DataFrame, schema,
+                           settings=None):
+    """SHAP values of one clinical model's calibrated P(PD) (what its row on the predictor shows)."""
+    from zoo.explain.shap_values import PATIENT, background_sample, explain_function
+
+    settings = settings or PATIENT
+    model = zoo.model(name)
+    Xm = zoo.clinical_frame(X)
+    bg = background_sample(background.reindex(columns=zoo.features), settings)
+    values, base, pred = explain_function(lambda rows, i: model.predict_proba(zoo.clinical_frame(rows))[:, 1],
+                                          Xm, bg, schema, settings)
+    return _shap_result(values, base, pred, Xm, schema, name, zoo.manifest["models"][name]["display"], bg, settings)
+
+
+def image_member_probs(zoo: Zoo, ensemble: str) -> list[str]:
+    """The members of a late ensemble whose probabilities come from images (held fixed while explaining)."""
+    ens = zoo.ensemble(ensemble)
+    return [m for m in ens.members if zoo.manifest["models"][m]["modality"] != "clinical"]
+
+
+def stored_image_probs(zoo: Zoo, ids: list, ensemble: str = MAIN_ENSEMBLE, split: str = "test") -> pd.DataFrame:
+    """Image members' calibrated probabilities for patients of a split, as training stored them (rows = ids)."""
+    members = image_member_probs(zoo, ensemble)
+    p = zoo.predictions()
+    p = p[(p["split"] == split) & p["model"].isin(members)]
+    wide = p.pivot_table(index="patient_id", columns="model", values="prob", aggfunc="first", dropna=False)
+    return wide.reindex(index=list(ids), columns=members)
+
+
+def patient_image_probs(zoo: Zoo, cohort, pid) -> dict[str, float | None]:
+    """Every model's P(PD) for one cohort patient, through ``predict_patient`` (the predictor's own path).
+
+    Image keys are the file paths, as the explainability page uses, so the zoo's per-image cache is shared.
+    """
+    from zoo.cohort.images import read_image
+
+    images, keys = {}, {}
+    for m in ("marrow", "electrophoresis"):
+        paths = cohort.image_paths(pid, m)
+        if paths:
+            images[m] = [read_image(p) for p in paths]
+            keys[m] = [str(p) for p in paths]
+    values = {f: cohort.clinical.loc[pid].get(f) for f in zoo.features}
+    return zoo.predict_patient(values, images, keys).model_probs
+
+
+def explain_ensemble_clinical(zoo: Zoo, X: pd.DataFrame, image_probs: pd.DataFrame, background: pd.DataFrame,
+                              schema, ensemble: str = MAIN_ENSEMBLE, settings=None):
+    """SHAP values of the clinical part of a late ensemble: its P(PD) with the image members held fixed.
+
+    ``f(clinical values) = ensemble(clinical members' calibrated P(PD), this patient's image-member
+    P(PD))``, the function the predictor's what-if panel moves along, so the waterfall ends at the
+    ensemble probability the predictor shows. ``image_probs``: rows aligned with ``X``, one column per
+    image member (NaN where the patient has no image of that modality).
+    """
+    from zoo.explain.shap_values import PATIENT, background_sample, explain_function
+
+    settings = settings or PATIENT
+    rec = zoo.manifest["ensembles"].get(ensemble) or {}
+    if rec.get("kind") != "late":
+        raise ValueError(f"Expected a late-fusion ensemble of this zoo for the clinical waterfall. Got {ensemble!r}. "
+                         f"Choose one of {[e for e, r in zoo.manifest['ensembles'].items() if r['kind'] == 'late']}.")
+    members = image_member_probs(zoo, ensemble)
+    P = image_probs.reindex(index=X.index, columns=members)
+    fixed_rows = [{m: (None if pd.isna(v) else float(v)) for m, v in P.iloc[i].items()} for i in range(len(P))]
+    Xm = zoo.clinical_frame(X)
+    bg = background_sample(background.reindex(columns=zoo.features), settings)
+    values, base, pred = explain_function(
+        lambda rows, i: zoo.clinical_only_probability(rows, fixed_rows[i], ensemble), Xm, bg, schema, settings)
+    return _shap_result(values, base, pred, Xm, schema, ensemble, rec.get("display", ensemble), bg, settings,
+                        fixed=fixed_rows[0] if len(fixed_rows) == 1 else {}, kind="ensemble")
 
 
 def modality_contributions(zoo: Zoo, model_probs: dict[str, float | None], clinical: dict | None = None,

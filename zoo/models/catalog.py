@@ -171,3 +171,30 @@ def _dt(profile, seed):
             _grid(profile, {"max_depth": [2, 3, 4, 6], "min_samples_leaf": [5, 20]},
                   {"max_depth": [3, 4], "min_samples_leaf": [10]}, {"max_depth": [3], "min_samples_leaf": [10]}))
 
+
+
+# ----- staging systems as reference models (zoo/models/staging.py) --------------------------
+# Not ensemble members and never the "best single model": they are what the models are compared with.
+STAGING_MODELS = {"ref_iss": "iss", "ref_riss": "riss", "ref_r2iss": "r2iss", "ref_imwg": "imwg_hr"}
+
+
+def _staging_factory(cfg: ModelConfig, profile, **overrides):
+    from zoo.models.staging import StagingModel
+
+    overrides.pop("seed", None)  # nothing random to seed
+    return StagingModel(system=cfg.extra["system"], **overrides)
+
+
+def _register_staging() -> None:
+    from zoo.schema.derived import STAGING_SYSTEMS
+
+    for _name, _system in STAGING_MODELS.items():
+        s = STAGING_SYSTEMS[_system]
+        register_model(ModelConfig(name=_name, modality="reference", family="staging", display=s.display,
+                                   paper_name=s.display, extra={"system": _system, "citation": s.citation},
+                                   intended_use="Reference only: a staging system's training progression rate "
+                                                "per stage, the baseline every model is compared with."))(
+            _staging_factory)
+
+
+_register_staging()

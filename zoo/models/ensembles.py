@@ -52,15 +52,55 @@ class LateFusion:
         self.prior_ = float(np.mean(y))
         return self
 
+    calibrator_ = None  # a ScoreCalibrator fitted on the ensemble's cross-fitted OOF output (see assemble)
+    calibrators_: dict | None = None  # modality pattern ('clinical+marrow') -> its own ScoreCalibrator
+    oof_by_pattern_: dict | None = None  # pattern -> {"p": calibrated OOF, "y": outcomes}, for intervals
+
+    def predict_proba(self, P: pd.DataFrame, modalities: set[str] | None = None) -> np.ndarray:
+        """Calibrated P(PD) for the modalities each patient has.
+
+        Averaging squeezes probabilities, and an average over clinical members alone is distributed
+        differently from one over all modalities; so each pattern of available modalities has its own
+        recalibrator, fitted on the cross-fitted OOF output of the ensemble restricted to that pattern
+        (training patients only). Patterns too rare to fit one use the all-modality calibrator.
+        """
+        p = self.raw_proba(P, modalities)
+        if self.calibrator_ is None and not self.calibrators_:
+            return p
+        keys = np.asarray(["+".join(u) for u in self.modalities_used(P, modalities)], dtype=object)
+        out = p.copy()
+        for k in set(keys):
+            if not k:
+                continue  # no member available: the training prevalence, already a risk
+            rows = keys == k
+            cal = (self.calibrators_ or {}).get(k, self.calibrator_)
+            if cal is not None:
+                out[rows] = cal.predict(p[rows])
+        return out
+
+    def raw_proba(self, P: pd.DataFrame, modalities: set[str] | None = None) -> np.ndarray:
+        raise NotImplementedError
+
     def to_dict(self) -> dict:
         return {"class": type(self).__name__, "members": self.members, "member_modality": self.member_modality,
-                "prior": self.prior_}
+                "prior": self.prior_,
+                "calibration": None if self.calibrator_ is None else self.calibrator_.to_dict(),
+                "calibration_by_pattern": {k: c.to_dict() for k, c in (self.calibrators_ or {}).items()},
+                "oof_by_pattern": self.oof_by_pattern_ or {}}
+
+    def _restore_calibration(self, d: dict) -> None:
+        from zoo.evaluation.calibration import ScoreCalibrator
+
+        if d.get("calibration"):
+            self.calibrator_ = ScoreCalibrator.from_dict(d["calibration"])
+        self.calibrators_ = {k: ScoreCalibrator.from_dict(v) for k, v in (d.get("calibration_by_pattern") or {}).items()}
+        self.oof_by_pattern_ = d.get("oof_by_pattern") or {}
 
 
 class SoftVoting(LateFusion):
     """Mean of the available members' probabilities (the study's ensemble)."""
 
-    def predict_proba(self, P: pd.DataFrame, modalities: set[str] | None = None) -> np.ndarray:
+    def raw_proba(self, P: pd.DataFrame, modalities: set[str] | None = None) -> np.ndarray:
         X = self._matrix(P, modalities)
         with np.errstate(invalid="ignore"):
             n = (~np.isnan(X)).sum(axis=1)
@@ -71,6 +111,7 @@ class SoftVoting(LateFusion):
     def from_dict(cls, d: dict) -> "SoftVoting":
         e = cls(d["members"], d["member_modality"])
         e.prior_ = d["prior"]
+        e._restore_calibration(d)
         return e
 
 
@@ -99,7 +140,7 @@ class WeightedVoting(LateFusion):
             self.weights_ = [1.0 / k] * k
         return self
 
-    def predict_proba(self, P: pd.DataFrame, modalities: set[str] | None = None) -> np.ndarray:
+    def raw_proba(self, P: pd.DataFrame, modalities: set[str] | None = None) -> np.ndarray:
         X = self._matrix(P, modalities)
         w = np.asarray(self.weights_)[None, :] * ~np.isnan(X)
         tot = w.sum(axis=1)
@@ -114,6 +155,7 @@ class WeightedVoting(LateFusion):
     def from_dict(cls, d: dict) -> "WeightedVoting":
         e = cls(d["members"], d["member_modality"])
         e.prior_, e.weights_ = d["prior"], d["weights"]
+        e._restore_calibration(d)
         return e
 
 
@@ -147,7 +189,7 @@ class Stacking(LateFusion):
                                          "coef": lr.coef_[0].tolist(), "intercept": float(lr.intercept_[0])}
         return self
 
-    def predict_proba(self, P: pd.DataFrame, modalities: set[str] | None = None) -> np.ndarray:
+    def raw_proba(self, P: pd.DataFrame, modalities: set[str] | None = None) -> np.ndarray:
         X = self._matrix(P, modalities)
         out = np.full(len(X), self.prior_)
         avail_mod = [tuple(sorted({self.member_modality[m] for m, v in zip(self.members, row) if not np.isnan(v)}))
@@ -175,6 +217,7 @@ class Stacking(LateFusion):
     def from_dict(cls, d: dict) -> "Stacking":
         e = cls(d["members"], d["member_modality"], d.get("C", 1.0))
         e.prior_, e.meta_ = d["prior"], d["meta"]
+        e._restore_calibration(d)
         return e
 
 

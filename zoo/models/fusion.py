@@ -5,10 +5,10 @@ CNN's pooled features) is reduced by PCA fit on training patients; a
 patient without that modality gets the training mean (zeros after PCA) and
 a missing-indicator, so the model still predicts from what is there.
 
-Caveat (documented in docs/MODELS.md): training embeddings come from CNNs
-fit on the same training patients, so the fusion head sees optimistic image
-features during training; the test set stays untouched, so test metrics are
-honest, but early fusion's out-of-fold threshold may be optimistic.
+Training embeddings are cross-fitted: each training patient's embedding comes from the
+fold CNN that did not see that patient, so the fusion head never learns from in-sample
+image features; test and external patients are embedded by the final CNN. The head's
+output passes through a recalibrator fitted on the fusion's own out-of-fold predictions.
 """
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ class EarlyFusion(ClassifierMixin, BaseEstimator):
             self.pca_[m] = PCA(n_components=k, random_state=self.seed).fit(self.emb_scaler_[m].transform(E[have]))
         X = self._design(clinical, emb, fit=True)
         if self.head == "lr":
-            est, grid = LogisticRegression(max_iter=5000, class_weight="balanced"), {"C": [0.03, 0.1, 0.3, 1.0]}
+            est, grid = LogisticRegression(max_iter=5000), {"C": [0.03, 0.1, 0.3, 1.0]}
         elif self.head == "xgb":
             from xgboost import XGBClassifier
 
@@ -97,6 +97,8 @@ class EarlyFusion(ClassifierMixin, BaseEstimator):
         """``Z_clin``: the clinical preprocessing output when already computed (see ``preprocessor_fingerprint``)."""
         X = self._design(clinical, emb, fit=False, Z_clin=Z_clin)
         p = self.clf_.predict_proba(X)[:, 1]
+        if getattr(self, "calibrator_", None) is not None:
+            p = self.calibrator_.predict(p)
         return np.column_stack([1 - p, p])
 
     def modalities_used(self, clinical: pd.DataFrame, emb: dict[str, np.ndarray]) -> list[list[str]]:

@@ -287,6 +287,13 @@ BUILTIN_VARIABLES: tuple[Variable, ...] = (
              synonyms=("bm pc", "bmpc%", "marrow plasma cells", "bone marrow plasma cells", "plasma cells",
                        "bm plasma cells", "pc%"),
              help="Bone-marrow plasma-cell percentage on the smear."),
+    Variable(name="bone_lesions", kind=Kind.ordinal, display="Lytic bone lesions", group="Disease burden",
+             levels=("0", "1-2", "3+"),
+             aliases={"none": "0", "no": "0", "absent": "0", "1": "1-2", "2": "1-2", "1–2": "1-2", "solitary": "1-2",
+                      "3": "3+", "≥3": "3+", ">=3": "3+", ">2": "3+", "multiple": "3+", "diffuse": "3+"},
+             synonyms=("lytic lesions", "bone disease", "osteolytic lesions", "lytic bone lesions", "bone lesions"),
+             help="Lytic lesions on skeletal survey, low-dose CT or PET-CT: none, 1–2, or 3 or more "
+                  "(advanced bone disease, a Durie–Salmon stage III criterion)."),
     Variable(name="ds_stage", kind=Kind.ordinal, display="Durie–Salmon stage", group="Staging",
              levels=("IA", "IB", "IIA", "IIB", "IIIA", "IIIB"),
              aliases={"1a": "IA", "1b": "IB", "2a": "IIA", "2b": "IIB", "3a": "IIIA", "3b": "IIIB"},

@@ -1,6 +1,7 @@
 """Scoring many patients at once: a cohort folder (with images) or a clinical table (CSV/XLSX).
 
-One row per patient: the main ensemble's probability and band, what it used, every model's and
+One row per patient: the main ensemble's probability, its Venn–Abers interval and 90 % conformal
+prediction set, its band, what it used, every model's and
 ensemble's probability, and the warnings that apply to that patient (values set to missing, assay
 limits, missing modalities). The same reading and checks as ``validate`` apply, so a file that
 validates also scores.
@@ -53,6 +54,9 @@ def score_data(zoo, data: PatientData, warnings: dict[str, list[str]] | None = N
     out = pd.DataFrame({ID_COLUMN: list(P.index)})
     if main is not None:
         out["probability"] = P[main].to_numpy()
+        for col, v in zoo.interval_columns(main, out["probability"].to_numpy(),
+                                           used[f"{main}:modalities"].to_numpy()).items():
+            out[col] = v
         out["risk_band"] = [risk_band(p) if np.isfinite(p) else "" for p in out["probability"]]
         out["main_ensemble"] = main
         out["modalities_used"] = used[f"{main}:modalities"].to_numpy()

@@ -1,15 +1,21 @@
 """Procedural immunofixation electrophoresis (IFE) gels with band ground truth.
 
 Six lanes: SP (serum protein, with albumin and α/β/γ zones), then anti-G,
-anti-A, anti-M, anti-κ, anti-λ. The monoclonal protein gives a sharp band at
-one migration position in SP, the matching heavy-chain lane and the
-light-chain lane, its density following the M-protein level. Light-chain
-myeloma and IgD (no anti-D lane) show the light-chain band alone.
-Immunoparesis lowers the polyclonal background of every lane. The IFE latent
-adds an extra free-light-chain band or a second clone. Artefacts: low
-contrast, background blotches, dark gel edges, bubbles.
+anti-A, anti-M, anti-κ, anti-λ. The monoclonal protein gives one band at one
+migration position in the SP, heavy-chain and light-chain lanes. Its density
+and width follow the serum M-protein: a small spike is a thin band, a large one
+a broad, dark band that saturates as real overloaded bands do. The gel agrees
+with the table: IgD has no anti-D lane, so an IgD M-protein shows in SP and the
+light-chain lane only; light-chain-only disease (serum M-protein 0) shows a free
+light-chain band in its light-chain lane and nothing in SP or a heavy-chain lane.
+Immunoparesis (the IFE latent) lowers the polyclonal background of every lane.
+Rarely, a free-light-chain band or a second clone (both need an intact heavy
+chain) adds a band. Artefacts: low contrast, background blotches, dark gel
+edges, bubbles. Each site's platform has its own lane geometry, run length and stain.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -20,33 +26,65 @@ HEAVY_LANE = {"IgG": "G", "IgA": "A", "IgM": "M"}
 LIGHT_LANE = {"kappa": "κ", "lambda": "λ"}
 BAND_KINDS = ("monoclonal", "extra_flc", "second_clone")
 
-GEL_STYLE = {
-    # stain colour as per-channel optical-density weights, background tint, contrast
-    "A": {"od": np.array([0.95, 1.05, 0.55]), "bg": (0.93, 0.93, 0.95), "contrast": 1.0},
-    "B": {"od": np.array([1.00, 0.80, 0.35]), "bg": (0.90, 0.92, 0.96), "contrast": 0.75},
+
+@dataclass(frozen=True)
+class GelPlatform:
+    """A gel system: lane layout (pixels at 224 px), where the run starts and how far it goes, stain colour."""
+    margin: float
+    gap: float
+    label_strip: float           # height of the printed lane labels, pixels at 224 px
+    origin: float                # migration coordinate 0 maps here (fraction of gel height) ...
+    run: float                   # ... and coordinate 1 to origin + run
+    od: tuple[float, float, float]  # stain colour as per-channel optical-density weights
+    bg: tuple[float, float, float]
+    contrast: float
+
+
+GEL_PLATFORMS = {
+    "A": GelPlatform(margin=8, gap=6, label_strip=16, origin=0.0, run=1.0, od=(0.95, 1.05, 0.55),
+                     bg=(0.93, 0.93, 0.95), contrast=1.0),
+    # B: a different agarose system: narrower lanes with wider gaps, a shorter run, Coomassie-like stain
+    "B": GelPlatform(margin=14, gap=10, label_strip=18, origin=0.06, run=0.88, od=(1.00, 0.80, 0.35),
+                     bg=(0.90, 0.92, 0.96), contrast=0.78),
 }
 
+# band density and width follow the M-protein up to realistic maxima (g/L)
+M_SATURATION = 30.0       # g/L: amplitude approaches its maximum beyond a few times this
+BAND_SD = (0.008, 0.00014, 0.018)  # sd (fraction of gel height) = min(max, base + slope · M)
 
-def lane_geometry(size: int) -> list[tuple[int, int]]:
-    m, gap = int(round(8 * size / 224)), int(round(6 * size / 224))
+
+def lane_geometry(size: int, platform: str = "A") -> list[tuple[int, int]]:
+    p = GEL_PLATFORMS[platform]
+    m, gap = int(round(p.margin * size / 224)), int(round(p.gap * size / 224))
     w = (size - 2 * m - 5 * gap) / 6
     return [(int(round(m + i * (w + gap))), int(round(m + i * (w + gap) + w))) for i in range(6)]
 
 
+def band_shape(mlevel: float) -> tuple[float, float]:
+    """(peak optical density, sd as a fraction of gel height) of a monoclonal band of ``mlevel`` g/L."""
+    m = max(float(mlevel), 0.0)
+    amp = 0.45 + 1.9 * (1.0 - np.exp(-m / M_SATURATION))
+    base, slope, top = BAND_SD
+    return float(amp), float(min(top, base + slope * m))
+
+
 def render_ife(rng: np.random.Generator, size: int, heavy: str, light: str, mlevel: float, pattern: str,
-               paresis: float, site: str = "A") -> tuple[np.ndarray, list[dict]]:
+               paresis: float, site: str = "A", urine_lc: float = 0.0) -> tuple[np.ndarray, list[dict]]:
     """One gel: (RGB uint8 image, band boxes with lane and kind)."""
     s = size / 224.0
-    style = GEL_STYLE[site]
+    plat = GEL_PLATFORMS[site]
     ys = np.arange(size, dtype=np.float32) / size
-    top = 16 * s / size  # label strip
-    geo = lane_geometry(size)
+    top = plat.label_strip * s / size
+    geo = lane_geometry(size, site)
     od = np.zeros((size, size), np.float32)
     bands: list[dict] = []
     poly = max(0.05, 1.0 - 0.85 * paresis)
 
+    def pos(y):  # migration coordinate -> fraction of gel height on this platform
+        return plat.origin + plat.run * y
+
     def g(mu, sd, amp):
-        return amp * np.exp(-0.5 * ((ys - mu) / sd) ** 2)
+        return amp * np.exp(-0.5 * ((ys - pos(mu)) / (sd * plat.run)) ** 2)
 
     profiles = {lane: np.zeros(size, np.float32) for lane in LANES}
     profiles["SP"] += g(0.17, 0.018, 1.1) + g(0.29, 0.012, 0.25) + g(0.37, 0.02, 0.45) + g(0.47, 0.015, 0.40)
@@ -58,27 +96,34 @@ def render_ife(rng: np.random.Generator, size: int, heavy: str, light: str, mlev
         for lane in lanes:
             profiles[lane] += g(y, sd, amp * (0.75 if lane == "SP" else 1.0))
             x0, x1 = geo[LANES.index(lane)]
-            half = 2.6 * sd * size
+            half = 2.6 * sd * plat.run * size
+            yc = pos(y) * size
             bands.append({"lane": lane, "kind": kind,
-                          "box": [x0, int(max(0, y * size - half)), x1, int(min(size, y * size + half + 1))]})
+                          "box": [x0, int(max(0, yc - half)), x1, int(min(size, yc + half + 1))]})
 
-    # the monoclonal band: density follows the serum M-protein (or urine light chain in LC disease)
-    amp = 0.55 + 1.4 * min(1.0, (mlevel if mlevel > 0 else 12.0) / 45.0)
+    # the monoclonal band. Light-chain-only disease: a free light chain band whose density follows the
+    # urinary light chain (serum free light chains rise with it), never an SP or heavy-chain band.
+    lc_only = heavy == "light_chain_only"
+    level = min(25.0, 4.0 + float(urine_lc) / 400.0) if lc_only else float(mlevel)
+    amp, sd_m = band_shape(level)
+    sd_m *= rng.uniform(0.9, 1.1)
     y_m = rng.uniform(0.50, 0.64) if heavy == "IgA" else rng.uniform(0.58, 0.82)
-    sd_m = rng.uniform(0.008, 0.012)
-    lanes = [LIGHT_LANE[light]] + ([HEAVY_LANE[heavy]] if heavy in HEAVY_LANE else [])
+    lanes = [LIGHT_LANE[light]]
     if heavy in HEAVY_LANE:
-        lanes.insert(0, "SP")
+        lanes = ["SP", HEAVY_LANE[heavy]] + lanes
+    elif heavy == "IgD":  # no anti-D lane: the M-protein shows in SP and the light-chain lane
+        lanes = ["SP"] + lanes
     add_band(lanes, y_m, "monoclonal", amp, sd_m)
-    if pattern == "extra_flc":  # free light chain migrating apart from the intact immunoglobulin
+    if pattern == "extra_flc" and heavy in HEAVY_LANE:  # free light chain migrating apart from the intact Ig
         dy = rng.uniform(0.07, 0.14) * rng.choice([-1, 1])
         y2 = float(np.clip(y_m + dy, 0.45, 0.86))
-        add_band([LIGHT_LANE[light]], y2, "extra_flc", rng.uniform(0.7, 1.3), rng.uniform(0.008, 0.011))
-    elif pattern == "biclonal":
-        second = [h for h in ("G", "A", "M") if h != HEAVY_LANE.get(heavy)][int(rng.integers(0, 2))]
+        add_band([LIGHT_LANE[light]], y2, "extra_flc", rng.uniform(0.6, 1.1), rng.uniform(0.008, 0.011))
+    elif pattern == "biclonal" and heavy in HEAVY_LANE:
+        second = [h for h in ("G", "A", "M") if h != HEAVY_LANE[heavy]][int(rng.integers(0, 2))]
         l2 = LIGHT_LANE[rng.choice(["kappa", "lambda"])]
         y2 = float(np.clip(y_m + rng.uniform(0.08, 0.16) * rng.choice([-1, 1]), 0.45, 0.86))
-        add_band(["SP", second, l2], y2, "second_clone", rng.uniform(0.7, 1.3), rng.uniform(0.008, 0.011))
+        a2, sd2 = band_shape(rng.uniform(5.0, 15.0))  # the minor clone is usually small
+        add_band(["SP", second, l2], y2, "second_clone", a2, sd2)
 
     xs = np.arange(size, dtype=np.float32)
     for (x0, x1), lane in zip(geo, LANES):
@@ -90,7 +135,7 @@ def render_ife(rng: np.random.Generator, size: int, heavy: str, light: str, mlev
         od += shifted * edge[None, :]
 
     # artefacts
-    contrast = style["contrast"] * (rng.uniform(0.45, 0.7) if rng.random() < 0.12 else rng.uniform(0.9, 1.1))
+    contrast = plat.contrast * (rng.uniform(0.45, 0.7) if rng.random() < 0.12 else rng.uniform(0.9, 1.1))
     od *= contrast
     od += 0.08 * max(0.0, rng.normal(0.3, 0.4)) * np.clip(
         gaussian_filter(rng.normal(0, 1, (size, size)).astype(np.float32), 18 * s) * 4, 0, None)
@@ -98,14 +143,16 @@ def render_ife(rng: np.random.Generator, size: int, heavy: str, light: str, mlev
         side = rng.integers(0, 4)
         d = [ys[:, None] * size, (1 - ys[:, None]) * size, xs[None, :], size - xs[None, :]][side]
         od += rng.uniform(0.4, 1.0) * np.exp(-np.broadcast_to(d, (size, size)) / (rng.uniform(4, 9) * s))
-    img = np.asarray(style["bg"], np.float32)[None, None, :] * np.exp(-od[..., None] * style["od"][None, None, :])
+    img = np.asarray(plat.bg, np.float32)[None, None, :] * np.exp(-od[..., None] * np.asarray(plat.od)[None, None, :])
     if rng.random() < 0.15:  # bubbles
         yy, xx = np.mgrid[0:size, 0:size]
         for _ in range(rng.integers(1, 4)):
             cy, cx, r = rng.uniform(0, size), rng.uniform(0, size), rng.uniform(2, 5) * s
-            ring = np.abs(np.hypot(yy - cy, xx - cx) - r) < 0.9 * s
+            dist = np.hypot(yy - cy, xx - cx)
+            ring = np.abs(dist - r) < 0.9 * s
             img[ring] = img[ring] * 0.75
-            img[np.hypot(yy - cy, xx - cx) < r - 0.9 * s] = np.clip(img[np.hypot(yy - cy, xx - cx) < r - 0.9 * s] + 0.05, 0, 1)
+            inside = dist < r - 0.9 * s
+            img[inside] = np.clip(img[inside] + 0.05, 0, 1)
     img = img + rng.normal(0, 0.012, img.shape)
     img = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
     pil = Image.fromarray(img)
@@ -116,9 +163,9 @@ def render_ife(rng: np.random.Generator, size: int, heavy: str, light: str, mlev
     return np.asarray(pil), bands
 
 
-def annotation_record(bands: list[dict], size: int) -> dict:
+def annotation_record(bands: list[dict], size: int, platform: str = "A") -> dict:
     return {
-        "lanes": [{"name": n, "x": list(x)} for n, x in zip(LANES, lane_geometry(size))],
+        "lanes": [{"name": n, "x": list(x)} for n, x in zip(LANES, lane_geometry(size, platform))],
         "band_kinds": list(BAND_KINDS),
         "bands": bands,
     }

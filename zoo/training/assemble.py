@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from zoo.artifacts.files import atomic_write_json, hash_tree
+from zoo.artifacts.files import atomic_write_json, atomic_write_parquet, hash_tree
 from zoo.evaluation.report import _auc, evaluate
 from zoo.models.ensembles import SoftVoting, Stacking, WeightedVoting, top_k_per_modality
 from zoo.models.registry import model_config
@@ -40,12 +40,71 @@ def _crossfit(make, P: pd.DataFrame, y: np.ndarray, fold: np.ndarray):
     return out
 
 
-def _embeddings(out: Path, name: str, parts: dict) -> dict:
-    """Pooled features of the final CNN ``name`` for each part's patients (only fusion needs them)."""
-    from zoo.artifacts.model_io import load_fitted
+def _embeddings(out: Path, name: str) -> dict | None:
+    """Cross-fitted training embeddings (OOF) and the final CNN's test/external embeddings, as saved."""
+    from zoo.artifacts.serialize import load_arrays
 
-    est = load_fitted(model_config(name), out / "models" / name)
-    return {k: (est.embed(d) if d is not None else None) for k, d in parts.items()}
+    f = out / "models" / name / "embeddings.safetensors"
+    if not f.is_file():
+        return None
+    arr = load_arrays(f)
+    return {k: arr[k].astype(np.float64) if k in arr else None for k in ("oof", "test", "external")}
+
+
+def _calibrate_ensemble(ens_oof_raw: np.ndarray, y: np.ndarray, fold: np.ndarray, w, seed: int):
+    """The ensemble's recalibrator (fitted on its cross-fitted OOF output) and its calibrated OOF column."""
+    from zoo.evaluation.calibration import ScoreCalibrator, crossfit_calibrated
+
+    cal = ScoreCalibrator("auto", seed=seed).fit(ens_oof_raw, y, w)
+    return cal, crossfit_calibrated(ens_oof_raw, y, fold, w, seed=seed)
+
+
+def _calibrate_late(make, P: pd.DataFrame, y: np.ndarray, fold: np.ndarray, w, seed: int, ens):
+    """Per-pattern recalibrators for a late ensemble, and its calibrated cross-fitted OOF column.
+
+    For each pattern of modalities (clinical; clinical+marrow; ...), the ensemble is cross-fitted on the
+    members' OOF table and asked for its raw output using only that pattern's members, on the training
+    patients who have every modality of the pattern. A recalibrator per pattern is fitted on those
+    outputs, and each patient's OOF value is the cross-fitted calibrated output for the modalities that
+    patient actually has: what the deployed ensemble would give them.
+    """
+    import itertools
+
+    from zoo.evaluation.calibration import ScoreCalibrator, crossfit_calibrated
+
+    mods = sorted(set(ens.member_modality.values()))
+    actual = np.asarray(["+".join(u) for u in ens.modalities_used(P)], dtype=object)
+    fitted = {f: make().fit(P[fold != f], y[fold != f]) for f in np.unique(fold)}
+    cals, oof_by = {}, {}
+    calibrated = np.full(len(y), np.nan)
+    for r in range(len(mods), 0, -1):
+        for pat in itertools.combinations(mods, r):
+            key = "+".join(pat)
+            has = np.array([set(pat) <= set(a.split("+")) if a else False for a in actual])
+            if has.sum() < 10 or len(np.unique(y[has])) < 2:
+                continue
+            raw = np.full(len(y), np.nan)
+            for f, e in fitted.items():
+                va = (fold == f) & has
+                if va.any():
+                    raw[va] = e.raw_proba(P[va], set(pat))
+            cals[key] = ScoreCalibrator("auto", seed=seed).fit(raw, y, w)
+            cv = crossfit_calibrated(raw, y, fold, w, seed=seed)
+            keep = ~np.isnan(cv)
+            oof_by[key] = {"p": [float(v) for v in cv[keep]], "y": [int(v) for v in y[keep]]}
+            mine = actual == key
+            calibrated[mine] = cv[mine]
+    full = "+".join(mods)
+    ens.calibrators_, ens.oof_by_pattern_ = cals, oof_by
+    raw_all = _crossfit(make, P, y, fold)
+    if full in cals:
+        ens.calibrator_ = cals[full]
+        fallback = crossfit_calibrated(raw_all, y, fold, w, seed=seed)
+    else:
+        ens.calibrator_, fallback = _calibrate_ensemble(raw_all, y, fold, w, seed)
+    gap = np.isnan(calibrated) & ~np.isnan(fallback)
+    calibrated[gap] = fallback[gap]
+    return calibrated
 
 
 def assemble_zoo(out: Path, cohort, ext_cohort, names, prof, seed, split, ids, run_info, timings, seconds,
@@ -64,19 +123,21 @@ def assemble_zoo(out: Path, cohort, ext_cohort, names, prof, seed, split, ids, r
     if has_ext:
         y["external"] = pd.Series(ext_cohort.y, index=ext_cohort.patient_ids).reindex(ids["external"])
     groups = {n: model_config(n).modality for n in names}
-    kinds = {n: "single" for n in names}
+    kinds = {n: "reference" if groups[n] == "reference" else "single" for n in names}
     y_oof = y["oof"].to_numpy()
     fold = split.fold
     oof_auc = {n: _auc(y_oof, preds["oof"][n].to_numpy()) for n in names}
-    members = top_k_per_modality(oof_auc, groups, 2)
+    # staging systems are what the models are compared with: never ensemble members or the best single model
+    members = top_k_per_modality({n: a for n, a in oof_auc.items() if kinds[n] == "single"}, groups, 2)
     member_modality = {m: groups[m] for m in members}
     ens_records: dict[str, dict] = {}
     used: list[pd.DataFrame] = []
 
+    w_oof = None if cohort.case_weights is None else cohort.case_weights.reindex(ids["train"]).to_numpy(float)
     for ens_name, (display, cls) in LATE_ENSEMBLES.items():
         make = lambda cls=cls: cls(members, member_modality)  # noqa: E731
         ens = make().fit(preds["oof"][members], y_oof)
-        preds["oof"][ens_name] = _crossfit(make, preds["oof"][members], y_oof, fold)
+        preds["oof"][ens_name] = _calibrate_late(make, preds["oof"][members], y_oof, fold, w_oof, seed, ens)
         for s in splits[1:]:
             preds[s][ens_name] = ens.predict_proba(preds[s][members])
             used.append(pd.DataFrame({"patient_id": index[s], "split": s, "ensemble": ens_name,
@@ -96,8 +157,8 @@ def assemble_zoo(out: Path, cohort, ext_cohort, names, prof, seed, split, ids, r
     train_data = data.subset(split.train)
     test_data = data.subset(split.test)
     clin = {"oof": train_data.clinical, "test": test_data.clinical, "external": ext.clinical if has_ext else None}
-    parts = {"oof": train_data, "test": test_data, "external": ext if has_ext else None}
-    by_model = {m: _embeddings(out, n, parts) for m, n in cnn_best.items()}
+    by_model = {m: _embeddings(out, n) for m, n in cnn_best.items()}
+    cnn_best = {m: n for m, n in cnn_best.items() if by_model[m] is not None}
     emb = {s: {m: by_model[m][s] for m in cnn_best} for s in splits}
     for ens_name, (display, head) in FUSION_ENSEMBLES.items():
         def make(head=head):
@@ -110,7 +171,7 @@ def assemble_zoo(out: Path, cohort, ext_cohort, names, prof, seed, split, ids, r
             m = make().fit(clin["oof"][tr], {k: v[tr] for k, v in emb["oof"].items()}, y_oof[tr],
                            cohort.schema, data.features)
             oof[va] = m.predict_proba(clin["oof"][va], {k: v[va] for k, v in emb["oof"].items()})[:, 1]
-        preds["oof"][ens_name] = oof
+        fus.calibrator_, preds["oof"][ens_name] = _calibrate_ensemble(oof, y_oof, fold, w_oof, seed)
         for s in splits[1:]:
             preds[s][ens_name] = fus.predict_proba(clin[s], emb[s])[:, 1]
             used.append(pd.DataFrame({"patient_id": index[s], "split": s, "ensemble": ens_name,
@@ -122,15 +183,24 @@ def assemble_zoo(out: Path, cohort, ext_cohort, names, prof, seed, split, ids, r
                                  "embedding_models": cnn_best}
         groups[ens_name], kinds[ens_name] = "ensemble", "ensemble"
 
-    singles = [n for n in names if not np.isnan(oof_auc[n])]
+    singles = [n for n in names if not np.isnan(oof_auc[n]) and kinds[n] == "single"]
     best_single = max(singles, key=lambda n: (oof_auc[n], n))
     oracle = {"test": cohort.oracle(), "external": ext_cohort.oracle() if has_ext else None}
-    metrics, curves = evaluate(y, preds, groups, kinds, best_single, prof.n_bootstrap, seed, oracle)
+    case_w = {"oof": cohort.case_weights, "test": cohort.case_weights,
+              "external": ext_cohort.case_weights if has_ext else None}
+    metrics, curves = evaluate(y, preds, groups, kinds, best_single, prof.n_bootstrap, seed, oracle, case_w)
     metrics["ensemble_members"] = members
+    metrics["outcome_excluded"] = {
+        k: {"censored_early": c.report.n_censored_early,
+            "no_outcome": c.report.n_outcome_unknown - c.report.n_censored_early,
+            "ipcw_weighted": c.case_weights is not None}
+        for k, c in (("development", cohort), ("external", ext_cohort)) if c is not None and c.report is not None}
     metrics["ensembles"] = ens_records
+    metrics["sample_size"] = _sample_size(y, cohort, data.features)
+    _staging_comparisons(metrics, y, preds, groups, oof_auc, clin, cohort, ext_cohort, case_w, prof, seed)
     att = _attention(out, names, data, split, ext, cohort, ext_cohort, prof)
     if not att.empty:
-        att.to_parquet(out / "attention.parquet", index=False)
+        atomic_write_parquet(out / "attention.parquet", att)
         from zoo.explain.attention import summarise
 
         pl = pd.concat([pd.DataFrame({"patient_id": index[s], "split": s, "model": n,
@@ -150,9 +220,9 @@ def assemble_zoo(out: Path, cohort, ext_cohort, names, prof, seed, split, ids, r
         m["split"] = s
         m["y"] = m["patient_id"].map(y[s])
         long.append(m)
-    pd.concat(long).to_parquet(out / "predictions.parquet", index=False)
+    atomic_write_parquet(out / "predictions.parquet", pd.concat(long))
     if used:
-        pd.concat(used).to_parquet(out / "ensemble_modalities.parquet", index=False)
+        atomic_write_parquet(out / "ensemble_modalities.parquet", pd.concat(used))
     atomic_write_json(out / "metrics.json", metrics)
     atomic_write_json(out / "curves.json", curves)
     timings["ensembles_and_evaluation"] = round(time.perf_counter() - t0, 2)
@@ -178,6 +248,33 @@ def assemble_zoo(out: Path, cohort, ext_cohort, names, prof, seed, split, ids, r
     }
     atomic_write_json(out / "manifest.json", manifest)
     return out
+
+
+def _sample_size(y: dict, cohort, features: list[str]) -> dict:
+    """Training patients against Riley et al.'s minimum; the external cohort against 100 events."""
+    from zoo.evaluation.sample_size import candidate_parameters, sample_size_report
+
+    ext = y.get("external")
+    return sample_size_report(y["oof"].to_numpy(dtype=float), candidate_parameters(cohort.schema, features),
+                              None if ext is None else ext.to_numpy(dtype=float))
+
+
+def _staging_comparisons(metrics, y, preds, groups, oof_auc, clin, cohort, ext_cohort, case_w, prof, seed) -> None:
+    """Every model and ensemble against the best staging system (zoo/evaluation/staging_compare.py)."""
+    from zoo.evaluation.staging_compare import compare_to_staging
+    from zoo.models.catalog import STAGING_MODELS
+    from zoo.schema.derived import derive_staging_systems
+
+    uln = {"oof": cohort.schema.ldh_uln, "test": cohort.schema.ldh_uln,
+           "external": ext_cohort.schema.ldh_uln if ext_cohort is not None else None}
+    stages = {s: derive_staging_systems(clin[s], uln[s]).set_axis(y[s].index) for s in y if clin.get(s) is not None}
+    cw = {s: case_w[s].reindex(y[s].index).to_numpy(dtype=float) for s in y if case_w.get(s) is not None}
+    summary, results = compare_to_staging(y, preds, groups, oof_auc, stages, cw, prof.n_bootstrap, seed,
+                                          systems=STAGING_MODELS)
+    metrics["staging"] = summary
+    for name, per_split in results.items():
+        for s, rec in per_split.items():
+            metrics["models"][name][s]["vs_staging"] = rec
 
 
 def _attention(out: Path, names, data, split, ext, cohort, ext_cohort, prof) -> pd.DataFrame:

@@ -22,13 +22,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from zoo.artifacts.files import atomic_write_json, hash_tree, read_json, verify_hashes
+from zoo.artifacts.files import atomic_write_json, atomic_write_parquet, fsync_dir, hash_tree, read_json, verify_hashes
 from zoo.cohort import Cohort, load_cohort
 from zoo.data import PatientData
 from zoo.errors import TrainingError, ZooIntegrityError
 from zoo.models.registry import create_model, list_models, model_config
 from zoo.training.profiles import Profile, get_profile
 from zoo.training.progress import Progress, ProgressCallback
+from zoo.training.output import (
+    OutputLock, check_replaceable, check_writable_target, is_zoo, recover, staging_dir, swap_in,
+)
 from zoo.training.splits import Split, make_split, split_from_dict
 
 ZOO_FORMAT_VERSION = "1"
@@ -52,8 +55,12 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def _predictions_frame(ids: list[str], split: str, p: np.ndarray, fold: np.ndarray | None = None) -> pd.DataFrame:
-    df = pd.DataFrame({"patient_id": ids, "split": split, "prob": p.astype(float)})
+def _predictions_frame(ids: list[str], split: str, p: np.ndarray, raw: np.ndarray | None = None,
+                       fold: np.ndarray | None = None) -> pd.DataFrame:
+    """``prob`` is the calibrated probability; ``prob_raw`` the model's own score before recalibration."""
+    df = pd.DataFrame({"patient_id": ids, "split": split, "prob": np.asarray(p, dtype=float)})
+    if raw is not None:
+        df["prob_raw"] = np.asarray(raw, dtype=float)
     if fold is not None:
         df["fold"] = fold
     return df
@@ -61,14 +68,30 @@ def _predictions_frame(ids: list[str], split: str, p: np.ndarray, fold: np.ndarr
 
 def _trainable(name: str, cohort: Cohort, minimum: int = 10) -> bool:
     """Image models need enough patients with that modality; a clinical-only cohort trains clinical models."""
-    mod = model_config(name).modality
+    cfg = model_config(name)
+    mod = cfg.modality
     if mod == "clinical":
         return bool(cohort.feature_columns)
+    if mod == "reference":  # a staging system needs the inputs that decide its stages
+        from zoo.models.staging import staging_available
+
+        return staging_available(cfg.extra["system"], cohort.clinical[cohort.feature_columns], cohort.schema.ldh_uln)
     return int(cohort.has_modality(mod).sum()) >= minimum
 
 
 def _fit_model(name: str, profile: Profile, data: PatientData, y: np.ndarray, split: Split,
-               ext: PatientData | None, device: str, seed: int, pretrained: bool, prog: Progress) -> dict:
+               ext: PatientData | None, device: str, seed: int, pretrained: bool, prog: Progress,
+               case_weights: np.ndarray | None = None) -> dict:
+    """One model: out-of-fold scores, the final model, its recalibrator, and what it predicts.
+
+    The recalibrator (Platt or isotonic, chosen by inner CV) is fitted on the out-of-fold scores of the
+    training patients only, weighted for censoring; the OOF column that ensembles and thresholds see is
+    cross-fitted through it, so it is distributed like the deployed model's calibrated output. CNNs also
+    return out-of-fold embeddings (each training patient embedded by the fold model that did not see it)
+    for early fusion.
+    """
+    from zoo.evaluation.calibration import CalibratedModel, ScoreCalibrator, crossfit_calibrated
+
     cfg = model_config(name)
     is_cnn = cfg.family in ("cnn", "cell")
     folds = split.folds()
@@ -80,18 +103,29 @@ def _fit_model(name: str, profile: Profile, data: PatientData, y: np.ndarray, sp
         kw.update(device=device, pretrained=pretrained, progress=lambda e: prog.step(loss=e["loss"]))
     train = data.subset(split.train)
     y_tr = y[split.train]
+    w_tr = None if case_weights is None else case_weights[split.train]
     oof = np.full(len(split.train), np.nan)
+    want_emb = cfg.family == "cnn"
+    oof_emb = None
     fold_models = []
+    # a staging system's stage rates are case-weighted (its per-stage 24-month risk); other models train unweighted
+    fit_w = (lambda idx: {"sample_weight": w_tr[idx]}) if cfg.family == "staging" and w_tr is not None \
+        else (lambda idx: {})
     for f, (fit_idx, held) in enumerate(folds):
         kw["seed"] = seed + 1000 * (f + 1)
-        est = create_model(name, profile, **kw).fit(train.subset(fit_idx), y_tr[fit_idx])
+        est = create_model(name, profile, **kw).fit(train.subset(fit_idx), y_tr[fit_idx], **fit_w(fit_idx))
         oof[held] = est.predict_proba(train.subset(held))[:, 1]
+        if want_emb:
+            e = est.embed(train.subset(held))
+            if oof_emb is None:
+                oof_emb = np.full((len(split.train), e.shape[1]), np.nan, dtype=np.float32)
+            oof_emb[held] = e
         fold_models.append(est)
         if not is_cnn:
             prog.step()
     if refit:
         kw["seed"] = seed
-        final = create_model(name, profile, **kw).fit(train, y_tr)
+        final = create_model(name, profile, **kw).fit(train, y_tr, **fit_w(np.arange(len(y_tr))))
         if not is_cnn:
             prog.step()
     else:
@@ -102,14 +136,23 @@ def _fit_model(name: str, profile: Profile, data: PatientData, y: np.ndarray, sp
         for member in getattr(m, "members", [m]):
             if hasattr(member, "progress"):
                 member.progress = None
-    out = {"final": final, "oof": oof, "test": final.predict_proba(data.subset(split.test))[:, 1],
+    cal = ScoreCalibrator("auto", seed=seed).fit(oof, y_tr, w_tr)
+    oof_cal = crossfit_calibrated(oof, y_tr, split.fold, w_tr, seed=seed)
+    test_data = data.subset(split.test)
+    raw = {"oof": oof, "test": final.predict_proba(test_data)[:, 1],
            "external": final.predict_proba(ext)[:, 1] if ext is not None else None}
+    out = {"final": CalibratedModel(final, cal), "oof": oof_cal, "test": cal.predict(raw["test"]),
+           "external": cal.predict(raw["external"]) if ext is not None else None, "raw": raw}
+    if want_emb and refit:
+        out["embeddings"] = {"oof": oof_emb, "test": final.embed(test_data).astype(np.float32),
+                             "external": final.embed(ext).astype(np.float32) if ext is not None else None}
     return out
 
 
 def _commit_model(out_dir: Path, name: str, res: dict, ids: dict[str, list[str]], fold: np.ndarray) -> None:
     """Write one model into models/.tmp-NAME, then rename: a model dir exists only when complete."""
     from zoo.artifacts.model_io import save_fitted
+    from zoo.artifacts.serialize import save_arrays
 
     cfg = model_config(name)
     final_dir = out_dir / "models" / name
@@ -117,14 +160,18 @@ def _commit_model(out_dir: Path, name: str, res: dict, ids: dict[str, list[str]]
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     save_fitted(res["final"], cfg, tmp)
-    frames = [_predictions_frame(ids["train"], "oof", res["oof"], fold),
-              _predictions_frame(ids["test"], "test", res["test"])]
+    raw = res.get("raw") or {}
+    frames = [_predictions_frame(ids["train"], "oof", res["oof"], raw.get("oof"), fold),
+              _predictions_frame(ids["test"], "test", res["test"], raw.get("test"))]
     if res["external"] is not None:
-        frames.append(_predictions_frame(ids["external"], "external", res["external"]))
-    pd.concat(frames).to_parquet(tmp / "predictions.parquet", index=False)
+        frames.append(_predictions_frame(ids["external"], "external", res["external"], raw.get("external")))
+    atomic_write_parquet(tmp / "predictions.parquet", pd.concat(frames))
+    if res.get("embeddings"):
+        save_arrays({k: v for k, v in res["embeddings"].items() if v is not None}, tmp / "embeddings.safetensors")
     atomic_write_json(tmp / "DONE.json", {"files": hash_tree(tmp)})
     shutil.rmtree(final_dir, ignore_errors=True)
     tmp.rename(final_dir)
+    fsync_dir(final_dir.parent)
 
 
 def _model_done(out_dir: Path, name: str) -> bool:
@@ -153,6 +200,33 @@ def train_zoo(cohort_dir: str | Path, out: str | Path, profile: str | Profile = 
     """
     prof = profile if isinstance(profile, Profile) else get_profile(profile)
     out = Path(out)
+    with OutputLock(out):
+        recover(out)
+        if overwrite:
+            check_replaceable(out)  # a folder that is not a zoo or a run is refused, untouched
+            work = staging_dir(out)
+        else:
+            if is_zoo(out):
+                raise FileExistsError(f"{out.name} already holds a complete zoo. Use --overwrite or another --out.")
+            check_writable_target(out)
+            work = out
+        zoo_dir = _train_into(work, cohort_dir, prof, external, device, seed, models, pretrained, progress,
+                              show_bars, stop_after, split_from, segmentation_dir, fail_fast, strict,
+                              restart_if_different=work != out)
+        if work != out:
+            swap_in(work, out)
+            zoo_dir = out
+    return zoo_dir
+
+
+def _train_into(out: Path, cohort_dir, prof: Profile, external, device, seed, models, pretrained, progress,
+                show_bars, stop_after, split_from, segmentation_dir, fail_fast, strict,
+                restart_if_different: bool) -> Path:
+    """Train (or resume) into ``out``; the caller holds the lock and chose ``out``.
+
+    ``restart_if_different``: ``out`` is our own staging folder, so a leftover run with other settings is
+    cleared instead of refused.
+    """
     cohort = load_cohort(cohort_dir, strict=strict)
     ext_cohort = load_cohort(external, strict=strict) if external else None
     names = models or list_models(default_only=True, profile=prof.name)
@@ -162,18 +236,16 @@ def train_zoo(cohort_dir: str | Path, out: str | Path, profile: str | Profile = 
                 "external_fingerprint": ext_cohort.fingerprint if ext_cohort else None,
                 "profile": asdict(prof), "seed": seed, "models": names, "pretrained": pretrained,
                 "split_from": str(split_from) if split_from else None}
-    if (out / MANIFEST).is_file():
-        if not overwrite:
-            raise FileExistsError(f"{out} already holds a complete zoo. Use --overwrite or another --out.")
-        shutil.rmtree(out)
-    if (out / RUN).is_file() and not overwrite:
+    if (out / RUN).is_file():
         prev = read_json(out / RUN)
         if json.dumps(prev, sort_keys=True) != json.dumps(json.loads(json.dumps(run_info, default=list)), sort_keys=True):
-            raise ZooIntegrityError(
-                f"{out} holds an interrupted run with different settings (cohort, profile, seed or models). "
-                "Resume with the same settings, or pass --overwrite / choose another --out.")
-    elif out.exists() and overwrite:
-        shutil.rmtree(out)
+            if not restart_if_different:
+                raise ZooIntegrityError(
+                    f"{out.name} holds an interrupted run with different settings (cohort, profile, seed or models). "
+                    "Resume with the same settings, or pass --overwrite / choose another --out.")
+            shutil.rmtree(out)
+    elif out.exists() and restart_if_different and is_zoo(out):
+        shutil.rmtree(out)  # a finished staging zoo whose swap never ran: recover() only takes it when out is absent
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / RUN, run_info)
 
@@ -185,6 +257,8 @@ def train_zoo(cohort_dir: str | Path, out: str | Path, profile: str | Profile = 
     train_ids = [cohort.patient_ids[i] for i in split.train]
     data = PatientData.from_cohort(cohort, segmentation_dir, prompted_ids=train_ids)
     ext = PatientData.from_cohort(ext_cohort) if ext_cohort else None
+    case_weights = (cohort.case_weights.reindex(cohort.patient_ids).to_numpy(dtype=float)
+                    if cohort.case_weights is not None else None)
     ids = {"train": [data.ids[i] for i in split.train], "test": [data.ids[i] for i in split.test],
            "external": ext.ids if ext else []}
     atomic_write_json(out / "split.json", split.to_dict(data.ids))
@@ -210,7 +284,7 @@ def train_zoo(cohort_dir: str | Path, out: str | Path, profile: str | Profile = 
                 raise Interrupted(f"stopped before {name} (stop_after={stop_after})")
             t = time.perf_counter()
             try:
-                res = _fit_model(name, prof, data, y, split, ext, device, seed, pretrained, prog)
+                res = _fit_model(name, prof, data, y, split, ext, device, seed, pretrained, prog, case_weights)
                 _commit_model(out, name, res, ids, split.fold)
             except (KeyboardInterrupt, Interrupted, MemoryError):
                 raise

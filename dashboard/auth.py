@@ -1,0 +1,152 @@
+"""Sign-in and roles. Pages ask ``can_review()`` and ``current_user()``; they never read secrets themselves.
+
+Two modes, chosen by ``.streamlit/secrets.toml``:
+
+* **local** (no ``[auth]`` section): nobody signs in; everyone may review and notes are signed
+  "anonymous (local)". Allowed only on a loopback address, or when the administrator sets
+  ``MYELOZOO_ALLOW_ANONYMOUS=1`` on purpose (see ``serving_problem``).
+* **signed in** (``[auth]`` present): Streamlit's OIDC sign-in (``st.login``). Who may enter and who may
+  save notes comes from our own section, so the identity provider needs no MyeloZoo-specific setup::
+
+      [access]
+      viewers = ["@hospital.example", "guest@partner.example"]   # e-mails, or @domain for a whole domain
+      reviewers = ["alice@hospital.example"]                     # may also save reviewer notes
+
+  Anyone else is refused after signing in, by e-mail, with no page drawn. An identity provider that says
+  the e-mail is unverified (``email_verified = false``) is refused too.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass
+
+import streamlit as st
+
+from zoo.reviews import ANONYMOUS
+
+VIEWER, REVIEWER = "viewer", "reviewer"
+LOOPBACK_NAMES = {"localhost", "ip6-localhost", "ip6-loopback"}
+
+
+@dataclass(frozen=True)
+class Access:
+    """The allowlist: entries are e-mail addresses or ``@domain``; matching ignores case."""
+
+    viewers: tuple[str, ...] = ()
+    reviewers: tuple[str, ...] = ()
+
+    @staticmethod
+    def _match(email: str, entries: tuple[str, ...]) -> bool:
+        email = email.strip().lower()
+        domain = "@" + email.rsplit("@", 1)[-1] if "@" in email else None
+        for e in entries:
+            e = e.strip().lower()
+            if e == email or (e.startswith("@") and e == domain):
+                return True
+        return False
+
+    def role(self, email: str | None) -> str | None:
+        """``reviewer``, ``viewer`` or None (not allowed in)."""
+        if not email or "@" not in email:
+            return None
+        if self._match(email, self.reviewers):
+            return REVIEWER
+        if self._match(email, self.viewers):
+            return VIEWER
+        return None
+
+
+def is_loopback(address: str | None) -> bool:
+    """True for an address only this machine can reach. Empty means every interface (Streamlit's default)."""
+    if not address:
+        return False
+    if address.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def serving_problem(address: str | None, has_auth: bool, environ: dict[str, str] | None = None) -> str | None:
+    """Why this configuration must not serve (None: fine). One rule for the launcher and every session."""
+    env = os.environ if environ is None else environ
+    if is_loopback(address) or has_auth or env.get("MYELOZOO_ALLOW_ANONYMOUS") == "1":
+        return None
+    where = address or "every network interface (server.address is not set)"
+    return (f"MyeloZoo refuses to serve on {where} without sign-in: anyone who can reach this machine could read "
+            "the cohort's predictions and write reviewer notes. Expected server.address = \"localhost\" in "
+            ".streamlit/config.toml, or an [auth] section in .streamlit/secrets.toml (see docs/DEPLOY.md). "
+            "Set MYELOZOO_ALLOW_ANONYMOUS=1 only if another layer already restricts who can connect.")
+
+
+def _secrets_section(name: str) -> dict:
+    try:
+        sec = st.secrets.get(name)
+    except FileNotFoundError:  # no secrets.toml at all (StreamlitSecretNotFoundError): local mode
+        return {}
+    return dict(sec) if sec else {}
+
+
+def auth_configured() -> bool:
+    return bool(_secrets_section("auth"))
+
+
+def access() -> Access:
+    sec = _secrets_section("access")
+    return Access(tuple(sec.get("viewers", ())), tuple(sec.get("reviewers", ())))
+
+
+def _email() -> str | None:
+    if not auth_configured() or not st.user.is_logged_in:
+        return None
+    if st.user.get("email_verified") is False:
+        return None
+    email = st.user.get("email")
+    return str(email) if email else None
+
+
+def current_user() -> str:
+    """The signed-in e-mail, or 'anonymous (local)' when the app runs without sign-in."""
+    return _email() or ANONYMOUS
+
+
+def role() -> str | None:
+    if not auth_configured():
+        return REVIEWER  # local mode: the person at the keyboard owns the machine
+    return access().role(_email())
+
+
+def can_review() -> bool:
+    return role() == REVIEWER
+
+
+def gate() -> None:
+    """Stop the run unless this session may see the app: the serving rule, then sign-in and the allowlist."""
+    problem = serving_problem(st.get_option("server.address"), auth_configured())
+    if problem:
+        st.error(problem, icon=":material/lock:")
+        st.stop()
+    if not auth_configured():
+        return
+    if not st.user.is_logged_in:
+        st.title("MyeloZoo")
+        st.markdown("Sign in with your institution's account to continue.")
+        st.button("Sign in", type="primary", on_click=st.login, key="auth_login")
+        st.stop()
+    if role() is None:
+        who = st.user.get("email") or "this account"
+        reason = " (the identity provider did not verify it)" if st.user.get("email_verified") is False else ""
+        st.error(f"Expected an account on this server's allowlist. Got {who}{reason}. Ask the administrator to add "
+                 "you, or sign in with another account.", icon=":material/block:")
+        st.button("Sign out", on_click=st.logout, key="auth_logout_refused")
+        st.stop()
+
+
+def sidebar_badge() -> None:
+    """Who is signed in and their role, with a sign-out button (nothing in local mode)."""
+    if not auth_configured() or not st.user.is_logged_in:
+        return
+    st.caption(f":material/person: {current_user()} · {role()}")
+    st.button("Sign out", on_click=st.logout, key="auth_logout")

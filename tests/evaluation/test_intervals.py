@@ -1,0 +1,102 @@
+"""Per-patient uncertainty: conformal sets keep their coverage, Venn–Abers brackets the calibrated risk."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from zoo.evaluation.intervals import RiskIntervals, interval_report
+
+
+def _draw(n, rng, prevalence=0.3):
+    """Scores from a calibrated model: y ~ Bernoulli(p)."""
+    logit = rng.normal(np.log(prevalence / (1 - prevalence)), 1.2, n)
+    p = 1 / (1 + np.exp(-logit))
+    return p, (rng.random(n) < p).astype(int)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_conformal_coverage_on_a_synthetic_cohort_is_within_tolerance(seed):
+    rng = np.random.default_rng(seed)
+    p_cal, y_cal = _draw(600, rng)
+    p_new, y_new = _draw(4000, rng)
+    iv = RiskIntervals(0.90).fit(p_cal, y_cal)
+    rep = interval_report(iv, y_new, p_new, n_boot=200)
+    # label-conditional (Mondrian) validity: ≥ 90 % for each outcome, up to sampling error (n_cal ~ 180 PD)
+    assert 0.87 <= rep["coverage"] <= 0.95
+    assert rep["coverage_pd"] >= 0.87 and rep["coverage_non_pd"] >= 0.87
+    lo, hi = rep["coverage_ci"]
+    assert lo <= rep["coverage"] <= hi and hi - lo < 0.05
+    assert rep["share_empty"] < 0.05 and 1 <= rep["mean_set_size"] <= 2
+
+
+def test_a_miscalibrated_model_loses_coverage_and_the_report_shows_it():
+    """The report is a measurement, not a restatement of the level: shifted scores lose PD coverage."""
+    rng = np.random.default_rng(3)
+    p_cal, y_cal = _draw(600, rng)
+    p_new, y_new = _draw(4000, rng, prevalence=0.3)
+    iv = RiskIntervals(0.90).fit(p_cal, y_cal)
+    shifted = p_new * 0.3  # the new site's scores are squeezed towards 0
+    rep = interval_report(iv, y_new, shifted, n_boot=50)
+    assert rep["coverage_pd"] < 0.8
+
+
+def test_venn_abers_interval_brackets_and_narrows_with_more_calibration_data():
+    rng = np.random.default_rng(4)
+    p_small, y_small = _draw(60, rng)
+    p_big, y_big = _draw(3000, rng)
+    grid = np.linspace(0.1, 0.7, 13)
+    w_small = np.diff(RiskIntervals().fit(p_small, y_small).interval(grid), axis=1).mean()
+    b = RiskIntervals().fit(p_big, y_big).interval(grid)
+    assert (b[:, 0] <= b[:, 1]).all() and ((b >= 0) & (b <= 1)).all()
+    assert np.diff(b, axis=1).mean() < w_small / 2
+    # with plenty of calibration data from a calibrated model, the interval sits around the score
+    mid = b.mean(axis=1)
+    assert np.abs(mid - grid).max() < 0.08
+
+
+def test_nan_probability_gets_no_interval_and_one_class_refuses():
+    rng = np.random.default_rng(5)
+    p, y = _draw(200, rng)
+    iv = RiskIntervals().fit(p, y)
+    out = iv.interval([np.nan, 0.4])
+    assert np.isnan(out[0]).all() and not np.isnan(out[1]).any()
+    assert iv.describe(float("nan")) is None
+    with pytest.raises(ValueError, match="both outcomes"):
+        RiskIntervals().fit(p, np.zeros_like(y))
+
+
+def test_predict_json_carries_the_main_ensembles_interval(test_zoo_dir, tmp_path, capsys):
+    from zoo.cli import main
+
+    f = tmp_path / "patient.json"
+    f.write_text(json.dumps({"age": 71, "ldh": 420, "fish_del17p": "positive", "b2m": 6.2, "alb": 31}))
+    assert main(["predict", "--zoo", str(test_zoo_dir), "--clinical", str(f)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    lo, hi = out["venn_abers_interval"]
+    assert 0 <= lo <= hi <= 1
+    assert out["conformal_set"] in ("none", "non-PD", "PD", "either") and out["conformal_level"] == 0.9
+
+
+def test_batch_output_has_interval_columns(test_zoo, tiny_cohort_dir):
+    from zoo.scoring.batch import score_cohort_dir
+
+    table, _ = score_cohort_dir(test_zoo, tiny_cohort_dir, show_bar=False)
+    for c in ("interval_low", "interval_high", "conformal_set_90"):
+        assert c in table.columns, c
+    ok = table["interval_low"].notna()
+    assert ok.mean() > 0.9
+    assert (table.loc[ok, "interval_low"] <= table.loc[ok, "interval_high"]).all()
+    assert set(table["conformal_set_90"].dropna()) <= {"none", "non-PD", "PD", "either", ""}
+
+
+def test_leaderboard_json_carries_calibration_and_coverage(test_zoo_dir, capsys):
+    from zoo.cli import main
+
+    assert main(["leaderboard", "--zoo", str(test_zoo_dir), "--json"]) == 0
+    rows = pd.DataFrame(json.loads(capsys.readouterr().out))
+    for c in ("brier", "null_brier", "scaled_brier", "cal_intercept", "cal_intercept_lo", "cal_slope",
+              "cal_slope_hi", "conformal_coverage", "conformal_coverage_lo", "va_mean_width"):
+        assert c in rows.columns, c
+    ens = rows.set_index("model").loc["ens_soft_vote"]
+    assert 0 <= ens["conformal_coverage"] <= 1

@@ -1,0 +1,145 @@
+"""Per-patient uncertainty: a Venn–Abers probability interval and a 90 % conformal prediction set.
+
+Both are fitted on the model's **out-of-fold calibrated** training predictions (the ``oof`` rows of
+``predictions.parquet``): every training patient scored by a model that did not see them, passed
+through a recalibrator that did not see them either, so the calibration set is exchangeable with a
+new patient scored by the deployed model. Nothing here is written by hand:
+
+- ``venn_abers.VennAbers`` (Vovk & Petej 2014; Vovk, Petej & Fedorova 2015) gives, for a score,
+  the pair (p0, p1) of isotonic-calibrated probabilities obtained by adding the new patient to the
+  calibration set once as non-PD and once as PD. One of the two is perfectly calibrated; their
+  width says how much the calibration data constrain this patient's risk (wide at extreme scores,
+  where few training patients lie). This is the interval shown beside the probability.
+- ``crepes.ConformalClassifier`` (Boström 2022) with Mondrian (label-conditional) categories gives
+  each outcome a p-value; the 90 % prediction set holds every outcome whose p-value exceeds 0.10.
+  Its guarantee is a coverage one — the true outcome is in the set for at least 90 % of PD and of
+  non-PD patients — and that is what the test and external coverage figures check.
+
+The Venn–Abers pair has no nominal level, so "coverage" is measured on the conformal set; the
+interval is reported with its width. Both assume the new patient is exchangeable with the training
+cohort: on an external site whose case mix or calibration differs, measured coverage may fall short,
+and the leaderboard shows by how much.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+LEVEL = 0.90
+SET_LABELS = {(False, False): "none", (True, False): "non-PD", (False, True): "PD", (True, True): "either"}
+
+
+@dataclass
+class PatientUncertainty:
+    """One patient's interval and set (the JSON form is what ``predict`` prints)."""
+
+    interval: tuple[float, float]
+    p_values: tuple[float, float]
+    prediction_set: str
+    level: float = LEVEL
+
+    def to_dict(self) -> dict:
+        return {"venn_abers_interval": [round(self.interval[0], 4), round(self.interval[1], 4)],
+                "conformal_set": self.prediction_set, "conformal_level": self.level,
+                "conformal_p_values": {"non-PD": round(self.p_values[0], 4), "PD": round(self.p_values[1], 4)}}
+
+
+class RiskIntervals:
+    """Fitted on (calibrated OOF probability, outcome) pairs from the training patients of one model."""
+
+    def __init__(self, level: float = LEVEL) -> None:
+        if not 0.5 <= level < 1:
+            raise ValueError(f"Expected a conformal level in [0.5, 1). Got {level!r}.")
+        self.level = level
+
+    def fit(self, p_cal, y_cal) -> "RiskIntervals":
+        from crepes import ConformalClassifier
+        from venn_abers import VennAbers
+
+        p = np.asarray(p_cal, dtype=float)
+        y = np.asarray(y_cal, dtype=float)
+        ok = ~np.isnan(p) & ~np.isnan(y)
+        p, y = p[ok], y[ok].astype(int)
+        self.n_ = int(len(p))
+        self.n_per_class_ = [int((y == 0).sum()), int((y == 1).sum())]
+        if min(self.n_per_class_) < 2:
+            raise ValueError(f"Expected both outcomes among the calibration patients. Got {self.n_per_class_[0]} "
+                             f"non-PD and {self.n_per_class_[1]} PD; the model cannot carry intervals.")
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            self.va_ = VennAbers().fit(np.c_[1 - p, p], y)
+        # non-conformity of outcome c: 1 − the probability the model gives c (hinge); Mondrian by outcome
+        alphas = np.where(y == 1, 1 - p, p)
+        self.cc_ = ConformalClassifier().fit(alphas, bins=y)
+        return self
+
+    def interval(self, p) -> np.ndarray:
+        """(n, 2) Venn–Abers (p0, p1), NaN where ``p`` is NaN."""
+        p = np.atleast_1d(np.asarray(p, dtype=float))
+        out = np.full((len(p), 2), np.nan)
+        ok = ~np.isnan(p)
+        if ok.any():
+            with warnings.catch_warnings(), np.errstate(all="ignore"):  # the package's internal all-NaN slices
+                warnings.simplefilter("ignore", RuntimeWarning)
+                _, p0p1 = self.va_.predict_proba(np.c_[1 - p[ok], p[ok]])
+            out[ok] = np.sort(np.asarray(p0p1, dtype=float), axis=1)
+        return out
+
+    def p_values(self, p) -> np.ndarray:
+        """(n, 2) conformal p-values for non-PD and PD (label-conditional, not smoothed: conservative)."""
+        p = np.atleast_1d(np.asarray(p, dtype=float))
+        out = np.full((len(p), 2), np.nan)
+        ok = ~np.isnan(p)
+        if ok.any():
+            for c, alpha in ((0, p[ok]), (1, 1 - p[ok])):
+                out[ok, c] = self.cc_.predict_p(alpha[:, None], bins=np.full(ok.sum(), c), smoothing=False)[:, 0]
+        return out
+
+    def prediction_sets(self, p) -> np.ndarray:
+        """(n, 2) booleans: is non-PD / PD in the set at ``level``."""
+        pv = self.p_values(p)
+        return pv > (1 - self.level)
+
+    def describe(self, p: float) -> PatientUncertainty | None:
+        if p is None or np.isnan(p):
+            return None
+        iv = self.interval([p])[0]
+        pv = self.p_values([p])[0]
+        s = pv > (1 - self.level)
+        return PatientUncertainty((float(iv[0]), float(iv[1])), (float(pv[0]), float(pv[1])),
+                                  SET_LABELS[(bool(s[0]), bool(s[1]))], self.level)
+
+
+def set_labels(sets: np.ndarray) -> list[str]:
+    return [SET_LABELS[(bool(a), bool(b))] for a, b in sets]
+
+
+def interval_report(iv: RiskIntervals, y, p, weights=None, n_boot: int = 1000, seed: int = 0) -> dict:
+    """Coverage of the conformal set (overall, per outcome, 95 % CI), set sizes and Venn–Abers widths.
+
+    Patients without a prediction are left out. ``weights`` are bootstrap multiplicities (B, n) from the
+    same resamples as the other metrics, so the CI is comparable.
+    """
+    from zoo.evaluation.bootstrap import percentile_ci, resample_weights
+
+    y = np.asarray(y, dtype=int)
+    p = np.asarray(p, dtype=float)
+    ok = ~np.isnan(p)
+    y, p = y[ok], p[ok]
+    if len(y) == 0:
+        return {"n": 0}
+    sets = iv.prediction_sets(p)
+    covered = sets[np.arange(len(y)), y].astype(float)
+    W = resample_weights(y, n_boot, seed) if weights is None else np.asarray(weights)[:, ok]
+    width = np.diff(iv.interval(p), axis=1)[:, 0]
+    size = sets.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        boot = (W * covered).sum(axis=1) / W.sum(axis=1)
+    return {"level": iv.level, "n": int(len(y)), "coverage": float(covered.mean()), "coverage_ci": percentile_ci(boot),
+            "coverage_pd": float(covered[y == 1].mean()) if (y == 1).any() else None,
+            "coverage_non_pd": float(covered[y == 0].mean()) if (y == 0).any() else None,
+            "mean_set_size": float(size.mean()), "share_single": float((size == 1).mean()),
+            "share_empty": float((size == 0).mean()),
+            "va_mean_width": float(width.mean()), "va_median_width": float(np.median(width))}
