@@ -89,7 +89,9 @@ def clinical_only_zoo_dir(tiny_cohort_dir, tiny_external_dir, tmp_path_factory) 
     root = tmp_path_factory.mktemp("cohorts")
     for name, src in (("clinical_only", tiny_cohort_dir), ("clinical_only_ext", tiny_external_dir)):
         (root / name).mkdir()
-        shutil.copy(src / "clinical.csv", root / name / "clinical.csv")
+        for f in ("clinical.csv", "variables.yaml"):  # site B declares its US units in variables.yaml
+            if (src / f).is_file():
+                shutil.copy(src / f, root / name / f)
     out = tmp_path_factory.mktemp("zoos") / "clinical_only_zoo"
     train_zoo(root / "clinical_only", out, profile="test", external=root / "clinical_only_ext", show_bars=False)
     return out

@@ -2,6 +2,8 @@
 skops allowlist is exactly the set of reviewed types those models need."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -128,3 +130,21 @@ def test_every_model_failing_is_an_error_not_an_empty_zoo(tiny_cohort_dir, tmp_p
     with pytest.raises(ZooIntegrityError, match=r"Expected at least one model to train\. Got 2 failures"):
         train_zoo(tiny_cohort_dir, tmp_path / "z", profile="test", models=["clinical_lr", "clinical_dt"],
                   show_bars=False)
+
+
+def test_the_same_model_saved_in_two_processes_is_byte_identical(tmp_path):
+    """A resumed training is checked against a straight one by file hashes, so a skops file must not
+    carry memory addresses or the time it was written."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from sklearn.ensemble import RandomForestClassifier; "
+            "from sklearn.pipeline import make_pipeline; from sklearn.preprocessing import StandardScaler; "
+            "from zoo.artifacts.serialize import save_skops; from pathlib import Path; "
+            "X = np.random.default_rng(0).random((40, 3)); "
+            "m = make_pipeline(StandardScaler(), RandomForestClassifier(4, random_state=0)).fit(X, [0, 1] * 20); "
+            "save_skops(m, Path(sys.argv[1]))")
+    root = Path(__file__).resolve().parents[2]
+    for name in ("a.skops", "b.skops"):
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / name)], cwd=root, check=True)
+    assert (tmp_path / "a.skops").read_bytes() == (tmp_path / "b.skops").read_bytes()

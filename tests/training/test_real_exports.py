@@ -77,7 +77,7 @@ def test_hospital_export_validates_with_warnings(export_dir, tiny_cohort_dir):
     assert any(p.kind == "outcome_unknown" and p.patient_id == lost and "10.5 months" in p.message
                for p in report.warnings)
     assert report.n_censored_early >= 1
-    rest = src.index[3:]
+    rest = src.index[4:]
     assert np.allclose(c.loc[rest, "hgb"], src.loc[rest, "hgb"], atol=0.06, equal_nan=True)
     assert np.allclose(c.loc[rest, "creatinine"], src.loc[rest, "creatinine"], rtol=0.01, atol=0.5, equal_nan=True)
     assert np.allclose(c.loc[rest, "calcium"], src.loc[rest, "calcium"], atol=0.003, equal_nan=True)

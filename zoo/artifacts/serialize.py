@@ -4,6 +4,7 @@ No pickle, joblib or unrestricted torch.load anywhere in product code.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from zoo.artifacts.files import atomic_write_bytes
@@ -35,7 +36,51 @@ def save_skops(obj, path: Path) -> None:
         raise ZooIntegrityError(
             f"Refusing to save {path.name}: it contains types outside the allowlist {sorted(untrusted)}. "
             "Add them to SKOPS_TRUSTED after review.")
-    atomic_write_bytes(path, data)
+    atomic_write_bytes(path, _canonical_skops(data))
+
+
+def _canonical_skops(data: bytes) -> bytes:
+    """skops names objects and array files after ``id()`` (a memory address) and stamps each zip entry
+    with the wall-clock time, so the same fitted model hashed differently on every run and a resumed
+    training could not be checked against a straight one. Renumbering ids and files in order of first
+    appearance (ids only identify shared objects within the file) and fixing the dates makes the file
+    a function of the model alone; loading is unchanged."""
+    import io
+    import json
+    import zipfile
+
+    src = zipfile.ZipFile(io.BytesIO(data))
+    schema = json.loads(src.read("schema.json"))
+    ids: dict[int, int] = {}
+    files: dict[str, str] = {}
+
+    def walk(node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k == "__id__" and isinstance(v, int):
+                    node[k] = ids.setdefault(v, len(ids) + 1)
+                elif k == "file" and isinstance(v, str):
+                    node[k] = files.setdefault(v, f"{len(files) + 1}{Path(v).suffix}")
+                else:
+                    walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(schema)
+    info_of = {i.filename: i for i in src.infolist()}
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as dst:
+        entries = [("schema.json", "schema.json", json.dumps(schema, indent=2).encode())]
+        entries += [(old, new, src.read(old)) for old, new in files.items()]
+        for old, name, payload in entries:
+            old_info = info_of[old]
+            fixed = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            fixed.compress_type, fixed.external_attr = old_info.compress_type, old_info.external_attr
+            dst.writestr(fixed, payload)
+    if len(files) != len(info_of) - 1:
+        raise ZooIntegrityError("skops wrote array files its schema does not name; refusing to rewrite it.")
+    return buf.getvalue()
 
 
 def load_skops(path: Path):
@@ -55,7 +100,10 @@ def save_state_dict(module, path: Path, metadata: dict[str, str] | None = None) 
     from safetensors.torch import save
 
     state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    atomic_write_bytes(path, save(state, metadata=metadata))
+    # safetensors writes a metadata map in hash order, which differs between processes; one key holding
+    # sorted JSON keeps the file (and its hash in the manifest) a function of the weights alone
+    meta = {"myelozoo": json.dumps(metadata, sort_keys=True)} if metadata else None
+    atomic_write_bytes(path, save(state, metadata=meta))
 
 
 def load_state_dict(path: Path) -> dict:

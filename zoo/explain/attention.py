@@ -111,5 +111,7 @@ def summarise(att: pd.DataFrame, preds: pd.DataFrame, thresholds: dict[str, floa
             "mean": float(g["on_target"].mean()), "correct": float(g.loc[correct, "on_target"].mean()),
             "wrong": float(g.loc[~correct, "on_target"].mean()) if (~correct).any() else None,
             "chance": float(att[(att.model == model) & (att.split == split)]["target_share_of_image"].mean()),
-            "n_patients": int(len(g))}
+            "n_patients": int(len(g)),
+            # an all-zero CAM has no defined share (NaN); a model whose maps are all zero has no mean
+            "n_defined": int(g["on_target"].notna().sum())}
     return out
