@@ -6,7 +6,7 @@ from dashboard import charts, forms, state
 from dashboard.datasets import redact
 from dashboard.sidebar import need_cohort, need_zoo
 from zoo.api import MAIN_ENSEMBLE, risk_band
-from zoo.cohort.images import read_image
+from zoo.cohort.images import read_image, read_uploads
 from zoo.errors import ImageReadError
 from zoo.models.catalog import STAGING_MODELS
 from zoo.schema.derived import STAGING_SYSTEMS
@@ -51,13 +51,8 @@ for p in problems:
 
 images, keys, upload_errors = {}, {}, []
 for modality, ups in (("marrow", up_marrow), ("electrophoresis", up_ife)):
-    arrs, ks = [], []
-    for f in ups or []:
-        try:
-            arrs.append(read_image(f.getvalue(), name=f.name))
-            ks.append(None)
-        except ImageReadError as e:
-            upload_errors.append(str(e))
+    arrs, errs = read_uploads(ups or [])  # at most MAX_UPLOAD_FILES files, each decoded once per content
+    ks, upload_errors = [None] * len(arrs), upload_errors + errs
     if not arrs and use_cohort_images and pid is not None:
         for p in cohort.image_paths(pid, modality):
             try:

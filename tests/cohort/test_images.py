@@ -92,3 +92,162 @@ def test_oversized_file_is_refused(monkeypatch):
 def test_missing_file_names_the_path(tmp_path):
     with pytest.raises(ImageReadError, match="Got nothing there"):
         read_image(tmp_path / "nope.png")
+
+
+# ----- uploads are a security boundary (issue 12, item 5) -----------------------------------------------------
+
+EPS = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 64\n%%EndComments\n"
+       b"newpath 0 0 moveto 64 64 lineto stroke\nshowpage\n%%EOF\n")
+
+
+def test_postscript_named_png_never_reaches_the_eps_decoder(tmp_path, monkeypatch):
+    """Pillow picks a decoder from the bytes; the EPS one runs Ghostscript. Only PNG/JPEG/TIFF may run."""
+    from PIL import EpsImagePlugin
+
+    opened = []
+    real_open = EpsImagePlugin.EpsImageFile._open
+    monkeypatch.setattr(EpsImagePlugin.EpsImageFile, "_open", lambda self: opened.append(1) or real_open(self))
+    f = tmp_path / "smear.png"
+    f.write_bytes(EPS)
+    for source in (f, EPS):
+        with pytest.raises(ImageReadError, match=r"smear\.png: expected a PNG, JPEG or TIFF image\. Got bytes "
+                                                 r"that are not one \(starting b'%!PS-Ado'\)\. Re-export"):
+            read_image(source, name="smear.png")
+    assert opened == [], "the EPS plugin was asked to open the file"
+
+
+def test_every_image_open_in_product_code_names_its_formats():
+    """A new Image.open on cohort or uploaded data without formats= would reopen the EPS hole."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    bad = []
+    for py in [*root.joinpath("zoo").rglob("*.py"), *root.joinpath("dashboard").rglob("*.py"),
+               *root.joinpath("pages").rglob("*.py")]:
+        text = py.read_text()
+        for m in re.finditer(r"Image\.open\(", text):
+            depth, i = 1, m.end()
+            while depth and i < len(text):
+                depth += {"(": 1, ")": -1}.get(text[i], 0)
+                i += 1
+            if "formats=" not in text[m.end():i]:
+                bad.append(f"{py.relative_to(root)}:{text[:m.start()].count(chr(10)) + 1}")
+    assert bad == []
+
+
+def test_pixel_cap_is_ours_not_pillows(monkeypatch):
+    """Another library raising Image.MAX_IMAGE_PIXELS must not lift the cap that bounds our memory."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
+    monkeypatch.setattr(images_mod, "MAX_PIXELS", 64 * 64 - 1)
+    with pytest.raises(ImageReadError, match=r"big\.png: expected at most 4,095 pixels"):
+        read_image(_png(Image.new("RGB", (64, 64))), name="big.png")
+
+
+@pytest.mark.parametrize("kind", ["u16", "u12", "mask", "i32", "f32"])
+def test_high_depth_rescale_equals_float64_rounding(kind, monkeypatch):
+    """The strip-wise integer/float32 maths gives what the former whole-image float64 maths gave."""
+    rng = np.random.default_rng(3)
+    a = {"u16": rng.integers(0, 65536, (70, 90)).astype(np.uint16),
+         "u12": rng.integers(0, 4096, (70, 90)).astype(np.uint16),
+         "mask": rng.integers(0, 2, (70, 90)).astype(np.uint16),
+         "i32": rng.integers(-5000, 300000, (70, 90)).astype(np.int32),
+         "f32": rng.random((70, 90)).astype(np.float32)}[kind]
+    ref = np.asarray(a, dtype=np.float64)
+    lo, hi = min(ref.min(), 0.0), ref.max()
+    top = 1.0 if hi <= 1.0 and lo >= 0 else float(2 ** max(8, int(np.ceil(np.log2(hi - lo + 1)))) - 1)
+    want = np.round((ref - lo) / top * 255.0).clip(0, 255).astype(np.uint8)
+    monkeypatch.setattr(images_mod, "_STRIP_PIXELS", 90 * 7)  # ten strips
+    got = images_mod.to_rgb_array(Image.fromarray(a))
+    assert got.shape == (70, 90, 3) and (got == got[..., :1]).all()
+    assert np.array_equal(got[..., 0], want)
+
+
+def _png16_rows(path, w: int, h: int) -> None:
+    """A 16-bit grey PNG (a ramp on every row), written row by row so the test itself stays small."""
+    import struct
+    import zlib
+
+    def chunk(t: bytes, d: bytes) -> bytes:
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+
+    row = b"\x00" + np.linspace(0, 65535, w).astype(">u2").tobytes()
+    co = zlib.compressobj(6)
+    idat = b"".join([co.compress(row) for _ in range(h)] + [co.flush()])
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 0, 0, 0, 0))
+                     + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+# Peak RSS growth while decoding the largest allowed 16-bit PNG (9459×9459 = 89.47 M pixels, 1.3 MB file).
+# Floor: Pillow's decoded image (2 B/px, 171 MiB) + the uint8 RGB result (256 MiB) = 427 MiB; measured 458 MiB.
+# The former float64 conversion measured 2907 MiB on the same file.
+PEAK_RSS_BOUND_MIB = 600
+
+
+def test_largest_16_bit_png_decodes_in_bounded_memory(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    side = int(np.sqrt(images_mod.MAX_PIXELS))
+    assert side * side <= images_mod.MAX_PIXELS < (side + 1) ** 2
+    f = tmp_path / "max16.png"
+    _png16_rows(f, side, side)
+    code = (
+        "import resource, sys\n"
+        "from zoo.cohort.images import read_image\n"
+        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "a = read_image(sys.argv[1])\n"
+        "assert a.shape == (%d, %d, 3) and a.dtype.name == 'uint8' and a[0, -1, 0] == 255\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 1024)\n" % (side, side))
+    root = Path(__file__).resolve().parents[2]
+    res = subprocess.run([sys.executable, "-c", code, str(f)], capture_output=True, text=True, cwd=root,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr
+    grew_mib = int(res.stdout.split()[-1])
+    assert grew_mib < PEAK_RSS_BOUND_MIB, f"decoding grew peak RSS by {grew_mib} MiB"
+
+
+def test_too_many_files_in_one_upload_are_refused_before_reading(monkeypatch):
+    class Upload:
+        def __init__(self, i: int) -> None:
+            self.name = f"smear_{i}.png"
+
+        def getvalue(self) -> bytes:
+            raise AssertionError("a file was read although the upload is refused")
+
+    n = images_mod.MAX_UPLOAD_FILES + 1
+    arrays, errors = images_mod.read_uploads([Upload(i) for i in range(n)])
+    assert arrays == []
+    assert errors == [f"This upload: expected at most {images_mod.MAX_UPLOAD_FILES} files. Got {n}. Choose the "
+                      f"{images_mod.MAX_UPLOAD_FILES} most informative images for this patient and upload them again."]
+
+
+def test_each_upload_is_decoded_once_per_content(monkeypatch):
+    images_mod._UPLOADS.clear()
+    calls = []
+    real = images_mod.read_image
+    monkeypatch.setattr(images_mod, "read_image", lambda data, name=None: calls.append(name) or real(data, name))
+    a = _png(Image.fromarray(np.random.default_rng(5).integers(0, 256, (40, 40, 3), dtype=np.uint8)))
+    b = _png(Image.new("RGB", (40, 40), (9, 9, 9)))
+    for _ in range(3):  # three Streamlit reruns; the second name is the same bytes renamed
+        arrays, errors = images_mod.read_uploads([("a.png", a), ("copy_of_a.png", a), ("b.png", b),
+                                                  ("bad.png", b"not an image")])
+        assert len(arrays) == 3 and len(errors) == 1 and errors[0].startswith("bad.png: expected a PNG")
+    assert calls == ["a.png", "b.png", "bad.png", "bad.png", "bad.png"], "a readable upload decoded again"
+    assert not arrays[0].flags.writeable, "a cached array must not be changed by one caller for all"
+    assert np.array_equal(arrays[0], arrays[1]) and arrays[2].max() == 9
+
+
+def test_upload_cache_is_bounded(monkeypatch):
+    images_mod._UPLOADS.clear()
+    monkeypatch.setattr(images_mod, "UPLOAD_CACHE_BYTES", 3 * 40 * 40 * 3)
+    for v in range(5):
+        images_mod.read_upload(_png(Image.new("RGB", (40, 40), (v, v, v))), f"{v}.png")
+    assert len(images_mod._UPLOADS._d) == 3 and images_mod._UPLOADS._bytes == 3 * 40 * 40 * 3
+    images_mod._UPLOADS.clear()
+
+
+def test_upload_name_in_messages_is_a_short_base_name():
+    _, errors = images_mod.read_uploads([("../../etc/" + "x" * 300 + ".png", b"junk")])
+    assert errors[0].startswith("x" * 120 + ": expected a PNG")

@@ -30,7 +30,7 @@ def target_mask(image: np.ndarray, image_path: Path | None, modality: str, cohor
         if ann.is_file():
             rec = json.loads(ann.read_text())
             if modality == "marrow":
-                labels = np.asarray(Image.open(ann.with_suffix(".png")))
+                labels = np.asarray(Image.open(ann.with_suffix(".png"), formats=["PNG", "JPEG", "TIFF"]))
                 ids = [c["id"] for c in rec["cells"] if c["type"] == "plasma"]
                 return np.isin(labels, ids), "ground truth"
             from zoo.segment.bands import boxes_mask

@@ -99,7 +99,8 @@ def cohort_segmentation(cohort_root: Path | None, segmentation_dir: Path | None 
 
             rec = json.loads((Path(segmentation_dir) / f"{p.stem}.json").read_text())
             if may_prompt or not rec.get("prompted", True):
-                return np.asarray(Image.open(Path(segmentation_dir) / f"{p.stem}.png")), rec["instances"]
+                return np.asarray(Image.open(Path(segmentation_dir) / f"{p.stem}.png",
+                                             formats=["PNG", "JPEG", "TIFF"])), rec["instances"]
         points = None
         if cohort_root is not None and may_prompt:
             ann = Path(cohort_root) / "annotations" / "marrow" / f"{p.stem}.json"

@@ -30,7 +30,7 @@ def annotation_points(cohort, image_path: Path) -> tuple[list | None, dict | Non
         return None, None, None
     rec = json.loads(rec_path.read_text())
     mask_path = rec_path.with_suffix(".png")
-    gt = np.asarray(Image.open(mask_path)) if mask_path.is_file() else None
+    gt = np.asarray(Image.open(mask_path, formats=["PNG", "JPEG", "TIFF"])) if mask_path.is_file() else None
     return rec.get("plasma_cell_points"), rec, gt
 
 
