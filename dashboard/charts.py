@@ -207,6 +207,15 @@ def risk_curve_chart(df: pd.DataFrame, label: str, current: float, observed: tup
     return alt.layer(*layers).properties(height=260, title=f"Predicted risk across {label} (shaded: observed in cohort)")
 
 
+def for_export(chart: alt.Chart, title: str, subtitle: str) -> alt.Chart:
+    """A figure for a talk: fixed full width (a 'container' width renders narrow off screen and cut the
+    legend), the legend below with labels never truncated, and a title that carries what was shown
+    (split, threshold, zoo) so a slide cannot lose its context."""
+    return (chart.properties(width=640, height=420, title=alt.TitleParams(title, subtitle=subtitle, anchor="start"))
+            .configure_legend(orient="bottom", columns=1, labelLimit=0, titleLimit=0, symbolLimit=0)
+            .configure_view(continuousWidth=640))
+
+
 def to_svg(chart: alt.Chart) -> bytes:
     import vl_convert as vlc
 
@@ -217,3 +226,11 @@ def to_png(chart: alt.Chart) -> bytes:
     import vl_convert as vlc
 
     return vlc.vegalite_to_png(chart.to_json(), scale=2)
+
+
+def cam_colour_scale(width: int = 360, height: int = 14) -> np.ndarray:
+    """The Grad-CAM overlays' colour map (pytorch-grad-cam's default, OpenCV's JET) as a strip, low → high."""
+    from matplotlib import colormaps
+
+    row = (colormaps["jet"](np.linspace(0, 1, width))[:, :3] * 255).astype(np.uint8)
+    return np.repeat(row[None], height, axis=0)

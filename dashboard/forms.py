@@ -18,36 +18,112 @@ def _initial(v, raw):
     return raw
 
 
-def clinical_form(schema: Schema, features: list[str], values: dict, prefix: str) -> dict:
-    """Draw inputs for ``features`` (inside an st.form); returns the raw entered values (None = unknown)."""
+def chosen_units(schema: Schema, features: list[str], declared: dict) -> dict[str, str]:
+    """Each numeric field's unit: the session's (or the link's) choice, else the cohort's declared unit,
+    else the schema's canonical one. Unknown units from a link are ignored."""
+    picked = dict(p.split(":", 1) for p in (st.session_state.get("units") or []))
     out = {}
+    for v in schema.features(features):
+        if v.kind is not Kind.numeric or not v.unit:
+            continue
+        for cand in (picked.get(v.name), declared.get(v.name), v.unit):
+            if cand and cand in v.units():
+                out[v.name] = cand
+                break
+    return out
+
+
+def _remember_unit(name: str, key: str) -> None:
+    units = [p for p in (st.session_state.get("units") or []) if not p.startswith(f"{name}:")]
+    st.session_state["units"] = [*units, f"{name}:{st.session_state[key]}"]
+
+
+def clinical_entry(schema: Schema, features: list[str], values: dict, prefix: str, units: dict[str, str]
+                   ) -> tuple[dict, dict[str, str]]:
+    """Draw the patient's inputs; returns (canonical values, problems by variable).
+
+    Not an st.form: every change reruns, so the page can tell a current result from an out-of-date
+    one. Each lab box carries a unit choice; numbers are checked by ``zoo.scoring.inputs`` and a problem
+    is shown under its own box, naming the value, the accepted range and the probable unit."""
+    from zoo.schema.derived import corrected_calcium
+    from zoo.scoring.inputs import check_value
+
+    canonical, problems = {}, {}
     derived = {v.name for v in schema.features(features) if v.derived}
     for group, vars_ in schema.grouped(features).items():
         vars_ = [v for v in vars_ if v.name not in derived]
         if not vars_:
             continue
         st.markdown(f"**{group}**")
-        cols = st.columns(4)
+        cols = st.columns(3)
         for i, v in enumerate(vars_):
-            col = cols[i % 4]
+            col = cols[i % 3]
             init = _initial(v, values.get(v.name))
             key = f"{prefix}_{v.name}"
             if v.kind is Kind.numeric:
-                lo, hi = v.valid_range
-                help_ = f"{v.help} Valid {lo:g}–{hi:g} {v.unit}. Leave empty if unknown."
-                out[v.name] = col.number_input(v.label, min_value=float(lo), max_value=float(hi),
-                                               value=None if init is None else float(init), step=None,
-                                               format=f"%.{v.decimals}f", key=key, help=help_, placeholder="unknown")
+                unit = units.get(v.name, v.unit)
+                if v.name == "calcium":
+                    x, problem = _calcium_entry(col, schema, v, init, key, unit, canonical, corrected_calcium,
+                                                check_value)
+                else:
+                    shown = None if init is None else round(v.from_canonical(float(init), unit), 4)
+                    box, ubox = col.columns([3, 2]) if len(v.units()) > 1 else (col, None)
+                    entered = box.number_input(f"{v.display} ({unit})" if ubox is None else v.display,
+                                               value=shown, step=None, format="%g", key=f"{key}_{unit}",
+                                               help=f"{v.help} Leave empty if unknown.", placeholder="unknown")
+                    if ubox is not None:
+                        ukey = f"{prefix}_unit_{v.name}"
+                        ubox.selectbox("Unit", v.units(), index=v.units().index(unit), key=ukey,
+                                       on_change=_remember_unit, args=(v.name, ukey), label_visibility="visible")
+                    x, problem = (None, None) if entered is None else check_value(v, entered, unit)
+                if problem:
+                    col.error(problem, icon=":material/error:")
+                    problems[v.name] = problem
+                elif x is not None:
+                    canonical[v.name] = x
             elif v.kind is Kind.binary:
                 idx = 0 if init is None else (2 if float(init) == 1 else 1)
                 choice = col.selectbox(v.label, BINARY_OPTIONS, index=idx, key=key, help=v.help)
-                out[v.name] = None if choice == "unknown" else float(choice == "positive")
+                if choice != "unknown":
+                    canonical[v.name] = float(choice == "positive")
             else:
                 opts = [None, *v.levels]
                 idx = opts.index(init) if init in opts else 0
-                out[v.name] = col.selectbox(v.label, opts, index=idx, key=key, help=v.help,
-                                            format_func=lambda x: "unknown" if x is None else str(x))
-    return out
+                lvl = col.selectbox(v.label, opts, index=idx, key=key, help=v.help,
+                                    format_func=lambda x: "unknown" if x is None else str(x))
+                if lvl is not None:
+                    canonical[v.name] = lvl
+    return canonical, problems
+
+
+def _calcium_entry(col, schema: Schema, v, init, key, unit, canonical, corrected_calcium, check_value):
+    """Corrected calcium directly, or total calcium + albumin with the correction done and shown."""
+    how = col.radio("Calcium as", ["corrected", "total"], horizontal=True, key=f"{key}_how",
+                    help="Lab reports usually give total calcium: enter it and the albumin correction is done here.")
+    box, ubox = col.columns([3, 2])
+    ukey = f"{key}_unit"
+    shown = None if init is None or how == "total" else round(v.from_canonical(float(init), unit), 4)
+    entered = box.number_input(f"{'Corrected' if how == 'corrected' else 'Total'} calcium", value=shown, step=None,
+                               format="%g", key=f"{key}_{how}_{unit}", placeholder="unknown",
+                               help=f"{v.help} Leave empty if unknown.")
+    ubox.selectbox("Unit", v.units(), index=v.units().index(unit), key=ukey, on_change=_remember_unit,
+                   args=(v.name, ukey))
+    if entered is None:
+        return None, None
+    if how == "corrected":
+        return check_value(v, entered, unit)
+    total_var = schema["calcium_total"] if "calcium_total" in schema else v
+    total, problem = check_value(total_var, entered, unit)
+    if problem:
+        return None, problem.replace(total_var.display, "Total calcium", 1)
+    alb = canonical.get("alb")
+    if alb is None:
+        return None, ("Corrected calcium needs albumin: enter albumin above (or switch to 'corrected' and enter "
+                      "the corrected value).")
+    x = float(corrected_calcium(total, alb))
+    col.caption(f"Corrected Ca = total + 0.02 × (40 − albumin g/L) = {total:.2f} + 0.02 × (40 − {alb:g}) = "
+                f"**{x:.2f} mmol/L** ({v.from_canonical(x, unit):.{v.decimals + 1}f} {unit}; Payne 1973)")
+    return check_value(v, x, None)
 
 
 def out_of_observed(schema: Schema, values: dict, clinical: pd.DataFrame) -> list[str]:

@@ -99,3 +99,15 @@ def thumbnail(path: str, size: int = 160):
     import numpy as np
 
     return np.asarray(img)
+
+
+def cohort_with_fingerprint(catalog, fingerprint: str | None):
+    """(name, cohort) of the catalog cohort whose content matches ``fingerprint`` (a zoo's external cohort),
+    so a reviewer opens external failures by one click instead of knowing which cohort to load."""
+    if not fingerprint:
+        return None, None
+    for name, path in catalog.cohorts.items():
+        _, c = load_cohort(path)
+        if c is not None and c.fingerprint == fingerprint:
+            return name, c
+    return None, None

@@ -52,3 +52,44 @@ def render(cohort, patient_id: str, show_outcome: bool = True) -> None:
                     col.error(f"{p.name}: unreadable image")
                 else:
                     col.image(img, caption=p.name, width="stretch")
+
+
+AGREEMENT_BADGE = {"agree": ("green", ":material/check_circle:"), "partly agree": ("orange", ":material/info:"),
+                   "disagree": ("red", ":material/warning:"), "no models": ("gray", ":material/help:")}
+
+
+def prediction_summary(pred, zoo, schema, staging_model_of: dict) -> None:
+    """The answer a clinician reads beside the form: probability with its interval, band, how far the
+    individual models agree, the patient's stages, and which models were used (by display name)."""
+    from zoo.api import MAIN_ENSEMBLE
+    from zoo.schema.derived import STAGING_SYSTEMS
+    from zoo.scoring.agreement import model_agreement
+
+    unc = pred.uncertainty.get(pred.main, {})
+    lo_hi = unc.get("venn_abers_interval")
+    st.metric("P(PD within 24 months), main ensemble", f"{pred.probability:.1%}",
+              help="Soft vote of the two best models per modality (chosen on out-of-fold AUC) over the modalities "
+                   "this patient has; every member recalibrated on out-of-fold predictions.")
+    if lo_hi:
+        st.markdown(f"Venn–Abers interval **{lo_hi[0]:.0%}–{lo_hi[1]:.0%}**",
+                    help="The range of calibrated probabilities consistent with the training patients scored like "
+                         "this one (Vovk & Petej 2014). Wide where few training patients had similar scores.")
+    st.markdown(f"Risk band: **{pred.band}**  ·  low < 25 % ≤ intermediate < 50 % ≤ high")
+    ag = model_agreement(pred.model_probs, zoo.manifest)
+    colour, icon = AGREEMENT_BADGE[ag.label]
+    st.badge(f"Models {ag.label}", color=colour, icon=icon)
+    st.caption(ag.sentence())
+    cols = st.columns(2)
+    for i, (key, system) in enumerate(STAGING_SYSTEMS.items()):
+        stage, risk = pred.stages.get(key), pred.model_probs.get(staging_model_of.get(key))
+        cols[i % 2].metric(system.display, stage or "—",
+                           help=(f"{system.citation}. " + (f"Training PD rate of this stage (recalibrated): {risk:.0%}."
+                                                           if risk is not None else "No staging risk for this patient."))
+                           if stage else f"{system.citation}. Not decided: an input that could change it is missing.")
+    display = {**{n: m["display"] for n, m in zoo.manifest["models"].items()},
+               **{n: m["display"] for n, m in zoo.manifest["ensembles"].items()}}
+    used = pred.members_used.get(MAIN_ENSEMBLE, [])
+    st.caption("Modalities used: " + (", ".join(pred.modalities_used.get(MAIN_ENSEMBLE, [])) or "none")
+               + " · Members: " + (", ".join(display.get(n, n) for n in used) or "none"))
+    for w in pred.warnings:
+        st.warning(w, icon=":material/warning:")

@@ -25,8 +25,12 @@ def _save(store: ReviewStore, pid: str, split: str) -> None:
         st.session_state[RESULT_KEY] = ("error", "Only reviewers save notes. Nothing was saved.")
         return
     note = st.session_state.get("fc_note") or ""
+    category = st.session_state.get("fc_category")
+    if not category:
+        st.session_state[RESULT_KEY] = ("error", "Choose a category first; the note is kept in the form.")
+        return
     try:
-        store.add(pid, split, st.session_state.get("fc_category", CATEGORIES[0]), note, auth.current_user())
+        store.add(pid, split, category, note, auth.current_user())
     except ReviewStoreBusy as e:
         st.session_state[RESULT_KEY] = ("retry", str(e))
         return
@@ -42,7 +46,8 @@ def render(store: ReviewStore, pid: str, split: str) -> None:
     st.markdown("**Review**")
     if auth.can_review():
         with st.form(f"fc_review_{pid}", clear_on_submit=False):
-            st.selectbox("Category", CATEGORIES, key="fc_category")
+            st.selectbox("Category", CATEGORIES, index=None, placeholder="Choose what went wrong…",
+                         key="fc_category")
             st.text_area("Note", placeholder="What do you see?", key="fc_note", max_chars=MAX_NOTE_CHARS)
             st.caption(f"Saved as **{auth.current_user()}**, with the time.")
             st.form_submit_button("Save review", type="primary", key="fc_save", on_click=_save,
@@ -62,7 +67,11 @@ def render(store: ReviewStore, pid: str, split: str) -> None:
         st.warning(str(e))
         return
     if len(past):
-        st.dataframe(past[["created", "category", "note", "reviewer"]], hide_index=True, width="stretch")
+        st.markdown(f"**Earlier notes on this patient ({len(past)})**")
+    for _, r in past.sort_values("created", ascending=False).iterrows():
+        with st.container(border=True):
+            st.markdown(f"**{r['category']}** · {r['reviewer']} · {r['created']:%Y-%m-%d %H:%M} UTC")
+            st.text(r["note"] or "—")  # plain text: a note is never rendered as Markdown or HTML
 
 
 def export_button(store: ReviewStore) -> None:

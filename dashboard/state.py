@@ -19,13 +19,16 @@ import streamlit as st
 
 from dashboard.datasets import valid_name
 
-SHARED = {"patient": None, "models": None, "threshold": None, "split": "test", "cohort": None, "zoo": None}
-LIST_KEYS = {"models"}
-FLOAT_KEYS = {"threshold"}
+SHARED = {"patient": None, "models": None, "threshold": None, "split": "test", "cohort": None, "zoo": None,
+          "units": None, "errors": None, "conf": None, "dis": None}
+LIST_KEYS = {"models", "units", "errors"}
+FLOAT_KEYS = {"threshold", "conf", "dis"}
+ERROR_KINDS = ("FP", "FN")
 THRESHOLD_RANGE = (0.01, 0.99)  # the leaderboard slider's range: a link can never put it outside
 SPLITS = ("test", "external")
 MAX_MODELS = 32
 _PATIENT_RE = re.compile(r"[\w.:-]{1,64}")
+_UNIT_RE = re.compile(r"[a-z][a-z0-9_]{0,39}:[^,;<>\"'&\s]{1,16}")  # variable:unit; the form checks the unit
 
 
 def clean_threshold(raw: object) -> float | None:
@@ -47,6 +50,18 @@ def clean(key: str, raw):
     if key == "models":
         names = [v for v in raw if valid_name(v)][:MAX_MODELS]
         return names or None
+    if key == "errors":
+        kinds = [v for v in ERROR_KINDS if v in raw]
+        return kinds or None
+    if key in ("conf", "dis"):  # failure-case filters: shares in [0, 1] on a 0.05 grid
+        try:
+            x = float(raw)
+        except (TypeError, ValueError):
+            return None
+        return round(min(max(x, 0.0), 1.0) * 20) / 20 if math.isfinite(x) else None
+    if key == "units":
+        pairs = [v for v in raw if isinstance(v, str) and _UNIT_RE.fullmatch(v)][:MAX_MODELS]
+        return pairs or None
     if key == "split":
         return raw if raw in SPLITS else None
     if key == "patient":

@@ -8,7 +8,7 @@ from dashboard.sidebar import need_zoo
 from zoo.evaluation.published import PUBLISHED_LABEL
 from zoo.csvsafe import safe_csv_bytes
 from zoo.evaluation.threshold import at_threshold
-from zoo.leaderboard import sample_size_fields, sample_size_warnings
+from zoo.leaderboard import calibration_flag, headline, sample_size_fields, sample_size_warnings
 
 ctx = st.session_state["ctx"]
 zoo = need_zoo(ctx, "The leaderboard")
@@ -108,7 +108,13 @@ num[f"NRI vs {ref_label}"] = st.column_config.NumberColumn(format="%+.3f", help=
                                                            "high); see the reclassification table below")
 num["LR test p"] = st.column_config.NumberColumn(format="%.3f", help="Likelihood-ratio test of adding the model's "
                                                  "score to a logistic model of the stage, both fitted on this split")
+table.insert(table.columns.get_loc("Slope CI") + 1, "Calibration",
+             [calibration_flag(i, s) for i, s in zip(lb["cal_intercept"], lb["cal_slope"])])
+st.markdown(headline(lb, metrics, split))
 st.dataframe(table, hide_index=True, width="stretch", column_config=num, height=min(36 * (len(table) + 1), 760))
+st.caption("**Calibration**: the intercept says whether risks are right on average (0 ideal; ±0.5 logit flagged); "
+           "the slope whether they are spread right (1 ideal; below 0.67 too extreme, above 1.5 too timid). A "
+           "near-constant predictor (e.g. a staging system with few distinct risks) can have an undefined slope.")
 orc = metrics.get("oracle", {}).get(split)
 notes = [f"Thresholded metrics at each model's OOF Youden threshold. **Published AUC**: {PUBLISHED_LABEL} "
          "(chosen on their test set; a reference, not comparable)."]
@@ -116,9 +122,9 @@ if orc:
     notes.append("Oracle AUC (true risk from each modality's own information, synthetic cohorts only): "
                  + ", ".join(f"{k} {v:.3f}" for k, v in orc.items()) + ". 'Lift vs oracle' = (AUC − 0.5)/(oracle − 0.5).")
 st.caption(" ".join(notes))
-st.download_button("Download table (CSV)", safe_csv_bytes(lb.drop(columns=["reclassification_vs_staging"], errors="ignore")),
-                   f"leaderboard_{split}.csv",
-                   "text/csv", key="lb_csv")
+st.download_button("Download table (CSV, each model's own OOF threshold)",
+                   safe_csv_bytes(lb.drop(columns=["reclassification_vs_staging"], errors="ignore")),
+                   f"leaderboard_{split}.csv", "text/csv", key="lb_csv")
 
 st.subheader("Curves")
 names = list(lb["model"])
@@ -152,19 +158,41 @@ roc = charts.roc_chart(cs, {n: (op[n]["fpr"], op[n]["tpr"]) for n in chosen}, la
 cal = charts.calibration_chart(cs, thr, label)
 dca = charts.dca_chart(cs, thr, {n: op[n]["net_benefit"] for n in chosen}, label)
 c1, c2, c3 = st.columns(3)
-for col, ch, nm in ((c1, roc, "roc"), (c2, cal, "calibration"), (c3, dca, "decision_curve")):
+split_label = "internal hold-out test" if split == "test" else "external cohort"
+subtitle = f"{split_label} · threshold {thr:.2f} · zoo {ctx['zoo_name']} ({zoo.manifest['profile']['name']} profile)"
+for col, ch, nm, title in ((c1, roc, "roc", "ROC"), (c2, cal, "calibration", "Calibration (reliability)"),
+                           (c3, dca, "decision_curve", "Decision curve")):
     with col:
         st.altair_chart(ch, width="stretch")
         d1, d2 = st.columns(2)
-        d1.download_button("SVG", lambda ch=ch: charts.to_svg(ch), f"{nm}_{split}.svg", "image/svg+xml",
-                           key=f"lb_svg_{nm}", width="stretch")
-        d2.download_button("PNG", lambda ch=ch: charts.to_png(ch), f"{nm}_{split}.png", "image/png",
-                           key=f"lb_png_{nm}", width="stretch")
+        fig = charts.for_export(ch, title, subtitle)
+        d1.download_button("SVG", lambda fig=fig: charts.to_svg(fig), f"{nm}_{split}_thr{thr:.2f}.svg",
+                           "image/svg+xml", key=f"lb_svg_{nm}", width="stretch", icon=":material/download:")
+        d2.download_button("PNG", lambda fig=fig: charts.to_png(fig), f"{nm}_{split}_thr{thr:.2f}.png", "image/png",
+                           key=f"lb_png_{nm}", width="stretch", icon=":material/download:")
 
 st.subheader(f"At threshold {thr:.2f}")
+for n in chosen:  # a degenerate threshold: say why sensitivity or specificity is 0
+    o = op[n]
+    if not o["n"] or (o["specificity"] > 0 and o["recall"] > 0):
+        continue
+    if o["specificity"] == 0 and o["recall"] == 1:
+        why = f"every patient scores at or above {thr:.2f}, so all are called PD"
+    elif o["recall"] == 0 and o["specificity"] == 1:
+        why = f"no patient scores at or above {thr:.2f}, so all are called non-PD"
+    elif o["specificity"] == 0:
+        why = f"every non-PD patient scores at or above {thr:.2f}"
+    else:
+        why = f"every PD patient scores below {thr:.2f}"
+    st.info(f"**{label.get(n, n)}** at {thr:.2f}: sensitivity {o['recall']:.2f}, specificity {o['specificity']:.2f} "
+            f"— {why}. Move the threshold towards this model's probabilities (its own OOF threshold is "
+            f"{metrics['models'].get(n, {}).get('threshold', float('nan')):.2f}).", icon=":material/info:")
 st.markdown(" · ".join(f"**{label.get(n, n)}**: sensitivity {op[n]['recall']:.2f}, specificity "
                        f"{op[n]['specificity']:.2f}, PPV {op[n]['precision']:.2f}, net benefit {op[n]['net_benefit']:.3f}"
                        for n in chosen[:3]))
+st.download_button(f"Download metrics at threshold {thr:.2f} (CSV)", safe_csv_bytes(pd.DataFrame(
+    [{"model": n, "display": label.get(n, n), "split": split, "threshold": thr, **op[n]} for n in chosen])),
+    f"metrics_{split}_thr{thr:.2f}.csv", "text/csv", key="lb_csv_thr", icon=":material/download:")
 cm_model = st.selectbox("Confusion matrix for", chosen, format_func=lambda n: label.get(n, n), key="lb_cm_model")
 a, b = st.columns([1, 2])
 with a:

@@ -2,16 +2,15 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, forms, state
+from dashboard import charts, forms, patient_card, state
 from dashboard.datasets import redact
 from dashboard.sidebar import need_cohort, need_zoo
-from zoo.api import MAIN_ENSEMBLE, risk_band
+from zoo.api import risk_band
 from zoo.cohort.images import read_image, read_uploads
 from zoo.errors import ImageReadError
 from zoo.models.catalog import STAGING_MODELS
-from zoo.schema.derived import STAGING_SYSTEMS
-from zoo.scoring.inputs import validate_values
 from zoo.schema import Kind
+from zoo.schema.derived import STAGING_SYSTEMS
 from zoo.whatif import risk_curve, whatif
 
 STAGING_MODEL_OF = {system: name for name, system in STAGING_MODELS.items()}
@@ -33,8 +32,10 @@ pid = st.selectbox("Start from a cohort patient (pre-fills everything) or a blan
 pid = None if pid == BLANK else pid
 base_values = {} if pid is None else {f: cohort.clinical.loc[pid].get(f) for f in feats}
 
-with st.form("pp_form"):
-    raw = forms.clinical_form(schema, feats, base_values, prefix=f"pp_{pid or 'blank'}")
+form_col, result_col = st.columns([3, 2], gap="large")
+with form_col:
+    units = forms.chosen_units(schema, feats, cohort.units)
+    values, problems = forms.clinical_entry(schema, feats, base_values, prefix=f"pp_{pid or 'blank'}", units=units)
     u1, u2 = st.columns(2)
     up_marrow = u1.file_uploader("Bone-marrow smear images (optional)", type=["png", "jpg", "jpeg", "tif", "tiff"],
                                  accept_multiple_files=True, key="pp_up_marrow",
@@ -43,11 +44,6 @@ with st.form("pp_form"):
                               accept_multiple_files=True, key="pp_up_ife")
     use_cohort_images = st.checkbox("Use the cohort patient's images when nothing is uploaded", value=pid is not None,
                                     key=f"pp_use_cohort_imgs_{pid}", disabled=pid is None)
-    submitted = st.form_submit_button("Predict", type="primary")
-
-values, problems = validate_values({k: v for k, v in raw.items() if v is not None}, schema)
-for p in problems:
-    st.error(p)
 
 images, keys, upload_errors = {}, {}, []
 for modality, ups in (("marrow", up_marrow), ("electrophoresis", up_ife)):
@@ -64,46 +60,54 @@ for modality, ups in (("marrow", up_marrow), ("electrophoresis", up_ife)):
         images[modality] = arrs
         if all(k is not None for k in ks):
             keys[modality] = ks
-for e in upload_errors:
-    st.error(f"Image not used — {redact(e, ctx['catalog'])}")
 
-if problems:
-    st.warning("Fix the values above; the prediction uses only valid inputs.")
-with st.spinner("Running the models…"):
-    pred = zoo.predict_patient(values, images, keys or None)
-st.session_state["pp_last"] = {"values": values, "image_probs": pred.model_probs, "patient": pid}
+# what the shown result was computed from: any change to it makes the result out of date
+inputs_key = repr((pid, sorted(values.items()), sorted(problems), [f.file_id for f in (up_marrow or [])],
+                   [f.file_id for f in (up_ife or [])], use_cohort_images))
+last = st.session_state.get("pp_result")
+with result_col:
+    go = st.button("Predict", type="primary", key="pp_predict", width="stretch")
+    for e in upload_errors:
+        st.error(f"Image not used — {redact(e, ctx['catalog'])}")
+    if go and problems:
+        st.session_state["pp_result"] = last = None
+        st.error("Not predicted: fix " + ", ".join(schema[n].display for n in problems)
+                 + " (see the message under the field) or clear it.", icon=":material/block:")
+    elif go:
+        with st.spinner("Running the models…"):
+            pred = zoo.predict_patient(values, images, keys or None)
+        st.session_state["pp_result"] = last = {"key": inputs_key, "pred": pred, "values": values, "patient": pid}
+    current = last is not None and last["key"] == inputs_key
+    if last is None:
+        if not (go and problems):
+            prev = float(cohort.clinical["progressed"].mean()) if "progressed" in cohort.clinical else None
+            st.info("Enter what you know and press **Predict**. Empty fields are treated as unknown."
+                    + (f"  \nFor reference, the cohort prevalence (not a prediction): **{prev:.0%}** progressed "
+                       "within 24 months." if prev is not None else ""), icon=":material/info:")
+    elif not current:
+        st.warning("**Out of date**: the inputs changed since the last prediction. Press **Predict** to update."
+                   + (" Fix the fields marked in red first." if problems else ""), icon=":material/update:")
+    else:
+        patient_card.prediction_summary(last["pred"], zoo, schema, STAGING_MODEL_OF)
+        for f in forms.out_of_observed(schema, values, cohort.clinical):
+            st.warning(f, icon=":material/warning:")
+        if pid is not None and "progressed" in cohort.clinical:
+            st.caption(f"Recorded outcome for {pid}: "
+                       f"{'PD' if cohort.clinical.loc[pid, 'progressed'] == 1 else 'no PD'} within 24 months"
+                       + (" (a training patient: its in-sample prediction is optimistic)"
+                          if pid in zoo.split()["train"] else " (hold-out test patient)"))
 
-prob = pred.probability
-band = pred.band
-c1, c2, c3 = st.columns([1.2, 1, 2])
-c1.metric("Ensemble P(PD within 24 months)", f"{prob:.1%}", help="Soft voting of the two best models per modality "
-          "(chosen on out-of-fold AUC), over the modalities available for this patient.")
-c2.metric("Risk band", band.capitalize(), help="low < 25 % ≤ intermediate < 50 % ≤ high")
-c3.markdown("**Modalities used:** " + (", ".join(pred.modalities_used[MAIN_ENSEMBLE]) or "none (prevalence)")
-            + "  \n**Members used:** " + ", ".join(pred.members_used[MAIN_ENSEMBLE]))
-# the patient's staging beside the model (derived by zoo from the values above; risk = the stage's training PD rate)
-stage_cols = st.columns(len(STAGING_SYSTEMS))
-for col, (key, system) in zip(stage_cols, STAGING_SYSTEMS.items()):
-    stage, risk = pred.stages.get(key), pred.model_probs.get(STAGING_MODEL_OF.get(key))
-    col.metric(system.display, stage or "—",
-               help=(f"{system.citation}. " + (f"Training PD rate of this stage (recalibrated): {risk:.0%}."
-                                              if risk is not None else "No staging risk for this patient."))
-               if stage else f"{system.citation}. Not decided: an input that could change it is missing.")
-flags = forms.out_of_observed(schema, values, cohort.clinical)
-for f in flags:
-    st.warning(f, icon=":material/warning:")
-if pid is not None and "progressed" in cohort.clinical:
-    st.caption(f"Recorded outcome for {pid}: {'PD' if cohort.clinical.loc[pid, 'progressed'] == 1 else 'no PD'} "
-               "within 24 months" + (" (a training patient: its in-sample prediction is optimistic)"
-                                     if pid in zoo.split()["train"] else " (hold-out test patient)"))
-
-with st.expander("Every model and ensemble", expanded=False):
-    rows = [{"Model": zoo.manifest["models"][n]["display"], "Modality": zoo.manifest["models"][n]["modality"],
-             "P(PD)": p} for n, p in pred.model_probs.items()]
-    rows += [{"Model": zoo.manifest["ensembles"][n]["display"], "Modality": "ensemble (" +
-              "+".join(pred.modalities_used[n]) + ")", "P(PD)": p} for n, p in pred.ensemble_probs.items()]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
-                 column_config={"P(PD)": st.column_config.ProgressColumn(format="%.3f", min_value=0, max_value=1)})
+pred = last["pred"] if last is not None and last["key"] == inputs_key else None
+if pred is not None:
+    st.session_state["pp_last"] = {"values": values, "image_probs": pred.model_probs, "patient": pid}
+    with st.expander("Every model and ensemble", expanded=False):
+        rows = [{"Model": zoo.manifest["models"][n]["display"], "Modality": zoo.manifest["models"][n]["modality"],
+                 "P(PD)": p} for n, p in pred.model_probs.items()]
+        rows += [{"Model": zoo.manifest["ensembles"][n]["display"], "Modality": "ensemble (" +
+                  "+".join(pred.modalities_used[n]) + ")", "P(PD)": p} for n, p in pred.ensemble_probs.items()]
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+                     column_config={"P(PD)": st.column_config.ProgressColumn(format="%.3f", min_value=0,
+                                                                             max_value=1)})
 
 
 @st.fragment
@@ -114,23 +118,45 @@ def what_if_panel():
     var_name = st.selectbox("Change one baseline value", numeric + others, format_func=schema.label, key="pp_wi_var")
     var = schema[var_name]
     cur = values.get(var_name)
+    tag = f"{var_name}_{abs(hash(inputs_key)) % 10**8}"  # a new prediction starts from the patient's own value
     if var.kind is Kind.numeric:
-        lo, hi = var.valid_range
+        unit = units.get(var_name, var.unit)
+        lo, hi = sorted(var.from_canonical(x, unit) if unit else x for x in var.valid_range)
         start = float(cur) if cur is not None else float(cohort.clinical[var_name].median())
-        new = st.slider(f"New {var.label}", float(lo), float(hi), start, key=f"pp_wi_val_{var_name}")
+        start = round(min(max(var.from_canonical(start, unit) if unit else start, lo), hi), 4)
+        ks, kn = f"pp_wi_s_{tag}", f"pp_wi_n_{tag}"
+        st.session_state.setdefault(ks, start)
+        st.session_state.setdefault(kn, start)
+
+        def _copy(src: str, dst: str) -> None:
+            st.session_state[dst] = min(max(float(st.session_state[src]), lo), hi)
+
+        sc, nc = st.columns([3, 1])
+        sc.slider(f"New {var.display} ({unit})" + (" — patient's value" if cur is not None else " — cohort median"),
+                  float(lo), float(hi), key=ks, on_change=_copy, args=(ks, kn))
+        nc.number_input(f"{var.display} ({unit})", min_value=float(lo), max_value=float(hi), key=kn, format="%g",
+                        step=None, on_change=_copy, args=(kn, ks))
+        shown = float(st.session_state[kn])
+        new = var.to_canonical(shown, unit) if unit else shown
     else:
         opts = list(var.levels)
         new = st.select_slider(f"New {var.label}", opts, value=cur if cur in opts else opts[0],
-                               key=f"pp_wi_val_{var_name}")
+                               key=f"pp_wi_val_{tag}")
         new = float(new) if var.kind is Kind.binary else new
+        shown, unit = new, None
     res = whatif(zoo, values, pred.model_probs, var_name, new)
     moved = round(res["delta"] * 100, 1) != 0  # a grey "+0.0" without an arrow, not a red rise
-    a, b = st.columns(2)
-    a.metric(f"P(PD) with {var.display} = {new:g}" if isinstance(new, float) else f"P(PD) with {var.display} = {new}",
+    a, b, c = st.columns(3)
+    a.metric(f"P(PD) with {var.display} = {shown:g} {unit}" if unit else f"P(PD) with {var.display} = {shown}",
              f"{res['after']:.1%}", f"{res['delta'] * 100:+.1f} points",
              delta_color="inverse" if moved else "off", delta_arrow="auto" if moved else "off",
              delta_description="vs the current value")
     b.metric("Risk band", risk_band(res["after"]).capitalize())
+    before_st, after_st = zoo.patient_stages(values), zoo.patient_stages({**values, var_name: new})
+    c.markdown("**Derived stages**  \n" + "  \n".join(
+        f"{s.display}: {after_st.get(k) or '—'}" + (f" (was {before_st.get(k) or '—'})"
+                                                   if after_st.get(k) != before_st.get(k) else "")
+        for k, s in STAGING_SYSTEMS.items()))
     flag = forms.out_of_observed(schema, {var_name: new}, cohort.clinical) if var.kind is Kind.numeric else []
     for f in flag:
         st.warning(f, icon=":material/warning:")
@@ -142,10 +168,11 @@ def what_if_panel():
                                                 (float(obs.min()), float(obs.max())) if len(obs) else None),
                         width="stretch")
     st.caption("Image-model outputs are held fixed (computed once per image); only the ensemble's clinical members "
-               "re-run. ISS and R-ISS are re-derived when their inputs change.")
+               "re-run. The stages are re-derived from the changed value. The curve is in canonical units.")
 
 
-what_if_panel()
+if pred is not None:
+    what_if_panel()
 
 with st.expander("Score every patient of this cohort (CSV)", icon=":material/table_view:"):
     st.caption("One row per patient: every model's and ensemble's probability, the members and modalities used, "

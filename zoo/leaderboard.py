@@ -114,3 +114,51 @@ def leaderboard_table(zoo, split: str = "test") -> pd.DataFrame:
     df["_failed"] = df["status"] == "failed"
     return (df.sort_values(["_failed", "_g", "auc"], ascending=[True, True, False])
             .drop(columns=["_g", "_failed"]).reset_index(drop=True))
+
+
+def headline(lb: pd.DataFrame, metrics: dict, split: str) -> str:
+    """One sentence for a talk: the best single model and the best ensemble, each chosen on out-of-fold AUC
+    (never on the split shown, which would flatter them), with that split's AUC, and what the p-values
+    compare against."""
+    ok = lb[lb.get("status", pd.Series("ok", index=lb.index)).fillna("ok") != "failed"]
+    def _pick(rows: pd.DataFrame):
+        rows = rows.dropna(subset=["oof_auc"])
+        return None if rows.empty else rows.loc[rows["oof_auc"].idxmax()]
+
+    best_single = ok[ok["model"] == metrics.get("best_single")]
+    single = best_single.iloc[0] if len(best_single) else _pick(ok[~ok["modality"].isin(["ensemble", "reference"])])
+    ens = _pick(ok[ok["modality"] == "ensemble"])
+    where = "test" if split == "test" else "external"
+
+    def _fmt(r) -> str:
+        auc = r["auc"]
+        ci = (f" (95% CI {r['auc_lo']:.2f}–{r['auc_hi']:.2f})" if pd.notna(r.get("auc_lo")) and pd.notna(r.get("auc_hi"))
+              else "")
+        return (f"**{r['display']}** (OOF AUC {r['oof_auc']:.3f}; {where} AUC "
+                + (f"{auc:.3f}{ci}" if pd.notna(auc) else "not available") + ")")
+
+    parts = []
+    if single is not None:
+        parts.append("Best single model: " + _fmt(single))
+    if ens is not None:
+        parts.append("best ensemble: " + _fmt(ens))
+    text = "; ".join(parts) + "." if parts else "No model has an out-of-fold AUC."
+    if single is not None:
+        text += (f" Both are chosen on out-of-fold AUC, before the {where} patients are scored; "
+                 f"“p vs best single” compares each ensemble with {single['display']}.")
+    return text
+
+
+def calibration_flag(intercept: float | None, slope: float | None) -> str:
+    """A warning band a talk audience can read: '' when calibration looks acceptable on this split."""
+    flags = []
+    if intercept is not None and np.isfinite(intercept) and abs(intercept) > 0.5:
+        flags.append("over-predicts" if intercept < 0 else "under-predicts")
+    if slope is not None and np.isfinite(slope):
+        if slope > 1.5:
+            flags.append("too timid (slope > 1.5)")
+        elif slope < 0.67:
+            flags.append("too extreme (slope < 0.67)")
+    elif slope is not None:
+        flags.append("slope not estimable")
+    return "⚠ " + ", ".join(flags) if flags else ""

@@ -47,45 +47,98 @@ def test_leaderboard_renders_and_threshold_drives_metrics(app_env):
     assert at.session_state["threshold"] == pytest.approx(0.9)
 
 
-def test_predictor_form_changes_probability(app_env, tiny_cohort):
+MAIN_LABEL = "P(PD within 24 months), main ensemble"
+
+
+def _prob(at):
+    shown = [m.value for m in at.metric if m.label == MAIN_LABEL]
+    return shown[0] if shown else None
+
+
+def _predict(at):
+    at.button(key="pp_predict").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return _prob(at)
+
+
+def test_predictor_shows_no_probability_before_predict_and_marks_changes_out_of_date(app_env, tiny_cohort):
     pid = tiny_cohort.patient_ids[0]
     at = _run("../pages/predictor.py", patient=pid)
-    p0 = next(m.value for m in at.metric if m.label.startswith("Ensemble P(PD"))
-    key = f"pp_{pid}_ldh"
-    at.number_input(key=key).set_value(3500.0)
-    at.number_input(key=f"pp_{pid}_b2m").set_value(60.0)
+    assert _prob(at) is None, "no probability before the first prediction"
+    assert any("cohort prevalence (not a prediction)" in i.value for i in at.info)
+    p0 = _predict(at)
+    assert p0 and p0.endswith("%")
+    at.number_input(key=f"pp_{pid}_ldh_U/L").set_value(3500.0)
+    at.number_input(key=f"pp_{pid}_b2m_mg/L").set_value(60.0)
     at.selectbox(key=f"pp_{pid}_fish_del17p").set_value("positive")
     at.selectbox(key=f"pp_{pid}_fish_1q21_gain").set_value("positive")
-    at.button[0].click()  # the form's submit button
     at.run()
-    assert not at.exception
-    p1 = next(m.value for m in at.metric if m.label.startswith("Ensemble P(PD"))
-    assert p0 != p1, f"probability unchanged: {p0}"
+    assert _prob(at) is None and any("Out of date" in w.value for w in at.warning), "a stale number is never shown"
+    p1 = _predict(at)
+    assert p1 and p0 != p1, f"probability unchanged: {p0}"
+
+
+def test_predictor_us_units_give_the_same_probability_as_si(app_env):
+    """Hb 9.8 g/dL, albumin 3.1 g/dL, creatinine 1.9 mg/dL, M-protein 3.2 g/dL == 98 g/L, 31 g/L, 168 µmol/L, 32 g/L."""
+    si = {"hgb": 98.0, "alb": 31.0, "creatinine": 1.9 * 88.42, "mprotein_level": 32.0, "age": 67.0}
+    us = {"hgb": (9.8, "g/dL"), "alb": (3.1, "g/dL"), "creatinine": (1.9, "mg/dL"), "mprotein_level": (3.2, "g/dL")}
+    at = _run("../pages/predictor.py")
+    for name, x in si.items():
+        canon = {"hgb": "g/L", "alb": "g/L", "creatinine": "µmol/L", "mprotein_level": "g/L", "age": "years"}[name]
+        at.number_input(key=f"pp_blank_{name}_{canon}").set_value(x)
+    p_si = _predict(at)
+    at2 = _run("../pages/predictor.py")
+    for name, (_, unit) in us.items():
+        at2.selectbox(key=f"pp_blank_unit_{name}").set_value(unit)
+    at2.run()
+    for name, (x, unit) in us.items():
+        at2.number_input(key=f"pp_blank_{name}_{unit}").set_value(x)
+    at2.number_input(key="pp_blank_age_years").set_value(67.0)
+    p_us = _predict(at2)
+    assert p_si is not None and p_si == p_us
+    assert "hgb:g/dL" in at2.session_state["units"], "the unit choice is remembered for the session and the link"
+
+
+def test_predictor_invalid_value_names_haemoglobin_and_blocks_predict(app_env):
+    at = _run("../pages/predictor.py")
+    at.number_input(key="pp_blank_age_years").set_value(67.0)
+    assert _predict(at) is not None
+    at.number_input(key="pp_blank_hgb_g/L").set_value(9.8)  # g/dL typed into a g/L box
+    at.run()
+    msgs = [e.value for e in at.error]
+    assert any(m.startswith("Haemoglobin: 9.8 g/L is outside") and "g/dL" in m for m in msgs), msgs
+    assert _predict(at) is None, "no probability while a value is invalid"
+    assert any("Not predicted: fix Haemoglobin" in e.value for e in at.error)
+
+
+def test_predictor_corrects_total_calcium_with_albumin(app_env):
+    at = _run("../pages/predictor.py")
+    at.number_input(key="pp_blank_alb_g/L").set_value(31.0)
+    at.radio(key="pp_blank_calcium_how").set_value("total")
+    at.run()
+    at.number_input(key="pp_blank_calcium_total_mmol/L").set_value(2.5)
+    at.run()
+    assert any("Corrected Ca = total + 0.02 × (40 − albumin g/L)" in c.value and "2.68 mmol/L" in c.value
+               for c in at.caption)
 
 
 def test_predictor_corrupt_upload_shows_error_not_exception(app_env, tiny_cohort):
     pid = tiny_cohort.patient_ids[1]
     at = _run("../pages/predictor.py", patient=pid)
-    at.number_input(key=f"pp_{pid}_age").set_value(77.0)
+    at.number_input(key=f"pp_{pid}_age_years").set_value(77.0)
     at.file_uploader(key="pp_up_marrow").set_value(("broken_smear.png", b"\x89PNG but not really", "image/png"))
-    at.button[0].click()
-    at.run()
-    assert not at.exception
+    _predict(at)
     errors = [e.value for e in at.error]
     assert any("broken_smear.png" in e and "Image not used" in e for e in errors), errors
-    assert at.number_input(key=f"pp_{pid}_age").value == 77.0, "the rest of the form is kept"
-    assert any(m.label.startswith("Ensemble P(PD") for m in at.metric), "a prediction is still shown"
+    assert at.number_input(key=f"pp_{pid}_age_years").value == 77.0, "the rest of the form is kept"
+    assert _prob(at) is not None, "a prediction is still shown"
 
 
 def test_predictor_blank_patient_flags_values_outside_the_cohort(app_env):
     at = _run("../pages/predictor.py")
-    assert not at.exception
-    p = next(m.value for m in at.metric if m.label.startswith("Ensemble P(PD"))
-    assert p.endswith("%")
-    at.number_input(key="pp_blank_ldh").set_value(3900.0)
-    at.button[0].click()
-    at.run()
-    assert not at.exception
+    at.number_input(key="pp_blank_ldh_U/L").set_value(3900.0)
+    assert _predict(at) is not None
     assert any("Lactate dehydrogenase (U/L) = 3900 is outside the cohort's observed range" in w.value
                for w in at.warning)
 
@@ -215,6 +268,7 @@ def test_shared_state_comes_from_the_url_and_survives_page_switches(app_env, tin
 def test_predictor_shows_the_patients_staging_beside_the_probability(app_env, tiny_cohort):
     pid = tiny_cohort.patient_ids[0]
     at = _run("../pages/predictor.py", patient=pid)
+    _predict(at)
     labels = {m.label: m.value for m in at.metric}
     assert {"ISS", "R-ISS", "R2-ISS", "IMS/IMWG high risk"} <= set(labels)
     from zoo.schema.derived import derive_staging_systems

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -35,6 +35,8 @@ class Cohort:
     meta: dict
     # inverse-probability-of-censoring weights of the patients kept (None: nobody censored early)
     case_weights: pd.Series | None = None
+    # the units the cohort's file declared (variables.yaml or headers), by variable: forms default to them
+    units: dict = field(default_factory=dict)
 
     @property
     def patient_ids(self) -> list[str]:
@@ -153,7 +155,7 @@ def validate_cohort(root: str | Path, decode_images: bool = True, strict: bool =
         clinical[OUTCOME] = clinical[OUTCOME].astype(int)
     images = images[images["patient_id"].isin(set(clinical.index))].reset_index(drop=True)
     return report, Cohort(root=root, schema=schema, clinical=clinical, images=images, report=report, meta=meta,
-                          case_weights=weights)
+                          case_weights=weights, units=dict(units))
 
 
 def _read_meta(path: Path, report: ValidationReport) -> dict:

@@ -10,56 +10,97 @@ import math
 from pathlib import Path
 
 from zoo.errors import InputValueError
-from zoo.schema import ID_COLUMN, Kind, Schema
+from zoo.schema import ID_COLUMN, Kind, Schema, Variable
 
 
 def validate_values(raw: dict, schema: Schema) -> tuple[dict, list[str]]:
     """Canonical values and the list of problems (each naming the variable and how to fix it)."""
-    out, problems = {}, []
+    out, by_field = validate_fields(raw, schema)
+    return out, list(by_field.values())
+
+
+def validate_fields(raw: dict, schema: Schema) -> tuple[dict, dict[str, str]]:
+    """Canonical values and one problem per field name, so a form can show each under its own box."""
+    out, problems = {}, {}
     for name, val in raw.items():
         if name == ID_COLUMN or (name in schema and schema[name].role == "outcome"):
             continue  # identifiers are echoed and outcomes ignored by the callers, with a note
         if name not in schema:
-            problems.append(f"{name}: unknown variable. Known: {', '.join(v.name for v in schema.features())}.")
+            problems[name] = f"{name}: unknown variable. Known: {', '.join(v.name for v in schema.features())}."
             continue
-        var = schema[name]
         unit = None
         if isinstance(val, dict):
             unit, val = val.get("unit"), val.get("value")
         if val is None or (isinstance(val, float) and math.isnan(val)) or val == "":
             continue
-        if var.kind is Kind.numeric:
-            try:
-                x = float(val)
-            except (TypeError, ValueError):
-                problems.append(f"{var.display}: expected a number in {var.unit}. Got {val!r}.")
-                continue
-            try:
-                x = var.to_canonical(x, unit)
-            except Exception as e:  # UnitError
-                problems.append(str(e))
-                continue
-            plo, phi = var.possible_range
-            lo, hi = var.valid_range
-            if not plo <= x <= phi:
-                problems.append(f"{var.display}: expected a value between {plo:g} and {phi:g} {var.unit or ''}"
-                                f"".rstrip() + f" (anything else is impossible). Got {x:g}.")
-                continue
-            if not lo <= x <= hi:
-                hint = var.unit_hint(x)
-                msg = f"{var.display}: expected {lo:g}–{hi:g} {var.unit}. Got {x:g}."
-                if hint:
-                    msg += f" Did you enter {hint}? {x:g} {hint} = {var.to_canonical(x, hint):g} {var.unit}."
-                problems.append(msg)
-                continue
+        x, problem = check_value(schema[name], val, unit)
+        if problem:
+            problems[name] = problem
+        elif x is not None:
             out[name] = x
-        else:
-            lvl = var.normalise_level(val)
-            if lvl is None:
-                problems.append(f"{var.display}: expected one of {list(var.levels)}. Got {val!r}.")
-                continue
-            out[name] = float(lvl) if var.kind is Kind.binary else lvl
     return out, problems
+
+
+def check_value(var: Variable, val, unit: str | None = None) -> tuple[float | str | None, str | None]:
+    """(canonical value, None) or (None, a sentence naming the value as entered, the expected range in the
+    entered unit and, when the number fits another unit, that unit)."""
+    if var.kind is not Kind.numeric:
+        lvl = var.normalise_level(val)
+        if lvl is None:
+            return None, f"{var.display}: expected one of {list(var.levels)}. Got {val!r}."
+        return (float(lvl) if var.kind is Kind.binary else lvl), None
+    shown = unit or var.unit or ""
+    try:
+        x_in = float(val)
+    except (TypeError, ValueError):
+        return None, f"{var.display}: expected a number in {shown}. Got {val!r}."
+    if not math.isfinite(x_in):
+        return None, f"{var.display}: expected a finite number in {shown}. Got {val!r}."
+    try:
+        x = var.to_canonical(x_in, unit)
+    except Exception as e:  # UnitError names the accepted units
+        return None, str(e)
+    plo, phi = var.possible_range
+    lo, hi = var.valid_range
+    if plo <= x <= phi and lo <= x <= hi:
+        return x, None
+    rng = _range_in(var, unit, lo, hi)
+    if not plo <= x <= phi:
+        msg = f"{var.display}: {x_in:g} {shown} is impossible. Expected {rng}."
+    else:
+        msg = f"{var.display}: {x_in:g} {shown} is outside the accepted {rng}."
+    other = probable_unit(var, x_in, unit)
+    if other:
+        conv = "" if other == var.unit else f": {x_in:g} {other} = {var.to_canonical(x_in, other):.{var.decimals}f} {var.unit}"
+        msg += f" It looks like {other}{conv}. Choose {other} as the unit, or correct the value."
+    else:
+        msg += " Correct the value or leave it empty."
+    return None, msg
+
+
+def _range_in(var: Variable, unit: str | None, lo: float, hi: float) -> str:
+    if unit is None or unit == var.unit:
+        return f"range {lo:g}–{hi:g} {var.unit}"
+    a, b = sorted((var.from_canonical(lo, unit), var.from_canonical(hi, unit)))
+    return f"range {a:.3g}–{b:.3g} {unit} ({lo:g}–{hi:g} {var.unit})"
+
+
+def probable_unit(var: Variable, x: float, entered: str | None) -> str | None:
+    """Another accepted unit in which ``x`` would be a typical value (e.g. Hb 9.8 entered as g/L is g/dL)."""
+    ref = var.typical_range or var.valid_range
+    if ref is None:
+        return None
+    entered_canon = var.unit if entered is None else entered
+    for u in var.units():
+        if u == entered_canon:
+            continue
+        try:
+            c = var.to_canonical(x, u)
+        except Exception:  # noqa: BLE001 - an unknown unit is simply not a candidate
+            continue
+        if ref[0] <= c <= ref[1] and not math.isclose(c, var.to_canonical(x, entered)):
+            return u
+    return None
 
 
 def parse_clinical_json(path: Path, schema: Schema) -> tuple[dict, str | None, list[str]]:
