@@ -54,7 +54,8 @@ def kaplan_meier(cohort_path: str, ids_key: tuple, by: str, zoo_path: str | None
     clin = c.clinical.loc[list(ids_key[1])]
     pred = out_of_sample_risk(zoo_path, stamp) if by == "predicted_risk" and zoo_path else None
     groups = cohort_stats.grouping_series(clin, c.schema, by, pred)
-    return cohort_stats.kaplan_meier(clin, groups)
+    levels = ["low", "intermediate", "high"] if by == "predicted_risk" else None
+    return cohort_stats.kaplan_meier(clin, groups, levels=levels)
 
 
 def ids_key(ids: pd.Index) -> tuple:

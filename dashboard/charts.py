@@ -113,7 +113,11 @@ def confusion_chart(m: dict) -> alt.Chart:
 
 
 def km_chart(curves: pd.DataFrame, title: str) -> alt.Chart:
-    scale = alt.Scale(scheme="tableau10")  # distinct hues: the theme's sequential blues wash out the bands
+    groups = set(curves["group"]) if len(curves) else set()
+    risk = ["low", "intermediate", "high"]
+    # distinct hues (the theme's sequential blues wash out the bands); risk groups always in the same colours
+    scale = (alt.Scale(domain=risk, range=["#2a9d8f", "#e9a03b", "#d1495b"]) if groups and groups <= set(risk)
+             else alt.Scale(scheme="tableau10"))
     color = alt.Color("group:N", scale=scale, legend=alt.Legend(orient="bottom", title=None, symbolOpacity=1))
     band = alt.Chart(curves).mark_area(opacity=0.15, interpolate="step-after").encode(
         x="time:Q", y="lower:Q", y2="upper:Q", color=color)

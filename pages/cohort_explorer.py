@@ -83,7 +83,16 @@ elif view == "Time to progression":
             p = "p —" if km.p_value is None else (f"p = {km.p_value:.2g}" if km.p_value >= 1e-4 else "p < 0.0001")
             st.altair_chart(charts.km_chart(km.curves, f"Progression-free by {KM_LABEL.get(by, by.replace('_', ' '))}"
                                                        f" · log-rank {p}"), width="stretch")
-            st.caption("Groups: " + ", ".join(f"{g} (n={n})" for g, n in km.groups.items()))
+            st.caption("Groups: " + ", ".join(f"{g} (n={n})" for g, n in km.groups.items())
+                       + "".join(f" · **{g}**: {n} patient{'s' if n != 1 else ''}, too few to draw"
+                                 for g, n in km.not_drawn.items()))
+            if not km.at_risk.empty:
+                st.markdown("**Number at risk**")
+                st.dataframe(km.at_risk, width="stretch")
+                st.download_button("Download KM figure (SVG)", lambda: charts.to_svg(charts.for_export(
+                    charts.km_chart(km.curves, ""), f"Progression-free by {KM_LABEL.get(by, by.replace('_', ' '))}",
+                    f"log-rank {p} · cohort {ctx['cohort_name']}")), f"km_{by}.svg", "image/svg+xml",
+                    key=f"ce_km_svg_{by}", icon=":material/download:")
 
         KM_LABEL = {"predicted_risk": "predicted risk", "r2iss": "R2-ISS", "imwg_hr": "IMS/IMWG risk"}
         # the zoo's predicted risk groups beside the staging clinicians use (R2-ISS, D'Agostino 2022)

@@ -113,10 +113,14 @@ class KMResult:
     p_value: float | None
     test: str
     groups: dict[str, int]
+    # numbers at risk under the curves (group x month), and defined groups with too few patients to draw
+    at_risk: pd.DataFrame = field(default_factory=pd.DataFrame)
+    not_drawn: dict[str, int] = field(default_factory=dict)
 
 
 def kaplan_meier(clinical: pd.DataFrame, groups: pd.Series, time_col: str = "months_to_event",
-                 event_col: str = "event", max_points: int = 400) -> KMResult:
+                 event_col: str = "event", max_points: int = 400, levels: list[str] | None = None,
+                 at_times: tuple[int, ...] = (0, 6, 12, 18, 24, 30, 36)) -> KMResult:
     """KM curves per group with a (multivariate) log-rank p (lifelines); curves thinned for charts."""
     from lifelines import KaplanMeierFitter
     from lifelines.statistics import multivariate_logrank_test
@@ -146,7 +150,14 @@ def kaplan_meier(clinical: pd.DataFrame, groups: pd.Series, time_col: str = "mon
         p = float(res.p_value)
     curves = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
         columns=["time", "survival", "lower", "upper", "at_risk", "group"])
-    return KMResult(curves=curves, p_value=p, test="log-rank", groups=sizes)
+    # a risk table as printed under KM plots: patients still followed and event-free at each time
+    at_risk = pd.DataFrame({f"{t} mo": [int((df.loc[df["g"].astype(str) == g, "t"] >= t).sum()) for g in sizes]
+                            for t in at_times}, index=list(sizes))
+    at_risk.index.name = "group"
+    counts = df["g"].astype(str).value_counts()
+    not_drawn = {str(g): int(counts.get(str(g), 0)) for g in (levels or []) if str(g) not in sizes}
+    not_drawn.update({g: int(n) for g, n in counts.items() if g not in sizes and g not in not_drawn})
+    return KMResult(curves=curves, p_value=p, test="log-rank", groups=sizes, at_risk=at_risk, not_drawn=not_drawn)
 
 
 def grouping_series(clinical: pd.DataFrame, schema: Schema, by: str,
