@@ -33,3 +33,20 @@ def test_filters_combine():
     sub = df[m]
     assert len(sub) > 0 and sub["age"].between(60, 70).all() and (sub["sex"] == "female").all()
     assert (sub["iss"] == "III").all() and cov.loc[sub.index, "marrow"].all()
+
+
+def test_km_numbers_at_risk_and_groups_too_small_to_draw():
+    import pandas as pd
+
+    from zoo.cohort_stats import kaplan_meier
+
+    clin = pd.DataFrame({"months_to_event": [3, 8, 14, 30, 40, 5, 26, 12], "event": [1, 0, 1, 0, 0, 1, 0, 1]},
+                        index=[f"P{i}" for i in range(8)])
+    groups = pd.Series(["high", "high", "high", "high", "intermediate", "intermediate", "intermediate", "low"],
+                       index=clin.index)
+    km = kaplan_meier(clin, groups, levels=["low", "intermediate", "high"], at_times=(0, 12, 24))
+    assert km.at_risk.loc["high"].tolist() == [4, 2, 1]          # times ≥ 0, ≥ 12, ≥ 24 among 3, 8, 14, 30
+    assert km.at_risk.loc["intermediate"].tolist() == [3, 2, 2]  # 40, 5, 26
+    assert km.not_drawn == {"low": 1}, "a defined group with one patient is named, not silently dropped"
+    km2 = kaplan_meier(clin[groups != "low"], groups[groups != "low"], levels=["low", "intermediate", "high"])
+    assert km2.not_drawn == {"low": 0}
