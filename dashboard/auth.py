@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import streamlit as st
@@ -27,6 +29,9 @@ from zoo.reviews import ANONYMOUS
 
 VIEWER, REVIEWER = "viewer", "reviewer"
 LOOPBACK_NAMES = {"localhost", "ip6-localhost", "ip6-loopback"}
+# Headers a reverse proxy adds: their presence means the visitor is not at this machine's keyboard, whatever
+# address Streamlit itself listens on (a proxy on this host reaches a loopback-bound app).
+PROXY_HEADERS = ("x-forwarded-for", "x-forwarded-host", "x-real-ip", "forwarded")
 
 
 @dataclass(frozen=True)
@@ -69,16 +74,79 @@ def is_loopback(address: str | None) -> bool:
         return False
 
 
-def serving_problem(address: str | None, has_auth: bool, environ: dict[str, str] | None = None) -> str | None:
-    """Why this configuration must not serve (None: fine). One rule for the launcher and every session."""
-    env = os.environ if environ is None else environ
-    if is_loopback(address) or has_auth or env.get("MYELOZOO_ALLOW_ANONYMOUS") == "1":
+def _host_name(host: str) -> str:
+    """``Host`` header without the port: ``localhost:8501`` -> ``localhost``, ``[::1]:8501`` -> ``::1``."""
+    host = host.strip()
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else host[1:]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def reached_through_network(headers: Mapping[str, str] | None) -> str | None:
+    """How this session's request shows it came from beyond this machine (None: nothing says so).
+
+    A reverse proxy on the same host reaches a loopback-bound app, so the listening address alone cannot
+    tell; forwarding headers, or a ``Host`` that is not a loopback name, can. Defence in depth: a proxy that
+    strips both is not detected, which is why docs/DEPLOY.md asks for ``[auth]`` on every networked setup.
+    """
+    if not headers:
         return None
-    where = address or "every network interface (server.address is not set)"
-    return (f"MyeloZoo refuses to serve on {where} without sign-in: anyone who can reach this machine could read "
-            "the cohort's predictions and write reviewer notes. Expected server.address = \"localhost\" in "
-            ".streamlit/config.toml, or an [auth] section in .streamlit/secrets.toml (see docs/DEPLOY.md). "
-            "Set MYELOZOO_ALLOW_ANONYMOUS=1 only if another layer already restricts who can connect.")
+    lower = {str(k).lower(): v for k, v in headers.items()}
+    for h in PROXY_HEADERS:
+        if lower.get(h):
+            return f"a request forwarded by a proxy ({h} header)"
+    host = lower.get("host")
+    if host and not is_loopback(_host_name(host)):
+        return f"a request for host {_host_name(host)}"
+    return None
+
+
+def serving_problem(address: str | None, has_auth: bool, environ: Mapping[str, str] | None = None,
+                    headers: Mapping[str, str] | None = None) -> str | None:
+    """Why this configuration must not serve (None: fine). One rule for the launcher and every session.
+
+    ``headers`` (the session's request headers, optional) catch a loopback-bound app published by a proxy.
+    """
+    env = os.environ if environ is None else environ
+    if has_auth or env.get("MYELOZOO_ALLOW_ANONYMOUS") == "1":
+        return None
+    if is_loopback(address):
+        via = reached_through_network(headers)
+        if via is None:
+            return None
+        what = f"this session without sign-in: it arrived as {via}, although the app listens on {address}"
+    else:
+        what = f"on {address or 'every network interface (server.address is not set)'} without sign-in"
+    return (f"MyeloZoo refuses to serve {what}. Anyone who can reach it could read the cohort's predictions and "
+            "write reviewer notes. Expected server.address = \"localhost\" in .streamlit/config.toml with no proxy "
+            "in front, or an [auth] section in .streamlit/secrets.toml (see docs/DEPLOY.md). Set "
+            "MYELOZOO_ALLOW_ANONYMOUS=1 only if another layer already restricts who can connect.")
+
+
+_logged_refusal = False
+
+
+def _log_refusal(problem: str) -> None:
+    """Say it once in the server's own output too, where the administrator who started it looks."""
+    global _logged_refusal
+    if not _logged_refusal:
+        _logged_refusal = True
+        print(f"MyeloZoo: {problem}", file=sys.stderr, flush=True)
+
+
+def _request_headers() -> Mapping[str, str] | None:
+    try:
+        return dict(st.context.headers)
+    except Exception:  # no browser session (AppTest, bare mode): nothing to judge by
+        return None
+
+
+_MARKDOWN_ACTIVE = str.maketrans({c: "\\" + c for c in "\\`*_[]<>()#|~$!{}"})
+
+
+def _md(text: str) -> str:
+    """An identity-provider claim shown inside Markdown: printed as typed, never as a link, image or markup."""
+    return str(text).translate(_MARKDOWN_ACTIVE)
 
 
 def _secrets_section(name: str) -> dict:
@@ -124,8 +192,9 @@ def can_review() -> bool:
 
 def gate() -> None:
     """Stop the run unless this session may see the app: the serving rule, then sign-in and the allowlist."""
-    problem = serving_problem(st.get_option("server.address"), auth_configured())
+    problem = serving_problem(st.get_option("server.address"), auth_configured(), headers=_request_headers())
     if problem:
+        _log_refusal(problem)
         st.error(problem, icon=":material/lock:")
         st.stop()
     if not auth_configured():
@@ -136,7 +205,7 @@ def gate() -> None:
         st.button("Sign in", type="primary", on_click=st.login, key="auth_login")
         st.stop()
     if role() is None:
-        who = st.user.get("email") or "this account"
+        who = _md(st.user.get("email") or "this account")
         reason = " (the identity provider did not verify it)" if st.user.get("email_verified") is False else ""
         st.error(f"Expected an account on this server's allowlist. Got {who}{reason}. Ask the administrator to add "
                  "you, or sign in with another account.", icon=":material/block:")
@@ -148,5 +217,5 @@ def sidebar_badge() -> None:
     """Who is signed in and their role, with a sign-out button (nothing in local mode)."""
     if not auth_configured() or not st.user.is_logged_in:
         return
-    st.caption(f":material/person: {current_user()} · {role()}")
+    st.caption(f":material/person: {_md(current_user())} · {role()}")
     st.button("Sign out", on_click=st.logout, key="auth_logout")
