@@ -1,10 +1,11 @@
 """The Python API the dashboard and the CLI use: load a zoo once, predict, read the leaderboard.
 
-Loading verifies the manifest (schema version, SHA-256 of every file) and
-refuses a tampered or incompatible zoo. Models load lazily, once, and are
-safe to share between threads: prediction never mutates them. Image-model
-outputs are cached per image content hash, so a what-if change of a
-clinical value never re-runs a CNN.
+Loading verifies the manifest (its signature when MYELOZOO_MANIFEST_KEY is set, schema version, paths
+inside the zoo, plain names, SHA-256 of every file) and refuses a tampered or incompatible zoo; every file
+is read through one checked accessor, so nothing the manifest does not list is ever opened. Models load
+lazily, once, and are safe to share between threads: prediction never mutates them. Image-model outputs
+are cached per image content hash (computed here from the pixels, whatever the caller calls the image),
+so a what-if change of a clinical value never re-runs a CNN.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from zoo.artifacts.files import read_json, verify_hashes
+from zoo.artifacts.files import read_json
+from zoo.artifacts.manifest import ZooFiles, check_manifest, check_signature
 from zoo.data import PatientData
 from zoo.errors import ZooIntegrityError
 from zoo.evaluation.calibration import calibrate_if_needed
@@ -73,6 +75,9 @@ class CohortScores:
 
 
 class _LRU:
+    """A bounded, thread-safe cache. Another thread may evict any entry at any time, so a caller uses the
+    value it computed rather than reading it back after ``put``."""
+
     def __init__(self, size: int = 4096) -> None:
         self.size, self.d, self.lock = size, OrderedDict(), threading.Lock()
 
@@ -100,15 +105,17 @@ class Zoo:
         self._ensembles: dict[str, object] = {}
         self._lock = threading.RLock()
         self._image_cache = _LRU()
-        self._verified: set[str] = set()
+        self.files = ZooFiles(path, manifest.get("files", {}), f"zoo {Path(path).name}")
+        self.signature_checked = False  # True when MYELOZOO_MANIFEST_KEY was set and the signature matched
         self._prep_keys: dict[str, str] = {}
         self.schema: Schema = DEFAULT_SCHEMA
 
     # ----- loading -------------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | Path, device: str = "auto", verify: bool | str = True) -> "Zoo":
-        """Open a zoo: manifest, schema version and the presence of every file are checked now; each file's
-        SHA-256 is checked before it is first read (``verify="all"`` hashes everything up front)."""
+        """Open a zoo: signature (with a key set), manifest, schema version and the presence of every file are
+        checked now; each file's SHA-256 is checked before it is first read (``verify="all"`` hashes everything
+        up front)."""
         path = Path(path)
         mpath = path / "manifest.json"
         if not mpath.is_file():
@@ -119,31 +126,35 @@ class Zoo:
             raise ZooIntegrityError(
                 f"{path}: expected a trained zoo (manifest.json). Got none. Build one with "
                 "python -m zoo train --cohort DIR --profile quick --out " + str(path))
+        what = f"zoo {path.name}"
         try:
             manifest = read_json(mpath)
         except ValueError as e:
-            raise ZooIntegrityError(f"{mpath}: expected JSON. Got unreadable data ({e}).") from e
+            raise ZooIntegrityError(f"{what}: expected manifest.json to be JSON. Got unreadable data ({e}). "
+                                    "Restore the zoo from a trusted copy or retrain it.") from e
+        if not isinstance(manifest, dict):
+            raise ZooIntegrityError(f"{what}: expected manifest.json to hold a JSON object. Got "
+                                    f"{type(manifest).__name__}. Restore the zoo from a trusted copy or retrain it.")
+        signed = check_signature(manifest, what)  # first: an edited manifest is reported as such
         if manifest.get("schema_version") != SCHEMA_VERSION:
             raise ZooIntegrityError(
                 f"{path}: expected schema version {SCHEMA_VERSION}. Got {manifest.get('schema_version')!r}. "
                 "This zoo was built by an incompatible MyeloZoo; retrain it.")
-        missing = [rel for rel in manifest.get("files", {}) if not (path / rel).is_file()]
+        check_manifest(path, manifest, what)  # paths inside the zoo, plain names that match the manifest
+        missing = [rel for rel in manifest["files"] if not (path / rel).is_file()]
         if missing:
             raise ZooIntegrityError(
                 f"zoo {path.name}: expected file {missing[0]} listed in the manifest. Got no such file "
                 f"({len(missing)} missing). The zoo is incomplete or was modified; retrain it.")
         zoo = cls(path, manifest, device)
+        zoo.signature_checked = signed
         if verify == "all":
-            verify_hashes(path, manifest.get("files", {}), f"zoo {path.name}")
-            zoo._verified.update(manifest.get("files", {}))
+            zoo.files.verify_all()
         return zoo
 
     def _read(self, *rels: str) -> None:
         """Verify files' SHA-256 against the manifest before anything reads them (once per process)."""
-        todo = {r: self.manifest["files"][r] for r in rels if r not in self._verified}
-        if todo:
-            verify_hashes(self.path, todo, f"zoo {self.path.name}")
-            self._verified.update(todo)
+        self.files.verify(*rels)
 
     @property
     def hash(self) -> str:
@@ -172,11 +183,10 @@ class Zoo:
 
         with self._lock:
             if name not in self._models:
-                if name not in self.manifest["models"]:
+                if not isinstance(name, str) or name not in self.manifest["models"]:
                     raise ZooIntegrityError(f"Expected a model of this zoo. Got {name!r}. Has: {self.model_names}.")
-                d = self.path / "models" / name
                 self._read(*[k for k in self.manifest["files"] if k.startswith(f"models/{name}/")])
-                self._models[name] = load_fitted(model_config(name), d, self.device)
+                self._models[name] = load_fitted(model_config(name), self.files.dir(f"models/{name}"), self.device)
             return self._models[name]
 
     def ensemble(self, name: str):
@@ -185,36 +195,35 @@ class Zoo:
 
         with self._lock:
             if name not in self._ensembles:
-                d = self.path / "ensembles" / name
+                if not isinstance(name, str) or name not in self.manifest["ensembles"]:
+                    raise ZooIntegrityError(
+                        f"Expected an ensemble of this zoo. Got {name!r}. Has: {self.ensemble_names}.")
+                d = self.files.dir(f"ensembles/{name}")
                 self._read(*[k for k in self.manifest["files"] if k.startswith(f"ensembles/{name}/")])
-                rec = read_json(d / "ensemble.json")
+                rec = read_json(d.path("ensemble.json"))
                 self._ensembles[name] = load_fusion(d) if rec["class"] == "EarlyFusion" else late_fusion_from_dict(rec)
             return self._ensembles[name]
 
     # ----- stored results --------------------------------------------------------------------
     def metrics(self) -> dict:
-        self._read("metrics.json")
-        return read_json(self.path / "metrics.json")
+        return self.files.read_json("metrics.json")
 
     def curves(self) -> dict:
-        self._read("curves.json")
-        return read_json(self.path / "curves.json")
+        return self.files.read_json("curves.json")
 
     def predictions(self) -> pd.DataFrame:
-        self._read("predictions.parquet")
-        return pd.read_parquet(self.path / "predictions.parquet")
+        return self.files.read_parquet("predictions.parquet")
 
     def attention(self) -> pd.DataFrame:
-        """Per (model, image) share of Grad-CAM energy on target; empty when the zoo has none."""
-        p = self.path / "attention.parquet"
-        if "attention.parquet" in self.manifest["files"]:
-            self._read("attention.parquet")
-        return pd.read_parquet(p) if p.is_file() else pd.DataFrame(
+        """Per (model, image) share of Grad-CAM energy on target; empty when the manifest lists none
+        (a file it does not list is never read, whatever lies in the folder)."""
+        if self.files.has("attention.parquet"):
+            return self.files.read_parquet("attention.parquet")
+        return pd.DataFrame(
             columns=["patient_id", "split", "model", "image", "on_target", "target_share_of_image", "target_source"])
 
     def split(self) -> dict:
-        self._read("split.json")
-        return read_json(self.path / "split.json")
+        return self.files.read_json("split.json")
 
     def leaderboard(self, split: str = "test") -> pd.DataFrame:
         from zoo.leaderboard import leaderboard_table
@@ -223,9 +232,13 @@ class Zoo:
 
     # ----- prediction ----------------------------------------------------------------------
     def _image_probs(self, name: str, model, modality: str, images: list[np.ndarray], keys: list[str]):
-        """Per-image P(PD) and embedding, cached by (model, image hash)."""
-        out_p, out_e = [], []
-        todo = [i for i, k in enumerate(keys) if self._image_cache.get((name, k)) is None]
+        """Per-image P(PD) and embedding, cached by (model, image content hash).
+
+        The values returned are the ones looked up or computed in this call, never read back from the
+        cache after storing: another thread may evict an entry between ``put`` and a later ``get``.
+        """
+        found = {i: hit for i, k in enumerate(keys) if (hit := self._image_cache.get((name, k))) is not None}
+        todo = [i for i in range(len(keys)) if i not in found]
         if todo:
             one = PatientData.single({}, {modality: [images[i] for i in todo]}, keys={modality: [keys[i] for i in todo]})
             bank = one.banks[modality]
@@ -234,12 +247,9 @@ class Zoo:
             probs = np.mean([m.predict_image_proba(x) for m in members], axis=0)
             embs = np.hstack([m._run(x, "embed").numpy() for m in members])
             for j, i in enumerate(todo):
-                self._image_cache.put((name, keys[i]), (float(probs[j]), embs[j]))
-        for k in keys:
-            p, e = self._image_cache.get((name, k))
-            out_p.append(p)
-            out_e.append(e)
-        return out_p, out_e
+                found[i] = (float(probs[j]), embs[j])
+                self._image_cache.put((name, keys[i]), found[i])
+        return [found[i][0] for i in range(len(keys))], [found[i][1] for i in range(len(keys))]
 
     def _cell_probs(self, name: str, model, images: list[np.ndarray], keys: list[str]):
         """Cell-level model on one patient's images: automatic segmentation, crops, pooled P(PD); cached."""
@@ -267,22 +277,26 @@ class Zoo:
         return p, e
 
     def image_embedding(self, name: str, images: list[np.ndarray], keys: list[str] | None = None):
-        """Mean pooled CNN features of one patient's images (cached per image), or None without images."""
-        from zoo.cohort.images import image_sha256
+        """Mean pooled CNN features of one patient's images (cached per image), or None without images.
 
+        ``keys`` is accepted for compatibility and ignored: the cache is keyed by the pixels' hash.
+        """
         if not images:
             return None
-        keys = keys or [image_sha256(a) for a in images]
+        keys = _content_keys(images)
         _, es = self._image_probs(name, self.model(name), self.manifest["models"][name]["modality"], images, keys)
         return np.mean(es, axis=0)
 
     def predict_patient(self, clinical: dict, images: dict[str, list[np.ndarray]] | None = None,
                         image_keys: dict[str, list[str]] | None = None) -> PatientPrediction:
-        """Every model's and ensemble's P(PD) for one patient; images optional, clinical values canonical."""
-        from zoo.cohort.images import image_sha256
+        """Every model's and ensemble's P(PD) for one patient; images optional, clinical values canonical.
 
+        ``image_keys`` is accepted for compatibility and ignored: image outputs are cached by the SHA-256 of
+        the pixels, computed here, so a caller's label (a file path, say) can never return another image's
+        cached result after the file changed.
+        """
         images = images or {}
-        keys = {m: (image_keys or {}).get(m) or [image_sha256(a) for a in arrs] for m, arrs in images.items()}
+        keys = {m: _content_keys(arrs) for m, arrs in images.items()}
         X = self.clinical_frame([clinical])
         model_probs: dict[str, float | None] = {}
         emb_by_model: dict[str, np.ndarray | None] = {}
@@ -526,6 +540,13 @@ class Zoo:
                 v = image_probs.get(name)
                 cols[name] = np.full(len(X), np.nan if v is None else v)
         return ens.predict_proba(pd.DataFrame(cols))
+
+
+def _content_keys(images: list[np.ndarray]) -> list[str]:
+    """The image cache's keys: each array's shape and pixels hashed (about 2 ms for a 1000×1000 RGB image)."""
+    from zoo.cohort.images import image_sha256
+
+    return [image_sha256(np.asarray(a)) for a in images]
 
 
 def load_zoo(path: str | Path, device: str = "auto") -> Zoo:

@@ -103,14 +103,57 @@ def hash_tree(root: Path, exclude: tuple[str, ...] = ()) -> dict[str, str]:
     out = {}
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root).as_posix()
-        if p.is_file() and not p.name.startswith(".") and rel not in exclude and ".tmp-" not in rel:
+        if p.is_file() and not p.is_symlink() and not p.name.startswith(".") and rel not in exclude \
+                and ".tmp-" not in rel:  # a symlink is never listed: loading refuses one that leads out
             out[rel] = sha256_file(p)
     return out
 
 
+def resolve_member(root: Path, rel: str, what: str) -> Path:
+    """``root / rel`` resolved, refused unless ``rel`` is a plain relative POSIX path that stays inside ``root``
+    (no absolute path, no ``..``, no symbolic link leading out): a manifest is input, not trusted."""
+    if (not isinstance(rel, str) or not rel or len(rel) > 1024 or "\\" in rel or "\x00" in rel
+            or rel.startswith("/") or (len(rel) > 1 and rel[1] == ":")
+            or any(part in ("", ".", "..") for part in rel.split("/"))):
+        raise ZooIntegrityError(
+            f"{what}: expected a relative path inside the zoo folder. Got {str(rel)[:120]!r} in the manifest. "
+            "The manifest was edited; restore the zoo from a trusted copy or retrain it.")
+    base = Path(root).resolve()
+    p = (base / rel).resolve()
+    if p == base or not p.is_relative_to(base):
+        raise ZooIntegrityError(
+            f"{what}: expected {rel} to stay inside the zoo folder. Got a path that leads outside it (a symbolic "
+            "link). Remove the link, or restore the zoo from a trusted copy.")
+    return p
+
+
+class ArtifactDir:
+    """A model's or ensemble's folder as ``model_io`` reads it: which files it has, and their paths."""
+
+    def has(self, name: str) -> bool:
+        raise NotImplementedError
+
+    def path(self, name: str) -> Path:
+        raise NotImplementedError
+
+
+class PlainDir(ArtifactDir):
+    """A folder read as it is (training, resume): every file present counts. Loading a zoo uses the
+    manifest's view instead (zoo.artifacts.manifest.ListedDir), where only listed, hash-checked files do."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+
+    def has(self, name: str) -> bool:
+        return (self.directory / name).is_file()
+
+    def path(self, name: str) -> Path:
+        return self.directory / name
+
+
 def verify_hashes(root: Path, expected: dict[str, str], what: str) -> None:
     for rel, digest in expected.items():
-        p = root / rel
+        p = resolve_member(root, rel, what)
         if not p.is_file():
             raise ZooIntegrityError(
                 f"{what}: expected file {rel} listed in the manifest. Got no such file. "

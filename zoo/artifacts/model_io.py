@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.artifacts.files import atomic_write_json, read_json
+from zoo.artifacts.files import ArtifactDir, PlainDir, atomic_write_json, read_json
 from zoo.artifacts.serialize import (
     load_skops, load_state_dict, load_xgboost, save_skops, save_state_dict, save_xgboost,
 )
@@ -60,22 +60,28 @@ def save_fitted(est, cfg: ModelConfig, directory: Path, fold_models: list | None
     return rec
 
 
-def load_fitted(cfg: ModelConfig, directory: Path, device: str = "auto"):
-    """Rebuild the estimator from the registry, then load its numbers (hashes were verified by the caller).
+def _as_dir(directory: Path | ArtifactDir) -> ArtifactDir:
+    return directory if isinstance(directory, ArtifactDir) else PlainDir(Path(directory))
 
-    With a ``calibration.json`` beside it, the model comes back wrapped in its recalibrator.
+
+def load_fitted(cfg: ModelConfig, directory: Path | ArtifactDir, device: str = "auto"):
+    """Rebuild the estimator from the registry, then load its numbers.
+
+    ``directory`` is a folder (training: every file present counts) or a zoo's manifest view
+    (``ListedDir``: only listed files exist, each hash-checked before it is read). With a
+    ``calibration.json`` beside it, the model comes back wrapped in its recalibrator.
     """
-    base = _load_base(cfg, directory, device)
-    cal = directory / "calibration.json"
-    if cal.is_file():
+    d = _as_dir(directory)
+    base = _load_base(cfg, d, device)
+    if d.has("calibration.json"):
         from zoo.evaluation.calibration import CalibratedModel, ScoreCalibrator
 
-        return CalibratedModel(base, ScoreCalibrator.from_dict(read_json(cal)))
+        return CalibratedModel(base, ScoreCalibrator.from_dict(read_json(d.path("calibration.json"))))
     return base
 
 
-def _load_base(cfg: ModelConfig, directory: Path, device: str = "auto"):
-    rec = read_json(directory / "model.json")
+def _load_base(cfg: ModelConfig, directory: ArtifactDir, device: str = "auto"):
+    rec = read_json(directory.path("model.json"))
     if cfg.family in ("cnn", "cell"):
         from zoo.models.cells import AttentionPool, CellBagClassifier
         from zoo.models.cnn import MEMORY_FORMAT, CNNClassifier, FoldBag, resolve_device
@@ -90,16 +96,16 @@ def _load_base(cfg: ModelConfig, directory: Path, device: str = "auto"):
         for i in range(rec.get("n_members", 1)):
             est = cls(**params)
             net = network_from_state(params["arch"], params["dropout"],
-                                     load_state_dict(directory / f"weights_{i}.safetensors"))
+                                     load_state_dict(directory.path(f"weights_{i}.safetensors")))
             net = net.to(dev).to(memory_format=MEMORY_FORMAT).eval()
             est.net_, est.device_, est.classes_ = net, dev, np.array([0, 1])
             est.history_, est.init_note_ = rec["history"][i], rec.get("init_note", "")
-            att = directory / f"attention_{i}.safetensors"
+            att = f"attention_{i}.safetensors"
             if cfg.family == "cell":
                 est.attention_ = None
-                if att.is_file():
+                if directory.has(att):
                     pool = AttentionPool(net.head[1].in_features)
-                    pool.load_state_dict(load_state_dict(att))
+                    pool.load_state_dict(load_state_dict(directory.path(att)))
                     est.attention_ = pool.eval()
             members.append(est)
         return members[0] if rec.get("n_members", 1) == 1 else FoldBag(members)
@@ -113,11 +119,11 @@ def _load_base(cfg: ModelConfig, directory: Path, device: str = "auto"):
 
     est = TunedClinicalModel(imputer=rec.get("imputer", "knn"))
     if cfg.family == "xgboost":
-        prep = load_skops(directory / "prep.skops")
-        clf = load_xgboost(directory / "booster.json", rec["xgb_params"])
+        prep = load_skops(directory.path("prep.skops"))
+        clf = load_xgboost(directory.path("booster.json"), rec["xgb_params"])
         est.pipeline_ = Pipeline([("prep", prep), ("clf", clf)])
     else:
-        est.pipeline_ = load_skops(directory / "pipeline.skops")
+        est.pipeline_ = load_skops(directory.path("pipeline.skops"))
     est.features_, est.best_params_, est.cv_auc_ = rec["features"], rec["best_params"], rec["cv_auc"]
     est.classes_ = np.array([0, 1])
     return est
@@ -138,16 +144,18 @@ def save_fusion(fusion, directory: Path) -> None:
     atomic_write_json(directory / "fusion.json", rec)
 
 
-def load_fusion(directory: Path):
+def load_fusion(directory: Path | ArtifactDir):
+    """An early-fusion ensemble from its folder or a zoo's manifest view (see ``load_fitted``)."""
     from zoo.models.fusion import EarlyFusion
 
-    rec = read_json(directory / "fusion.json")
+    directory = _as_dir(directory)
+    rec = read_json(directory.path("fusion.json"))
     f = EarlyFusion(head=rec["head"], n_components=rec["n_components"])
-    parts = load_skops(directory / "fusion_parts.skops")
+    parts = load_skops(directory.path("fusion_parts.skops"))
     f.clin_prep_, f.pca_, f.emb_scaler_ = parts["clin_prep"], parts["pca"], parts["emb_scaler"]
     f.features_, f.modalities_, f.emb_dim_ = rec["features"], rec["modalities"], rec["emb_dim"]
-    f.clf_ = load_xgboost(directory / "booster.json", rec["xgb_params"]) if rec["head"] == "xgb" \
-        else load_skops(directory / "head.skops")
+    f.clf_ = load_xgboost(directory.path("booster.json"), rec["xgb_params"]) if rec["head"] == "xgb" \
+        else load_skops(directory.path("head.skops"))
     f.classes_ = np.array([0, 1])
     f.calibrator_ = None
     if rec.get("calibration"):

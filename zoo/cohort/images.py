@@ -230,8 +230,9 @@ def read_uploads(files: Sequence) -> tuple[list[np.ndarray], list[str]]:
     request cannot make the server decode hundreds of images.
     """
     if len(files) > MAX_UPLOAD_FILES:
-        return [], [f"This upload: expected at most {MAX_UPLOAD_FILES} files. Got {len(files)}. "
-                    f"Choose the {MAX_UPLOAD_FILES} most informative images for this patient and upload them again."]
+        return [], [(f"This upload: expected at most {MAX_UPLOAD_FILES} files. Got {len(files)}. "
+                     f"Choose the {MAX_UPLOAD_FILES} most informative images for this patient and upload them "
+                     "again.")]
     arrays, errors = [], []
     for f in files:
         name, data = f if isinstance(f, tuple) else (f.name, f.getvalue())

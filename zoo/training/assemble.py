@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from zoo.artifacts.files import atomic_write_json, atomic_write_parquet, hash_tree
+from zoo.artifacts.manifest import manifest_key, sign_manifest
 from zoo.evaluation.report import _auc, evaluate
 from zoo.models.ensembles import SoftVoting, Stacking, WeightedVoting, top_k_per_modality
 from zoo.models.registry import model_config
@@ -112,6 +113,7 @@ def assemble_zoo(out: Path, cohort, ext_cohort, names, prof, seed, split, ids, r
     from zoo.artifacts.model_io import save_fusion
     from zoo.models.fusion import EarlyFusion
 
+    key = manifest_key()  # a malformed MYELOZOO_MANIFEST_KEY stops here, not after the ensembles
     t0 = time.perf_counter()
     frames = [(n, pd.read_parquet(out / "models" / n / "predictions.parquet")) for n in names]
     has_ext = ext_cohort is not None
@@ -246,7 +248,8 @@ def assemble_zoo(out: Path, cohort, ext_cohort, names, prof, seed, split, ids, r
         "timings_seconds": {**timings, "total": round(seconds + time.perf_counter() - t0, 2)},
         "files": hash_tree(out, exclude=("manifest.json",)),
     }
-    atomic_write_json(out / "manifest.json", manifest)
+    # signed (HMAC-SHA256) when MYELOZOO_MANIFEST_KEY is set: then loading can tell tampering from a valid zoo
+    atomic_write_json(out / "manifest.json", sign_manifest(manifest, key))
     return out
 
 

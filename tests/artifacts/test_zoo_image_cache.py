@@ -1,0 +1,71 @@
+"""The zoo's per-image cache: keyed by the pixels, not by what the caller calls the image, and safe when an entry
+is evicted between storing and reading (issue 12, "Shared image cache")."""
+import numpy as np
+import pytest
+
+from zoo.api import _LRU, Zoo
+
+
+def _marrow_model(zoo: Zoo) -> str:
+    return next(n for n in zoo.model_names
+                if zoo.manifest["models"][n]["modality"] == "marrow" and zoo.manifest["models"][n]["family"] == "cnn")
+
+
+@pytest.fixture(scope="module")
+def two_images(tiny_cohort) -> tuple[np.ndarray, np.ndarray]:
+    from zoo.cohort.images import read_image
+
+    paths = [p for pid in tiny_cohort.patient_ids for p in tiny_cohort.image_paths(pid, "marrow")]
+    return read_image(paths[0]), read_image(paths[-1])
+
+
+@pytest.fixture
+def zoo(test_zoo, monkeypatch) -> Zoo:
+    """The session's zoo (models already loaded) with an empty image cache, restored afterwards."""
+    monkeypatch.setattr(test_zoo, "_image_cache", _LRU())
+    return test_zoo
+
+
+def test_same_key_for_different_pixels_returns_each_images_own_result(zoo, two_images):
+    """The predictor page keys cohort images by their path: a file replaced on disk kept its old result."""
+    a, b = two_images
+    name = _marrow_model(zoo)
+    p_a = zoo.predict_patient({}, {"marrow": [a]}, {"marrow": ["/cohort/marrow/P001_1.png"]}).model_probs[name]
+    p_b = zoo.predict_patient({}, {"marrow": [b]}, {"marrow": ["/cohort/marrow/P001_1.png"]}).model_probs[name]
+    zoo._image_cache = _LRU()
+    truth_b = zoo.predict_patient({}, {"marrow": [b]}).model_probs[name]
+    assert p_a != pytest.approx(truth_b, abs=1e-6), "pick two images the model tells apart"
+    assert p_b == pytest.approx(truth_b, abs=1e-6)
+
+
+def test_entry_evicted_between_put_and_get_does_not_break_prediction(zoo, two_images):
+    """With a cache smaller than one patient's images, the old code read back an evicted entry (TypeError)."""
+    a, b = two_images
+    name = _marrow_model(zoo)
+    big = zoo.predict_patient({}, {"marrow": [a, b]}).model_probs[name]
+    zoo._image_cache = _LRU(size=1)
+    assert zoo.predict_patient({}, {"marrow": [a, b]}).model_probs[name] == pytest.approx(big, abs=1e-6)
+    e = zoo.image_embedding(name, [a, b])
+    assert e is not None and np.isfinite(e).all()
+
+
+def test_cache_hits_do_not_rerun_the_network(zoo, two_images, monkeypatch):
+    from zoo.models.cells import CellBagClassifier
+    from zoo.models.cnn import CNNClassifier
+
+    a, b = two_images
+    zoo.predict_patient({}, {"marrow": [a, b]})
+
+    def again(*args, **kw):
+        pytest.fail("a cached image went through the network again")
+
+    monkeypatch.setattr(CNNClassifier, "predict_image_proba", again)
+    monkeypatch.setattr(CellBagClassifier, "predict_crops", again)
+    zoo.predict_patient({}, {"marrow": [a.copy(), b.copy()]}, {"marrow": ["other", "names"]})
+
+
+def test_read_only_upload_arrays_predict(zoo, two_images):
+    """Uploads come back read-only from the shared decode cache; prediction must not write into them."""
+    ro = two_images[0].copy()
+    ro.setflags(write=False)
+    assert zoo.predict_patient({}, {"marrow": [ro]}).model_probs[_marrow_model(zoo)] is not None
