@@ -27,7 +27,7 @@ def test_predict_cli_names_bad_values(test_zoo_dir, tmp_path, capsys):
     f.write_text(json.dumps({"hgb": 10.2, "sex": "unknown-sex", "ldh": "high"}))
     assert main(["predict", "--zoo", str(test_zoo_dir), "--clinical", str(f)]) == 2
     err = capsys.readouterr().err
-    assert "Did you enter g/dL? 10.2 g/dL = 102 g/L" in err
+    assert "It looks like g/dL: 10.2 g/dL = 102 g/L" in err
     assert "Sex: expected one of ['male', 'female']. Got 'unknown-sex'" in err
     assert "Lactate dehydrogenase: expected a number in U/L. Got 'high'" in err
 

@@ -197,3 +197,16 @@ def test_a_class_weighted_model_is_recalibrated_to_the_prevalence():
     c = ScoreCalibrator().fit(raw, y)
     again = ScoreCalibrator.from_dict(c.to_dict())
     assert np.allclose(again.predict(raw), c.predict(raw)), "the saved calibrator gives the same risks"
+
+
+def test_a_slope_that_diverges_is_reported_as_not_estimable_not_as_the_clip_bound():
+    from zoo.evaluation.bootstrap import weighted_calibration
+
+    y = np.array([0] * 20 + [1] * 20)
+    p = np.where(y == 1, 0.6, 0.4)  # two values that separate the outcomes: the ML slope is infinite
+    _, slope = weighted_calibration(y, p, np.ones((1, len(y))))
+    assert np.isnan(slope[0])
+    rng = np.random.default_rng(0)
+    p2 = np.clip(0.3 + 0.4 * y + rng.normal(0, 0.15, len(y)), 0.01, 0.99)
+    _, slope2 = weighted_calibration(y, p2, np.ones((1, len(y))))
+    assert np.isfinite(slope2[0]) and 0 < slope2[0] < 1000

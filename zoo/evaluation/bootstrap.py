@@ -107,10 +107,17 @@ def weighted_calibration(y, p, w: np.ndarray, iters: int = 25) -> tuple[np.ndarr
         d0 = np.where(ok, (h11 * g0 - h01 * g1) / np.where(ok, det, 1), 0.0)
         d1 = np.where(ok, (h00 * g1 - h01 * g0) / np.where(ok, det, 1), 0.0)
         b0, b1 = np.clip(b0 + d0, -1e3, 1e3), np.clip(b1 + d1, -1e3, 1e3)
-        if max(np.nanmax(np.abs(d0)), np.nanmax(np.abs(d1))) < 1e-10:
+        last = np.maximum(np.abs(d0), np.abs(d1))
+        if np.nanmax(last) < 1e-10:
             break
     const = np.ptp(lp) < 1e-9
-    return a, np.where(const, np.nan, b1)
+    # Newton converges in a handful of steps when the MLE exists; a slope still moving after `iters` steps,
+    # stopped at the clip bound, or fitting risks of 0 and 1 (where the clipped link stalls it) is diverging (the scores separate the outcomes in this sample, e.g. a
+    # step-shaped model): not estimable, so NaN rather than a made-up large number
+    eta = b0[:, None] + b1[:, None] * lp[None, :]
+    saturated = np.where(w > 0, np.abs(eta), 0).max(axis=1) > 25  # fitted risks beyond 1e-11: separation
+    diverged = (last > 1e-6) | (np.abs(b1) >= 1e3 * (1 - 1e-9)) | saturated
+    return a, np.where(const | diverged, np.nan, b1)
 
 
 def weighted_rates(y, p, threshold: float, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
