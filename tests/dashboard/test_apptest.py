@@ -192,8 +192,8 @@ def test_failure_cases_review_survives_restart_in_the_state_folder(app_env, test
     notes = ReviewStore.in_state(test_zoo_dir.name, tmp_path / "state").all()
     assert notes["note"].tolist() == ["attention sits on the gel edge"]
     assert notes["reviewer"].tolist() == [ANONYMOUS], "without sign-in the note is signed anonymous (local)"
-    shown = [d.value for d in at2.dataframe]
-    assert any("note" in df.columns and "attention sits on the gel edge" in df["note"].tolist() for df in shown)
+    assert "attention sits on the gel edge" in [t.value for t in at2.text], "the note is shown on the patient"
+    assert any("anonymous (local)" in m.value and "UTC" in m.value for m in at2.markdown), "with author and time"
     assert _tree(test_zoo_dir) == before, "the zoo folder is never written: it may be read-only"
 
 
@@ -208,6 +208,7 @@ def test_a_busy_database_keeps_the_note_in_the_form_and_says_retry(app_env, test
     holder.execute("BEGIN IMMEDIATE")
     try:
         at = _run("../pages/failure_cases.py")
+        at.selectbox(key="fc_category").set_value("other")
         at.text_area(key="fc_note").set_value("a long thoughtful note")
         at.button(key="fc_save").click()
         at.run(timeout=60)
@@ -227,7 +228,13 @@ def test_failure_cases_renders_when_the_state_folder_is_not_writable(app_env, tm
     monkeypatch.setenv("MYELOZOO_STATE", str(tmp_path / "file" / "state"))
     at = _run("../pages/failure_cases.py")
     assert at.title[0].value == "Failure cases"
+    assert at.selectbox(key="fc_category").value is None, "the category starts empty"
     at.text_area(key="fc_note").set_value("not lost")
+    at.button(key="fc_save").click()
+    at.run()
+    assert any("Choose a category first" in e.value for e in at.error)
+    assert at.text_area(key="fc_note").value == "not lost"
+    at.selectbox(key="fc_category").set_value("other")
     at.button(key="fc_save").click()
     at.run()
     assert not at.exception

@@ -112,11 +112,10 @@ def weighted_calibration(y, p, w: np.ndarray, iters: int = 25) -> tuple[np.ndarr
             break
     const = np.ptp(lp) < 1e-9
     # Newton converges in a handful of steps when the MLE exists; a slope still moving after `iters` steps,
-    # stopped at the clip bound, or fitting risks of 0 and 1 (where the clipped link stalls it) is diverging (the scores separate the outcomes in this sample, e.g. a
-    # step-shaped model): not estimable, so NaN rather than a made-up large number
-    eta = b0[:, None] + b1[:, None] * lp[None, :]
-    saturated = np.where(w > 0, np.abs(eta), 0).max(axis=1) > 25  # fitted risks beyond 1e-11: separation
-    diverged = (last > 1e-6) | (np.abs(b1) >= 1e3 * (1 - 1e-9)) | saturated
+    # stopped at the clip bound, or whose information matrix collapsed (fitted risks of 0 and 1) is diverging:
+    # the scores separate the outcomes in this sample (e.g. a step-shaped model). Not estimable, so NaN
+    # rather than a made-up large number.
+    diverged = (last > 1e-6) | (np.abs(b1) >= 1e3 * (1 - 1e-9)) | ~ok
     return a, np.where(const | diverged, np.nan, b1)
 
 
