@@ -95,7 +95,16 @@ with left:
             paths = source.image_paths(pid, modality)
             mods = [m for m in members if zoo.manifest["models"][m]["modality"] == modality
                     and zoo.manifest["models"][m]["family"] == "cnn"]  # cell-level members see crops, not fields
-            if not paths or not mods:
+            if not paths:
+                continue
+            if not mods:  # the ensemble's members for this modality see cell crops or nothing: show the images
+                cols = st.columns(min(len(paths), 4))
+                for col, path in zip(cols, paths):
+                    img = loaders.thumbnail(str(path), 320)
+                    if img is None:
+                        col.error(f"{path.name}: unreadable image")
+                    else:
+                        col.image(img, caption=f"{title}: {path.name}", width="stretch")
                 continue
             cols = st.columns(len(mods) + 1)
             r0 = cached.cam(zp, stamp, mods[0], str(paths[0]), "gradcam", src_root)

@@ -92,7 +92,9 @@ def test_us_clinician_gets_the_same_probability_in_us_units_and_a_clear_message_
     _ready(page, "Patient predictor")
     assert page.locator('[data-testid="stMetric"]').filter(has_text=MAIN).count() == 0, "nothing before Predict"
     # haemoglobin's unit chosen in the form, the others came with the link
-    unit_box = page.locator('[data-testid="stSelectbox"]').filter(has_text="Unit").first
+    # blood counts come first (white cells in ×10⁹/L), so the first unit box showing g/L is haemoglobin's
+    unit_box = page.locator('[data-testid="stSelectbox"]').filter(has_text="Unit").filter(
+        has_text=re.compile(r"Unit\s*g/L")).first
     unit_box.click()
     page.get_by_role("option", name="g/dL", exact=True).click()
     _ready(page, "Patient predictor")
@@ -144,7 +146,7 @@ def test_reviewer_opens_an_external_failure_and_the_note_survives_a_reload(serve
     page.screenshot(path=str(SHOTS / "persona_reviewer.png"), full_page=True)
 
 
-def test_research_lead_downloads_a_figure_with_its_legend_and_context(server, page, tmp_path):
+def test_research_lead_downloads_a_figure_with_its_legend_and_context(server, page, tmp_path, test_zoo):
     page.goto(f"{server}/leaderboard?threshold=0.3")
     _ready(page, "Leaderboard")
     assert page.get_by_text(re.compile("Best single model: ")).count() == 1
@@ -154,9 +156,9 @@ def test_research_lead_downloads_a_figure_with_its_legend_and_context(server, pa
     dl.value.save_as(svg_path)
     svg = svg_path.read_text()
     assert "threshold 0.30" in svg and "internal hold-out test" in svg, "the title carries split and threshold"
-    chips = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Models to overlay")
-    chosen = [t.strip() for t in chips.locator('[data-baseweb="tag"]').all_inner_texts()]
-    assert chosen
+    # the default overlay: the main ensemble and the best single model (by OOF AUC)
+    best = test_zoo.metrics()["best_single"]
+    chosen = [test_zoo.manifest["ensembles"]["ens_soft_vote"]["display"], test_zoo.manifest["models"][best]["display"]]
     for name in chosen:
         assert name in svg, f"legend entry {name!r} is complete in the downloaded figure"
     width = float(re.search(r'<svg[^>]*width="([\d.]+)"', svg).group(1))
