@@ -121,8 +121,11 @@ with left:
             st.image(charts.cam_colour_scale(), caption="Grad-CAM colour scale: blue = no contribution to the PD "
                      "score, red = the strongest contribution in this image (scaled per image).", width=360)
         clin_member = next((m for m in members if zoo.manifest["models"][m]["modality"] == "clinical"), None)
-        if clin_member:
-            one = cached.shap_result(cached.shap_for(zp, stamp, src_root, clin_member, (pid,)))
+        if clin_member and split == "external":
+            st.caption("SHAP waterfalls are drawn for internal test patients; this external patient's clinical "
+                       "values are under 'Clinical values' below.")
+        elif clin_member:
+            one = cached.shap_result(cached.shap_for(zp, stamp, cp, clin_member, (pid,)))
             st.altair_chart(charts.waterfall_chart(waterfall_frame(one, 0, top=8), one.base_value, one.output,
                                                    title=f"SHAP waterfall: {one.target_label} alone (calibrated)"),
                             width="stretch")

@@ -92,9 +92,9 @@ def test_us_clinician_gets_the_same_probability_in_us_units_and_a_clear_message_
     _ready(page, "Patient predictor")
     assert page.locator('[data-testid="stMetric"]').filter(has_text=MAIN).count() == 0, "nothing before Predict"
     # haemoglobin's unit chosen in the form, the others came with the link
-    # blood counts come first (white cells in ×10⁹/L), so the first unit box showing g/L is haemoglobin's
-    unit_box = page.locator('[data-testid="stSelectbox"]').filter(has_text="Unit").filter(
-        has_text=re.compile(r"Unit\s*g/L")).first
+    # haemoglobin's unit box: the selectbox in the innermost row that holds the Haemoglobin field
+    unit_box = page.locator('[data-testid="stHorizontalBlock"]').filter(
+        has=page.get_by_label("Haemoglobin", exact=True)).last.locator('[data-testid="stSelectbox"]')
     unit_box.click()
     page.get_by_role("option", name="g/dL", exact=True).click()
     _ready(page, "Patient predictor")
@@ -128,6 +128,8 @@ def test_reviewer_opens_an_external_failure_and_the_note_survives_a_reload(serve
     _ready(page, "Failure cases")
     heading = page.locator("h3").filter(has_text=re.compile(r"(FP|FN) · P\(PD\)")).first.inner_text()
     pid = heading.split(":")[0].strip()
+    page.locator('[data-testid="stImage"]').first.wait_for(timeout=120_000)  # Grad-CAMs render after the heading
+    _ready(page, "Failure cases")
     assert page.get_by_text("is not offered by this server").count() == 0
     assert page.locator('[data-testid="stImage"]').count() >= 1, "the external patient's images are shown"
     page.locator('[data-testid="stSelectbox"]').filter(has_text="Category").click()
@@ -141,6 +143,7 @@ def test_reviewer_opens_an_external_failure_and_the_note_survives_a_reload(serve
     assert "split=external" in url and f"patient={pid}" in url, url
     page.goto(url)
     _ready(page, "Failure cases")
+    page.get_by_text(note).wait_for(timeout=120_000)
     assert pid in page.locator("h3").filter(has_text=re.compile(r"(FP|FN) · P\(PD\)")).first.inner_text()
     assert page.get_by_text(note).count() == 1, "the note is shown on the patient after a reload"
     page.screenshot(path=str(SHOTS / "persona_reviewer.png"), full_page=True)
