@@ -74,6 +74,7 @@ if st.session_state.get(wk) not in ids:
     st.session_state["patient"] = st.session_state[wk]
 pid = st.selectbox("Open case", ids, key=wk, **kw,
                    format_func=lambda p: f"{p} · {errors.loc[p, 'error']} · P(PD) {errors.loc[p, 'prob']:.2f}")
+st.session_state["patient"] = pid  # the open case goes into the link, so a reload returns to it
 st.divider()
 case = table.loc[pid]
 st.subheader(f"{pid}: {case['error']} · P(PD) {case['prob']:.2f} vs threshold {case['threshold']:.2f} · "
