@@ -123,7 +123,7 @@ def test_missing_unreadable_and_orphan_images(cohort_copy):
     report, cohort, text = _messages(cohort_copy)
     assert cohort is None
     assert "Got no such file" in text
-    assert "not an image" in text
+    assert "expected a PNG, JPEG or TIFF image. Got bytes that are not one" in text
     assert "damaged or truncated" in text
     assert "unknown patient 'NOBODY'" in text
     assert "Got 'xray'" in text

@@ -78,7 +78,8 @@ def test_threshold_slider_moves_the_metrics(server, page):
     slider = page.locator('[data-testid="stSlider"]').filter(has_text="Decision threshold").locator(
         'input[type="range"]')
     before = slider.input_value()
-    summary = page.locator('[data-testid="stMarkdownContainer"]').filter(has_text="sensitivity").first
+    # the per-model summary line (explanations of a degenerate threshold also mention sensitivity, not PPV)
+    summary = page.locator('[data-testid="stMarkdownContainer"]').filter(has_text="PPV").first
     text_before = summary.inner_text()
     slider.focus()
     page.keyboard.press("End")  # to 0.99: every model's operating point moves
@@ -96,6 +97,9 @@ def test_what_if_control_changes_the_prediction(server, page):
     page.locator('[data-testid="stSelectbox"]').first.click()
     page.get_by_role("option").nth(1).click()  # the first cohort patient
     _wait_ready(page, "Patient predictor")
+    page.get_by_role("button", name="Predict").click()  # what-if starts from a current prediction
+    _wait_ready(page, "Patient predictor")
+    page.locator('[data-testid="stMetric"]').filter(has_text="P(PD) with").first.wait_for(timeout=120_000)
     before = _metric_value(page, "P(PD) with")
     slider = page.locator('[data-testid="stSlider"]').filter(has_text="New").locator('input[type="range"]')
     slider.focus()
