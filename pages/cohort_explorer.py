@@ -89,7 +89,7 @@ elif view == "Time to progression":
             if not km.at_risk.empty:
                 st.markdown("**Number at risk**")
                 st.dataframe(km.at_risk, width="stretch")
-                st.download_button("Download KM figure (SVG)", lambda: charts.to_svg(charts.for_export(
+                st.download_button("Download KM figure (SVG)", charts.to_svg(charts.for_export(
                     charts.km_chart(km.curves, ""), f"Progression-free by {KM_LABEL.get(by, by.replace('_', ' '))}",
                     f"log-rank {p} · cohort {ctx['cohort_name']}")), f"km_{by}.svg", "image/svg+xml",
                     key=f"ce_km_svg_{by}", icon=":material/download:")

@@ -166,9 +166,9 @@ for col, ch, nm, title in ((c1, roc, "roc", "ROC"), (c2, cal, "calibration", "Ca
         st.altair_chart(ch, width="stretch")
         d1, d2 = st.columns(2)
         fig = charts.for_export(ch, title, subtitle)
-        d1.download_button("SVG", lambda fig=fig: charts.to_svg(fig), f"{nm}_{split}_thr{thr:.2f}.svg",
+        d1.download_button("SVG", charts.to_svg(fig), f"{nm}_{split}_thr{thr:.2f}.svg",
                            "image/svg+xml", key=f"lb_svg_{nm}", width="stretch", icon=":material/download:")
-        d2.download_button("PNG", lambda fig=fig: charts.to_png(fig), f"{nm}_{split}_thr{thr:.2f}.png", "image/png",
+        d2.download_button("PNG", charts.to_png(fig), f"{nm}_{split}_thr{thr:.2f}.png", "image/png",
                            key=f"lb_png_{nm}", width="stretch", icon=":material/download:")
 
 st.subheader(f"At threshold {thr:.2f}")

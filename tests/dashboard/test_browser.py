@@ -1,11 +1,11 @@
 """End to end in a real browser: Debian's chromium via Playwright against `streamlit run dashboard/app.py`."""
 import os
-import socket
 from pathlib import Path
 
 import pytest
 
 from benchmarks.browser import CHROMIUM, CHROMIUM_ARGS, start_streamlit, wait_healthy, wait_ready
+from tests.dashboard.conftest import free_port, require_browser_tools
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -13,19 +13,11 @@ SHOTS = ROOT / "screenshots"
 PAGES = ["cohort_explorer", "leaderboard", "predictor", "explainability", "failure_cases"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def server(tiny_cohort_dir, test_zoo_dir):
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true but /usr/bin/chromium is missing: `make test` installs it (apt-get install chromium)")
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium); CI always runs this test")
-    port = _free_port()
+    require_browser_tools("playwright")
+    port = free_port()
     env = {**os.environ, "MYELOZOO_COHORT": str(tiny_cohort_dir), "MYELOZOO_ZOO": str(test_zoo_dir)}
     proc = start_streamlit(port, env)
     url = f"http://127.0.0.1:{port}"

@@ -5,12 +5,12 @@ administrator would; the browser only ever sends names.
 """
 import os
 import re
-import socket
 from pathlib import Path
 
 import pytest
 
 from benchmarks.browser import CHROMIUM, CHROMIUM_ARGS, start_streamlit, wait_healthy, wait_ready
+from tests.dashboard.conftest import free_port, require_browser_tools
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,23 +18,15 @@ SHOTS = ROOT / "screenshots"
 MAIN = "P(PD within 24 months), main ensemble"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def server(tiny_cohort_dir, tiny_external_dir, test_zoo_dir, tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true but /usr/bin/chromium is missing: `make test` installs it (apt-get install chromium)")
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium); CI always runs this test")
+    require_browser_tools("playwright")
     d = tmp_path_factory.mktemp("persona")
     (d / "datasets.toml").write_text(
         f'default_cohort = "tiny"\ndefault_zoo = "test"\n[cohorts]\ntiny = "{tiny_cohort_dir}"\n'
         f'tiny_site_b = "{tiny_external_dir}"\n[zoos]\ntest = "{test_zoo_dir}"\n')
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MYELOZOO_DATASETS": str(d / "datasets.toml"), "MYELOZOO_STATE": str(d / "state")}
     for k in ("MYELOZOO_COHORT", "MYELOZOO_ZOO"):
         env.pop(k, None)
@@ -153,7 +145,7 @@ def test_research_lead_downloads_a_figure_with_its_legend_and_context(server, pa
     page.goto(f"{server}/leaderboard?threshold=0.3")
     _ready(page, "Leaderboard")
     assert page.get_by_text(re.compile("Best single model: ")).count() == 1
-    with page.expect_download() as dl:
+    with page.expect_download(timeout=120_000) as dl:  # the SVG is rendered on click
         page.locator('[data-testid="stDownloadButton"]').filter(has_text="SVG").first.click()
     svg_path = tmp_path / "roc.svg"
     dl.value.save_as(svg_path)
