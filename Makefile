@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/python -m zoo demo
 
 run: demo
-	$(BIN)/python -m streamlit run dashboard/app.py
+	$(BIN)/python -m dashboard
 
 # Browser tests need Debian's chromium; under CI=true they must run, never skip.
 browser:

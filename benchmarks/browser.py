@@ -15,7 +15,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 
 
 def start_streamlit(port: int, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+    """The dashboard as ``make run`` starts it: through the launcher (``python -m dashboard``)."""
+    return subprocess.Popen([sys.executable, "-m", "dashboard",
                              "--server.port", str(port), "--server.headless", "true",
                              "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env or dict(os.environ),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -10,11 +10,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dashboard/ on the path
     sys.path.insert(0, str(ROOT))
 
-from dashboard import auth, sidebar, state  # noqa: E402
+from dashboard import auth, sidebar, state, throttle  # noqa: E402
 
 st.set_page_config(page_title="MyeloZoo", page_icon=":material/biotech:", layout="wide", initial_sidebar_state="expanded")
 auth.gate()  # serving rule, sign-in and allowlist: nothing below runs for a session that may not see the app
 state.init_from_query()
+throttle.warm_up_in_background()  # once per process: shap's JIT compile, off any visitor's request
 
 PAGES = ROOT / "pages"
 pg = st.navigation({

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.loaders import load_cohort, load_zoo
+from dashboard.throttle import compute_slots
 from zoo import cohort_stats
 
 
@@ -75,7 +76,8 @@ def cam(zoo_path: str, stamp: str, model: str, image_path: str, method: str, coh
 
     zoo, _ = load_zoo(Path(zoo_path))
     img = read_image(image_path)
-    r = grad_cam(zoo.model(model), img, method)
+    with compute_slots().slot():
+        r = grad_cam(zoo.model(model), img, method)
     mask, source = target_mask(img, Path(image_path), zoo.manifest["models"][model]["modality"],
                                Path(cohort_root) if cohort_root else None)
     return {"overlay": r.overlay, "image": r.image, "cam": r.cam.astype(np.float32), "probability": r.probability,
@@ -93,8 +95,9 @@ def segmentation(cohort_root: str, image_path: str) -> dict:
     c = _cohort(cohort_root)
     img = read_image(image_path)
     points, _, _ = annotation_points(c, Path(image_path))
-    prompted = ClassicalSegmenter().segment(img, points) if points else None
-    census = ClassicalSegmenter().segment(img)
+    with compute_slots().slot():
+        prompted = ClassicalSegmenter().segment(img, points) if points else None
+        census = ClassicalSegmenter().segment(img)
     return {"image": img, "labels": (prompted or census).labels, "plasma_ids": (prompted or census).plasma_ids,
             "census_labels": census.labels,
             "census_cells": len(census.instances), "census_plasma": len(census.plasma_ids),
@@ -108,10 +111,7 @@ def shap_for(zoo_path: str, stamp: str, cohort_path: str, target: str, ids: tupl
     One patient: the detailed settings, and (for an ensemble) image members run as on the predictor.
     Several (the test set): the cohort-wide settings, and image members' stored test predictions.
     """
-    from dataclasses import fields
-
-    from zoo.explain.patient import (explain_clinical_model, explain_ensemble_clinical, patient_image_probs,
-                                     stored_image_probs, training_background)
+    from zoo.explain.patient import training_background
     from zoo.explain.shap_values import GLOBAL, PATIENT
 
     zoo, _ = load_zoo(Path(zoo_path))
@@ -119,6 +119,16 @@ def shap_for(zoo_path: str, stamp: str, cohort_path: str, target: str, ids: tupl
     X = c.clinical.loc[list(ids), zoo.features]
     bg = training_background(zoo, c)
     settings = PATIENT if len(ids) == 1 else GLOBAL
+    with compute_slots().slot():
+        return _shap(zoo, c, X, bg, settings, target, ids)
+
+
+def _shap(zoo, c, X: pd.DataFrame, bg: pd.DataFrame, settings, target: str, ids: tuple) -> dict:
+    from dataclasses import fields
+
+    from zoo.explain.patient import (explain_clinical_model, explain_ensemble_clinical, patient_image_probs,
+                                     stored_image_probs)
+
     if target in zoo.manifest["ensembles"]:
         if len(ids) == 1:
             probs = patient_image_probs(zoo, c, ids[0])
@@ -138,8 +148,9 @@ def permutation(zoo_path: str, stamp: str, cohort_path: str, model: str) -> pd.D
     zoo, _ = load_zoo(Path(zoo_path))
     c = _cohort(cohort_path)
     ids = [p for p in zoo.split()["test"] if p in c.clinical.index]
-    return permutation_importance_table(zoo, model, c.clinical.loc[ids, zoo.features],
-                                        c.clinical.loc[ids, "progressed"].to_numpy(), c.schema)
+    with compute_slots().slot():
+        return permutation_importance_table(zoo, model, c.clinical.loc[ids, zoo.features],
+                                            c.clinical.loc[ids, "progressed"].to_numpy(), c.schema)
 
 
 def shap_result(d: dict):
@@ -155,5 +166,6 @@ def batch_predictions_csv(cohort_path: str, zoo_path: str, stamp: str) -> bytes:
     from zoo.scoring.batch import score_cohort_dir
 
     zoo, _ = load_zoo(Path(zoo_path))
-    table, _ = score_cohort_dir(zoo, cohort_path, show_bar=False)
+    with compute_slots().slot():
+        table, _ = score_cohort_dir(zoo, cohort_path, show_bar=False)
     return safe_csv_bytes(table)

@@ -1,7 +1,7 @@
 """Explainability: Grad-CAM on each image model, SHAP for clinical models, modality contributions."""
 import streamlit as st
 
-from dashboard import cached, charts, loaders, state
+from dashboard import cached, charts, loaders, state, throttle
 from dashboard.sidebar import need_cohort, need_zoo
 from zoo.api import MAIN_ENSEMBLE
 from zoo.explain.gradcam import CAM_METHODS
@@ -100,7 +100,7 @@ with tab_mod:
     images = {m: [read_image(p) for p in cohort.image_paths(pid, m)] for m in ("marrow", "electrophoresis")}
     keys = {m: [str(p) for p in cohort.image_paths(pid, m)] for m in images}
     values = {f: cohort.clinical.loc[pid].get(f) for f in zoo.features}
-    with st.spinner("Predicting…"):
+    with throttle.model_work("Predicting…"):
         pred = zoo.predict_patient(values, {m: v for m, v in images.items() if v},
                                    {m: k for m, k in keys.items() if k})
     emb = None

@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, forms, patient_card, state
+from dashboard import charts, forms, patient_card, state, throttle
 from dashboard.datasets import redact
 from dashboard.sidebar import need_cohort, need_zoo
 from zoo.api import risk_band
@@ -74,7 +74,7 @@ with result_col:
         st.error("Not predicted: fix " + ", ".join(schema[n].display for n in problems)
                  + " (see the message under the field) or clear it.", icon=":material/block:")
     elif go:
-        with st.spinner("Running the models…"):
+        with throttle.model_work("Running the models…"):
             pred = zoo.predict_patient(values, images, keys or None)
         st.session_state["pp_result"] = last = {"key": inputs_key, "pred": pred, "values": values, "patient": pid}
     current = last is not None and last["key"] == inputs_key

@@ -1,5 +1,6 @@
 """End to end in a real browser: Debian's chromium via Playwright against `streamlit run dashboard/app.py`."""
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -92,12 +93,22 @@ def test_what_if_control_changes_the_prediction(server, page):
     page.get_by_role("button", name="Predict").click()  # what-if starts from a current prediction
     _wait_ready(page, "Patient predictor")
     page.locator('[data-testid="stMetric"]').filter(has_text="P(PD) with").first.wait_for(timeout=120_000)
-    before = _metric_value(page, "P(PD) with")
-    slider = page.locator('[data-testid="stSlider"]').filter(has_text="New").locator('input[type="range"]')
-    slider.focus()
-    for _ in range(40):
-        page.keyboard.press("PageUp")
+    # β2-microglobulin drives both the synthetic outcome and ISS, so every clinical member responds to it
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Change one baseline value").click()
+    page.get_by_role("option", name="β2-microglobulin").click()
     _wait_ready(page, "Patient predictor")
-    after = _metric_value(page, "P(PD) with")
+    page.locator('[data-testid="stMetric"]').filter(has_text="P(PD) with β2-microglobulin").first.wait_for(
+        timeout=60_000)
+    before = _metric_value(page, "P(PD) with")
+    box = page.locator('[data-testid="stNumberInput"]').filter(has_text="β2-microglobulin").locator("input")
+    box.fill("30")
+    box.press("Enter")
+    # the what-if panel is a fragment: its rerun may not raise the app's status widget, so poll the value
+    deadline = time.monotonic() + 60
+    after = before
+    while after == before and time.monotonic() < deadline:
+        time.sleep(0.5)
+        after = _metric_value(page, "P(PD) with")
+    _wait_ready(page, "Patient predictor")
     assert before != after, f"what-if probability unchanged ({before})"
     page.screenshot(path=str(SHOTS / "predictor_whatif.png"), full_page=True)

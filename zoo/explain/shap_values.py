@@ -162,6 +162,28 @@ def explain_function(predict: Callable[[pd.DataFrame, int], np.ndarray], X: pd.D
     return V, b, b + V.sum(axis=1)
 
 
+def warm_up() -> float:
+    """Compile shap's numba kernels now, on a toy problem; returns the seconds it took.
+
+    Why: the first explanation in a process JIT-compiles shap's masked-model code (about 10 s idle). In a
+    busy server that compile was starved for minutes and held the first reviewer's page (docs/BENCHMARKS.md,
+    "Load"), so the dashboard pays it once at start, off any visitor's request.
+    """
+    import time
+
+    import shap
+
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(0)
+    B = rng.normal(size=(8, 3))
+    masker = shap.maskers.Independent(B, max_samples=len(B))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ex = shap.PermutationExplainer(lambda Z: Z.sum(axis=1), masker, seed=0)
+        ex(B[:1], max_evals=7, silent=True)
+    return time.perf_counter() - t0
+
+
 def waterfall_frame(res: ShapResult, row: int = 0, top: int = 10) -> pd.DataFrame:
     """One patient's contributions, largest first, the rest summed into 'other variables'."""
     s = res.values.iloc[row]
