@@ -55,9 +55,11 @@ def clinical_entry(schema: Schema, features: list[str], values: dict, prefix: st
         if not vars_:
             continue
         st.markdown(f"**{group}**")
-        cols = st.columns(3)
+        # a lab with a unit choice needs room for the box and a readable unit ("×10⁹/L", "mg/dL"): two per row
+        ncols = 2 if any(v.kind is Kind.numeric and len(v.units()) > 1 for v in vars_) else 3
+        cols = st.columns(ncols)
         for i, v in enumerate(vars_):
-            col = cols[i % 3]
+            col = cols[i % ncols]
             init = _initial(v, values.get(v.name))
             key = f"{prefix}_{v.name}"
             if v.kind is Kind.numeric:

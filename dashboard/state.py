@@ -20,14 +20,15 @@ import streamlit as st
 from dashboard.datasets import valid_name
 
 SHARED = {"patient": None, "models": None, "threshold": None, "split": "test", "cohort": None, "zoo": None,
-          "units": None, "errors": None, "conf": None, "dis": None}
-LIST_KEYS = {"models", "units", "errors"}
+          "units": None, "errors": None, "conf": None, "dis": None, "filters": None}
+LIST_KEYS = {"models", "units", "errors", "filters"}
 FLOAT_KEYS = {"threshold", "conf", "dis"}
 ERROR_KINDS = ("FP", "FN")
 THRESHOLD_RANGE = (0.01, 0.99)  # the leaderboard slider's range: a link can never put it outside
 SPLITS = ("test", "external")
 MAX_MODELS = 32
 _PATIENT_RE = re.compile(r"[\w.:-]{1,64}")
+_FILTER_RE = re.compile(r"[a-z_]{1,32}:[\w.+() -]{1,40}")  # field:value; the explorer checks it against the schema
 _UNIT_RE = re.compile(r"[a-z][a-z0-9_]{0,39}:[^,;<>\"'&\s]{1,16}")  # variable:unit; the form checks the unit
 
 
@@ -62,6 +63,9 @@ def clean(key: str, raw):
     if key == "units":
         pairs = [v for v in raw if isinstance(v, str) and _UNIT_RE.fullmatch(v)][:MAX_MODELS]
         return pairs or None
+    if key == "filters":
+        tokens = [v for v in raw if isinstance(v, str) and _FILTER_RE.fullmatch(v)][:MAX_MODELS]
+        return tokens or None
     if key == "split":
         return raw if raw in SPLITS else None
     if key == "patient":

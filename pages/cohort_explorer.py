@@ -4,7 +4,7 @@ import streamlit as st
 
 from dashboard import cached, charts, patient_card
 from dashboard.sidebar import need_cohort
-from zoo.cohort_stats import CohortFilter
+from zoo.cohort_stats import MODALITIES, MODALITY_LABELS, CohortFilter
 from zoo.schema import HIGH_RISK_FISH, Kind
 
 ctx = st.session_state["ctx"]
@@ -14,13 +14,36 @@ st.title("Cohort explorer")
 if cohort.is_synthetic:
     st.caption(":material/science: Synthetic demo cohort — generated data, not patients.")
 
+FILTER_KEYS = {"sex": "ce_sex", "iss": "ce_iss", "riss": "ce_riss", "mprotein_heavy": "ce_heavy",
+               "fish_positive": "ce_fish", "require_modalities": "ce_mod"}
+age_bounds = ((int(clin["age"].min()), int(clin["age"].max()))
+              if "age" in clin and clin["age"].notna().any() else None)
+
+
+def _seed_filters() -> None:
+    """Widgets forget their state on other pages: seed them from the filters kept in the URL / session."""
+    linked = CohortFilter.from_tokens(st.session_state.get("filters") or [], cohort.schema, clin.columns, age_bounds)
+    for attr, wkey in FILTER_KEYS.items():
+        st.session_state.setdefault(wkey, list(getattr(linked, attr)))
+    if age_bounds is not None:
+        st.session_state.setdefault("ce_age", tuple(linked.age) if linked.age is not None else age_bounds)
+
+
+def _clear_filters() -> None:
+    for wkey in FILTER_KEYS.values():
+        st.session_state[wkey] = []
+    if age_bounds is not None:
+        st.session_state["ce_age"] = age_bounds
+    st.session_state["filters"] = None
+
+
+_seed_filters()
 with st.expander("Filters (apply to every view)", expanded=False):
     c1, c2, c3, c4 = st.columns(4)
     age_rng = None
-    if "age" in clin and clin["age"].notna().any():
-        lo, hi = int(clin["age"].min()), int(clin["age"].max())
-        age_sel = c1.slider("Age (years)", lo, hi, (lo, hi), key="ce_age")
-        age_rng = None if age_sel == (lo, hi) else age_sel
+    if age_bounds is not None:
+        age_sel = c1.slider("Age (years)", *age_bounds, key="ce_age")
+        age_rng = None if tuple(age_sel) == age_bounds else tuple(age_sel)
 
     def levels(col):
         return list(cohort.schema[col].levels) if col in clin else []
@@ -34,8 +57,15 @@ with st.expander("Filters (apply to every view)", expanded=False):
         fish_positive=c3.multiselect("FISH positive for", [v for v in cohort.schema.names() if v.startswith("fish_")
                                                            and v in clin], format_func=cohort.schema.label,
                                      key="ce_fish"),
-        require_modalities=c4.multiselect("Has modality", ["clinical", "marrow", "electrophoresis"], key="ce_mod"),
+        require_modalities=c4.multiselect("Has modality", list(MODALITIES), key="ce_mod",
+                                          format_func=lambda m: MODALITY_LABELS[m]),
     )
+st.session_state["filters"] = flt.to_tokens() or None  # into the URL: a reload or a shared link keeps them
+chips = flt.chips(cohort.schema)
+if chips:
+    chip_col, clear_col = st.columns([6, 1], vertical_alignment="center")
+    chip_col.markdown(":material/filter_alt: " + " ".join(f":blue-badge[{c.replace(']', ')')}]" for c in chips))
+    clear_col.button("Clear filters", key="ce_clear", on_click=_clear_filters, icon=":material/filter_alt_off:")
 ids = cached.filtered_ids(str(ctx["cohort_dir"]), flt)
 key = cached.ids_key(ids)
 sub = clin.loc[ids]

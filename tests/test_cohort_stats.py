@@ -50,3 +50,22 @@ def test_km_numbers_at_risk_and_groups_too_small_to_draw():
     assert km.not_drawn == {"low": 1}, "a defined group with one patient is named, not silently dropped"
     km2 = kaplan_meier(clin[groups != "low"], groups[groups != "low"], levels=["low", "intermediate", "high"])
     assert km2.not_drawn == {"low": 0}
+
+
+def test_filter_tokens_round_trip_and_unknown_values_are_dropped():
+    from zoo.schema import DEFAULT_SCHEMA
+
+    cols = ["age", "sex", "iss", "riss", "mprotein_heavy", "fish_del17p"]
+    f = CohortFilter(age=(50, 70), sex=["female"], iss=["III", "II"], fish_positive=["fish_del17p"],
+                     require_modalities=["marrow"])
+    tokens = f.to_tokens()
+    assert tokens == ["age:50-70", "sex:female", "iss:III", "iss:II", "fish:fish_del17p", "has:marrow"]
+    back = CohortFilter.from_tokens(tokens, DEFAULT_SCHEMA, cols, (40, 85))
+    assert back == f
+    assert back.chips(DEFAULT_SCHEMA)[0] == "Age 50–70" and "Has marrow smear" in back.chips(DEFAULT_SCHEMA)
+    hostile = ["iss:IV", "sex:<b>", "fish:fish_t4_14", "has:/etc", "age:30-200", "age:x-y", "riss:I"]
+    got = CohortFilter.from_tokens(hostile, DEFAULT_SCHEMA, cols, (40, 85))
+    # t(4;14) is not a column of this cohort; the age range is clamped to what was observed (40-85 = no filter)
+    assert got == CohortFilter(riss=["I"])
+    assert CohortFilter.from_tokens(["age:70-50"], DEFAULT_SCHEMA, cols, (40, 85)).age is None
+    assert CohortFilter.from_tokens(["age:60-99"], DEFAULT_SCHEMA, cols, (40, 85)).age == (60, 85)

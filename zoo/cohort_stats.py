@@ -14,6 +14,9 @@ import pandas as pd
 from zoo.schema import Kind, Schema
 
 MAX_CHART_ROWS = 5000
+LEVEL_FILTERS = ("sex", "iss", "riss", "mprotein_heavy")  # categorical filters: any of the chosen levels
+MODALITIES = ("clinical", "marrow", "electrophoresis")
+MODALITY_LABELS = {"clinical": "clinical data", "marrow": "marrow smear", "electrophoresis": "IFE gel"}
 
 
 @dataclass
@@ -33,7 +36,7 @@ class CohortFilter:
         m = pd.Series(True, index=clinical.index)
         if self.age is not None and "age" in clinical:
             m &= clinical["age"].between(*self.age)  # unknown age is excluded once an age range is set
-        for col in ("sex", "iss", "riss", "mprotein_heavy"):
+        for col in LEVEL_FILTERS:
             sel = getattr(self, col)
             if sel and col in clinical:
                 m &= clinical[col].isin(sel)
@@ -44,6 +47,63 @@ class CohortFilter:
             for mod in self.require_modalities:
                 m &= coverage[mod].reindex(clinical.index).fillna(False).astype(bool)
         return m
+
+    # ----- links and chips: one token per active choice, e.g. "age:50-70", "iss:III", "fish:fish_del17p" -----
+    def to_tokens(self) -> list[str]:
+        """The active filters as short ``field:value`` tokens (what the URL carries)."""
+        out = [f"age:{self.age[0]:g}-{self.age[1]:g}"] if self.age is not None else []
+        for col in LEVEL_FILTERS:
+            out += [f"{col}:{v}" for v in getattr(self, col)]
+        out += [f"fish:{v}" for v in self.fish_positive]
+        out += [f"has:{v}" for v in self.require_modalities]
+        return out
+
+    @classmethod
+    def from_tokens(cls, tokens: list[str], schema: Schema, columns, age_bounds: tuple[float, float] | None
+                    ) -> "CohortFilter":
+        """Tokens from a link, kept only when they name a level, FISH variable or modality this cohort has.
+
+        A link is input from anyone: unknown fields and values are dropped, never shown or used, and an age
+        range is clamped into the cohort's observed range (an empty or inverted range is dropped).
+        """
+        kept: dict[str, list] = {c: [] for c in (*LEVEL_FILTERS, "fish_positive", "require_modalities")}
+        age = None
+        cols = set(columns)
+        fish = [v for v in schema.names() if v.startswith("fish_") and v in cols]
+        for t in tokens:
+            field_, _, value = str(t).partition(":")
+            if field_ in LEVEL_FILTERS and field_ in cols and field_ in schema and value in schema[field_].levels:
+                target = kept[field_]
+            elif field_ == "fish" and value in fish:
+                target = kept["fish_positive"]
+            elif field_ == "has" and value in MODALITIES:
+                target = kept["require_modalities"]
+            elif field_ == "age" and age_bounds is not None:
+                lo_s, sep, hi_s = value.partition("-")
+                try:
+                    lo, hi = float(lo_s), float(hi_s)
+                except ValueError:
+                    continue
+                if sep and np.isfinite(lo) and np.isfinite(hi):
+                    lo, hi = max(lo, age_bounds[0]), min(hi, age_bounds[1])
+                    age = (int(lo), int(hi)) if lo <= hi and (lo, hi) != tuple(age_bounds) else None
+                continue
+            else:
+                continue
+            if value not in target:
+                target.append(value)
+        return cls(age=age, **kept)
+
+    def chips(self, schema: Schema) -> list[str]:
+        """Human labels of the active filters, one per chip: "Age 50–70", "ISS: III", "FISH+: del(17p)"."""
+        out = [f"Age {self.age[0]:g}–{self.age[1]:g}"] if self.age is not None else []
+        for col in LEVEL_FILTERS:
+            if getattr(self, col):
+                name = schema[col].display if col in schema else col
+                out.append(f"{name}: {', '.join(map(str, getattr(self, col)))}")
+        out += [f"FISH+: {schema.label(v) if v in schema else v}" for v in self.fish_positive]
+        out += [f"Has {MODALITY_LABELS.get(v, v)}" for v in self.require_modalities]
+        return out
 
 
 def overview(clinical: pd.DataFrame, coverage: pd.DataFrame, outcome: str = "progressed") -> dict:

@@ -34,6 +34,44 @@ def test_cohort_explorer_filters_update_views(app_env):
     assert int(n_after) < int(n_before)
 
 
+def _chips(at) -> str:
+    return " ".join(m.value for m in at.markdown if ":material/filter_alt:" in m.value)
+
+
+def test_cohort_filters_show_as_chips_live_in_the_url_and_come_back_from_a_link(app_env):
+    at = _run()
+    n_all = int(next(m.value for m in at.metric if m.label == "Patients"))
+    assert _chips(at) == "" and "filters" not in at.query_params
+    at.multiselect(key="ce_sex").set_value(["female"]).run()
+    at.multiselect(key="ce_mod").set_value(["marrow"]).run()
+    assert "Sex: female" in _chips(at) and "Has marrow smear" in _chips(at)
+    tokens = at.query_params.get_all("filters") if hasattr(at.query_params, "get_all") else at.query_params["filters"]
+    assert sorted(tokens) == ["has:marrow", "sex:female"]
+    n_filtered = int(next(m.value for m in at.metric if m.label == "Patients"))
+    assert n_filtered < n_all
+
+    # a reload at that URL (a new session) comes back with the same filters, chips and count
+    again = make_app()
+    again.query_params["filters"] = tokens
+    again.run()
+    assert not again.exception
+    assert again.multiselect(key="ce_sex").value == ["female"] and again.multiselect(key="ce_mod").value == ["marrow"]
+    assert int(next(m.value for m in again.metric if m.label == "Patients")) == n_filtered
+    # clearing removes the chips, the URL parameter and the restriction
+    again.button(key="ce_clear").click().run()
+    assert _chips(again) == "" and "filters" not in again.query_params
+    assert int(next(m.value for m in again.metric if m.label == "Patients")) == n_all
+
+
+def test_a_hostile_filter_link_changes_nothing(app_env):
+    at = make_app()
+    at.query_params["filters"] = ["sex:<script>", "iss:IV", "age:abc", "nope:1", "fish:/etc/passwd", "age:-5-400"]
+    at.run()
+    assert not at.exception
+    assert at.multiselect(key="ce_sex").value == [] and at.multiselect(key="ce_iss").value == []
+    assert _chips(at) == ""  # the age range clamps to the whole observed range: no restriction, no chip
+
+
 def test_leaderboard_renders_and_threshold_drives_metrics(app_env):
     at = _run("../pages/leaderboard.py")
     assert at.title[0].value == "Leaderboard"

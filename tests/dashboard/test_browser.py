@@ -60,6 +60,16 @@ def test_every_page_renders_in_chromium(server, page):
         assert (SHOTS / f"{name}.png").stat().st_size > 10_000
 
 
+def _until(check, timeout_s: float = 60) -> bool:
+    """Poll ``check`` until it is true or the time is up (a rerun's result can arrive after a quiet moment)."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
 def _metric_value(pg, label_prefix: str) -> str:
     m = pg.locator('[data-testid="stMetric"]').filter(has_text=label_prefix).first
     return m.locator('[data-testid="stMetricValue"]').inner_text()
@@ -79,8 +89,10 @@ def test_threshold_slider_moves_the_metrics(server, page):
     _wait_ready(page, "Leaderboard")
     after = slider.input_value()
     assert float(after) > float(before)
-    assert summary.inner_text() != text_before, "the metrics follow the threshold"
-    assert "threshold=" in page.url, "the threshold is in the shareable URL"
+    # the slider moves at once in the browser; the rerun it sends may start after the page looked quiet
+    assert _until(lambda: summary.inner_text() != text_before), "the metrics follow the threshold"
+    # page.url is refreshed only when Playwright talks to the browser: ask the page itself
+    assert _until(lambda: "threshold=" in page.evaluate("window.location.href")), "the threshold is in the URL"
     page.screenshot(path=str(SHOTS / "leaderboard_threshold.png"), full_page=True)
 
 
@@ -100,15 +112,12 @@ def test_what_if_control_changes_the_prediction(server, page):
     page.locator('[data-testid="stMetric"]').filter(has_text="P(PD) with β2-microglobulin").first.wait_for(
         timeout=60_000)
     before = _metric_value(page, "P(PD) with")
-    box = page.locator('[data-testid="stNumberInput"]').filter(has_text="β2-microglobulin").locator("input")
+    box = page.get_by_role("spinbutton", name="β2-microglobulin (mg/L)", exact=True)  # the what-if box, not the form's
     box.fill("30")
     box.press("Enter")
     # the what-if panel is a fragment: its rerun may not raise the app's status widget, so poll the value
-    deadline = time.monotonic() + 60
-    after = before
-    while after == before and time.monotonic() < deadline:
-        time.sleep(0.5)
-        after = _metric_value(page, "P(PD) with")
+    _until(lambda: _metric_value(page, "P(PD) with") != before)
     _wait_ready(page, "Patient predictor")
+    after = _metric_value(page, "P(PD) with")
     assert before != after, f"what-if probability unchanged ({before})"
     page.screenshot(path=str(SHOTS / "predictor_whatif.png"), full_page=True)
