@@ -21,7 +21,7 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m zoo demo
 
-run: demo
+run: $(STAMP)
 	$(BIN)/python -m dashboard
 
 # Browser tests need Debian's chromium; under CI=true they must run, never skip.

@@ -36,6 +36,12 @@ class DatasetConfigError(ValueError):
     """The administrator's catalog cannot be used (the message names the file and the entry)."""
 
 
+def demo_root(environ=None) -> Path:
+    """Where the demo lives: ``data/demo``, or ``MYELOZOO_DEMO_ROOT`` (an administrator's choice, e.g. for tests)."""
+    env = os.environ if environ is None else environ
+    return Path(env["MYELOZOO_DEMO_ROOT"]) if env.get("MYELOZOO_DEMO_ROOT") else DEMO_ROOT
+
+
 def valid_name(name: object) -> bool:
     """A catalog name: letters, digits, ``_.-``; at most 64 characters; never a path."""
     return isinstance(name, str) and NAME_RE.fullmatch(name) is not None and ".." not in name
@@ -131,12 +137,13 @@ def load_catalog(environ: dict[str, str] | None = None) -> Catalog:
         name = _name_for(p, env.get("MYELOZOO_ZOO_NAME"))
         zoos = {name: p, **{k: v for k, v in zoos.items() if k != name}}
         default_zoo = name
+    demo = demo_root(env)
     if not cohorts:
-        cohorts = {"demo": DEMO_ROOT / "cohort"}
-        if (DEMO_ROOT / "cohort_site_b").is_dir():
-            cohorts["demo_site_b"] = DEMO_ROOT / "cohort_site_b"
+        cohorts = {"demo": demo / "cohort"}
+        if (demo / "cohort_site_b").is_dir():
+            cohorts["demo_site_b"] = demo / "cohort_site_b"
     if not zoos:
-        zoos = {"demo": DEMO_ROOT / "zoo"}
+        zoos = {"demo": demo / "zoo"}
     for kind, default, entries in (("default_cohort", default_cohort, cohorts), ("default_zoo", default_zoo, zoos)):
         if default is not None and default not in entries:
             raise DatasetConfigError(f"{file.name}: expected {kind} to be one of {sorted(entries)}. Got {default!r}.")

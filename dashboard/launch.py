@@ -1,4 +1,4 @@
-"""``python -m dashboard``: check the serving rule, then start ``streamlit run dashboard/app.py``.
+"""``python -m dashboard``: check the serving rule, prepare the demo, then start ``streamlit run dashboard/app.py``.
 
 Why a launcher: ``auth.gate`` refuses every *session* of an unsafe setup, but the server would still be up and
 listening. Started this way, a setup that would serve without sign-in beyond this machine does not start at
@@ -73,6 +73,43 @@ def preflight(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> 
     return f"{problem} MyeloZoo did not start." if problem else None
 
 
+def prepare_demo(environ: Mapping[str, str] | None = None, wait_s: float = 600) -> str | None:
+    """When the server's default zoo is the demo: make sure the site-A cohort exists (built here, in the
+    foreground, about a minute), then start the rest of the build in the background. Returns what was done."""
+    import time
+
+    from dashboard.datasets import demo_root, load_catalog
+    from zoo.demo import BuildLock, builder_running, demo_paths, ensure_demo, start_background_build
+
+    env = dict(os.environ if environ is None else environ)
+    catalog = load_catalog(env)
+    root = demo_root(env)
+    if catalog.zoo_path(catalog.default_zoo) != root / "zoo":
+        return None
+    paths = demo_paths(root)
+    if (paths["zoo"] / "manifest.json").is_file():
+        return "demo ready"
+    cohort_ready = (paths["cohort"] / "clinical.csv").is_file()
+    if not cohort_ready and builder_running(root):
+        print("MyeloZoo: another process is building the demo cohort; waiting for it ...", flush=True)
+        end = time.monotonic() + wait_s
+        while not (paths["cohort"] / "clinical.csv").is_file() and time.monotonic() < end:
+            time.sleep(1)
+    elif not cohort_ready:
+        lock = BuildLock(root)
+        if lock.acquire():
+            try:
+                ensure_demo(root, cohort_only=True)
+            finally:
+                lock.release()
+    pid = start_background_build(root)
+    if pid is not None:
+        print(f"MyeloZoo: training the demo zoo in the background (process {pid}, log data/demo/build.log); "
+              "the dashboard serves meanwhile and shows the progress in its sidebar.", flush=True)
+        return "building in the background"
+    return "build already running"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     check_only = "--check" in args
@@ -84,5 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if check_only:
         print("MyeloZoo: the serving rule allows this setup.", flush=True)
         return 0
+    if os.environ.get("MYELOZOO_NO_DEMO_BUILD") != "1":
+        prepare_demo()
     os.execv(sys.executable, [sys.executable, "-m", "streamlit", "run", str(APP), *args])
     return 0  # not reached

@@ -49,7 +49,10 @@ def render() -> dict:
         else:
             tag = "synthetic demo" if cohort.is_synthetic else "research cohort"
             st.markdown(f"**Cohort** `{cohort_name}` · {len(cohort.patient_ids)} patients · {tag}")
-        if zoo is None:
+        building = build_progress(zoo_dir) if zoo is None else None
+        if building is not None:
+            _build_panel(zoo_dir)
+        elif zoo is None:
             st.warning(f"No trained zoo loaded (`{zoo_name}`).")
         else:
             prof = zoo.manifest["profile"]["name"]
@@ -64,7 +67,7 @@ def render() -> dict:
         else:
             st.caption("Research use only — not a medical device.")
     return {"cohort_name": cohort_name, "zoo_name": zoo_name, "cohort_dir": cohort_dir, "zoo_dir": zoo_dir,
-            "report": report, "cohort": cohort, "zoo": zoo, "catalog": catalog,
+            "report": report, "cohort": cohort, "zoo": zoo, "catalog": catalog, "building": building,
             "zoo_error": datasets.redact(zoo_err, catalog) if zoo_err else None}
 
 
@@ -78,7 +81,57 @@ def need_cohort(ctx: dict):
     return ctx["cohort"]
 
 
+def build_progress(zoo_dir) -> dict | None:
+    """The demo build's status while its zoo is missing (None for any other zoo, or when no build ran)."""
+    from zoo.demo import build_status
+
+    root = datasets.demo_root()
+    if zoo_dir is None or zoo_dir != root / "zoo":
+        return None
+    return build_status(root)
+
+
+def _fmt_duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+@st.fragment(run_every=10)
+def _build_panel(zoo_dir) -> None:
+    """Which models are done and a rough ETA, re-read every 10 s; when the zoo's manifest lands, the whole app
+    reruns and loads it. Said plainly when the builder is not running any more."""
+    from dashboard.loaders import zoo_stamp
+
+    if zoo_stamp(zoo_dir) != "missing":
+        st.rerun(scope="app")
+    status = build_progress(zoo_dir) or {}
+    done, models = status.get("models_done", []), status.get("models", [])
+    state_ = status.get("state")
+    if state_ == "failed":
+        st.error(f"The demo zoo's training failed: {datasets.redact(str(status.get('error', '')))}. "
+                 "See data/demo/build.log; `make run` again resumes it.", icon=":material/error:")
+        return
+    if not status.get("running"):
+        st.warning("The demo zoo is not finished and its training is not running (stopped or killed). "
+                   "`make run` again resumes it where it stopped.", icon=":material/pause_circle:")
+    if state_ == "training" and models:
+        eta = status.get("eta_s")
+        st.progress(len(done) / len(models),
+                    text=f"Training the demo zoo: {len(done)}/{len(models)} models"
+                         + (f" · about {_fmt_duration(eta)} left" if eta else ""))
+        if status.get("current"):
+            st.caption(f"Now: `{status['current']}`")
+        if done:
+            st.caption("Done: " + ", ".join(f"`{m}`" for m in done))
+    elif status.get("running"):
+        st.info(f"Preparing the demo: {state_ or 'starting'} …", icon=":material/hourglass_top:")
+
+
 def need_zoo(ctx: dict, what: str = "This page"):
+    if ctx["zoo"] is None and ctx.get("building") is not None:
+        st.info(f"{what} needs the demo zoo, which is still training in the background (progress in the "
+                "sidebar). This page refreshes by itself when the zoo lands; the cohort explorer works meanwhile.",
+                icon=":material/hourglass_top:")
+        st.stop()
     if ctx["zoo"] is None:
         st.warning(f"{what} needs a trained zoo. {ctx['zoo_error'] or ''}")
         st.markdown(f"The administrator builds zoo `{ctx['zoo_name']}` on the server "

@@ -133,10 +133,10 @@ def _cmd_predict(a: argparse.Namespace) -> int:
 
 
 def _cmd_demo(a: argparse.Namespace) -> int:
-    from zoo.demo import ensure_demo
+    from zoo.demo import build_locked
 
-    ensure_demo(a.root, profile=a.profile, quiet=a.quiet)
-    return 0
+    return build_locked(a.root, profile=a.profile, quiet=a.quiet, n=a.n, external_n=a.external_n,
+                        models=a.models or None)
 
 
 def _cmd_segment(a: argparse.Namespace) -> int:
@@ -226,10 +226,14 @@ def build_parser() -> argparse.ArgumentParser:
     sg.add_argument("--quiet", action="store_true")
     sg.set_defaults(func=_cmd_segment)
 
-    d = sub.add_parser("demo", help="build the demo cohort, external site and zoo when absent")
+    d = sub.add_parser("demo", help="build the demo cohort, external site and zoo when absent (resumable; one "
+                                    "builder at a time: exits 3 when another process is building)")
     d.add_argument("--root", type=Path, default=Path("data/demo"))
     d.add_argument("--profile", choices=["test", "quick", "paper"], default="quick")
     d.add_argument("--quiet", action="store_true")
+    d.add_argument("--n", type=int, default=600, help="site-A patients (a smaller trial build; the demo uses 600)")
+    d.add_argument("--external-n", type=int, default=300, help="site-B patients (the demo uses 300)")
+    d.add_argument("--models", nargs="+", help="train only these models (a trial build; default: the profile's)")
     d.set_defaults(func=_cmd_demo)
     return p
 

@@ -1,0 +1,85 @@
+"""The demo builds in the background: one builder at a time, status for the sidebar, resumable after kill -9."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from zoo.demo import (STATUS, BuildLock, build_status, builder_running, demo_paths, estimate_remaining_s,
+                      start_background_build)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_eta_uses_finished_models_of_the_same_kind_and_never_invents_one():
+    status = {"models": ["marrow_resnet18", "ife_resnet18", "clinical_lr", "clinical_rf"],
+              "models_done": ["marrow_resnet18", "clinical_lr"],
+              "model_seconds": {"marrow_resnet18": 100.0, "clinical_lr": 4.0}}
+    assert estimate_remaining_s(status) == pytest.approx(104.0)
+    assert estimate_remaining_s({**status, "models_done": ["clinical_lr"], "model_seconds": {"clinical_lr": 4}}) is None
+    assert estimate_remaining_s({**status, "models_done": status["models"]}) == 0.0
+
+
+def _hold_lock(root: Path) -> subprocess.Popen:
+    code = ("import sys, time; from zoo.demo import BuildLock; l = BuildLock(sys.argv[1]); "
+            "assert l.acquire(); print('held', flush=True); time.sleep(600)")
+    p = subprocess.Popen([sys.executable, "-c", code, str(root)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "held"
+    return p
+
+
+def test_a_killed_builder_holds_no_lock(tmp_path):
+    p = _hold_lock(tmp_path)
+    try:
+        assert builder_running(tmp_path)
+        assert not BuildLock(tmp_path).acquire(), "a second builder is refused while the first runs"
+        assert start_background_build(tmp_path) is None, "nothing is started while a builder runs"
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait(10)
+    assert not builder_running(tmp_path), "the kernel drops the lock of a process killed by -9"
+
+
+def _wait(check, timeout_s: float) -> bool:
+    end = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.5)
+    return True
+
+
+@pytest.mark.slow
+def test_background_build_after_kill_9_resumes_and_reports_every_model(tmp_path):
+    size = {"profile": "test", "n": 60, "external_n": 30, "models": ["clinical_lr", "clinical_dt", "ref_iss"]}
+    pid = start_background_build(tmp_path, **size)
+    assert pid is not None
+    assert _wait(lambda: builder_running(tmp_path), 30), "the builder takes its lock"
+    assert start_background_build(tmp_path, **size) is None, "a second launch does not start a second builder"
+    # kill it during training, after its first model: the status says it is not running any more
+    assert _wait(lambda: len((build_status(tmp_path) or {}).get("models_done", [])) >= 1, 300), \
+        (tmp_path / "build.log").read_text()[-3000:]
+    os.kill(pid, signal.SIGKILL)
+    first = build_status(tmp_path)["models_done"]
+    assert _wait(lambda: not builder_running(tmp_path), 10)
+    assert not (demo_paths(tmp_path)["zoo"] / "manifest.json").is_file()
+
+    pid2 = start_background_build(tmp_path, **size)  # what the next `make run` does
+    assert pid2 is not None and pid2 != pid
+    manifest = demo_paths(tmp_path)["zoo"] / "manifest.json"
+    assert _wait(lambda: manifest.is_file() and not builder_running(tmp_path), 600), \
+        (tmp_path / "build.log").read_text()[-3000:]
+    status = build_status(tmp_path)
+    assert status["state"] == "done" and status["running"] is False
+    assert status["models_done"][:len(first)] == first, "the resumed build keeps what the killed one finished"
+    assert sorted(status["models_done"]) == sorted(size["models"])
+    assert set(status["model_seconds"]) == set(size["models"])
+    doc = json.loads(manifest.read_text())
+    assert set(size["models"]) <= set(doc["models"])
+    assert start_background_build(tmp_path, **size) is None, "a finished demo starts nothing"
