@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from zoo.demo import (STATUS, BuildLock, build_status, builder_running, demo_paths, estimate_remaining_s,
+from zoo.demo import (BuildLock, build_status, builder_running, demo_paths, estimate_remaining_s,
                       start_background_build)
 
 ROOT = Path(__file__).resolve().parents[1]
