@@ -2,8 +2,9 @@
 
 Why a launcher: ``auth.gate`` refuses every *session* of an unsafe setup, but the server would still be up and
 listening. Started this way, a setup that would serve without sign-in beyond this machine does not start at
-all, and says why, before anything listens. It reads the address the way Streamlit will (config files, then
-``STREAMLIT_SERVER_ADDRESS``, then ``--server.address``) and ``[auth]`` from Streamlit's secrets files.
+all, and says why, before anything listens. It reads the address and the secrets files with Streamlit's own parser and
+config loader (``streamlit_options``), so it sees what the server will use, and it reads ``[auth]`` from
+those secrets files.
 """
 from __future__ import annotations
 
@@ -16,39 +17,47 @@ from pathlib import Path
 APP = Path(__file__).resolve().parent / "app.py"
 
 
-def flag_value(argv: Sequence[str], name: str) -> str | None:
-    """The last ``--name value`` or ``--name=value`` in ``argv`` (the one Streamlit's click parser keeps)."""
-    found = None
-    for i, a in enumerate(argv):
-        if a == f"--{name}" and i + 1 < len(argv):
-            found = argv[i + 1]
-        elif a.startswith(f"--{name}="):
-            found = a.split("=", 1)[1]
-    return found
+class LaunchError(ValueError):
+    """Arguments the launcher will not pass on (its message says why and what to do)."""
 
 
-def effective_address(argv: Sequence[str], environ: Mapping[str, str]) -> str | None:
-    """server.address as the server will see it: flag, else environment, else config files, else unset."""
-    flag = flag_value(argv, "server.address")
-    if flag is not None:
-        return flag
-    if environ.get("STREAMLIT_SERVER_ADDRESS"):
-        return environ["STREAMLIT_SERVER_ADDRESS"]
+def streamlit_options(argv: Sequence[str], environ: Mapping[str, str]) -> dict:
+    """Streamlit's effective config for ``streamlit run dashboard/app.py ARGV``, parsed by Streamlit itself.
+
+    Parsing by hand missed forms Streamlit accepts (a ``--`` separator, a flag whose value is another flag,
+    ``STREAMLIT_*`` variables, a ``.streamlit/config.toml`` beside the script): the check must see exactly
+    what the server will use. Returns ``{"server.address": …, "secrets.files": […]}``.
+    """
+    import click
     from streamlit import config
+    from streamlit.web import bootstrap
+    from streamlit.web.cli import main_run
 
-    config.get_config_options(force_reparse=True)
-    return config.get_option("server.address")
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(environ)  # click reads STREAMLIT_* from the process environment
+    try:
+        try:
+            ctx = main_run.make_context("run", [str(APP), *argv], auto_envvar_prefix="STREAMLIT")
+        except click.ClickException as e:
+            raise LaunchError(f"MyeloZoo did not start: {e.format_message()} Check the streamlit flags.") from None
+        if ctx.params.get("args"):
+            raise LaunchError("MyeloZoo did not start: the dashboard takes no script arguments. Got "
+                              f"{' '.join(ctx.params['args'])!r}; pass Streamlit options as --section.option "
+                              "value, before any '--'.")
+        config._main_script_path = str(APP)  # so dashboard/.streamlit/config.toml counts, as when serving
+        bootstrap.load_config_options({k: v for k, v in ctx.params.items() if k not in ("target", "args")})
+        return {"server.address": config.get_option("server.address"),
+                "secrets.files": list(config.get_option("secrets.files"))}
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
-def secrets_have_auth(argv: Sequence[str]) -> tuple[bool, list[str]]:
+def secrets_have_auth(files: Sequence[str]) -> tuple[bool, list[str]]:
     """Whether any of Streamlit's secrets files has a non-empty ``[auth]``; also the problems reading them."""
-    from streamlit import config
-
-    config.get_config_options(force_reparse=True)
-    files = flag_value(argv, "secrets.files")
-    paths = [files] if files else list(config.get_option("secrets.files"))
     found, problems = False, []
-    for p in map(Path, paths):
+    for p in map(Path, files):
         if not p.is_file():
             continue
         try:
@@ -64,12 +73,23 @@ def preflight(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> 
     """Why the dashboard must not start with these arguments (None: it may)."""
     from dashboard.auth import serving_problem
 
-    env = os.environ if environ is None else environ
-    has_auth, problems = secrets_have_auth(argv)
+    env = dict(os.environ if environ is None else environ)
+    try:
+        opts = streamlit_options(argv, env)
+    except LaunchError as e:
+        return str(e)
+    has_auth, problems = secrets_have_auth(opts["secrets.files"])
     if problems:
         return ("MyeloZoo did not start: a secrets file could not be read (" + "; ".join(problems) + "). Fix the "
                 "TOML syntax of .streamlit/secrets.toml and start again.")
-    problem = serving_problem(effective_address(argv, env), has_auth, environ=env)
+    if env.get("MYELOZOO_COMPUTE_SLOTS"):
+        from dashboard.throttle import slots_from_env
+
+        try:
+            slots_from_env(env)
+        except ValueError as e:
+            return f"MyeloZoo did not start: {e}"
+    problem = serving_problem(opts["server.address"], has_auth, environ=env)
     return f"{problem} MyeloZoo did not start." if problem else None
 
 

@@ -107,7 +107,9 @@ def _build_panel(zoo_dir) -> None:
     done, models = status.get("models_done", []), status.get("models", [])
     state_ = status.get("state")
     if state_ == "failed":
-        st.error(f"The demo zoo's training failed: {datasets.redact(str(status.get('error', '')))}. "
+        from dashboard.auth import _md
+
+        st.error(f"The demo zoo's training failed: {_md(datasets.redact(str(status.get('error') or '')))}. "
                  "See data/demo/build.log; `make run` again resumes it.", icon=":material/error:")
         return
     if not status.get("running"):

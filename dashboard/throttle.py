@@ -35,20 +35,30 @@ def slots_from_env(environ: dict[str, str] | None = None, cores: int | None = No
 
 
 class ComputeSlots:
-    """A counting semaphore that also knows how many are waiting (for the "queued" message)."""
+    """A first-come-first-served counting semaphore that knows its queue (for the "queued" message).
 
-    def __init__(self, n: int) -> None:
+    First come, first served: a newcomer never overtakes someone already waiting. Waiting happens in short
+    steps, and ``on_wait(n_ahead)`` is called at every step, so a caller can refresh its message and, in
+    Streamlit, be interrupted there by a rerun or a closed tab instead of computing for nobody.
+    """
+
+    def __init__(self, n: int, step_s: float = 1.0) -> None:
         self.n = n
-        self._sem = threading.BoundedSemaphore(n)
-        self._lock = threading.Lock()
-        self.waiting = 0
+        self.step_s = step_s
+        self._cond = threading.Condition()
+        self._queue: list[int] = []  # tickets waiting, in arrival order
+        self._next_ticket = 0
         self.running = 0
         self._held = threading.local()  # a thread already holding a slot re-enters freely (no self-deadlock)
 
+    @property
+    def waiting(self) -> int:
+        return len(self._queue)
+
     @contextmanager
     def slot(self, on_wait: Callable[[int], None] | None = None, timeout_s: float = WAIT_LIMIT_S) -> Iterator[float]:
-        """Hold one slot for the block; yields the seconds spent queueing. ``on_wait(n_ahead)`` is called once
-        when the caller has to queue. Raises TimeoutError after ``timeout_s``."""
+        """Hold one slot for the block; yields the seconds spent queueing. Raises TimeoutError after
+        ``timeout_s``; whatever ``on_wait`` raises leaves the queue cleanly."""
         depth = getattr(self._held, "depth", 0)
         if depth:
             self._held.depth = depth + 1
@@ -58,28 +68,39 @@ class ComputeSlots:
                 self._held.depth -= 1
             return
         t0 = time.perf_counter()
-        if not self._sem.acquire(blocking=False):
-            with self._lock:
-                self.waiting += 1
-                ahead = self.waiting - 1 + self.running
-            try:
+        with self._cond:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            self._queue.append(ticket)
+        try:
+            while True:
+                with self._cond:
+                    if self._queue[0] == ticket and self.running < self.n:
+                        self._queue.pop(0)
+                        self.running += 1
+                        self._cond.notify_all()
+                        break
+                    ahead = self._queue.index(ticket) + self.running
                 if on_wait is not None:
-                    on_wait(ahead)
-                if not self._sem.acquire(timeout=timeout_s):
+                    on_wait(ahead)  # outside the lock: it may draw, or raise to abandon the wait
+                if time.perf_counter() - t0 > timeout_s:
                     raise TimeoutError(f"waited {timeout_s:.0f} s for a free compute slot")
-            finally:
-                with self._lock:
-                    self.waiting -= 1
-        with self._lock:
-            self.running += 1
+                with self._cond:
+                    self._cond.wait(self.step_s)
+        except BaseException:
+            with self._cond:
+                if ticket in self._queue:
+                    self._queue.remove(ticket)
+                    self._cond.notify_all()
+            raise
         self._held.depth = 1
         try:
             yield time.perf_counter() - t0
         finally:
             self._held.depth = 0
-            with self._lock:
+            with self._cond:
                 self.running -= 1
-            self._sem.release()
+                self._cond.notify_all()
 
 
 @st.cache_resource(show_spinner=False)
@@ -93,9 +114,9 @@ def model_work(what: str = "Running the models…") -> Iterator[None]:
     """A spinner around heavy model work that first waits for a free slot, saying so while it queues."""
     note = st.empty()
 
-    def _queued(ahead: int) -> None:
-        note.info(f"Queued: the server is busy with {ahead} other computation{'s' if ahead != 1 else ''}. "
-                  "Yours starts as soon as one finishes.", icon=":material/hourglass_top:")
+    def _queued(ahead: int) -> None:  # redrawn every second: a rerun or a closed tab stops the wait here
+        note.info(f"Queued: {ahead} computation{'s are' if ahead != 1 else ' is'} ahead of yours on this server. "
+                  "Yours starts as soon as a slot is free.", icon=":material/hourglass_top:")
 
     try:
         with compute_slots().slot(on_wait=_queued):

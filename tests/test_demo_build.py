@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from zoo.demo import (BuildLock, build_status, builder_running, demo_paths, estimate_remaining_s,
+from zoo.demo import (STATUS, BuildLock, build_status, builder_running, demo_paths, estimate_remaining_s,
                       start_background_build)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,3 +83,28 @@ def test_background_build_after_kill_9_resumes_and_reports_every_model(tmp_path)
     doc = json.loads(manifest.read_text())
     assert set(size["models"]) <= set(doc["models"])
     assert start_background_build(tmp_path, **size) is None, "a finished demo starts nothing"
+
+
+def test_a_malformed_or_hostile_status_file_is_dropped_not_shown(tmp_path):
+    (tmp_path / STATUS).write_text(json.dumps({
+        "state": "training", "models": ["clinical_lr", "x`](https://evil.example)", 5],
+        "models_done": ["clinical_lr", "clinical_lr", "ife_resnet18"], "model_seconds": {"clinical_lr": "slow"},
+        "current": "a`![x](https://evil.example/p.png)"}))
+    st = build_status(tmp_path)
+    assert st["models"] == ["clinical_lr"] and st["models_done"] == ["clinical_lr"]
+    assert st["current"] is None and st["model_seconds"] == {} and st["running"] is False
+    (tmp_path / STATUS).write_text(json.dumps({"models_done": 5, "models": "all"}))
+    assert build_status(tmp_path)["models"] == [] and build_status(tmp_path)["state"] is None
+    (tmp_path / STATUS).write_text("[1, 2]")
+    assert build_status(tmp_path) is None
+
+
+def test_build_files_are_not_followed_through_symlinks(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    root = tmp_path / "demo"
+    root.mkdir()
+    (root / ".build.lock").symlink_to(victim)
+    with pytest.raises(OSError):
+        BuildLock(root).acquire()
+    assert victim.read_text() == "keep me"

@@ -31,9 +31,29 @@ def demo_paths(root: Path) -> dict[str, Path]:
 
 
 def _write_json_atomic(path: Path, doc: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    """Write-then-rename through a fresh temporary file (mkstemp: never an existing file or a symlink)."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(doc, indent=2, sort_keys=True))
+        os.chmod(tmp, 0o644 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _open_nofollow(path: Path, flags: int) -> int:
+    """Open a build file without following a symlink planted in its place."""
+    return os.open(path, flags | os.O_NOFOLLOW, 0o644)
 
 
 @dataclass
@@ -137,7 +157,13 @@ def ensure_demo(root: Path = Path("data/demo"), profile: str = "quick", quiet: b
 
 
 class BuildLock:
-    """The builder's ``flock`` on ``root/.build.lock``: held for the whole build by exactly one process."""
+    """The builder's lock on ``root/.build.lock``: held for the whole build by exactly one process.
+
+    A POSIX record lock (``lockf``), so that others can *test* it (``F_GETLK``) without taking it: a status
+    reader never looks like a builder. The kernel drops it when the process dies, even by ``kill -9``.
+    POSIX locks also drop when the holder closes *any* descriptor of the file, so the builder never opens
+    the lock file a second time.
+    """
 
     def __init__(self, root: Path) -> None:
         self.path = Path(root) / LOCK
@@ -145,10 +171,10 @@ class BuildLock:
 
     def acquire(self) -> bool:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _open_nofollow(self.path, os.O_RDWR | os.O_CREAT)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
             os.close(fd)
             return False
         self._fd = fd
@@ -156,31 +182,36 @@ class BuildLock:
 
     def release(self) -> None:
         if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            fcntl.lockf(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+    def holder(self) -> int | None:
+        """The pid holding the lock, or None; asks the kernel (F_GETLK) without taking the lock."""
+        import struct
+
+        try:
+            fd = _open_nofollow(self.path, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            # struct flock on Linux: short l_type, short l_whence, off_t l_start, off_t l_len, pid_t l_pid
+            query = struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+            l_type, _, _, _, pid = struct.unpack("hhqqi4x", fcntl.fcntl(fd, fcntl.F_GETLK, query))
+        finally:
+            os.close(fd)
+        return None if l_type == fcntl.F_UNLCK else int(pid)
 
 
 def builder_running(root: Path) -> bool:
     """True while some process holds the build lock (a crashed builder holds nothing)."""
-    lock = BuildLock(root)
-    if not lock.path.exists():
-        return False
-    if lock.acquire():
-        lock.release()
-        return False
-    return True
+    return BuildLock(root).holder() is not None
 
 
 def build_locked(root: Path = Path("data/demo"), profile: str = "quick", quiet: bool = False, **size) -> int:
     """``python -m zoo demo``: build under the lock; returns 0, or 3 when another process is building."""
     lock = BuildLock(root)
-    # a status reader (the sidebar) tests liveness by taking the lock for an instant: retry briefly
-    for _ in range(10):
-        if lock.acquire():
-            break
-        time.sleep(0.2)
-    else:
+    if not lock.acquire():
         print(f"Another process is already building the demo in {root}; nothing to do.", flush=True)
         return 3
     try:
@@ -197,7 +228,7 @@ def start_background_build(root: Path = Path("data/demo"), profile: str = "quick
     if (demo_paths(root)["zoo"] / "manifest.json").is_file() or builder_running(root):
         return None
     root.mkdir(parents=True, exist_ok=True)
-    log = open(root / LOG, "ab")
+    log = os.fdopen(_open_nofollow(root / LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab")
     extra = ["--n", str(n), "--external-n", str(external_n)] + (["--models", *models] if models else [])
     proc = subprocess.Popen([sys.executable, "-m", "zoo", "demo", "--root", str(root), "--profile", profile,
                              "--quiet", *extra], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -206,15 +237,35 @@ def start_background_build(root: Path = Path("data/demo"), profile: str = "quick
     return proc.pid
 
 
+_NAME_OK = set("abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def _names(value) -> list[str]:
+    """Model names from the status file, kept only when they look like registry names."""
+    if not isinstance(value, list):
+        return []
+    return [v for v in value if isinstance(v, str) and 0 < len(v) <= 64 and set(v) <= _NAME_OK]
+
+
 def build_status(root: Path = Path("data/demo")) -> dict | None:
-    """What the sidebar shows while the zoo is missing: the status file plus whether a builder is alive."""
+    """What the sidebar shows while the zoo is missing: the status file, checked field by field, plus
+    whether a builder is alive. Anything malformed is dropped rather than shown or trusted."""
     path = Path(root) / STATUS
     try:
-        doc = json.loads(path.read_text())
+        raw = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(doc, dict):
+    if not isinstance(raw, dict):
         return None
-    doc["running"] = builder_running(root)
-    doc["eta_s"] = estimate_remaining_s(doc) if doc.get("state") == "training" else None
+    models = _names(raw.get("models"))
+    done = [m for m in dict.fromkeys(_names(raw.get("models_done"))) if m in models]
+    secs = raw.get("model_seconds") if isinstance(raw.get("model_seconds"), dict) else {}
+    secs = {k: float(v) for k, v in secs.items() if k in models and isinstance(v, (int, float)) and 0 <= v < 1e6}
+    current = _names([raw.get("current")])
+    state = raw.get("state") if raw.get("state") in ("external cohort", "training", "done", "failed") else None
+    doc = {"state": state, "models": models, "models_done": done, "model_seconds": secs,
+           "current": current[0] if current else None,
+           "error": str(raw.get("error", ""))[:500] if state == "failed" else None,
+           "running": builder_running(root)}
+    doc["eta_s"] = estimate_remaining_s(doc) if state == "training" else None
     return doc

@@ -45,6 +45,33 @@ def test_launcher_refuses_a_network_address_without_sign_in(tmp_path, how):
     assert "MYELOZOO_ALLOW_ANONYMOUS=1" in r.stderr
 
 
+@pytest.mark.parametrize("args", [
+    ["--server.address", "0.0.0.0", "--", "--server.address=localhost"],          # after '--': script arguments
+    ["--server.address", "0.0.0.0", "--browser.serverAddress", "--server.address=localhost"],  # eaten as a value
+], ids=["separator", "flag_as_value"])
+def test_launcher_sees_the_address_streamlit_will_bind(tmp_path, args):
+    r = _launch(tmp_path, "--check", *args, config='[server]\naddress = "localhost"\n')
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "did not start" in r.stderr
+
+
+def test_launcher_reads_the_secrets_files_streamlit_will_read(tmp_path):
+    # [auth] in the project's secrets.toml does not count when STREAMLIT_SECRETS_FILES points elsewhere
+    other = tmp_path / "other.toml"
+    other.write_text("[access]\nviewers = []\n")
+    r = _launch(tmp_path, "--check", config='[server]\naddress = "0.0.0.0"\n', secrets=AUTH,
+                env={"STREAMLIT_SECRETS_FILES": str(other)})
+    assert r.returncode == 2 and "without sign-in" in r.stderr
+    assert _launch(tmp_path, "--check", config='[server]\naddress = "0.0.0.0"\n', secrets=AUTH,
+                   env={"STREAMLIT_SERVER_ADDRESS": "127.0.0.1"}).returncode == 0
+
+
+def test_launcher_refuses_a_bad_compute_slot_setting(tmp_path):
+    r = _launch(tmp_path, "--check", config='[server]\naddress = "localhost"\n',
+                env={"MYELOZOO_COMPUTE_SLOTS": "zero"})
+    assert r.returncode == 2 and "MYELOZOO_COMPUTE_SLOTS" in r.stderr
+
+
 def test_launcher_allows_loopback_auth_or_an_explicit_anonymous_opt_in(tmp_path):
     assert _launch(tmp_path, "--check", config='[server]\naddress = "127.0.0.1"\n').returncode == 0
     # a flag beats the config file, as in Streamlit
@@ -83,7 +110,7 @@ def test_slots_from_env():
 
 
 def test_one_slot_queues_the_second_computation_and_says_how_many_are_ahead():
-    slots = ComputeSlots(1)
+    slots = ComputeSlots(1, step_s=0.05)
     inside, release, waited, order = threading.Event(), threading.Event(), [], []
 
     def first():
@@ -110,7 +137,7 @@ def test_one_slot_queues_the_second_computation_and_says_how_many_are_ahead():
     release.set()
     a.join(10)
     b.join(10)
-    assert order == ["first in", "first out", "second in"] and waited == [1]
+    assert order == ["first in", "first out", "second in"] and waited and set(waited) == {1}
     assert slots.waiting == 0 and slots.running == 0
 
 
@@ -134,3 +161,48 @@ def test_a_thread_holding_a_slot_re_enters_without_deadlock_and_waits_time_out()
         assert errors and "compute slot" in errors[0]
     with slots.slot():  # released after the nested block and the timeout
         assert slots.running == 1
+
+
+def test_waiters_are_served_in_arrival_order_and_an_abandoned_wait_leaves_the_queue():
+    slots = ComputeSlots(1, step_s=0.02)
+    order, release, started = [], threading.Event(), threading.Event()
+
+    def holder():
+        with slots.slot():
+            started.set()
+            release.wait(10)
+
+    def waiter(name):
+        with slots.slot():
+            order.append(name)
+
+    class Abandon(Exception):
+        pass
+
+    def quitter():  # a visitor who reruns or closes the tab while queued
+        try:
+            with slots.slot(on_wait=lambda ahead: (_ for _ in ()).throw(Abandon())):
+                order.append("quitter")
+        except Abandon:
+            order.append("left")
+
+    h = threading.Thread(target=holder)
+    h.start()
+    assert started.wait(5)
+    threads = []
+    for name in ("b", "c", "d"):
+        t = threading.Thread(target=waiter, args=(name,))
+        t.start()
+        threads.append(t)
+        for _ in range(200):  # each joins the queue before the next arrives
+            if slots.waiting == len(threads):
+                break
+            time.sleep(0.005)
+    q = threading.Thread(target=quitter)
+    q.start()
+    q.join(5)
+    assert order == ["left"] and slots.waiting == 3
+    release.set()
+    for t in [h, *threads]:
+        t.join(10)
+    assert order == ["left", "b", "c", "d"] and slots.waiting == 0 and slots.running == 0
