@@ -242,8 +242,8 @@ class Zoo:
         if todo:
             one = PatientData.single({}, {modality: [images[i] for i in todo]}, keys={modality: [keys[i] for i in todo]})
             bank = one.banks[modality]
-            x = bank.tensor(model.image_size)
             members = getattr(model, "members", [model])
+            x = members[0].bank_tensor(bank)
             probs = np.mean([m.predict_image_proba(x) for m in members], axis=0)
             embs = np.hstack([m._run(x, "embed").numpy() for m in members])
             for j, i in enumerate(todo):

@@ -25,7 +25,8 @@ class ImageBank:
         self._loader = loader  # key -> RGB uint8 array
         self.keys = list(keys)
         self._index = {k: i for i, k in enumerate(self.keys)}
-        self._cache: dict[int, object] = {}
+        self._cache: dict[object, object] = {}
+        self._lanes: dict[str, object] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -35,18 +36,48 @@ class ImageBank:
     def index_of(self, keys: Sequence[str]) -> np.ndarray:
         return np.array([self._index[k] for k in keys], dtype=np.int64)
 
-    def tensor(self, image_size: int):
-        """uint8 (N, 3, S, S) for all keys, computed once per size."""
+    def tensor(self, image_size: int, view: str = "whole", lane_width: int = 12):
+        """uint8 inputs for all keys, computed once per (view, size).
+
+        ``whole``: (N, 3, S, S), the denoised field resized to ``image_size``. ``lanes`` (gels): (N, 3, S,
+        6·lane_width), the gel's six lanes straightened side by side at ``image_size`` rows (zoo.lanes).
+        """
         from zoo.preprocess import PreprocessConfig, denoise_images
 
+        key = image_size if view == "whole" else (view, image_size, lane_width)
         with self._lock:
-            if image_size not in self._cache:
+            if key not in self._cache:
                 from concurrent.futures import ThreadPoolExecutor
 
                 with ThreadPoolExecutor(max_workers=4) as ex:  # Pillow decodes without the GIL
                     imgs = list(ex.map(self._loader, self.keys))
-                self._cache[image_size] = denoise_images(imgs, PreprocessConfig(image_size=image_size))
-            return self._cache[image_size]
+                if view == "whole":
+                    self._cache[key] = denoise_images(imgs, PreprocessConfig(image_size=image_size))
+                elif view == "lanes":
+                    self._cache[key] = self._lane_tensor(imgs, image_size, lane_width)
+                else:
+                    raise ValueError(f"Expected an input view 'whole' or 'lanes'. Got {view!r}.")
+            return self._cache[key]
+
+    def _lane_tensor(self, imgs: list, height: int, lane_width: int):
+        import torch
+
+        from zoo.lanes import N_LANES, lane_view
+
+        out = torch.empty(len(imgs), 3, height, N_LANES * lane_width, dtype=torch.uint8)
+        for i, (k, img) in enumerate(zip(self.keys, imgs)):
+            view, lanes = lane_view(img, height, lane_width)
+            self._lanes[k] = lanes
+            out[i] = torch.from_numpy(view).permute(2, 0, 1)
+        return out
+
+    def lanes(self, key: str):
+        """The lanes found in gel ``key`` (after a ``lanes`` tensor was built), for mapping CAMs back."""
+        if key not in self._lanes:
+            from zoo.lanes import find_lanes
+
+            self._lanes[key] = find_lanes(self._loader(key))
+        return self._lanes[key]
 
     def raw(self, key: str) -> np.ndarray:
         return self._loader(key)

@@ -54,7 +54,7 @@ def batched_cams(estimator, x_uint8: torch.Tensor, batch: int = 32) -> np.ndarra
     out = np.zeros((len(x_uint8),) + tuple(x_uint8.shape[-2:]), np.float32)
     for m in members:
         net = copy.deepcopy(m.net_).float().cpu().eval()
-        layer = resolve_layer(net, cam_layer(net, m.arch, x_uint8.shape[-1]))
+        layer = resolve_layer(net, cam_layer(net, m.arch, tuple(x_uint8.shape[-2:])))
         with GradCAM(model=net, target_layers=[layer]) as cam:
             for s in range(0, len(x_uint8), batch):
                 xb = normalize(x_uint8[s:s + batch])
@@ -83,15 +83,21 @@ def attention_table(models: dict[str, object], data, patient_idx: np.ndarray, sp
                 owners.append(data.ids[i])
         if not keys:
             continue
-        x = bank.tensor(est.image_size if not hasattr(est, "members") else est.members[0].image_size)
-        x = x[torch.from_numpy(bank.index_of(keys))]
+        first = est.members[0] if hasattr(est, "members") else est
+        x = first.bank_tensor(bank)[torch.from_numpy(bank.index_of(keys))]
+        lanes_view = getattr(first, "view", "whole") == "lanes"
         cams = batched_cams(est, x)
         for k, pid, cam in zip(keys, owners, cams):
             if (mod, k) not in masks:
                 img = bank.raw(k)
                 masks[(mod, k)] = target_mask(img, Path(k), mod, cohort_root)
             mask, source = masks[(mod, k)]
-            big = np.asarray(Image.fromarray(cam).resize(mask.shape[::-1], Image.BILINEAR))
+            if lanes_view:  # the map over straightened lanes goes back onto each lane of the gel
+                from zoo.lanes import unstraighten
+
+                big = unstraighten(cam, bank.lanes(k), mask.shape)
+            else:
+                big = np.asarray(Image.fromarray(cam).resize(mask.shape[::-1], Image.BILINEAR))
             rows.append({"patient_id": pid, "split": split, "model": name, "image": Path(k).name,
                          "on_target": energy_inside(big, mask), "target_share_of_image": float(mask.mean()),
                          "target_source": source})

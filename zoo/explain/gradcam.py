@@ -49,12 +49,19 @@ def grad_cam(estimator, image: np.ndarray, method: str = "gradcam", display_size
 
     members = getattr(estimator, "members", [estimator])
     size = members[0].image_size
-    x8 = denoise_images([image], PreprocessConfig(image_size=size))
+    lanes = None
+    if getattr(members[0], "view", "whole") == "lanes":  # a gel: the map is computed on its straightened lanes
+        from zoo.lanes import lane_view
+
+        view, lanes = lane_view(image, size, members[0].lane_width)
+        x8 = torch.from_numpy(view).permute(2, 0, 1)[None].contiguous()
+    else:
+        x8 = denoise_images([image], PreprocessConfig(image_size=size))
     x = normalize(x8)
     cams, probs = [], []
     for m in members:
         net = copy.deepcopy(m.net_).float().cpu().eval()  # private copy: hooks never touch the shared model
-        layer = cam_layer(net, m.arch, size)
+        layer = cam_layer(net, m.arch, tuple(x8.shape[-2:]))
         with _cam_class(method)(model=net, target_layers=[resolve_layer(net, layer)]) as cam:
             g = cam(input_tensor=x.clone(), targets=[ClassifierOutputTarget(1)])[0]
         cams.append(g)
@@ -63,8 +70,17 @@ def grad_cam(estimator, image: np.ndarray, method: str = "gradcam", display_size
     cam = np.mean(cams, axis=0)
     cam = cam / cam.max() if cam.max() > 0 else cam
     disp = denoise_images([image], PreprocessConfig(image_size=display_size))[0].permute(1, 2, 0).numpy()
-    cam_big = torch.nn.functional.interpolate(torch.from_numpy(cam)[None, None].float(), size=(display_size,) * 2,
-                                              mode="bilinear", align_corners=False)[0, 0].numpy()
+    if lanes is not None:  # each lane's map back onto that lane of the gel, nothing between lanes
+        from zoo.lanes import unstraighten
+
+        on_gel = unstraighten(cam, lanes, image.shape[:2])
+        cam_big = torch.nn.functional.interpolate(torch.from_numpy(on_gel)[None, None].float(),
+                                                  size=(display_size,) * 2, mode="bilinear",
+                                                  align_corners=False)[0, 0].numpy()
+    else:
+        cam_big = torch.nn.functional.interpolate(torch.from_numpy(cam)[None, None].float(),
+                                                  size=(display_size,) * 2, mode="bilinear",
+                                                  align_corners=False)[0, 0].numpy()
     overlay = show_cam_on_image(disp.astype(np.float32) / 255.0, cam_big, use_rgb=True, image_weight=0.55)
     return CamResult(cam=cam_big, overlay=overlay, image=disp, probability=float(np.mean(probs)), method=method,
                      layer=layer)

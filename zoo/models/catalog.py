@@ -40,6 +40,9 @@ def _cnn_factory(cfg: ModelConfig, profile, **overrides):
         betas=profile.betas, weight_decay=profile.weight_decay, dropout=profile.dropout,
         images_per_patient=profile.images_per_patient,
         augment="paper" if profile.name == "paper" else AUGMENT[cfg.modality])
+    if cfg.modality == "electrophoresis" and getattr(profile, "ife_view", "whole") == "lanes":
+        params.update(view="lanes", image_size=max(profile.lane_height, ARCHITECTURES[cfg.arch].min_size),
+                      lane_width=profile.lane_width)
     params.update(overrides)
     return CNNClassifier(**params)
 

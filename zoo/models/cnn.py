@@ -69,7 +69,7 @@ class CNNClassifier(BaseEstimator, ClassifierMixin):
                  batch_size: int = 32, lr: float = 1e-3, betas: tuple[float, float] = (0.85, 0.995),
                  weight_decay: float = 1e-4, dropout: float = 0.3, images_per_patient: int | None = None,
                  pretrained: bool = False, augment: str = "paper", device: str = "auto", seed: int = 0,
-                 progress: ProgressFn | None = None) -> None:
+                 progress: ProgressFn | None = None, view: str = "whole", lane_width: int = 12) -> None:
         self.arch = arch
         self.modality = modality
         self.image_size = image_size
@@ -85,14 +85,27 @@ class CNNClassifier(BaseEstimator, ClassifierMixin):
         self.device = device
         self.seed = seed
         self.progress = progress
+        self.view = view              # "whole" field, or a gel's "lanes" side by side (zoo.lanes)
+        self.lane_width = lane_width
 
     # ----- helpers --------------------------------------------------------------
+    def input_hw(self) -> tuple[int, int]:
+        """(height, width) of one network input."""
+        from zoo.lanes import N_LANES
+
+        view = getattr(self, "view", "whole")
+        return (self.image_size, N_LANES * self.lane_width) if view == "lanes" else (self.image_size,) * 2
+
+    def bank_tensor(self, bank) -> torch.Tensor:
+        """This model's inputs for every image of ``bank`` (cached by the bank per view and size)."""
+        return bank.tensor(self.image_size, getattr(self, "view", "whole"), getattr(self, "lane_width", 12))
+
     def _samples(self, data: PatientData, for_fit: bool = False) -> tuple[torch.Tensor, np.ndarray]:
         """uint8 inputs (N, 3, S, S) and the patient (row in ``data``) each belongs to."""
         rows, owner = self._image_index(data)
         if len(rows) == 0:
-            return torch.empty(0, 3, self.image_size, self.image_size, dtype=torch.uint8), owner
-        return data.banks[self.modality].tensor(self.image_size)[torch.from_numpy(rows)], owner
+            return torch.empty(0, 3, *self.input_hw(), dtype=torch.uint8), owner
+        return self.bank_tensor(data.banks[self.modality])[torch.from_numpy(rows)], owner
 
     def _image_index(self, data: PatientData) -> tuple[np.ndarray, np.ndarray]:
         """Bank rows of every image and the patient (row in ``data``) each belongs to."""
@@ -229,7 +242,14 @@ class FoldBag:
         self.members = members
         first = members[0]
         self.arch, self.modality, self.image_size = first.arch, first.modality, first.image_size
+        self.view, self.lane_width = getattr(first, "view", "whole"), getattr(first, "lane_width", 12)
         self.classes_ = np.array([0, 1])
+
+    def input_hw(self) -> tuple[int, int]:
+        return self.members[0].input_hw()
+
+    def bank_tensor(self, bank) -> torch.Tensor:
+        return self.members[0].bank_tensor(bank)
 
     @property
     def net_(self):

@@ -51,7 +51,7 @@ class ClassifierNet(nn.Module):
         return self.head(self.embed(x))
 
 
-def cam_layer(net: nn.Module, arch: str, input_size: int) -> str:
+def cam_layer(net: nn.Module, arch: str, input_size: int | tuple[int, int]) -> str:
     """The architecture's Grad-CAM layer, or its fallback when that layer's map is under 2x2 at this input size
     (e.g. DenseNet-121 at 48 px ends in a 1x1 map, on which a CAM is a single undefined pixel)."""
     a = ARCHITECTURES[arch]
@@ -67,7 +67,8 @@ def cam_layer(net: nn.Module, arch: str, input_size: int) -> str:
         with torch.no_grad():
             was = net.training
             net.eval()
-            net(torch.zeros(1, 3, input_size, input_size))
+            hw = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+            net(torch.zeros(1, 3, *hw))
             net.train(was)
     finally:
         h.remove()

@@ -38,13 +38,20 @@ class Profile:
     # fitted on). "folds" averages the k fold models instead (k/(k+1) of the compute) but its averaged
     # outputs are 2-3x narrower than the OOF ones, so it is kept only for experiments.
     cnn_final: str = "refit"
+    # IFE input: "lanes" cuts the gel's six lanes out at ``lane_height`` rows and lays them side by side,
+    # each ``lane_width`` columns wide (zoo.lanes; docs/MODELS.md); "whole" is the study's resized field.
+    ife_view: str = "whole"
+    lane_height: int = 112
+    lane_width: int = 12
 
 
 PROFILES: dict[str, Profile] = {
     "test": Profile(name="test", image_size=64, epochs=1, batch_size=32, lr=1e-3, cv_folds=2, inner_folds=2,
-                    grid="tiny", images_per_patient=1, n_bootstrap=1000, embed_components=2),
+                    grid="tiny", images_per_patient=1, n_bootstrap=1000, embed_components=2,
+                    ife_view="lanes", lane_height=64),
     "quick": Profile(name="quick", image_size=48, epochs=4, batch_size=32, lr=1e-3, cv_folds=3, inner_folds=3,
-                     grid="small", images_per_patient=1, n_bootstrap=1000, embed_components=4),
+                     grid="small", images_per_patient=1, n_bootstrap=1000, embed_components=4,
+                     ife_view="lanes", lane_height=112),
     "paper": Profile(name="paper", image_size=224, epochs=60, batch_size=64, lr=2e-5, cv_folds=5, inner_folds=3,
                      grid="full", images_per_patient=None, n_bootstrap=2000, embed_components=8),
 }
