@@ -4,6 +4,7 @@ from __future__ import annotations
 import altair as alt
 import numpy as np
 import pandas as pd
+import streamlit as st
 
 PALETTE = ["#3b4cc0", "#d1495b", "#2a9d8f", "#e9a03b", "#8d5fd3", "#577590", "#f3722c", "#43aa8b"]
 GROUP_COLORS = alt.Scale(domain=["non-PD", "PD"], range=["#5b8cc9", "#d1495b"])
@@ -221,15 +222,20 @@ def for_export(chart: alt.Chart, title: str, subtitle: str) -> alt.Chart:
 
 
 def to_svg(chart: alt.Chart) -> bytes:
-    import vl_convert as vlc
-
-    return vlc.vegalite_to_svg(chart.to_json()).encode()
+    return _render(chart.to_json(), "svg")
 
 
 def to_png(chart: alt.Chart) -> bytes:
+    return _render(chart.to_json(), "png")
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _render(spec: str, fmt: str) -> bytes:
+    """A figure's bytes, rendered once per spec: download buttons carry their bytes, so every rerun of a page
+    would otherwise re-render every figure it offers."""
     import vl_convert as vlc
 
-    return vlc.vegalite_to_png(chart.to_json(), scale=2)
+    return vlc.vegalite_to_svg(spec).encode() if fmt == "svg" else vlc.vegalite_to_png(spec, scale=2)
 
 
 def cam_colour_scale(width: int = 360, height: int = 14) -> np.ndarray:
