@@ -108,3 +108,15 @@ def test_build_files_are_not_followed_through_symlinks(tmp_path):
     with pytest.raises(OSError):
         BuildLock(root).acquire()
     assert victim.read_text() == "keep me"
+
+
+def test_status_times_only_models_trained_in_this_run(tmp_path):
+    from zoo.demo import _StatusWriter
+
+    w = _StatusWriter(tmp_path / STATUS, {"models": ["marrow_resnet18", "clinical_lr"]})
+    w({"stage": "model_done", "model": "marrow_resnet18", "resumed": True})  # kept from a killed run
+    w({"stage": "model_start", "model": "clinical_lr", "total": 1})
+    w({"stage": "model_done", "model": "clinical_lr"})
+    doc = json.loads((tmp_path / STATUS).read_text())
+    assert doc["models_done"] == ["marrow_resnet18", "clinical_lr"]
+    assert set(doc["model_seconds"]) == {"clinical_lr"} and doc["model_seconds"]["clinical_lr"] < 60

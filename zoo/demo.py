@@ -75,7 +75,9 @@ class _StatusWriter:
             self.set(current=event.get("model"))
         elif stage == "model_done":
             secs = dict(self.doc.get("model_seconds", {}))
-            secs[event["model"]] = round(time.perf_counter() - self._t_model, 1)
+            if not event.get("resumed") and self._t_model:  # a model kept from an earlier run took no time now
+                secs[event["model"]] = round(time.perf_counter() - self._t_model, 1)
+            self._t_model = 0.0
             done = [m for m in self.doc.get("models_done", []) if m != event["model"]] + [event["model"]]
             self.set(models_done=done, model_seconds=secs, current=None)
 
