@@ -10,8 +10,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
+# Many pages of one headless browser stand for many people, each with their own foreground tab: chromium must
+# not throttle the timers of pages it considers in the background (Streamlit's client runs on them).
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
+                 "--disable-component-update", "--disable-background-timer-throttling",
+                 "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows"]
 
 
 def start_streamlit(port: int, env: dict | None = None) -> subprocess.Popen:
