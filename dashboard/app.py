@@ -16,6 +16,7 @@ st.set_page_config(page_title="MyeloZoo", page_icon=":material/biotech:", layout
 auth.gate()  # serving rule, sign-in and allowlist: nothing below runs for a session that may not see the app
 state.init_from_query()
 throttle.warm_up_in_background()  # once per process: shap's JIT compile, off any visitor's request
+throttle.install_diagnostics()  # kill -USR1 <pid>: every thread's stack on stderr
 
 PAGES = ROOT / "pages"
 pg = st.navigation({

@@ -133,6 +133,20 @@ def model_work(what: str = "Running the models…") -> Iterator[None]:
 
 
 @st.cache_resource(show_spinner=False)
+def install_diagnostics() -> bool:
+    """Once per server process: ``kill -USR1 <pid>`` writes every thread's stack to the server's stderr, to see
+    where a stuck session waits under load (docs/BENCHMARKS.md, "Load")."""
+    import faulthandler
+    import signal
+
+    try:
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
+    except (AttributeError, ValueError, OSError):  # no SIGUSR1 on this platform
+        return False
+    return True
+
+
+@st.cache_resource(show_spinner=False)
 def warm_up_in_background() -> threading.Thread:
     """Once per server process: compile shap's numba kernels in a daemon thread, holding a compute slot so it
     does not compete with a visitor's prediction (see ``zoo.explain.shap_values.warm_up``)."""
