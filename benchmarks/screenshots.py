@@ -29,6 +29,8 @@ def main() -> None:
             pg = b.new_page(viewport={"width": 1500, "height": 2600})
             shots = [("cohort_explorer", "Cohort explorer", "", None),
                      ("cohort_explorer", "Cohort explorer", "", "Time to progression"),
+                     ("cohort_explorer", "Cohort explorer", "?filters=sex:female&filters=iss:III&filters=has:marrow",
+                      "filtered"),
                      ("leaderboard", "Leaderboard", "", None),
                      ("predictor", "Patient predictor", "?patient=A0006", None),
                      ("explainability", "Explainability", "?patient=A0006", None),
@@ -39,7 +41,9 @@ def main() -> None:
                 pg.goto(f"{url}/{'' if page == 'cohort_explorer' else page}{query}")  # the default page is /
                 wait(pg, title)
                 name = page
-                if click:
+                if click == "filtered":  # filters from the link, shown as chips
+                    name += "_filtered"
+                elif click:
                     pg.get_by_text(click, exact=True).first.click()
                     wait(pg, title)
                     name += "_" + click.split()[0].lower().replace("·", "")
