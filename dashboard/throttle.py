@@ -148,13 +148,13 @@ def install_diagnostics() -> bool:
 
 @st.cache_resource(show_spinner=False)
 def warm_up_in_background() -> threading.Thread:
-    """Once per server process: compile shap's numba kernels in a daemon thread, holding a compute slot so it
-    does not compete with a visitor's prediction (see ``zoo.explain.shap_values.warm_up``)."""
+    """Once per server process: compile shap's numba kernels in a daemon thread (see
+    ``zoo.explain.shap_values.warm_up``). It takes no compute slot: with one slot, a visitor's first prediction
+    would wait behind the compile (seen in the browser tests), and the compile is a one-off of seconds."""
     def _run() -> None:
         from zoo.explain.shap_values import warm_up
 
-        with compute_slots().slot(timeout_s=3600):
-            seconds = warm_up()
+        seconds = warm_up()
         print(f"MyeloZoo: explainers warmed up in {seconds:.1f} s", flush=True)
 
     t = threading.Thread(target=_run, name="myelozoo-warm-up", daemon=True)

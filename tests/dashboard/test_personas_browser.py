@@ -5,6 +5,7 @@ administrator would; the browser only ever sends names.
 """
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -72,9 +73,15 @@ def _fill(pg, label: str, value: str) -> None:
 
 
 def _predict(pg) -> str | None:
+    """Press Predict; the probability, or None when the page refuses to predict. A prediction may queue behind
+    other computations on the server ("Queued: …"), so wait for an outcome rather than for a quiet page."""
     pg.get_by_role("button", name="Predict").click()
-    _ready(pg, "Patient predictor")
     m = pg.locator('[data-testid="stMetric"]').filter(has_text=MAIN)
+    refused = pg.get_by_text(re.compile("Not predicted: fix"))
+    deadline = time.monotonic() + 120
+    while not (m.count() or refused.count()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    _ready(pg, "Patient predictor")
     return m.locator('[data-testid="stMetricValue"]').inner_text() if m.count() else None
 
 

@@ -123,7 +123,9 @@ def _sign_in(browser, app_url: str, provider: str, who: str):
 
 
 def _choose_category(pg, category: str) -> None:
-    pg.locator('[data-testid="stSelectbox"]').filter(has_text="Category").click()
+    box = pg.locator('[data-testid="stSelectbox"]').filter(has_text="Category")
+    box.wait_for(timeout=120_000)  # the form is drawn after the case's Grad-CAM and SHAP, which may queue
+    box.click()
     pg.get_by_role("option", name=category).click()
 
 
