@@ -131,7 +131,9 @@ def test_reviewer_opens_an_external_failure_and_the_note_survives_a_reload(serve
     _ready(page, "Failure cases")
     assert page.get_by_text("is not offered by this server").count() == 0
     assert page.locator('[data-testid="stImage"]').count() >= 1, "the external patient's images are shown"
-    page.locator('[data-testid="stSelectbox"]').filter(has_text="Category").click()
+    category = page.locator('[data-testid="stSelectbox"]').filter(has_text="Category")
+    category.wait_for(timeout=120_000)  # drawn after the case's Grad-CAM and SHAP, which may queue
+    category.click()
     page.get_by_role("option").first.click()
     note = f"Reviewer check for {pid}: band pattern ambiguous."
     page.get_by_label("Note").fill(note)
