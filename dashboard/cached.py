@@ -80,8 +80,14 @@ def cam(zoo_path: str, stamp: str, model: str, image_path: str, method: str, coh
         r = grad_cam(zoo.model(model), img, method)
     mask, source = target_mask(img, Path(image_path), zoo.manifest["models"][model]["modality"],
                                Path(cohort_root) if cohort_root else None)
+    chance = float(mask.mean())
+    est = zoo.model(model)
+    if getattr(getattr(est, "members", [est])[0], "view", "whole") == "lanes":
+        from zoo.lanes import find_lanes, lanes_mask
+
+        chance = float(mask[lanes_mask(find_lanes(img), mask.shape)].mean())  # a lane map lies on the lanes
     return {"overlay": r.overlay, "image": r.image, "cam": r.cam.astype(np.float32), "probability": r.probability,
-            "layer": r.layer, "on_target": energy_inside(r.cam, mask), "chance": float(mask.mean()),
+            "layer": r.layer, "on_target": energy_inside(r.cam, mask), "chance": chance,
             "target_source": source}
 
 

@@ -56,7 +56,8 @@ with tab_img:
             col.image(r["overlay"], caption=f"{label[m]} · P(PD) {r['probability']:.2f}", width="stretch")
             col.markdown(f"**{r['on_target']:.0%}** of attention on "
                          f"{'plasma cells' if modality == 'marrow' else 'M-protein bands'} "
-                         f"(uniform map: {r['chance']:.0%})", help=f"Targets from {r['target_source']}.")
+                         f"(uniform map: {r['chance']:.0%})", help=f"Targets from {r['target_source']}. For a "
+                         "lane model the uniform map covers the lanes only, since its map is zero between lanes.")
         st.caption("Target layers: " + ", ".join(f"{label[m]} → `{results[m]['layer']}`" for m in mods)
                    + ". Each CAM runs on a private copy of the network.")
 

@@ -57,3 +57,14 @@ def test_lane_view_shape():
     img, _ = render_ife(np.random.default_rng(0), 224, "IgG", "kappa", 20.0, "monoclonal", 0.2, site="A")
     view, lanes = lane_view(img, 112, 12)
     assert view.shape == (112, 72, 3) and lanes.method == "profile"
+
+
+def test_chance_for_a_lane_map_is_the_target_share_within_the_lanes():
+    from zoo.lanes import lanes_mask
+
+    lanes = Lanes(((10, 20), (30, 40), (50, 60), (70, 80), (90, 100), (110, 120)), "profile")
+    target = np.zeros((50, 130), bool)
+    target[20:25, 10:20] = True  # a band in the first lane
+    support = lanes_mask(lanes, target.shape)
+    assert support.sum() == 6 * 10 * 50
+    assert target[support].mean() == pytest.approx(50 / 3000)  # not 50 / 6500 over the whole image

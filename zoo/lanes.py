@@ -118,3 +118,16 @@ def unstraighten(cam: np.ndarray, lanes: Lanes, shape: tuple[int, int]) -> np.nd
         width = max(b - a, 1)
         out[:, a:a + width] = zoom(part, (H / h, width / part.shape[1]), order=1, grid_mode=True, mode="nearest")
     return out
+
+
+def lanes_mask(lanes: Lanes, shape: tuple[int, int]) -> np.ndarray:
+    """Boolean (H, W): the columns the lanes cover.
+
+    The chance level of attention for a lane model: its map is zero between lanes by construction, so a map
+    that ignored the bands would spread over the lanes only, and put ``mean(target within lanes)`` on target,
+    not ``mean(target over the image)``.
+    """
+    out = np.zeros(shape, bool)
+    for a, b in lanes.spans:
+        out[:, a:b] = True
+    return out

@@ -93,13 +93,16 @@ def attention_table(models: dict[str, object], data, patient_idx: np.ndarray, sp
                 masks[(mod, k)] = target_mask(img, Path(k), mod, cohort_root)
             mask, source = masks[(mod, k)]
             if lanes_view:  # the map over straightened lanes goes back onto each lane of the gel
-                from zoo.lanes import unstraighten
+                from zoo.lanes import lanes_mask, unstraighten
 
                 big = unstraighten(cam, bank.lanes(k), mask.shape)
+                # chance: a map that ignored the bands would still lie on the lanes (lanes_mask)
+                chance = float(mask[lanes_mask(bank.lanes(k), mask.shape)].mean())
             else:
                 big = np.asarray(Image.fromarray(cam).resize(mask.shape[::-1], Image.BILINEAR))
+                chance = float(mask.mean())
             rows.append({"patient_id": pid, "split": split, "model": name, "image": Path(k).name,
-                         "on_target": energy_inside(big, mask), "target_share_of_image": float(mask.mean()),
+                         "on_target": energy_inside(big, mask), "target_share_of_image": chance,
                          "target_source": source})
     return pd.DataFrame(rows)
 
