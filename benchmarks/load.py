@@ -329,6 +329,8 @@ def run(sessions: int = 20, reviewers: int = 2, notes: int = 50, via: str = "ui"
             proc.wait(timeout=20)
         except Exception:  # noqa: BLE001
             proc.kill()
+    if os.environ.get("MYELOZOO_LOAD_SERVER_LOG"):  # the server's own output, e.g. stack dumps (kill -USR1)
+        Path(os.environ["MYELOZOO_LOAD_SERVER_LOG"]).write_bytes(b"".join(out))
     df = ReviewStore.in_state(zoo_name, state=state).all()
     server_tracebacks = b"".join(out).decode(errors="replace").count("Traceback")
     return {
