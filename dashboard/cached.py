@@ -71,7 +71,7 @@ def ids_key(ids: pd.Index) -> tuple:
 def cam(zoo_path: str, stamp: str, model: str, image_path: str, method: str, cohort_root: str | None = None) -> dict:
     """Grad-CAM for one stored image (arrays are small: 224x224) and its attention on target."""
     from zoo.cohort.images import read_image
-    from zoo.explain.attention import target_mask
+    from zoo.explain.attention import chance_share, target_mask
     from zoo.explain.gradcam import energy_inside, grad_cam
 
     zoo, _ = load_zoo(Path(zoo_path))
@@ -80,14 +80,9 @@ def cam(zoo_path: str, stamp: str, model: str, image_path: str, method: str, coh
         r = grad_cam(zoo.model(model), img, method)
     mask, source = target_mask(img, Path(image_path), zoo.manifest["models"][model]["modality"],
                                Path(cohort_root) if cohort_root else None)
-    chance = float(mask.mean())
-    est = zoo.model(model)
-    if getattr(getattr(est, "members", [est])[0], "view", "whole") == "lanes":
-        from zoo.lanes import find_lanes, lanes_mask
-
-        chance = float(mask[lanes_mask(find_lanes(img), mask.shape)].mean())  # a lane map lies on the lanes
     return {"overlay": r.overlay, "image": r.image, "cam": r.cam.astype(np.float32), "probability": r.probability,
-            "layer": r.layer, "on_target": energy_inside(r.cam, mask), "chance": chance,
+            "layer": r.layer, "on_target": energy_inside(r.cam, mask),
+            "chance": chance_share(mask, r.lanes),
             "target_source": source}
 
 

@@ -15,6 +15,18 @@ TINY_N = 80
 FIXTURES = os.environ.get("MYELOZOO_TEST_FIXTURES")
 
 
+def wait_until(check, timeout_s: float = 60, poll_s: float = 0.5) -> bool:
+    """Poll ``check`` until it is true or ``timeout_s`` has passed; whether it became true."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(poll_s)
+    return True
+
+
 def _fixture_dir(tmp_path_factory, kind: str) -> Path:
     if FIXTURES:
         d = Path(FIXTURES) / kind

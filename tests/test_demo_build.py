@@ -6,11 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import wait_until
 from zoo.demo import (STATUS, BuildLock, build_status, builder_running, demo_paths, estimate_remaining_s,
                       start_background_build)
 
@@ -46,34 +46,25 @@ def test_a_killed_builder_holds_no_lock(tmp_path):
     assert not builder_running(tmp_path), "the kernel drops the lock of a process killed by -9"
 
 
-def _wait(check, timeout_s: float) -> bool:
-    end = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > end:
-            return False
-        time.sleep(0.5)
-    return True
-
-
 @pytest.mark.slow
 def test_background_build_after_kill_9_resumes_and_reports_every_model(tmp_path):
     size = {"profile": "test", "n": 60, "external_n": 30, "models": ["clinical_lr", "clinical_dt", "ref_iss"]}
     pid = start_background_build(tmp_path, **size)
     assert pid is not None
-    assert _wait(lambda: builder_running(tmp_path), 30), "the builder takes its lock"
+    assert wait_until(lambda: builder_running(tmp_path), 30), "the builder takes its lock"
     assert start_background_build(tmp_path, **size) is None, "a second launch does not start a second builder"
     # kill it during training, after its first model: the status says it is not running any more
-    assert _wait(lambda: len((build_status(tmp_path) or {}).get("models_done", [])) >= 1, 300), \
+    assert wait_until(lambda: len((build_status(tmp_path) or {}).get("models_done", [])) >= 1, 300), \
         (tmp_path / "build.log").read_text()[-3000:]
     os.kill(pid, signal.SIGKILL)
     first = build_status(tmp_path)["models_done"]
-    assert _wait(lambda: not builder_running(tmp_path), 10)
+    assert wait_until(lambda: not builder_running(tmp_path), 10)
     assert not (demo_paths(tmp_path)["zoo"] / "manifest.json").is_file()
 
     pid2 = start_background_build(tmp_path, **size)  # what the next `make run` does
     assert pid2 is not None and pid2 != pid
     manifest = demo_paths(tmp_path)["zoo"] / "manifest.json"
-    assert _wait(lambda: manifest.is_file() and not builder_running(tmp_path), 600), \
+    assert wait_until(lambda: manifest.is_file() and not builder_running(tmp_path), 600), \
         (tmp_path / "build.log").read_text()[-3000:]
     status = build_status(tmp_path)
     assert status["state"] == "done" and status["running"] is False

@@ -60,6 +60,7 @@ def test_lane_view_shape():
 
 
 def test_chance_for_a_lane_map_is_the_target_share_within_the_lanes():
+    from zoo.explain.attention import chance_share
     from zoo.lanes import lanes_mask
 
     lanes = Lanes(((10, 20), (30, 40), (50, 60), (70, 80), (90, 100), (110, 120)), "profile")
@@ -68,3 +69,5 @@ def test_chance_for_a_lane_map_is_the_target_share_within_the_lanes():
     support = lanes_mask(lanes, target.shape)
     assert support.sum() == 6 * 10 * 50
     assert target[support].mean() == pytest.approx(50 / 3000)  # not 50 / 6500 over the whole image
+    assert chance_share(target, lanes) == pytest.approx(50 / 3000)
+    assert chance_share(target) == pytest.approx(50 / 6500)  # a whole-field map can lie anywhere

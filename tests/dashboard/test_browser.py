@@ -1,11 +1,11 @@
 """End to end in a real browser: Debian's chromium via Playwright against `streamlit run dashboard/app.py`."""
 import os
-import time
 from pathlib import Path
 
 import pytest
 
 from benchmarks.browser import CHROMIUM, CHROMIUM_ARGS, start_streamlit, wait_healthy, wait_ready
+from tests.conftest import wait_until
 from tests.dashboard.conftest import free_port, require_browser_tools
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -60,16 +60,6 @@ def test_every_page_renders_in_chromium(server, page):
         assert (SHOTS / f"{name}.png").stat().st_size > 10_000
 
 
-def _until(check, timeout_s: float = 60) -> bool:
-    """Poll ``check`` until it is true or the time is up (a rerun's result can arrive after a quiet moment)."""
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.5)
-    return True
-
-
 def _metric_value(pg, label_prefix: str) -> str:
     m = pg.locator('[data-testid="stMetric"]').filter(has_text=label_prefix).first
     return m.locator('[data-testid="stMetricValue"]').inner_text()
@@ -90,9 +80,9 @@ def test_threshold_slider_moves_the_metrics(server, page):
     after = slider.input_value()
     assert float(after) > float(before)
     # the slider moves at once in the browser; the rerun it sends may start after the page looked quiet
-    assert _until(lambda: summary.inner_text() != text_before), "the metrics follow the threshold"
+    assert wait_until(lambda: summary.inner_text() != text_before), "the metrics follow the threshold"
     # page.url is refreshed only when Playwright talks to the browser: ask the page itself
-    assert _until(lambda: "threshold=" in page.evaluate("window.location.href")), "the threshold is in the URL"
+    assert wait_until(lambda: "threshold=" in page.evaluate("window.location.href")), "the threshold is in the URL"
     page.screenshot(path=str(SHOTS / "leaderboard_threshold.png"), full_page=True)
 
 
@@ -116,7 +106,7 @@ def test_what_if_control_changes_the_prediction(server, page):
     box.fill("30")
     box.press("Enter")
     # the what-if panel is a fragment: its rerun may not raise the app's status widget, so poll the value
-    _until(lambda: _metric_value(page, "P(PD) with") != before)
+    wait_until(lambda: _metric_value(page, "P(PD) with") != before)
     _wait_ready(page, "Patient predictor")
     after = _metric_value(page, "P(PD) with")
     assert before != after, f"what-if probability unchanged ({before})"

@@ -45,6 +45,19 @@ def target_mask(image: np.ndarray, image_path: Path | None, modality: str, cohor
     return boxes_mask(detect_bands(image), (h, w)), "band detector"
 
 
+def chance_share(mask: np.ndarray, lanes=None) -> float:
+    """The attention on target of a map that ignored the target: the target's share of where the map can lie.
+
+    A whole-field map can lie anywhere, so that is the target's share of the image. A lane model's map is zero
+    between lanes by construction, so it is the target's share within the lanes (``zoo.lanes.lanes_mask``).
+    """
+    if lanes is None:
+        return float(mask.mean())
+    from zoo.lanes import lanes_mask
+
+    return float(mask[lanes_mask(lanes, mask.shape)].mean())
+
+
 def batched_cams(estimator, x_uint8: torch.Tensor, batch: int = 32) -> np.ndarray:
     """Grad-CAM (class PD) for a batch of denoised uint8 inputs; FoldBag members averaged. (N, S, S) in [0, 1]."""
     from pytorch_grad_cam import GradCAM
@@ -92,15 +105,14 @@ def attention_table(models: dict[str, object], data, patient_idx: np.ndarray, sp
                 img = bank.raw(k)
                 masks[(mod, k)] = target_mask(img, Path(k), mod, cohort_root)
             mask, source = masks[(mod, k)]
-            if lanes_view:  # the map over straightened lanes goes back onto each lane of the gel
-                from zoo.lanes import lanes_mask, unstraighten
+            lanes = bank.lanes(k) if lanes_view else None
+            if lanes is not None:  # the map over straightened lanes goes back onto each lane of the gel
+                from zoo.lanes import unstraighten
 
-                big = unstraighten(cam, bank.lanes(k), mask.shape)
-                # chance: a map that ignored the bands would still lie on the lanes (lanes_mask)
-                chance = float(mask[lanes_mask(bank.lanes(k), mask.shape)].mean())
+                big = unstraighten(cam, lanes, mask.shape)
             else:
                 big = np.asarray(Image.fromarray(cam).resize(mask.shape[::-1], Image.BILINEAR))
-                chance = float(mask.mean())
+            chance = chance_share(mask, lanes)
             rows.append({"patient_id": pid, "split": split, "model": name, "image": Path(k).name,
                          "on_target": energy_inside(big, mask), "target_share_of_image": chance,
                          "target_source": source})

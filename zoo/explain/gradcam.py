@@ -27,6 +27,7 @@ class CamResult:
     probability: float     # the model's P(PD) for this image
     method: str
     layer: str
+    lanes: object = None   # zoo.lanes.Lanes the map was computed on (lane models), else None
 
 
 def _cam_class(method: str):
@@ -83,7 +84,7 @@ def grad_cam(estimator, image: np.ndarray, method: str = "gradcam", display_size
                                                   align_corners=False)[0, 0].numpy()
     overlay = show_cam_on_image(disp.astype(np.float32) / 255.0, cam_big, use_rgb=True, image_weight=0.55)
     return CamResult(cam=cam_big, overlay=overlay, image=disp, probability=float(np.mean(probs)), method=method,
-                     layer=layer)
+                     layer=layer, lanes=lanes)
 
 
 def energy_inside(cam: np.ndarray, mask: np.ndarray) -> float:
