@@ -300,11 +300,13 @@ class Zoo:
         X = self.clinical_frame([clinical])
         model_probs: dict[str, float | None] = {}
         emb_by_model: dict[str, np.ndarray | None] = {}
+        shared: dict[str, np.ndarray] = {}  # each distinct fitted clinical preprocessing runs once, as in score()
+        clin = self.clinical_probabilities(X, shared=shared)
         for name in self.model_names:
             mod = self.manifest["models"][name]["modality"]
             est = self.model(name)
             if mod in ("clinical", "reference"):  # a staging system reads the same clinical row
-                p = est.predict_proba(X)[0, 1]
+                p = clin[name][0] if name in clin else est.predict_proba(X)[0, 1]
                 model_probs[name] = None if np.isnan(p) else float(p)
             else:
                 arrs = images.get(mod, [])
@@ -336,7 +338,10 @@ class Zoo:
                     e = emb_by_model.get(mname)
                     emb[mod] = None if e is None else e[None, :]
                 emb = {k: v for k, v in emb.items() if v is not None}
-                ens_probs[ens_name] = float(ens.predict_proba(X, emb)[0, 1])
+                key = self._prep_key(ens_name, ens)
+                if key not in shared:
+                    shared[key] = np.asarray(ens.clin_prep_.transform(X.reindex(columns=ens.features_)), float)
+                ens_probs[ens_name] = float(ens.predict_proba(X, emb, Z_clin=shared[key])[0, 1])
                 mods_used[ens_name] = ens.modalities_used(X, emb)[0]
                 members_used[ens_name] = mods_used[ens_name]
         unc = self.uncertainty({**model_probs, **ens_probs}, {k: "+".join(v) for k, v in mods_used.items()})

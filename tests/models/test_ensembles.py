@@ -88,6 +88,28 @@ def test_predict_patient_without_images_uses_clinical_members_only(test_zoo, tin
     assert full.model_probs["marrow_cell_resnet18"] is not None, "cell-level model runs on uploads"
 
 
+def test_predict_patient_shared_preprocessing_matches_each_model_on_its_own(test_zoo, tiny_cohort):
+    """The predictor runs each distinct fitted clinical preprocessing once and derives the stages once; every
+    clinical model, staging system and fusion ensemble must give what it gives when called on its own."""
+    for pid in tiny_cohort.patient_ids[:4]:
+        values = {f: tiny_cohort.clinical.loc[pid].get(f) for f in test_zoo.features}
+        values = {k: v for k, v in values.items() if pd.notna(v)}
+        pred = test_zoo.predict_patient(values)
+        X = test_zoo.clinical_frame([values])
+        checked = 0
+        for name in test_zoo.model_names:
+            if test_zoo.manifest["models"][name]["modality"] in ("clinical", "reference"):
+                own = float(test_zoo.model(name).predict_proba(X)[0, 1])
+                assert (pred.model_probs[name] is None and np.isnan(own)) or pred.model_probs[name] == pytest.approx(own)
+                checked += 1
+        for e in test_zoo.ensemble_names:
+            if test_zoo.manifest["ensembles"][e]["kind"] != "late":
+                own = float(test_zoo.ensemble(e).predict_proba(X, {})[0, 1])
+                assert pred.ensemble_probs[e] == pytest.approx(own), e
+                checked += 1
+        assert checked >= 12
+
+
 def test_cell_model_test_predictions_do_not_use_annotations(test_zoo, tiny_cohort_dir, tmp_path):
     """Test-set figures of the cell-level model describe what a user gets: the ground-truth annotation
     points (which only prompt training crops) can be deleted without changing a single test prediction."""

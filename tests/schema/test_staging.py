@@ -116,3 +116,20 @@ def test_staging_table_has_every_system_and_keeps_the_index():
     assert list(st.index) == ["p1", "p2"]
     assert st.loc["p1"].tolist() == ["I", "I", "I", "standard"]
     assert st.loc["p2"].tolist() == ["III", "III", "IV", "high"]
+
+
+def test_memoised_small_frames_match_a_fresh_derivation_and_cannot_be_poisoned():
+    from zoo.schema.derived import _derive_staging_systems
+
+    row = _row(b2m=6.0, ldh=300.0)
+    first = derive_staging_systems(row)
+    first.loc[0, "r2iss"] = "I"  # a caller that edits its copy must not change the next answer
+    again = derive_staging_systems(_row(b2m=6.0, ldh=300.0))
+    assert again.equals(_derive_staging_systems(row, 250.0)) and again.loc[0, "r2iss"] == "III"
+    assert derive_staging_systems(_row(b2m=6.0, ldh=200.0)).loc[0, "r2iss"] == "III"
+    assert derive_staging_systems(_row(b2m=2.0)).loc[0, "r2iss"] == "I", "another value is another key"
+    gain = _row(b2m=6.0, ldh=300.0, fish_1q21_gain=1.0)
+    assert derive_staging_systems(gain).loc[0, "r2iss"] == "IV", "1.5 + LDH 1 + 1q+ 0.5 = 3"
+    assert derive_staging_systems(gain, ldh_uln=350.0).loc[0, "r2iss"] == "III", "the limit is part of the key"
+    big = pd.concat([_row(b2m=float(b)) for b in np.linspace(1, 8, 20)], ignore_index=True)
+    assert derive_staging_systems(big).equals(_derive_staging_systems(big, 250.0))

@@ -5,6 +5,9 @@ cohort supplies, and the predictor to fill them for a what-if patient.
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 import numpy as np
 import pandas as pd
 
@@ -209,12 +212,39 @@ def derive_imwg_high_risk(df: pd.DataFrame) -> pd.Series:
     return out
 
 
+_SMALL_FRAME = 8  # a predictor request: one patient, derived once for the four staging models and the card
+_memo: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
+_memo_lock = threading.Lock()
+
+
 def derive_staging_systems(df: pd.DataFrame, ldh_uln: float = LDH_ULN_U_PER_L) -> pd.DataFrame:
     """ISS, R-ISS, R2-ISS and the IMS/IMWG flag per row (missing where the inputs do not decide them).
 
     A stage the cohort supplies is used only where its inputs are missing; where the inputs decide a
     stage, the derivation wins (as everywhere else in MyeloZoo).
+
+    One patient's prediction asks for the same rows five times (four staging models and the card), and
+    pandas' per-call overhead made that a third of a prediction; small frames are memoised by the exact
+    text of their values, so a different value (or type) is always a different key.
     """
+    if len(df) > _SMALL_FRAME:
+        return _derive_staging_systems(df, ldh_uln)
+    key = (float(ldh_uln), tuple(map(str, df.columns)), repr(df.index.tolist()),
+           repr(df.to_numpy(dtype=object).tolist()))
+    with _memo_lock:
+        hit = _memo.get(key)
+        if hit is not None:
+            _memo.move_to_end(key)
+            return hit.copy()
+    out = _derive_staging_systems(df, ldh_uln)
+    with _memo_lock:
+        _memo[key] = out.copy()
+        while len(_memo) > 512:
+            _memo.popitem(last=False)
+    return out
+
+
+def _derive_staging_systems(df: pd.DataFrame, ldh_uln: float) -> pd.DataFrame:
     iss = _resolved_iss(df)
     fish = df[[c for c in HIGH_RISK_FISH if c in df]] if any(c in df for c in HIGH_RISK_FISH) else None
     riss = derive_riss(iss, _col(df, "ldh"), fish, ldh_uln)
