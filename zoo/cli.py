@@ -103,6 +103,9 @@ def _cmd_predict(a: argparse.Namespace) -> int:
     if a.cohort is None and a.clinical is None:
         raise ValueError("Expected --clinical FILE.json (one patient), --clinical FILE.csv|xlsx or --cohort DIR "
                          "(many patients). Got neither.")
+    if batch and a.report is not None:
+        raise ValueError("Expected one patient (--clinical FILE.json) with --report. Got a batch; score the batch "
+                         "without --report, or report one patient at a time.")
     if batch and a.out is None:
         raise ValueError("Expected --out FILE.csv for batch scoring (--cohort or a table in --clinical). Got none.")
     zoo = Zoo.load(a.zoo, device=a.device)
@@ -129,6 +132,30 @@ def _cmd_predict(a: argparse.Namespace) -> int:
     pred.patient_id = pid
     pred.warnings = [*notes, *pred.warnings]
     print(json.dumps(pred.to_dict(), indent=2))
+    if a.report is not None:
+        from zoo.reports.model_card import load_cohorts
+        from zoo.reports.patient_report import patient_report
+
+        cohorts, problems = load_cohorts(zoo, a.cohort_for_report, external=None, need_external=False)
+        for msg in problems:
+            print(f"note: {msg}", file=sys.stderr)
+        _, pdf = patient_report(zoo, clinical, {m: v for m, v in images.items() if v}, pred, cohorts.get("test"))
+        Path(a.report).write_bytes(pdf)
+        print(f"patient report written to {a.report}", file=sys.stderr)
+    return 0
+
+
+def _cmd_report(a: argparse.Namespace) -> int:
+    from zoo.api import Zoo
+    from zoo.reports.model_card import load_cohorts, write_model_card
+
+    zoo = Zoo.load(a.zoo)
+    cohorts, notes = load_cohorts(zoo, a.cohort, a.external)
+    for msg in notes:
+        print(f"note: {msg}", file=sys.stderr)
+    t0 = time.perf_counter()
+    paths = write_model_card(zoo, a.out, cohorts, notes, n_boot=a.n_bootstrap, pdf=not a.html_only)
+    print(f"model card written in {time.perf_counter() - t0:.1f} s: " + ", ".join(str(p) for p in paths.values()))
     return 0
 
 
@@ -214,7 +241,20 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--marrow", type=Path, nargs="*")
     pr.add_argument("--electrophoresis", type=Path, nargs="*")
     pr.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    pr.add_argument("--report", type=Path, default=None, help="also write a one-page patient report (PDF); one "
+                    "patient only")
+    pr.add_argument("--report-cohort", dest="cohort_for_report", type=Path, default=None,
+                    help="the training cohort for the report's SHAP background and ranges (default: the zoo's own)")
     pr.set_defaults(func=_cmd_predict)
+
+    rp = sub.add_parser("report", help="write the TRIPOD+AI model card (model_card.html and .pdf) with subgroups")
+    rp.add_argument("--zoo", type=Path, required=True)
+    rp.add_argument("--out", type=Path, required=True, help="folder for model_card.html, model_card.pdf, subgroups.csv")
+    rp.add_argument("--cohort", type=Path, default=None, help="the training cohort (default: the path the zoo recorded)")
+    rp.add_argument("--external", type=Path, default=None, help="the external cohort (default: the zoo's)")
+    rp.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap resamples for subgroup CIs")
+    rp.add_argument("--html-only", action="store_true", help="skip the PDF")
+    rp.set_defaults(func=_cmd_report)
 
     sg = sub.add_parser("segment", help="segment plasma cells on marrow images (SAM or classical fallback)")
     sg.add_argument("--cohort", type=Path, required=True)
