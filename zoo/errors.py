@@ -47,3 +47,7 @@ class InputValueError(MyeloZooError, ValueError):
 
 class TrainingError(MyeloZooError):
     """A model failed to train and the run was asked to stop (``--fail-fast``)."""
+
+
+class ReportError(MyeloZooError):
+    """A report (model card, patient report) cannot be rendered on this machine."""

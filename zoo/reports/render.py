@@ -45,7 +45,13 @@ def render_html(template: str, context: dict) -> str:
 
 def html_to_pdf(html: str) -> bytes:
     """The PDF of the HTML (WeasyPrint), with every resource fetch other than ``data:`` refused."""
-    from weasyprint import HTML
-    from weasyprint.urls import URLFetcher
+    try:
+        from weasyprint import HTML
+        from weasyprint.urls import URLFetcher
+    except OSError as e:  # WeasyPrint loads Pango when imported
+        from zoo.errors import ReportError
 
+        raise ReportError("Expected the Pango library for PDF reports. Got none on this machine "
+                          f"({str(e).splitlines()[0][:120]}). Install it (Debian: apt-get install libpango-1.0-0 "
+                          "libpangoft2-1.0-0, which `make run` does when it can) or use the HTML report.") from None
     return HTML(string=html, base_url=None, url_fetcher=URLFetcher(allowed_protocols={"data"})).write_pdf()

@@ -1,0 +1,98 @@
+"""The model card: `python -m zoo report` writes HTML and PDF that name TRIPOD+AI items and hold the subgroups."""
+import re
+
+import pytest
+
+from tests.reports.conftest import need_poppler, pdf_images, pdf_pages, pdf_to_pngs
+from zoo.reports.tripod import ITEMS, SECTION
+
+
+@pytest.fixture(scope="module")
+def card(test_zoo_dir, tmp_path_factory):
+    from zoo.cli import main
+
+    out = tmp_path_factory.mktemp("card")
+    assert main(["report", "--zoo", str(test_zoo_dir), "--out", str(out), "--n-bootstrap", "100"]) == 0
+    return out
+
+
+def test_report_writes_html_pdf_and_subgroups_csv(card):
+    assert {p.name for p in card.iterdir()} == {"model_card.html", "model_card.pdf", "subgroups.csv"}
+    html = (card / "model_card.html").read_text(encoding="utf-8")
+    for section, items in SECTION.items():
+        assert f'id="{section}"' in html
+        assert "TRIPOD+AI " + ", ".join(items) in html, section
+    for item, _, topic in ITEMS:  # the appendix lists every item, answered here or by whom
+        assert f"<td>{item}</td>" in html, item
+    assert "Synthetic data." in html, "the test zoo's cohort is synthetic: the card must say so"
+    sub = html[html.index('id="subgroups"'):html.index('id="limitations"')]
+    assert "Sex: female" in sub and "Age ≥ 65: ≥ 65" in sub and "ISS: III" in sub and "Site: external site" in sub
+    assert "too few events" in sub, "the tiny test cohort has groups under 10 events"
+    assert re.search(r'<tr class="few">', sub)
+    assert "R2-ISS" in html and "ΔAUC" in html, "the staging comparison is in the card"
+    assert "nan" not in re.sub(r"<[^>]+>", " ", html).split(), "missing numbers show as a dash"
+
+
+def test_subgroups_csv_has_every_reported_model(card, test_zoo):
+    import pandas as pd
+
+    from zoo.evaluation.subgroups import reported_models
+
+    t = pd.read_csv(card / "subgroups.csv")
+    assert set(t["model"]) == set(reported_models(test_zoo))
+    assert set(t["split"]) == {"test", "external", "held-out"}
+    assert {"modality_pattern", "sex", "iss", "riss", "isotype", "age_65", "site"} <= set(t["grouping"])
+
+
+def test_pdf_pages_render_and_carry_the_figures(card, tmp_path):
+    need_poppler()
+    pdf = card / "model_card.pdf"
+    n = pdf_pages(pdf)
+    pngs = pdf_to_pngs(pdf, tmp_path / "pages")
+    assert n >= 4 and len(pngs) == n
+    imgs = pdf_images(pdf)
+    # ROC, calibration and decision curves for test and external, plus the test forest plot (the tiny external
+    # site has no group with 10 events, so its forest plot is rightly absent)
+    assert len(imgs) >= 7, imgs
+    assert all(i["width"] > 200 and i["height"] > 100 for i in imgs)
+
+
+def test_pdf_renderer_fetches_nothing_but_data_uris(tmp_path):
+    """A crafted value can never make the server read a file while rendering (WeasyPrint's fetcher)."""
+    need_poppler()
+    from zoo.reports.figures import data_uri
+    from zoo.reports.render import html_to_pdf
+
+    png = (tmp_path / "x.png")
+    from PIL import Image
+
+    Image.new("RGB", (300, 200), "red").save(png)
+    html = (f'<img src="file://{png}"><img src="http://127.0.0.1:9/x.png">'
+            f'<img src="{data_uri(png.read_bytes())}">')
+    out = tmp_path / "t.pdf"
+    out.write_bytes(html_to_pdf(html))
+    assert len(pdf_images(out)) == 1, "only the data: image is embedded"
+
+
+def test_card_values_are_escaped():
+    from zoo.reports.render import render_html
+
+    html = render_html("model_card.html.j2", _minimal_context(notes=['<script>alert(1)</script>']))
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+
+
+def _minimal_context(**over):
+    from zoo.reports import tripod
+
+    ctx = {"generated": "t", "zoo": {"hash": "0" * 64, "created": "c", "profile": "test", "seed": 0, "versions": {},
+                                     "files": [], "n_models": 0, "n_ensembles": 0},
+           "synthetic": False, "notes": [], "main": {"display": "m", "threshold": 0.5},
+           "items": {s: tripod.items_for(s) for s in tripod.SECTION},
+           "cohort": {"n": 1, "n_train": 1, "n_test": 0, "external_n": None, "dates": None, "excluded": {},
+                      "prevalence": 0.5},
+           "table_one": None, "table_one_columns": [], "predictors": [], "missing": [], "sample_size": {},
+           "models": [], "ensembles": [], "performance": {"test": [], "external": []},
+           "figures": {"test": {}, "external": {}}, "staging": {"best": None, "chosen_on": None, "test": [], "external": []},
+           "has_external": False, "subgroups": [], "subgroup_min_events": 10, "forest": {}, "limitations": [],
+           "checklist": tripod.checklist(), "best_single": None}
+    return {**ctx, **over}
