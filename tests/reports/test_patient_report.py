@@ -17,7 +17,7 @@ def _patient(cohort, pid):
 @pytest.fixture(scope="module")
 def report(test_zoo, tiny_cohort):
     from zoo.cohort.images import read_image
-    from zoo.reports.patient_report import explanations, report_context
+    from zoo.reports.patient_report import explanations
 
     pid = tiny_cohort.patient_ids[0]
     values = {**_patient(tiny_cohort, pid), "b2m": 29.0}  # far above the training range: flagged
