@@ -170,3 +170,50 @@ def batch_predictions_csv(cohort_path: str, zoo_path: str, stamp: str) -> bytes:
     with compute_slots().slot():
         table, _ = score_cohort_dir(zoo, cohort_path, show_bar=False)
     return safe_csv_bytes(table)
+
+
+def _report_cohorts(train_path: str | None, external_path: str | None) -> dict:
+    out = {}
+    for split, path in (("test", train_path), ("external", external_path)):
+        if path:
+            c = _cohort(path)
+            if c is not None:
+                out[split] = c
+    return out
+
+
+@st.cache_data(max_entries=32, show_spinner="Computing subgroup performance (bootstrap CIs)…")
+def subgroups(zoo_path: str, stamp: str, train_path: str | None, external_path: str | None, model: str,
+              extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    """One model's subgroup rows on test, external and the pooled site comparison."""
+    from zoo.evaluation.subgroups import zoo_subgroups
+
+    zoo, _ = load_zoo(Path(zoo_path))
+    with compute_slots().slot():
+        return zoo_subgroups(zoo, _report_cohorts(train_path, external_path), [model], extra)
+
+
+@st.cache_data(max_entries=4, show_spinner="Writing the model card (subgroups, figures, PDF)…")
+def model_card(zoo_path: str, stamp: str, train_path: str | None, external_path: str | None) -> dict:
+    """The model card's HTML and PDF bytes (the same files as python -m zoo report)."""
+    import tempfile
+
+    from zoo.reports.model_card import write_model_card
+
+    zoo, _ = load_zoo(Path(zoo_path))
+    with compute_slots().slot(), tempfile.TemporaryDirectory() as tmp:
+        paths = write_model_card(zoo, tmp, _report_cohorts(train_path, external_path))
+        return {k: p.read_bytes() for k, p in paths.items()}
+
+
+@st.cache_data(max_entries=16, show_spinner="Writing the patient report…")
+def patient_report_pdf(zoo_path: str, stamp: str, cohort_path: str | None, values_key: str, image_key: str,
+                       _values: dict, _images: dict, _pred) -> bytes:
+    """One prediction's report; keyed by the inputs' text and image content hashes (underscored args are not
+    hashed: they are what the keys describe)."""
+    from zoo.reports.patient_report import patient_report
+
+    zoo, _ = load_zoo(Path(zoo_path))
+    train = _cohort(cohort_path) if cohort_path else None
+    with compute_slots().slot():
+        return patient_report(zoo, _values, _images, _pred, train)[1]

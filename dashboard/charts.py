@@ -212,6 +212,21 @@ def risk_curve_chart(df: pd.DataFrame, label: str, current: float, observed: tup
     return alt.layer(*layers).properties(height=260, title=f"Predicted risk across {label} (shaded: observed in cohort)")
 
 
+def forest_chart(rows: pd.DataFrame, title: str) -> alt.Chart:
+    """AUC with 95 % CI per subgroup; groups with too few events are left to the table (not estimates)."""
+    df = rows[~rows["too_few_events"].astype(bool) & rows["auc"].notna()].copy()
+    df["label"] = df["grouping_display"] + ": " + df["group"].astype(str)
+    order = list(df["label"])
+    y = alt.Y("label:N", sort=order, title=None)
+    bars = alt.Chart(df).mark_rule(color="#555").encode(x=alt.X("auc_lo:Q", scale=alt.Scale(domain=[0, 1]),
+                                                                 title="AUC (95% CI)"), x2="auc_hi:Q", y=y)
+    pts = alt.Chart(df).mark_point(filled=True, size=60, color=PALETTE[0]).encode(
+        x="auc:Q", y=y, tooltip=["label", "n", "events", alt.Tooltip("auc:Q", format=".3f"),
+                                 alt.Tooltip("auc_lo:Q", format=".3f"), alt.Tooltip("auc_hi:Q", format=".3f")])
+    half = alt.Chart(pd.DataFrame({"x": [0.5]})).mark_rule(strokeDash=[4, 4], color="#999").encode(x="x:Q")
+    return alt.layer(half, bars, pts).properties(title=title, height=max(120, 22 * len(df)))
+
+
 def for_export(chart: alt.Chart, title: str, subtitle: str) -> alt.Chart:
     """A figure for a talk: fixed full width (a 'container' width renders narrow off screen and cut the
     legend), the legend below with labels never truncated, and a title that carries what was shown

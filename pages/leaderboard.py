@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, loaders, state
+from dashboard import charts, loaders, report_panels, state
 from dashboard.datasets import redact
 from dashboard.sidebar import need_zoo
 from zoo.evaluation.published import PUBLISHED_LABEL
@@ -126,125 +126,141 @@ st.download_button("Download table (CSV, each model's own OOF threshold)",
                    safe_csv_bytes(lb.drop(columns=["reclassification_vs_staging"], errors="ignore")),
                    f"leaderboard_{split}.csv", "text/csv", key="lb_csv")
 
-st.subheader("Curves")
-names = list(lb["model"])
-label = dict(zip(lb["model"], lb["display"]))
-default = [n for n in ["ens_soft_vote", metrics.get("best_single")] if n in names]
-if st.session_state.get("models"):
-    default = [n for n in st.session_state["models"] if n in names] or default
-wk, kw = state.bound("models", default)
-if any(n not in names for n in st.session_state[wk]):
-    st.session_state[wk] = default
-chosen = st.multiselect("Models to overlay", names, key=wk, format_func=lambda n: label.get(n, n), **kw)
-main_thr = metrics["models"].get("ens_soft_vote", {}).get("threshold", 0.5)
-default_thr = state.clean_threshold(main_thr) or 0.5
-wk, kw = state.bound("threshold", default_thr)
-st.session_state[wk] = state.clean_threshold(st.session_state[wk]) or default_thr
-thr = st.slider("Decision threshold", 0.01, 0.99, step=0.01, key=wk, **kw,
-                help="Drives the confusion matrix, the metrics and the markers on all three curves.")
-if not chosen:
-    st.info("Pick at least one model.")
-    st.stop()
 
-preds = loaders.predictions(zp, stamp)
-preds = preds[preds["split"] == split]
-op = {}
-for n in chosen:
-    p = preds[preds["model"] == n]
-    op[n] = at_threshold(p["y"].to_numpy(), p["prob"].to_numpy(), thr)
-curves = loaders.curves(zp, stamp)
-cs = {n: curves[n][split] for n in chosen if split in curves.get(n, {})}
-roc = charts.roc_chart(cs, {n: (op[n]["fpr"], op[n]["tpr"]) for n in chosen}, label)
-cal = charts.calibration_chart(cs, thr, label)
-dca = charts.dca_chart(cs, thr, {n: op[n]["net_benefit"] for n in chosen}, label)
-c1, c2, c3 = st.columns(3)
-split_label = "internal hold-out test" if split == "test" else "external cohort"
-subtitle = f"{split_label} · threshold {thr:.2f} · zoo {ctx['zoo_name']} ({zoo.manifest['profile']['name']} profile)"
-for col, ch, nm, title in ((c1, roc, "roc", "ROC"), (c2, cal, "calibration", "Calibration (reliability)"),
-                           (c3, dca, "decision_curve", "Decision curve")):
-    with col:
-        st.altair_chart(ch, width="stretch")
-        d1, d2 = st.columns(2)
-        fig = charts.for_export(ch, title, subtitle)
-        d1.download_button("SVG", charts.to_svg(fig), f"{nm}_{split}_thr{thr:.2f}.svg",
-                           "image/svg+xml", key=f"lb_svg_{nm}", width="stretch", icon=":material/download:")
-        d2.download_button("PNG", charts.to_png(fig), f"{nm}_{split}_thr{thr:.2f}.png", "image/png",
-                           key=f"lb_png_{nm}", width="stretch", icon=":material/download:")
 
-st.subheader(f"At threshold {thr:.2f}")
-for n in chosen:  # a degenerate threshold: say why sensitivity or specificity is 0
-    o = op[n]
-    if not o["n"] or (o["specificity"] > 0 and o["recall"] > 0):
-        continue
-    if o["specificity"] == 0 and o["recall"] == 1:
-        why = f"every patient scores at or above {thr:.2f}, so all are called PD"
-    elif o["recall"] == 0 and o["specificity"] == 1:
-        why = f"no patient scores at or above {thr:.2f}, so all are called non-PD"
-    elif o["specificity"] == 0:
-        why = f"every non-PD patient scores at or above {thr:.2f}"
-    else:
-        why = f"every PD patient scores below {thr:.2f}"
-    st.info(f"**{label.get(n, n)}** at {thr:.2f}: sensitivity {o['recall']:.2f}, specificity {o['specificity']:.2f} "
-            f"— {why}. Move the threshold towards this model's probabilities (its own OOF threshold is "
-            f"{metrics['models'].get(n, {}).get('threshold', float('nan')):.2f}).", icon=":material/info:")
-st.markdown(" · ".join(f"**{label.get(n, n)}**: sensitivity {op[n]['recall']:.2f}, specificity "
-                       f"{op[n]['specificity']:.2f}, PPV {op[n]['precision']:.2f}, net benefit {op[n]['net_benefit']:.3f}"
-                       for n in chosen[:3]))
-st.download_button(f"Download metrics at threshold {thr:.2f} (CSV)", safe_csv_bytes(pd.DataFrame(
-    [{"model": n, "display": label.get(n, n), "split": split, "threshold": thr, **op[n]} for n in chosen])),
-    f"metrics_{split}_thr{thr:.2f}.csv", "text/csv", key="lb_csv_thr", icon=":material/download:")
-cm_model = st.selectbox("Confusion matrix for", chosen, format_func=lambda n: label.get(n, n), key="lb_cm_model")
-a, b = st.columns([1, 2])
-with a:
-    st.altair_chart(charts.confusion_chart(op[cm_model]))
-with b:
-    st.dataframe(pd.DataFrame([{"Model": label.get(n, n), "Sensitivity": op[n]["recall"],
-                                "Specificity": op[n]["specificity"], "PPV": op[n]["precision"],
-                                "ACC": op[n]["accuracy"], "F1": op[n]["f1"], "Net benefit": op[n]["net_benefit"],
-                                "n": op[n]["n"]} for n in chosen]),
-                 hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                for c in ("Sensitivity", "Specificity", "PPV", "ACC", "F1", "Net benefit")})
+def curves_tab() -> None:
+    st.subheader("Curves")
+    names = list(lb["model"])
+    label = dict(zip(lb["model"], lb["display"]))
+    default = [n for n in ["ens_soft_vote", metrics.get("best_single")] if n in names]
+    if st.session_state.get("models"):
+        default = [n for n in st.session_state["models"] if n in names] or default
+    wk, kw = state.bound("models", default)
+    if any(n not in names for n in st.session_state[wk]):
+        st.session_state[wk] = default
+    chosen = st.multiselect("Models to overlay", names, key=wk, format_func=lambda n: label.get(n, n), **kw)
+    main_thr = metrics["models"].get("ens_soft_vote", {}).get("threshold", 0.5)
+    default_thr = state.clean_threshold(main_thr) or 0.5
+    wk, kw = state.bound("threshold", default_thr)
+    st.session_state[wk] = state.clean_threshold(st.session_state[wk]) or default_thr
+    thr = st.slider("Decision threshold", 0.01, 0.99, step=0.01, key=wk, **kw,
+                    help="Drives the confusion matrix, the metrics and the markers on all three curves.")
+    if not chosen:
+        st.info("Pick at least one model.")
+        return
 
-att = lb.dropna(subset=["attention_on_target"]) if "attention_on_target" in lb else lb.iloc[:0]
-if len(att):
-    with st.expander("Attention on target: correct vs wrong predictions"):
-        st.dataframe(att[["display", "attention_on_target", "attention_correct", "attention_wrong",
-                          "attention_chance"]].rename(columns={"display": "Model", "attention_on_target": "all",
-                                                               "attention_correct": "correct", "attention_wrong": "wrong",
-                                                               "attention_chance": "chance"}),
+    preds = loaders.predictions(zp, stamp)
+    preds = preds[preds["split"] == split]
+    op = {}
+    for n in chosen:
+        p = preds[preds["model"] == n]
+        op[n] = at_threshold(p["y"].to_numpy(), p["prob"].to_numpy(), thr)
+    curves = loaders.curves(zp, stamp)
+    cs = {n: curves[n][split] for n in chosen if split in curves.get(n, {})}
+    roc = charts.roc_chart(cs, {n: (op[n]["fpr"], op[n]["tpr"]) for n in chosen}, label)
+    cal = charts.calibration_chart(cs, thr, label)
+    dca = charts.dca_chart(cs, thr, {n: op[n]["net_benefit"] for n in chosen}, label)
+    c1, c2, c3 = st.columns(3)
+    split_label = "internal hold-out test" if split == "test" else "external cohort"
+    subtitle = f"{split_label} · threshold {thr:.2f} · zoo {ctx['zoo_name']} ({zoo.manifest['profile']['name']} profile)"
+    for col, ch, nm, title in ((c1, roc, "roc", "ROC"), (c2, cal, "calibration", "Calibration (reliability)"),
+                               (c3, dca, "decision_curve", "Decision curve")):
+        with col:
+            st.altair_chart(ch, width="stretch")
+            d1, d2 = st.columns(2)
+            fig = charts.for_export(ch, title, subtitle)
+            d1.download_button("SVG", charts.to_svg(fig), f"{nm}_{split}_thr{thr:.2f}.svg",
+                               "image/svg+xml", key=f"lb_svg_{nm}", width="stretch", icon=":material/download:")
+            d2.download_button("PNG", charts.to_png(fig), f"{nm}_{split}_thr{thr:.2f}.png", "image/png",
+                               key=f"lb_png_{nm}", width="stretch", icon=":material/download:")
+
+    st.subheader(f"At threshold {thr:.2f}")
+    for n in chosen:  # a degenerate threshold: say why sensitivity or specificity is 0
+        o = op[n]
+        if not o["n"] or (o["specificity"] > 0 and o["recall"] > 0):
+            continue
+        if o["specificity"] == 0 and o["recall"] == 1:
+            why = f"every patient scores at or above {thr:.2f}, so all are called PD"
+        elif o["recall"] == 0 and o["specificity"] == 1:
+            why = f"no patient scores at or above {thr:.2f}, so all are called non-PD"
+        elif o["specificity"] == 0:
+            why = f"every non-PD patient scores at or above {thr:.2f}"
+        else:
+            why = f"every PD patient scores below {thr:.2f}"
+        st.info(f"**{label.get(n, n)}** at {thr:.2f}: sensitivity {o['recall']:.2f}, specificity {o['specificity']:.2f} "
+                f"— {why}. Move the threshold towards this model's probabilities (its own OOF threshold is "
+                f"{metrics['models'].get(n, {}).get('threshold', float('nan')):.2f}).", icon=":material/info:")
+    st.markdown(" · ".join(f"**{label.get(n, n)}**: sensitivity {op[n]['recall']:.2f}, specificity "
+                           f"{op[n]['specificity']:.2f}, PPV {op[n]['precision']:.2f}, net benefit {op[n]['net_benefit']:.3f}"
+                           for n in chosen[:3]))
+    st.download_button(f"Download metrics at threshold {thr:.2f} (CSV)", safe_csv_bytes(pd.DataFrame(
+        [{"model": n, "display": label.get(n, n), "split": split, "threshold": thr, **op[n]} for n in chosen])),
+        f"metrics_{split}_thr{thr:.2f}.csv", "text/csv", key="lb_csv_thr", icon=":material/download:")
+    cm_model = st.selectbox("Confusion matrix for", chosen, format_func=lambda n: label.get(n, n), key="lb_cm_model")
+    a, b = st.columns([1, 2])
+    with a:
+        st.altair_chart(charts.confusion_chart(op[cm_model]))
+    with b:
+        st.dataframe(pd.DataFrame([{"Model": label.get(n, n), "Sensitivity": op[n]["recall"],
+                                    "Specificity": op[n]["specificity"], "PPV": op[n]["precision"],
+                                    "ACC": op[n]["accuracy"], "F1": op[n]["f1"], "Net benefit": op[n]["net_benefit"],
+                                    "n": op[n]["n"]} for n in chosen]),
                      hide_index=True, width="stretch",
                      column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                    for c in ("all", "correct", "wrong", "chance")})
-        st.caption("Targets: ground-truth plasma-cell masks and band boxes on synthetic cohorts; otherwise the "
-                   "classical segmenter's masks and the documented band detector.")
+                                    for c in ("Sensitivity", "Specificity", "PPV", "ACC", "F1", "Net benefit")})
 
-abl = metrics.get("ablation", {})
-if abl:
-    with st.expander("Ablation: leave one modality out (ensemble AUC on this split)"):
-        rows = [{"Ensemble": zoo.manifest["ensembles"][e]["display"], **{k.replace("_", " "): v for k, v in
-                 r.get(split, {}).items()}} for e, r in abl.items() if split in r]
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    att = lb.dropna(subset=["attention_on_target"]) if "attention_on_target" in lb else lb.iloc[:0]
+    if len(att):
+        with st.expander("Attention on target: correct vs wrong predictions"):
+            st.dataframe(att[["display", "attention_on_target", "attention_correct", "attention_wrong",
+                              "attention_chance"]].rename(columns={"display": "Model", "attention_on_target": "all",
+                                                                   "attention_correct": "correct", "attention_wrong": "wrong",
+                                                                   "attention_chance": "chance"}),
+                         hide_index=True, width="stretch",
+                         column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                        for c in ("all", "correct", "wrong", "chance")})
+            st.caption("Targets: ground-truth plasma-cell masks and band boxes on synthetic cohorts; otherwise the "
+                       "classical segmenter's masks and the documented band detector.")
 
-vs = {n: r[split]["vs_staging"] for n, r in metrics["models"].items() if (r.get(split) or {}).get("vs_staging")}
-if vs:
-    st.subheader(f"Reclassification against {ref_label}")
-    st.caption(f"{ref_label} was the best staging system on out-of-fold AUC ({staging.get('chosen_on', '')}); its "
-               "risk for a patient is the training progression rate of the patient's stage. Rows: its risk band; "
-               "columns: the model's. Every patient of this split is counted once, including those without a "
-               "prediction.")
-    opts = [n for n in names if n in vs] or list(vs)
-    rc_model = st.selectbox("Model", opts, format_func=lambda n: label.get(n, n), key="lb_rc_model",
-                            index=opts.index("ens_soft_vote") if "ens_soft_vote" in opts else 0)
-    who = st.radio("Patients", ["all", "events", "non_events"], horizontal=True, key="lb_rc_who",
-                   format_func={"all": "All", "events": "Progressed (PD)", "non_events": "No PD"}.get)
-    rec = vs[rc_model]
-    t = rec["reclassification"]
-    st.dataframe(pd.DataFrame(t[who], index=[f"{ref_label}: {b}" for b in t["bands"]],
-                              columns=[f"{label.get(rc_model, rc_model)}: {b}" for b in t["bands"]]), width="stretch")
-    nri, lr = rec["nri"], rec.get("lr_test") or {}
-    st.caption(f"NRI {nri['total']:+.3f} (95% CI {nri['total_ci'][0]:+.3f} to {nri['total_ci'][1]:+.3f}; events "
-               f"{nri['events']:+.3f}, non-events {nri['non_events']:+.3f}; n = {nri['n']}). ΔAUC {rec['delta']:+.3f} "
-               f"(95% CI {rec['ci'][0]:+.3f} to {rec['ci'][1]:+.3f}). Likelihood-ratio test of adding the score to the "
-               f"stage: χ² = {lr.get('chi2', float('nan')):.2f}, p = {lr.get('p_value', float('nan')):.3g} "
-               f"(fitted on this split's patients, n = {lr.get('n', 0)}).")
+    abl = metrics.get("ablation", {})
+    if abl:
+        with st.expander("Ablation: leave one modality out (ensemble AUC on this split)"):
+            rows = [{"Ensemble": zoo.manifest["ensembles"][e]["display"], **{k.replace("_", " "): v for k, v in
+                     r.get(split, {}).items()}} for e, r in abl.items() if split in r]
+            st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+    vs = {n: r[split]["vs_staging"] for n, r in metrics["models"].items() if (r.get(split) or {}).get("vs_staging")}
+    if vs:
+        st.subheader(f"Reclassification against {ref_label}")
+        st.caption(f"{ref_label} was the best staging system on out-of-fold AUC ({staging.get('chosen_on', '')}); its "
+                   "risk for a patient is the training progression rate of the patient's stage. Rows: its risk band; "
+                   "columns: the model's. Every patient of this split is counted once, including those without a "
+                   "prediction.")
+        opts = [n for n in names if n in vs] or list(vs)
+        rc_model = st.selectbox("Model", opts, format_func=lambda n: label.get(n, n), key="lb_rc_model",
+                                index=opts.index("ens_soft_vote") if "ens_soft_vote" in opts else 0)
+        who = st.radio("Patients", ["all", "events", "non_events"], horizontal=True, key="lb_rc_who",
+                       format_func={"all": "All", "events": "Progressed (PD)", "non_events": "No PD"}.get)
+        rec = vs[rc_model]
+        t = rec["reclassification"]
+        st.dataframe(pd.DataFrame(t[who], index=[f"{ref_label}: {b}" for b in t["bands"]],
+                                  columns=[f"{label.get(rc_model, rc_model)}: {b}" for b in t["bands"]]), width="stretch")
+        nri, lr = rec["nri"], rec.get("lr_test") or {}
+        st.caption(f"NRI {nri['total']:+.3f} (95% CI {nri['total_ci'][0]:+.3f} to {nri['total_ci'][1]:+.3f}; events "
+                   f"{nri['events']:+.3f}, non-events {nri['non_events']:+.3f}; n = {nri['n']}). ΔAUC {rec['delta']:+.3f} "
+                   f"(95% CI {rec['ci'][0]:+.3f} to {rec['ci'][1]:+.3f}). Likelihood-ratio test of adding the score to the "
+                   f"stage: χ² = {lr.get('chi2', float('nan')):.2f}, p = {lr.get('p_value', float('nan')):.3g} "
+                   f"(fitted on this split's patients, n = {lr.get('n', 0)}).")
+
+
+tab_curves, tab_sub, tab_card = st.tabs(["Curves and threshold", "Subgroups", "Model card"], key="lb_tab",
+                                        on_change="rerun")
+with tab_curves:
+    if tab_curves.open:
+        curves_tab()
+with tab_sub:
+    if tab_sub.open:
+        report_panels.subgroups_tab(ctx, zoo, split)
+with tab_card:
+    if tab_card.open:
+        report_panels.model_card_tab(ctx, zoo)

@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, forms, patient_card, state, throttle
+from dashboard import charts, forms, patient_card, report_panels, state, throttle
 from dashboard.datasets import redact
 from dashboard.sidebar import need_cohort, need_zoo
 from zoo.api import risk_band
@@ -108,6 +108,7 @@ if pred is not None:
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                      column_config={"P(PD)": st.column_config.ProgressColumn(format="%.3f", min_value=0,
                                                                              max_value=1)})
+    report_panels.patient_report_button(ctx, zoo, values, images, pred, inputs_key)
 
 
 @st.fragment

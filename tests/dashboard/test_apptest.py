@@ -342,3 +342,29 @@ def test_cohort_explorer_draws_km_by_r2iss_beside_predicted_risk(app_env):
     captions = " ".join(c.value for c in at.caption)
     assert "R2-ISS from ISS, LDH" in captions and "Predicted risk groups" in captions
     assert len(at.get("vega_lite_chart")) >= 3, "predicted risk, R2-ISS and the chosen grouping"
+
+
+def test_leaderboard_subgroups_tab_lists_groups_and_greys_small_ones(app_env):
+    at = _run("../pages/leaderboard.py")
+    at.session_state["lb_tab"] = "Subgroups"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    sub = at.dataframe[-1].value
+    sub = getattr(sub, "data", sub)  # a Styler (greyed rows) or a frame
+    assert list(sub.columns[:4]) == ["Subgroup", "Group", "n", "Events"]
+    assert {"Sex", "Age ≥ 65", "ISS", "R-ISS", "Heavy-chain isotype"} <= set(sub["Subgroup"])
+    assert (sub["Status"] == "too few events").all(), "80 patients: no test group reaches 10 events"
+    assert any("no forest plot" in i.value for i in at.info)
+    at.selectbox(key="lb_sg_extra").set_value("fish_del17p").run()
+    sub = getattr(at.dataframe[-1].value, "data", at.dataframe[-1].value)
+    assert "del(17p)" in " ".join(sub["Subgroup"]), "a user-chosen variable becomes a subgrouping"
+
+
+def test_leaderboard_model_card_tab_offers_html_and_pdf(app_env):
+    at = _run("../pages/leaderboard.py")
+    at.session_state["lb_tab"] = "Model card"
+    at.run()
+    at.button(key="lb_card_go").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Model card (HTML)" in labels and "Model card (PDF)" in labels

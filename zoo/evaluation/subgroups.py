@@ -147,7 +147,7 @@ def group_metrics(y, p, groups, threshold: float, weights=None, n_boot: int = 10
 
 def subgroup_table(y: pd.Series, probs: pd.DataFrame, labels: pd.DataFrame, thresholds: dict[str, float],
                    weights: pd.Series | None = None, displays: dict[str, str] | None = None,
-                   n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+                   n_boot: int = 1000, seed: int = 0, grouping_displays: dict[str, str] | None = None) -> pd.DataFrame:
     """Every (model, grouping, group) row for one validation split.
 
     ``y``: outcomes indexed by patient; ``probs``: one column per model (same index); ``labels``: one
@@ -164,7 +164,7 @@ def subgroup_table(y: pd.Series, probs: pd.DataFrame, labels: pd.DataFrame, thre
             t.insert(0, "model", model)
             t.insert(1, "display", (displays or {}).get(model, model))
             t.insert(2, "grouping", grouping)
-            t.insert(3, "grouping_display", DISPLAY.get(grouping, grouping))
+            t.insert(3, "grouping_display", {**DISPLAY, **(grouping_displays or {})}.get(grouping, grouping))
             frames.append(t)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -219,7 +219,8 @@ def zoo_subgroups(zoo, cohorts: dict, models: list[str] | None = None, extra: tu
         if len(u):
             labels[PATTERN] = u.reindex(y.index).astype(object)
         w = None if cohort.case_weights is None else cohort.case_weights.reindex(y.index)
-        t = subgroup_table(y, probs, labels, thresholds, w, displays, n_boot, seed)
+        names = {v: cohort.schema[v].display for v in extra if v in cohort.schema}
+        t = subgroup_table(y, probs, labels, thresholds, w, displays, n_boot, seed, names)
         t.insert(0, "split", split)
         parts.append(t)
         pooled.append((y, probs, pd.DataFrame({SITE: SPLIT_SITE[split]}, index=y.index), w))
