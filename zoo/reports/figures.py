@@ -122,6 +122,9 @@ def waterfall_png(frame: pd.DataFrame, base: float, final: float, title: str = "
         ax.barh(y, c, left=start, color="#d62728" if c > 0 else "#1f77b4", height=0.6)
         start += c
     ax.axvline(base, ls=":", color="grey", lw=1)
+    ends = base + np.r_[0, np.cumsum(frame["contribution"].to_numpy(dtype=float))]
+    pad = max(0.01, 0.05 * float(np.ptp(ends)))
+    ax.set_xlim(float(ends.min()) - pad, float(ends.max()) + pad)
     ax.set_yticks(ypos, [text(r) for _, r in frame.iterrows()], fontsize=7)
     ax.set(xlabel=f"P(PD): {base:.2f} (average) → {final:.2f} (this patient)", title=title)
     ax.title.set_fontsize(8)

@@ -68,6 +68,11 @@ def explanations(zoo, clinical: dict, images: dict[str, list[np.ndarray]] | None
         img = pd.DataFrame([{k: (np.nan if v is None else v) for k, v in pred.model_probs.items()}])
         res = explain_ensemble_clinical(zoo, X, img, background, schema, main)
         frame = waterfall_frame(res, 0, top=8)
+        from zoo.schema import Kind
+
+        binary = {v.name for v in schema if v.kind is Kind.binary}
+        frame["value"] = [("yes" if float(x) == 1 else "no") if var in binary and pd.notna(x) else x
+                          for var, x in zip(frame["variable"], frame["value"])]
         waterfall = figures.waterfall_png(frame, float(res.base_values.iloc[0]), float(res.predictions[0]),
                                           "What moved the clinical part of the estimate (SHAP)")
     return ReportImages(cams, waterfall, notes)
