@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import cached, charts, loaders
+from dashboard import cached, charts, loaders, throttle
 from zoo.csvsafe import safe_csv_bytes
 
 
@@ -42,8 +42,9 @@ def subgroups_tab(ctx: dict, zoo, split: str) -> None:
     choices = categorical_choices(cohort.schema, cohort.clinical)
     extra = c2.selectbox("Also split by", [None, *choices], key="lb_sg_extra",
                          format_func=lambda v: "—" if v is None else cohort.schema.label(v))
-    rows = cached.subgroups(str(ctx["zoo_dir"]), loaders.zoo_stamp(ctx["zoo_dir"]), train,
-                            external, model, (extra,) if extra else ())
+    with throttle.model_work("Computing subgroup performance (bootstrap CIs)…"):
+        rows = cached.subgroups(str(ctx["zoo_dir"]), loaders.zoo_stamp(ctx["zoo_dir"]), train,
+                                external, model, (extra,) if extra else ())
     if rows.empty or not (rows["split"] == split).any():
         st.info("No held-out predictions of this model on this split.")
         return
@@ -91,8 +92,9 @@ def model_card_tab(ctx: dict, zoo) -> None:
         st.caption("The training cohort is not in the server's catalog: the card will leave out Table 1 and subgroups.")
     if st.button("Prepare the model card", key="lb_card_go", icon=":material/description:"):
         try:
-            st.session_state["lb_card"] = (loaders.zoo_stamp(ctx["zoo_dir"]), cached.model_card(
-                str(ctx["zoo_dir"]), loaders.zoo_stamp(ctx["zoo_dir"]), train, external))
+            with throttle.model_work("Writing the model card (subgroups, figures, PDF)…"):
+                st.session_state["lb_card"] = (loaders.zoo_stamp(ctx["zoo_dir"]), cached.model_card(
+                    str(ctx["zoo_dir"]), loaders.zoo_stamp(ctx["zoo_dir"]), train, external))
         except ReportError as e:
             st.error(str(e), icon=":material/error:")
     card = st.session_state.get("lb_card")
@@ -115,8 +117,9 @@ def patient_report_button(ctx: dict, zoo, values: dict, images: dict, pred, inpu
     if st.button("Prepare the patient report (PDF)", key="pp_report_go", icon=":material/picture_as_pdf:"):
         img_key = repr({m: [image_sha256(a) for a in arrs] for m, arrs in images.items()})
         try:
-            pdf = cached.patient_report_pdf(str(ctx["zoo_dir"]), loaders.zoo_stamp(ctx["zoo_dir"]), train,
-                                            inputs_key, img_key, values, images, pred)
+            with throttle.model_work("Writing the patient report (Grad-CAM, SHAP, PDF)…"):
+                pdf = cached.patient_report_pdf(str(ctx["zoo_dir"]), loaders.zoo_stamp(ctx["zoo_dir"]), train,
+                                                inputs_key, img_key, values, images, pred)
             st.session_state["pp_report"] = (inputs_key, pdf)
         except ReportError as e:
             st.error(str(e), icon=":material/error:")

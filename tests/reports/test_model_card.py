@@ -94,5 +94,47 @@ def _minimal_context(**over):
            "models": [], "ensembles": [], "performance": {"test": [], "external": []},
            "figures": {"test": {}, "external": {}}, "staging": {"best": None, "chosen_on": None, "test": [], "external": []},
            "has_external": False, "subgroups": [], "subgroup_min_events": 10, "forest": {}, "limitations": [],
-           "checklist": tripod.checklist(), "best_single": None}
+           "checklist": tripod.checklist(), "best_single": None, "ipcw": False, "site_difference": None}
     return {**ctx, **over}
+
+
+def test_a_zoo_without_an_external_cohort_gets_a_card(test_zoo, monkeypatch):
+    import pandas as pd
+
+    from zoo.reports.model_card import card_context
+    from zoo.reports.render import render_html
+
+    real = test_zoo.leaderboard
+    monkeypatch.setattr(test_zoo, "leaderboard", lambda split="test": pd.DataFrame() if split == "external" else real(split))
+    ctx = card_context(test_zoo, {}, n_boot=20)
+    assert ctx["performance"]["external"] == [] and ctx["performance"]["test"]
+    assert "No external validation" in " ".join(ctx["limitations"])
+    assert "No external cohort was given" in render_html("model_card.html.j2", ctx)
+
+
+def test_a_cohort_that_is_not_the_zoos_is_refused_not_described(test_zoo, tiny_external_dir, tiny_cohort_dir):
+    from zoo.reports.model_card import load_cohorts
+
+    cohorts, notes = load_cohorts(test_zoo, cohort=tiny_external_dir, external=tiny_cohort_dir)
+    assert cohorts == {}
+    assert len(notes) == 2 and all("is not the one this zoo was" in n for n in notes)
+    assert str(tiny_external_dir.parent) not in " ".join(notes), "a folder name, never the server path"
+
+
+def test_server_paths_leave_only_their_names():
+    from zoo.reports.model_card import scrub_paths
+
+    msg = "No such file or directory: '/srv/myelozoo/zoos/a/models/x.safetensors' (see /var/log/x.log)"
+    assert scrub_paths(msg) == "No such file or directory: 'x.safetensors' (see x.log)"
+    assert scrub_paths("ratio 3/4 and 1.5 g/dL") == "ratio 3/4 and 1.5 g/dL"
+
+
+def test_forest_plot_survives_odd_intervals_and_dollar_signs():
+    import pandas as pd
+
+    from zoo.reports.figures import forest_png
+
+    rows = pd.DataFrame({"grouping_display": ["Cost $", "Site"], "group": ["$x$", "A"], "auc": [0.9, 0.6],
+                         "auc_lo": [0.92, 0.4], "auc_hi": [0.99, 0.8], "too_few_events": [False, False]})
+    png = forest_png(rows, "t $a$")
+    assert png and png[:8] == b"\x89PNG\r\n\x1a\n"

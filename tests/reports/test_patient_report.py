@@ -54,6 +54,11 @@ def test_report_has_inputs_flags_probability_votes_explanations_and_identity(rep
     assert "Venn–Abers interval" in html and pred.band.capitalize() in html
     assert "β2-microglobulin" in html and "outside the training range" in html, "29 mg/L is flagged"
     assert "Research use only" in html and zoo.hash[:16] in html
+    # the predictor's form never sends derived stages; the report shows the ones the models derived and used
+    form_values = {k: v for k, v in values.items() if not cohort.schema[k].derived}
+    rows = report_context(zoo, cohort.schema, form_values, pred, extras[0], bg)["inputs"]
+    derived = {r["label"]: r["value"] for r in rows if r["derived"]}
+    assert len(derived) >= 2 and all(v != "unknown" for v in derived.values()), derived
     assert html.count('alt="Grad-CAM') == len(images) and 'alt="SHAP waterfall"' in html
     for name in ("clinical_lr", "clinical_rf"):
         assert zoo.manifest["models"][name]["display"] in html

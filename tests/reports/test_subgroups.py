@@ -33,7 +33,7 @@ def test_a_subgroup_without_signal_has_an_auc_ci_covering_one_half_and_the_other
     assert sex.loc["female", "auc_lo"] < 0.5 < sex.loc["female", "auc_hi"], sex.loc["female"]
     assert sex.loc["male", "auc_lo"] > 0.5, sex.loc["male"]
     # every other well-populated group mixes women and men, so it keeps some signal
-    others = t[(t["grouping"] != "sex") & ~t["too_few_events"] & (t["group"] != "unknown")]
+    others = t[(t["grouping"] != "sex") & ~t["too_few_events"] & (t["group"] != "(missing)")]
     assert len(others) >= 5 and (others["auc_lo"] > 0.5).all(), others[["grouping", "group", "auc", "auc_lo"]]
     assert t["n"].groupby(t["grouping"]).sum().eq(len(df)).all(), "each grouping partitions the patients"
 
@@ -44,8 +44,8 @@ def test_small_groups_are_flagged_and_unknown_labels_are_a_group_of_their_own():
     p = np.clip(0.5 + (y - 0.5) * 0.4 + rng.normal(0, 0.2, len(y)), 0.01, 0.99)
     g = ["a"] * 90 + [None] * 23
     t = group_metrics(y, p, g, threshold=0.5, n_boot=200).set_index("group")
-    assert set(t.index) == {"a", "unknown"}
-    assert not t.loc["a", "too_few_events"] and t.loc["unknown", "too_few_events"], "3 events < 10"
+    assert set(t.index) == {"a", "(missing)"}
+    assert not t.loc["a", "too_few_events"] and t.loc["(missing)", "too_few_events"], "3 events < 10"
     assert t.loc["a", "n"] == 90 and t.loc["a", "events"] == 30
     assert t.loc["a", "auc_lo"] <= t.loc["a", "auc"] <= t.loc["a", "auc_hi"]
     sens = ((p[:90] >= 0.5) & (y[:90] == 1)).sum() / 30

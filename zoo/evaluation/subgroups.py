@@ -23,7 +23,7 @@ from zoo.evaluation.bootstrap import percentile_ci, resample_weights, weighted_a
 from zoo.schema import Kind, Schema
 
 MIN_EVENTS = 10
-UNKNOWN = "unknown"
+UNKNOWN = "(missing)"  # not a level any schema variable can take
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def group_metrics(y, p, groups, threshold: float, weights=None, n_boot: int = 10
                   min_events: int = MIN_EVENTS) -> pd.DataFrame:
     """One row per group: n, events, AUC (95 % CI), calibration intercept, sensitivity, specificity.
 
-    ``groups``: a label per patient (None/NaN: "unknown", reported as its own group). Patients without a
+    ``groups``: a label per patient (None/NaN: "(missing)", reported as its own group). Patients without a
     prediction (NaN) are left out, as in the leaderboard. ``weights``: censoring weights (None: all 1).
     """
     from fairlearn.metrics import MetricFrame
@@ -192,7 +192,7 @@ def zoo_subgroups(zoo, cohorts: dict, models: list[str] | None = None, extra: tu
     ``cohorts``: split -> ``Cohort`` (the training cohort for ``test``, the external one for ``external``);
     a split without its cohort is skipped. Besides the registry's groupings and ``extra`` variables, each
     split gets the modalities the main ensemble used per patient, and a pooled ``held-out`` split compares
-    the sites. Patients missing from a cohort's table are labelled "unknown", never dropped.
+    the sites. Patients missing from a cohort's table are labelled "(missing)", never dropped.
     """
     from zoo.api import MAIN_ENSEMBLE
 

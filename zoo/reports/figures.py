@@ -26,6 +26,11 @@ def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
+def plain(text: str) -> str:
+    """Users' labels as literal text: an even number of '$' would switch matplotlib to mathtext."""
+    return str(text).replace("$", r"\$")
+
+
 def _figure(w: float = 4.2, h: float = 3.4):
     fig = Figure(figsize=(w, h))
     return fig, fig.add_subplot(1, 1, 1)
@@ -39,7 +44,7 @@ def roc_png(curves: dict, split: str, names: dict[str, str]) -> bytes | None:
         c = (curves.get(name) or {}).get(split)
         if not c or not c.get("roc_fpr"):
             continue
-        ax.plot(c["roc_fpr"], c["roc_tpr"], color=PALETTE[i % len(PALETTE)], lw=1.6, label=label)
+        ax.plot(c["roc_fpr"], c["roc_tpr"], color=PALETTE[i % len(PALETTE)], lw=1.6, label=plain(label))
         drawn += 1
     if not drawn:
         return None
@@ -56,7 +61,7 @@ def calibration_png(curves: dict, split: str, names: dict[str, str]) -> bytes | 
         c = (curves.get(name) or {}).get(split)
         if not c or not c.get("cal_pred"):
             continue
-        ax.plot(c["cal_pred"], c["cal_obs"], marker="o", ms=3, color=PALETTE[i % len(PALETTE)], lw=1.4, label=label)
+        ax.plot(c["cal_pred"], c["cal_obs"], marker="o", ms=3, color=PALETTE[i % len(PALETTE)], lw=1.4, label=plain(label))
         drawn += 1
     if not drawn:
         return None
@@ -73,7 +78,7 @@ def decision_curve_png(curves: dict, split: str, names: dict[str, str]) -> bytes
         c = (curves.get(name) or {}).get(split)
         if not c or not c.get("dca_threshold"):
             continue
-        ax.plot(c["dca_threshold"], c["dca_model"], color=PALETTE[i % len(PALETTE)], lw=1.4, label=label)
+        ax.plot(c["dca_threshold"], c["dca_model"], color=PALETTE[i % len(PALETTE)], lw=1.4, label=plain(label))
         ref = ref or c
         drawn += 1
     if not drawn:
@@ -92,14 +97,16 @@ def forest_png(rows: pd.DataFrame, title: str = "") -> bytes | None:
     rows = rows[~rows["too_few_events"].astype(bool) & rows["auc"].notna()]
     if rows.empty:
         return None
-    labels = [f"{g}: {lvl}" for g, lvl in zip(rows["grouping_display"], rows["group"])]
+    labels = [plain(f"{g}: {lvl}") for g, lvl in zip(rows["grouping_display"], rows["group"])]
     fig, ax = _figure(4.8, 0.28 * len(rows) + 0.9)
     ypos = np.arange(len(rows))[::-1]
-    ax.errorbar(rows["auc"], ypos, xerr=[rows["auc"] - rows["auc_lo"], rows["auc_hi"] - rows["auc"]],
+    lo = np.maximum(0.0, (rows["auc"] - rows["auc_lo"]).to_numpy(float))  # a percentile CI may miss its point
+    hi = np.maximum(0.0, (rows["auc_hi"] - rows["auc"]).to_numpy(float))
+    ax.errorbar(rows["auc"], ypos, xerr=[lo, hi],
                 fmt="s", ms=4, color=PALETTE[0], ecolor="#555", capsize=2, lw=1)
     ax.axvline(0.5, ls=":", color="grey", lw=1)
     ax.set_yticks(ypos, labels, fontsize=7)
-    ax.set(xlim=(0, 1.02), xlabel="AUC (95 % CI)", title=title)
+    ax.set(xlim=(0, 1.02), xlabel="AUC (95 % CI)", title=plain(title))
     ax.title.set_fontsize(8)
     return png_bytes(fig)
 
@@ -109,8 +116,8 @@ def waterfall_png(frame: pd.DataFrame, base: float, final: float, title: str = "
     def text(r) -> str:
         v = r.get("value")
         if v is None or (isinstance(v, float) and np.isnan(v)):
-            return str(r["label"]) + ("" if r.get("variable") == "other" else " = unknown")
-        return f"{r['label']} = {v:.3g}" if isinstance(v, (int, float, np.number)) else f"{r['label']} = {v}"
+            return plain(str(r["label"]) + ("" if r.get("variable") == "other" else " = unknown"))
+        return plain(f"{r['label']} = {v:.3g}" if isinstance(v, (int, float, np.number)) else f"{r['label']} = {v}")
 
     if frame is None or frame.empty:
         return None

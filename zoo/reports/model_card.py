@@ -8,6 +8,7 @@ predictions and what the single look at the test set gave.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,12 @@ from zoo.reports import figures, tripod
 from zoo.reports.render import html_to_pdf, render_html
 
 DATE_COLUMNS = ("diagnosis_date", "date_of_diagnosis", "enrolment_date")
+_ABS_PATH = re.compile(r"(?<![\w.])(?:/[^\s/:'\"]+)+/?")
+
+
+def scrub_paths(text: str) -> str:
+    """A report leaves the server: absolute paths in messages (a failed model's reason) keep only their name."""
+    return _ABS_PATH.sub(lambda m: Path(m.group(0).rstrip("/")).name or "/", text)
 
 
 def _displays(zoo) -> dict[str, str]:
@@ -37,11 +44,18 @@ def load_cohorts(zoo, cohort: str | Path | None = None, external: str | Path | N
         path = given or rec.get("path")
         if not path or (split == "external" and not need_external):
             continue
+        which = "training" if split == "test" else "external"
         try:
             c = load_cohort(path, decode_images=False)
         except Exception as e:  # noqa: BLE001 - any unreadable cohort: the card says so and goes on
-            notes.append(f"The {'training' if split == 'test' else 'external'} cohort could not be read ({e}); "
+            notes.append(f"The {which} cohort could not be read ({scrub_paths(str(e))}); "
                          "its summary and subgroups are left out.")
+            continue
+        if rec.get("fingerprint") and c.fingerprint != rec["fingerprint"]:
+            # another cohort (or this one edited since training) would describe other patients
+            notes.append(f"The {which} cohort given ({Path(path).name}) is not the one this zoo was "
+                         f"{'trained' if split == 'test' else 'validated'} on: its content differs from what the zoo "
+                         "recorded. Its summary and subgroups are left out; give the original folder.")
             continue
         ids = set(zoo.predictions().query("split == @split")["patient_id"])
         missing = len(ids - set(c.clinical.index))
@@ -57,8 +71,28 @@ def _named(rows: list[dict], disp: dict[str, str]) -> list[dict]:
 
 
 def _perf_rows(lb: pd.DataFrame, names: list[str]) -> list[dict]:
+    if lb.empty or "model" not in lb:  # e.g. a zoo without an external cohort
+        return []
     keep = lb[lb["model"].isin(names)].set_index("model").reindex([n for n in names if n in set(lb["model"])])
     return [{"model": m, **r.to_dict()} for m, r in keep.iterrows()]
+
+
+def _site_difference(zoo, model: str, n_boot: int) -> dict | None:
+    """External minus internal-test AUC of one model, with an unpaired bootstrap CI (each site resampled on
+    its own): the heterogeneity across sites that TRIPOD+AI 23b asks for."""
+    from zoo.evaluation.bootstrap import percentile_ci, resample_weights, weighted_auc
+
+    P = zoo.predictions()
+    parts = []
+    for split, seed in (("test", 101), ("external", 202)):
+        r = P[(P["model"] == model) & (P["split"] == split)].dropna(subset=["prob"])
+        y, p = r["y"].to_numpy(int), r["prob"].to_numpy(float)
+        if len(np.unique(y)) < 2:
+            return None
+        parts.append((float(weighted_auc(y, p, np.ones((1, len(y))))[0]),
+                      weighted_auc(y, p, resample_weights(y, n_boot, seed))))
+    lo, hi = percentile_ci(parts[1][1] - parts[0][1])
+    return {"internal": parts[0][0], "external": parts[1][0], "delta": parts[1][0] - parts[0][0], "ci": [lo, hi]}
 
 
 def card_context(zoo, cohorts: dict | None = None, notes: list[str] | None = None, n_boot: int = 1000,
@@ -78,7 +112,7 @@ def card_context(zoo, cohorts: dict | None = None, notes: list[str] | None = Non
     best_staging = staging.get("best")
     plotted = {n: disp[n] for n in dict.fromkeys([MAIN_ENSEMBLE, man.get("best_single"), best_staging]) if n in disp}
     lb = {s: zoo.leaderboard(s) for s in ("test", "external")}
-    lb = {s: t[t.get("status", "ok") != "failed"] if len(t) else t for s, t in lb.items()}
+    lb = {s: t[t["status"] != "failed"] if len(t) and "status" in t else t for s, t in lb.items()}
     has_ext = len(lb["external"]) > 0
     train_cohort = cohorts.get("test")
     schema = train_cohort.schema if train_cohort is not None else None
@@ -88,14 +122,19 @@ def card_context(zoo, cohorts: dict | None = None, notes: list[str] | None = Non
             ("roc", figures.roc_png(curves, split, plotted)), ("calibration", figures.calibration_png(curves, split, plotted)),
             ("dca", figures.decision_curve_png(curves, split, plotted)))}
 
-    # predictors with units (schema of the training cohort when present, else names only)
+    # predictors with units (schema of the training cohort when present, else names only); missing shares over
+    # the training patients, the rows the models were fitted on
+    train_rows = None
+    if train_cohort is not None:
+        ids = [p for p in zoo.split().get("train", []) if p in train_cohort.clinical.index]
+        train_rows = train_cohort.clinical.loc[ids] if ids else train_cohort.clinical
     predictors = []
     for f in zoo.features:
         v = schema[f] if schema is not None and f in schema else None
         predictors.append({"name": f, "label": v.display if v else f, "unit": (v.unit or "") if v else "",
                            "kind": v.kind.value if v else "", "derived": bool(v and v.derived),
-                           "missing": float(train_cohort.clinical[f].isna().mean())
-                           if train_cohort is not None and f in train_cohort.clinical else None})
+                           "missing": float(train_rows[f].isna().mean())
+                           if train_rows is not None and f in train_rows else None})
     t1 = table_one(train_cohort.clinical, schema) if train_cohort is not None else None
     dates = None
     if train_cohort is not None:
@@ -121,12 +160,12 @@ def card_context(zoo, cohorts: dict | None = None, notes: list[str] | None = Non
         limitations.append("The development cohort is synthetic (MyeloZoo's generator): every figure describes the "
                            "generator, not patients. Do not cite it as clinical evidence.")
     limitations += sample_size_warnings(metrics, "test") + (sample_size_warnings(metrics, "external") if has_ext else [])
-    few = sub[sub["too_few_events"]] if len(sub) else sub
+    few = card_subgroups[card_subgroups["too_few_events"]] if len(card_subgroups) else card_subgroups
     if len(few):
-        limitations.append(f"{len(few)} subgroup rows have fewer than {MIN_EVENTS} events or non-events; their AUCs "
+        limitations.append(f"{len(few)} of the card's subgroup rows have fewer than {MIN_EVENTS} events or non-events; their AUCs "
                            "are shown for completeness and are not interpretable.")
     if failed:
-        limitations.append("Models that failed to train and are absent: " + "; ".join(f"{k} ({v})" for k, v in failed.items()))
+        limitations.append("Models that failed to train and are absent: " + "; ".join(f"{k} ({scrub_paths(str(v))})" for k, v in failed.items()))
     if not has_ext:
         limitations.append("No external validation: performance comes from one internal hold-out split.")
     limitations.append("Image models are trained from scratch on small cohorts on CPU profiles; their attention maps "
@@ -147,7 +186,7 @@ def card_context(zoo, cohorts: dict | None = None, notes: list[str] | None = Non
         "table_one": (t1.to_dict("records") if t1 is not None else None),
         "table_one_columns": (list(t1.columns) if t1 is not None else []),
         "predictors": predictors,
-        "missing": (missingness(train_cohort.clinical, schema).to_dict("records") if train_cohort is not None else []),
+        "missing": (missingness(train_rows, schema).to_dict("records") if train_rows is not None else []),
         "sample_size": size,
         "models": [{"name": n, "display": r.get("display", n), "modality": r.get("modality"), "family": r.get("family"),
                     "oof_auc": (metrics["models"].get(n) or {}).get("oof", {}).get("auc")}
@@ -169,7 +208,9 @@ def card_context(zoo, cohorts: dict | None = None, notes: list[str] | None = Non
         "subgroup_min_events": MIN_EVENTS,
         "forest": forest,
         "limitations": limitations,
-        "notes": notes or [],
+        "notes": [scrub_paths(n) for n in (notes or [])],
+        "ipcw": any((v or {}).get("ipcw_weighted") for v in (metrics.get("outcome_excluded") or {}).values()),
+        "site_difference": _site_difference(zoo, MAIN_ENSEMBLE, n_boot) if has_ext else None,
         "checklist": tripod.checklist(),
         "items": {s: tripod.items_for(s) for s in tripod.SECTION},
         "section_titles": tripod.SECTION_TITLE,

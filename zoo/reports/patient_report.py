@@ -82,9 +82,13 @@ def _inputs(zoo, schema, clinical: dict, observed: pd.DataFrame | None) -> list[
     from zoo.schema import Kind
 
     rows = []
+    model_row = zoo.clinical_frame([clinical]).iloc[0]  # what the models saw: derived stages filled in
     for f in zoo.features:
         v = schema[f] if f in schema else None
         x = clinical.get(f)
+        if (x is None or (isinstance(x, float) and np.isnan(x))) and v is not None and v.derived:
+            x = model_row.get(f)
+            x = None if x is None or (isinstance(x, float) and np.isnan(x)) or pd.isna(x) else x
         known = x is not None and not (isinstance(x, float) and np.isnan(x))
         flag = ""
         if known and v is not None and v.kind is Kind.numeric:
