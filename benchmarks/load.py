@@ -103,6 +103,7 @@ async def predictor_session(browser, url: str, i: int, tally: Tally, done: async
     ctx.set_default_timeout(timeout_ms)
     pg = await ctx.new_page()
     pg.on("pageerror", lambda e: tally.error(who, f"page exception: {e}"))
+    net = _watch_network(pg)
     rounds = 0
     try:
         t0 = time.perf_counter()
@@ -131,7 +132,7 @@ async def predictor_session(browser, url: str, i: int, tally: Tally, done: async
                 break
             await asyncio.sleep(think_s)  # a person reads the result before changing a value
     except Exception as e:  # noqa: BLE001 - every failure is a counted error, the run goes on
-        tally.error(who, f"{type(e).__name__}: {e}")
+        tally.error(who, f"{type(e).__name__}: {e}" + (f" | browser side: {'; '.join(net[:4])}" if net else ""))
         await _shot(pg, f"predictor{i}_error")
     finally:
         await ctx.close()
@@ -149,6 +150,7 @@ async def reviewer_session(browser, url: str, r: int, notes: int, tally: Tally, 
     ctx.set_default_timeout(timeout_ms)
     pg = await ctx.new_page()
     pg.on("pageerror", lambda e: tally.error(who, f"page exception: {e}"))
+    net = _watch_network(pg)
     try:
         await pg.goto(f"{url}/failure_cases", timeout=timeout_ms)
         await pg.get_by_role("heading", name="Failure cases").first.wait_for(timeout=timeout_ms)
@@ -183,10 +185,19 @@ async def reviewer_session(browser, url: str, r: int, notes: int, tally: Tally, 
             for e in await _errors_on_page(pg):
                 tally.error(who, e)
     except Exception as e:  # noqa: BLE001
-        tally.error(who, f"{type(e).__name__}: {e}")
+        tally.error(who, f"{type(e).__name__}: {e}" + (f" | browser side: {'; '.join(net[:4])}" if net else ""))
         await _shot(pg, f"reviewer{r}_error")
     finally:
         await ctx.close()
+
+
+def _watch_network(pg) -> list[str]:
+    """Failed requests and console errors of one page: a component whose code never arrived (a lazily loaded
+    chunk) leaves a grey placeholder that the server side cannot see."""
+    seen: list[str] = []
+    pg.on("requestfailed", lambda r: seen.append(f"request failed: {r.url.rsplit('/', 1)[-1]} ({r.failure})"))
+    pg.on("console", lambda m: seen.append(f"console {m.type}: {m.text[:160]}") if m.type == "error" else None)
+    return seen
 
 
 async def _shot(pg, name: str) -> None:
