@@ -203,7 +203,7 @@ def model_card(zoo_path: str, stamp: str, train_path: str | None, external_path:
     zoo, _ = load_zoo(Path(zoo_path))
     with compute_slots().slot(), tempfile.TemporaryDirectory() as tmp:
         paths = write_model_card(zoo, tmp, _report_cohorts(train_path, external_path))
-        return {k: p.read_bytes() for k, p in paths.items()}
+        return {k: (p if isinstance(p, str) else p.read_bytes()) for k, p in paths.items()}
 
 
 @st.cache_data(max_entries=16, show_spinner="Writing the patient report…")

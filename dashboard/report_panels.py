@@ -106,6 +106,9 @@ def model_card_tab(ctx: dict, zoo) -> None:
         if "pdf" in files:
             b.download_button("Model card (PDF)", files["pdf"], "model_card.pdf", "application/pdf",
                               key="lb_card_pdf", icon=":material/download:", width="stretch")
+        else:
+            b.warning(f"No PDF on this server: {files.get('pdf_error', 'the PDF renderer is unavailable')}",
+                      icon=":material/warning:")
 
 
 def patient_report_button(ctx: dict, zoo, values: dict, images: dict, pred, inputs_key: str) -> None:

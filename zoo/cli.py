@@ -155,7 +155,10 @@ def _cmd_report(a: argparse.Namespace) -> int:
         print(f"note: {msg}", file=sys.stderr)
     t0 = time.perf_counter()
     paths = write_model_card(zoo, a.out, cohorts, notes, n_boot=a.n_bootstrap, pdf=not a.html_only)
+    problem = paths.pop("pdf_error", None)
     print(f"model card written in {time.perf_counter() - t0:.1f} s: " + ", ".join(str(p) for p in paths.values()))
+    if problem:
+        print(f"warning: no PDF: {problem}", file=sys.stderr)
     return 0
 
 

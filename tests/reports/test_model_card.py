@@ -138,3 +138,16 @@ def test_forest_plot_survives_odd_intervals_and_dollar_signs():
                          "auc_lo": [0.92, 0.4], "auc_hi": [0.99, 0.8], "too_few_events": [False, False]})
     png = forest_png(rows, "t $a$")
     assert png and png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_without_pango_the_html_card_is_still_written(test_zoo, monkeypatch, tmp_path):
+    import zoo.reports.model_card as mc
+    from zoo.errors import ReportError
+
+    def no_pango(html):
+        raise ReportError("Expected the Pango library for PDF reports. Got none on this machine.")
+
+    monkeypatch.setattr(mc, "html_to_pdf", no_pango)
+    paths = mc.write_model_card(test_zoo, tmp_path, {}, n_boot=20)
+    assert paths["html"].is_file() and "pdf" not in paths and "Pango" in paths["pdf_error"]
+    assert not (tmp_path / "model_card.pdf").exists()

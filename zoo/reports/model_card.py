@@ -218,9 +218,9 @@ def card_context(zoo, cohorts: dict | None = None, notes: list[str] | None = Non
 
 
 def write_model_card(zoo, out: str | Path, cohorts: dict | None = None, notes: list[str] | None = None,
-                     n_boot: int = 1000, pdf: bool = True) -> dict[str, Path]:
+                     n_boot: int = 1000, pdf: bool = True) -> dict[str, Path | str]:
     """Write ``model_card.html`` (and ``model_card.pdf``, from the same HTML) and ``subgroups.csv`` (every
-    reported model's subgroup rows) into ``out``."""
+    reported model's subgroup rows) into ``out``. Without Pango the PDF is skipped and ``pdf_error`` says why."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ctx = card_context(zoo, cohorts, notes, n_boot)
@@ -233,6 +233,13 @@ def write_model_card(zoo, out: str | Path, cohorts: dict | None = None, notes: l
         paths["subgroups"] = out / "subgroups.csv"
         paths["subgroups"].write_bytes(safe_csv_bytes(ctx["subgroup_frame"]))
     if pdf:
-        paths["pdf"] = out / "model_card.pdf"
-        paths["pdf"].write_bytes(html_to_pdf(html))
+        from zoo.errors import ReportError
+
+        try:
+            data = html_to_pdf(html)
+        except ReportError as e:  # no Pango on this machine: the HTML card stands on its own
+            paths["pdf_error"] = str(e)
+        else:
+            paths["pdf"] = out / "model_card.pdf"
+            paths["pdf"].write_bytes(data)
     return paths
