@@ -72,7 +72,7 @@ class Tally:
         self.notes_saved_ui = 0
 
     def error(self, who: str, what: str) -> None:
-        self.errors.append(f"{who}: {what}"[:500])
+        self.errors.append(f"{who}: {what}"[:1500])
 
 
 async def _idle(pg, quiet_polls: int = 3, timeout_s: float = 300) -> None:
@@ -132,7 +132,7 @@ async def predictor_session(browser, url: str, i: int, tally: Tally, done: async
                 break
             await asyncio.sleep(think_s)  # a person reads the result before changing a value
     except Exception as e:  # noqa: BLE001 - every failure is a counted error, the run goes on
-        tally.error(who, f"{type(e).__name__}: {e}" + (f" | browser side: {'; '.join(net[:4])}" if net else ""))
+        tally.error(who, f"{type(e).__name__}: {e}" + net.summary())
         await _shot(pg, f"predictor{i}_error")
     finally:
         await ctx.close()
@@ -185,19 +185,45 @@ async def reviewer_session(browser, url: str, r: int, notes: int, tally: Tally, 
             for e in await _errors_on_page(pg):
                 tally.error(who, e)
     except Exception as e:  # noqa: BLE001
-        tally.error(who, f"{type(e).__name__}: {e}" + (f" | browser side: {'; '.join(net[:4])}" if net else ""))
+        tally.error(who, f"{type(e).__name__}: {e}" + net.summary())
         await _shot(pg, f"reviewer{r}_error")
     finally:
         await ctx.close()
 
 
-def _watch_network(pg) -> list[str]:
-    """Failed requests and console errors of one page: a component whose code never arrived (a lazily loaded
-    chunk) leaves a grey placeholder that the server side cannot see."""
-    seen: list[str] = []
-    pg.on("requestfailed", lambda r: seen.append(f"request failed: {r.url.rsplit('/', 1)[-1]} ({r.failure})"))
-    pg.on("console", lambda m: seen.append(f"console {m.type}: {m.text[:160]}") if m.type == "error" else None)
-    return seen
+class _Network(list):
+    """Failed requests, requests still pending and console errors of one page. A component whose code never
+    arrived (a lazily loaded chunk) leaves a grey placeholder that the server side cannot see. The page's usual
+    noise (icons from a CDN that this offline machine cannot reach) is left out."""
+
+    NOISE = ("24px.svg", "ERR_NAME_NOT_RESOLVED", "status of 404")
+
+    def __init__(self, pg) -> None:
+        super().__init__()
+        self.pending: dict[object, tuple[str, float]] = {}
+        pg.on("request", lambda r: self.pending.__setitem__(r, (r.url, time.perf_counter())))
+        pg.on("requestfinished", lambda r: self.pending.pop(r, None))
+        pg.on("requestfailed", self._failed)
+        pg.on("console", lambda m: self._add(f"console {m.type}: {m.text[:160]}") if m.type == "error" else None)
+
+    def _add(self, text: str) -> None:
+        if not any(n in text for n in self.NOISE):
+            self.append(text)
+
+    def _failed(self, r) -> None:
+        self.pending.pop(r, None)
+        self._add(f"request failed: {r.url.rsplit('/', 1)[-1]} ({r.failure})")
+
+    def summary(self) -> str:
+        now = time.perf_counter()
+        stuck = [f"pending {now - t0:.0f} s: {u.rsplit('/', 1)[-1][:60]}" for u, t0 in self.pending.values()
+                 if now - t0 > 30 and not u.startswith(("ws:", "wss:")) and "/_stcore/stream" not in u]
+        parts = self[:6] + stuck[:6]
+        return f" | browser side: {'; '.join(parts)}" if parts else " | browser side: no failed or pending request"
+
+
+def _watch_network(pg) -> _Network:
+    return _Network(pg)
 
 
 async def _shot(pg, name: str) -> None:
