@@ -357,10 +357,15 @@ def run(sessions: int = 20, reviewers: int = 2, notes: int = 50, via: str = "ui"
         if not wait_healthy(url, timeout=120):
             raise RuntimeError("streamlit did not start: " + b"".join(out).decode(errors="replace")[-2000:])
         startup = time.perf_counter() - t_start
+        nginx = _nginx_in_front(port) if os.environ.get("MYELOZOO_LOAD_NGINX") else None
+        if nginx is not None:
+            url = nginx[1]
         tally = Tally()
         timing = asyncio.run(drive(url, sessions, reviewers, notes, via, state, zoo_name, tally,
                                    int(timeout_s * 1000), think_s, warm_first))
     finally:
+        if "nginx" in locals() and nginx is not None:
+            nginx[0].terminate()
         proc.terminate()
         try:
             proc.wait(timeout=20)
@@ -386,6 +391,57 @@ def run(sessions: int = 20, reviewers: int = 2, notes: int = 50, via: str = "ui"
                       "max": _q(tally.predict_s, 1)},
         "save_s": {"median": _q(tally.save_s, .5), "p95": _q(tally.save_s, .95), "max": _q(tally.save_s, 1)},
     }
+
+
+def _nginx_in_front(port: int):
+    """MYELOZOO_LOAD_NGINX=1: nginx on another port proxies the app and serves Streamlit's static files itself,
+    as docs/DEPLOY.md deploys it, so the Python process never queues its own JavaScript. (process, url)"""
+    import shutil
+    import socket
+    import subprocess
+
+    import streamlit
+
+    exe = shutil.which("nginx") or "/usr/sbin/nginx"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        front = s.getsockname()[1]
+    d = Path(tempfile.mkdtemp(prefix="myelozoo_nginx_"))
+    static = Path(streamlit.__file__).parent / "static" / "static"
+    (d / "logs").mkdir()
+    (d / "nginx.conf").write_text(f"""
+worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/logs/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  include /etc/nginx/mime.types;
+  access_log off;
+  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
+  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+  map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+  server {{
+    listen 127.0.0.1:{front};
+    location /static/ {{ alias {static}/; expires 1h; }}
+    location / {{
+      proxy_pass http://127.0.0.1:{port};
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+      proxy_set_header Host $host;
+      proxy_read_timeout 86400;
+    }}
+  }}
+}}
+""")
+    proc = subprocess.Popen([exe, "-p", str(d), "-c", str(d / "nginx.conf")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{front}"
+    if not wait_healthy(url, timeout=30):
+        proc.kill()
+        raise RuntimeError(f"nginx did not start; see {d}/logs/error.log")
+    return proc, url
 
 
 def main(argv: list[str] | None = None) -> int:
