@@ -86,8 +86,7 @@ def prediction_summary(pred, zoo, schema, staging_model_of: dict) -> None:
                            help=(f"{system.citation}. " + (f"Training PD rate of this stage (recalibrated): {risk:.0%}."
                                                            if risk is not None else "No staging risk for this patient."))
                            if stage else f"{system.citation}. Not decided: an input that could change it is missing.")
-    display = {**{n: m["display"] for n, m in zoo.manifest["models"].items()},
-               **{n: m["display"] for n, m in zoo.manifest["ensembles"].items()}}
+    display = zoo.displays
     used = pred.members_used.get(MAIN_ENSEMBLE, [])
     st.caption("Modalities used: " + (", ".join(pred.modalities_used.get(MAIN_ENSEMBLE, [])) or "none")
                + " · Members: " + (", ".join(display.get(n, n) for n in used) or "none"))

@@ -34,8 +34,7 @@ def subgroups_tab(ctx: dict, zoo, split: str) -> None:
                 "content. Ask the administrator to list it.", icon=":material/info:")
         return
     cohort = loaders.load_cohort(train)[1]
-    disp = {**{n: r["display"] for n, r in zoo.manifest["models"].items()},
-            **{n: r["display"] for n, r in zoo.manifest["ensembles"].items()}}
+    disp = zoo.displays
     models = reported_models(zoo)
     c1, c2 = st.columns(2)
     model = c1.selectbox("Model", models, format_func=lambda n: disp.get(n, n), key="lb_sg_model")
@@ -116,8 +115,8 @@ def patient_report_button(ctx: dict, zoo, values: dict, images: dict, pred, inpu
     from zoo.cohort.images import image_sha256
     from zoo.errors import ReportError
 
-    train, _ = zoo_cohort_paths(ctx, zoo)
     if st.button("Prepare the patient report (PDF)", key="pp_report_go", icon=":material/picture_as_pdf:"):
+        train, _ = zoo_cohort_paths(ctx, zoo)  # only on the click: the predictor reruns on every keystroke
         img_key = repr({m: [image_sha256(a) for a in arrs] for m, arrs in images.items()})
         try:
             with throttle.model_work("Writing the patient report (Grad-CAM, SHAP, PDF)…"):

@@ -10,7 +10,6 @@ so a what-if change of a clinical value never re-runs a CNN.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from zoo.artifacts.manifest import ZooFiles, check_manifest, check_signature
 from zoo.data import PatientData
 from zoo.errors import ZooIntegrityError
 from zoo.evaluation.calibration import calibrate_if_needed
+from zoo.lru import LRU as _LRU  # noqa: F401 - the name tests and callers use
 from zoo.schema import DEFAULT_SCHEMA, SCHEMA_VERSION, Schema
 from zoo.schema.derived import with_derived_stages
 
@@ -72,28 +72,6 @@ class CohortScores:
 
     probabilities: pd.DataFrame
     used: pd.DataFrame
-
-
-class _LRU:
-    """A bounded, thread-safe cache. Another thread may evict any entry at any time, so a caller uses the
-    value it computed rather than reading it back after ``put``."""
-
-    def __init__(self, size: int = 4096) -> None:
-        self.size, self.d, self.lock = size, OrderedDict(), threading.Lock()
-
-    def get(self, k):
-        with self.lock:
-            if k in self.d:
-                self.d.move_to_end(k)
-                return self.d[k]
-        return None
-
-    def put(self, k, v) -> None:
-        with self.lock:
-            self.d[k] = v
-            self.d.move_to_end(k)
-            while len(self.d) > self.size:
-                self.d.popitem(last=False)
 
 
 class Zoo:
@@ -171,6 +149,11 @@ class Zoo:
     @property
     def ensemble_names(self) -> list[str]:
         return list(self.manifest.get("ensemble_order") or self.manifest["ensembles"])
+
+    @property
+    def displays(self) -> dict[str, str]:
+        """Display name of every model and ensemble (the leaderboard's, the reports', the predictor's)."""
+        return {n: r.get("display", n) for part in ("models", "ensembles") for n, r in self.manifest[part].items()}
 
     @property
     def features(self) -> list[str]:
@@ -338,10 +321,8 @@ class Zoo:
                     e = emb_by_model.get(mname)
                     emb[mod] = None if e is None else e[None, :]
                 emb = {k: v for k, v in emb.items() if v is not None}
-                key = self._prep_key(ens_name, ens)
-                if key not in shared:
-                    shared[key] = np.asarray(ens.clin_prep_.transform(X.reindex(columns=ens.features_)), float)
-                ens_probs[ens_name] = float(ens.predict_proba(X, emb, Z_clin=shared[key])[0, 1])
+                ens_probs[ens_name] = float(ens.predict_proba(X, emb, Z_clin=self._fusion_design(ens_name, ens, X,
+                                                                                                  shared))[0, 1])
                 mods_used[ens_name] = ens.modalities_used(X, emb)[0]
                 members_used[ens_name] = mods_used[ens_name]
         unc = self.uncertainty({**model_probs, **ens_probs}, {k: "+".join(v) for k, v in mods_used.items()})
@@ -468,10 +449,7 @@ class Zoo:
                                                 else np.full((len(sub), 1), np.nan))
                         if not np.isnan(emb_cache[mname]).all():
                             emb[mod] = emb_cache[mname]
-                    key = self._prep_key(e, ens)
-                    if key not in shared:
-                        shared[key] = np.asarray(ens.clin_prep_.transform(X.reindex(columns=ens.features_)), float)
-                    P[e] = ens.predict_proba(X, emb, Z_clin=shared[key])[:, 1]
+                    P[e] = ens.predict_proba(X, emb, Z_clin=self._fusion_design(e, ens, X, shared))[:, 1]
                     mods = ["+".join(u) for u in ens.modalities_used(X, emb)]
                     used[f"{e}:members"] = mods
                     used[f"{e}:modalities"] = mods
@@ -502,6 +480,13 @@ class Zoo:
                 shared[key] = est.transform_features(X)
             out[name] = est.predict_proba_transformed(shared[key], X)[:, 1]
         return out
+
+    def _fusion_design(self, name: str, ens, X: pd.DataFrame, shared: dict[str, np.ndarray]) -> np.ndarray:
+        """A fusion ensemble's clinical design: computed once per distinct fitted preprocessing (``shared``)."""
+        key = self._prep_key(name, ens)
+        if key not in shared:
+            shared[key] = np.asarray(ens.clin_prep_.transform(X.reindex(columns=ens.features_)), float)
+        return shared[key]
 
     def _prep_key(self, name: str, est) -> str:
         with self._lock:

@@ -19,7 +19,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from zoo.evaluation.bootstrap import percentile_ci, resample_weights, weighted_auc, weighted_calibration
+from zoo.evaluation.bootstrap import (
+    percentile_ci, resample_weights, weighted_auc, weighted_calibration, weighted_rates,
+)
 from zoo.schema import Kind, Schema
 
 MIN_EVENTS = 10
@@ -115,17 +117,15 @@ def group_metrics(y, p, groups, threshold: float, weights=None, n_boot: int = 10
     def auc(yt, yp, sample_weight=None):
         return float(roc_auc_score(yt, yp, sample_weight=sample_weight)) if len(np.unique(yt)) == 2 else np.nan
 
-    def rate(positive: int):
+    def rate(which: int):  # 0: sensitivity, 1: specificity, weighted as the leaderboard's
         def f(yt, yp, sample_weight=None):
-            m = yt == positive
-            sw = np.ones(len(yt)) if sample_weight is None else np.asarray(sample_weight)
-            return float((sw[m] * ((yp[m] >= threshold) == bool(positive))).sum() / sw[m].sum()) if m.any() else np.nan
+            return float(weighted_rates(yt, yp, threshold, np.asarray(sample_weight, dtype=float)[None, :])[which][0])
         return f
 
     sw = {"sample_weight": w}
     mf = MetricFrame(
         metrics={"n": lambda yt, yp: len(yt), "events": lambda yt, yp: int(np.sum(yt)), "auc": auc,
-                 "sensitivity": rate(1), "specificity": rate(0)},
+                 "sensitivity": rate(0), "specificity": rate(1)},
         y_true=y, y_pred=p, sensitive_features=g.rename("group"),
         sample_params={"auc": sw, "sensitivity": sw, "specificity": sw})
     out = mf.by_group.reset_index()
@@ -200,8 +200,7 @@ def zoo_subgroups(zoo, cohorts: dict, models: list[str] | None = None, extra: tu
     P = zoo.predictions()
     metrics = zoo.metrics()
     thresholds = {m: (metrics["models"].get(m) or {}).get("threshold", 0.5) for m in models}
-    displays = {m: (zoo.manifest["models"].get(m) or zoo.manifest["ensembles"].get(m) or {}).get("display", m)
-                for m in models}
+    displays = zoo.displays
     used = (zoo.files.read_parquet("ensemble_modalities.parquet") if zoo.files.has("ensemble_modalities.parquet")
             else pd.DataFrame(columns=["patient_id", "split", "ensemble", "modalities"]))
     parts, pooled = [], []

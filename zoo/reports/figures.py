@@ -36,17 +36,23 @@ def _figure(w: float = 4.2, h: float = 3.4):
     return fig, fig.add_subplot(1, 1, 1)
 
 
+def _model_lines(ax, curves: dict, split: str, names: dict[str, str], x: str, y: str, **style) -> list[dict]:
+    """One line per model that has curve ``x``/``y`` on ``split`` (legend labels from ``names``, in order);
+    returns the curves drawn."""
+    drawn = []
+    for i, (name, label) in enumerate(names.items()):
+        c = (curves.get(name) or {}).get(split)
+        if not c or not c.get(x):
+            continue
+        ax.plot(c[x], c[y], color=PALETTE[i % len(PALETTE)], label=plain(label), **style)
+        drawn.append(c)
+    return drawn
+
+
 def roc_png(curves: dict, split: str, names: dict[str, str]) -> bytes | None:
     """``names``: model -> legend label, in drawing order; models without a curve on ``split`` are skipped."""
     fig, ax = _figure()
-    drawn = 0
-    for i, (name, label) in enumerate(names.items()):
-        c = (curves.get(name) or {}).get(split)
-        if not c or not c.get("roc_fpr"):
-            continue
-        ax.plot(c["roc_fpr"], c["roc_tpr"], color=PALETTE[i % len(PALETTE)], lw=1.6, label=plain(label))
-        drawn += 1
-    if not drawn:
+    if not _model_lines(ax, curves, split, names, "roc_fpr", "roc_tpr", lw=1.6):
         return None
     ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=1)
     ax.set(xlabel="1 − specificity", ylabel="Sensitivity", xlim=(0, 1), ylim=(0, 1.01), title="ROC")
@@ -56,14 +62,7 @@ def roc_png(curves: dict, split: str, names: dict[str, str]) -> bytes | None:
 
 def calibration_png(curves: dict, split: str, names: dict[str, str]) -> bytes | None:
     fig, ax = _figure()
-    drawn = 0
-    for i, (name, label) in enumerate(names.items()):
-        c = (curves.get(name) or {}).get(split)
-        if not c or not c.get("cal_pred"):
-            continue
-        ax.plot(c["cal_pred"], c["cal_obs"], marker="o", ms=3, color=PALETTE[i % len(PALETTE)], lw=1.4, label=plain(label))
-        drawn += 1
-    if not drawn:
+    if not _model_lines(ax, curves, split, names, "cal_pred", "cal_obs", marker="o", ms=3, lw=1.4):
         return None
     ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=1)
     ax.set(xlabel="Predicted P(PD)", ylabel="Observed proportion", xlim=(0, 1), ylim=(0, 1), title="Calibration")
@@ -73,16 +72,10 @@ def calibration_png(curves: dict, split: str, names: dict[str, str]) -> bytes | 
 
 def decision_curve_png(curves: dict, split: str, names: dict[str, str]) -> bytes | None:
     fig, ax = _figure()
-    drawn, ref = 0, None
-    for i, (name, label) in enumerate(names.items()):
-        c = (curves.get(name) or {}).get(split)
-        if not c or not c.get("dca_threshold"):
-            continue
-        ax.plot(c["dca_threshold"], c["dca_model"], color=PALETTE[i % len(PALETTE)], lw=1.4, label=plain(label))
-        ref = ref or c
-        drawn += 1
+    drawn = _model_lines(ax, curves, split, names, "dca_threshold", "dca_model", lw=1.4)
     if not drawn:
         return None
+    ref = drawn[0]  # treat-all/none depend only on the patients, the same for every model on a split
     ax.plot(ref["dca_threshold"], ref["dca_all"], color="black", ls="--", lw=1, label="Treat all")
     ax.plot(ref["dca_threshold"], ref["dca_none"], color="grey", lw=1, label="Treat none")
     top = max(np.nanmax(ref["dca_all"]), 0.05)

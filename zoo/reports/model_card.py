@@ -26,12 +26,6 @@ def scrub_paths(text: str) -> str:
     return _ABS_PATH.sub(lambda m: Path(m.group(0).rstrip("/")).name or "/", text)
 
 
-def _displays(zoo) -> dict[str, str]:
-    out = {n: r.get("display", n) for n, r in zoo.manifest["models"].items()}
-    out.update({n: r.get("display", n) for n, r in zoo.manifest["ensembles"].items()})
-    return out
-
-
 def load_cohorts(zoo, cohort: str | Path | None = None, external: str | Path | None = None,
                  need_external: bool = True) -> tuple[dict, list[str]]:
     """The training and external cohorts for the card: given paths, else the manifest's, when they still
@@ -57,11 +51,12 @@ def load_cohorts(zoo, cohort: str | Path | None = None, external: str | Path | N
                          f"{'trained' if split == 'test' else 'validated'} on: its content differs from what the zoo "
                          "recorded. Its summary and subgroups are left out; give the original folder.")
             continue
-        ids = set(zoo.predictions().query("split == @split")["patient_id"])
-        missing = len(ids - set(c.clinical.index))
-        if missing:
-            notes.append(f"{missing} of {len(ids)} {split} patients are not in the given cohort's table: "
-                         "they appear as 'unknown' in the subgroups.")
+        if not rec.get("fingerprint"):  # a zoo that recorded none: at least say which patients cannot be found
+            ids = set(zoo.predictions().query("split == @split")["patient_id"])
+            missing = len(ids - set(c.clinical.index))
+            if missing:
+                notes.append(f"{missing} of {len(ids)} {split} patients are not in the given cohort's table: "
+                             "they appear as '(missing)' in the subgroups.")
         out[split] = c
     return out, notes
 
@@ -102,11 +97,12 @@ def card_context(zoo, cohorts: dict | None = None, notes: list[str] | None = Non
     from zoo.cohort_stats import missingness, table_one
     from zoo.evaluation.staging_compare import card_rows
     from zoo.evaluation.subgroups import MIN_EVENTS, reported_models, zoo_subgroups
+    from zoo.explain.patient import training_background
     from zoo.leaderboard import sample_size_warnings
 
     cohorts = cohorts or {}
     man, metrics, curves = zoo.manifest, zoo.metrics(), zoo.curves()
-    disp = _displays(zoo)
+    disp = zoo.displays
     reported = reported_models(zoo)
     staging = metrics.get("staging") or {}
     best_staging = staging.get("best")
@@ -124,10 +120,7 @@ def card_context(zoo, cohorts: dict | None = None, notes: list[str] | None = Non
 
     # predictors with units (schema of the training cohort when present, else names only); missing shares over
     # the training patients, the rows the models were fitted on
-    train_rows = None
-    if train_cohort is not None:
-        ids = [p for p in zoo.split().get("train", []) if p in train_cohort.clinical.index]
-        train_rows = train_cohort.clinical.loc[ids] if ids else train_cohort.clinical
+    train_rows = training_background(zoo, train_cohort) if train_cohort is not None else None
     predictors = []
     for f in zoo.features:
         v = schema[f] if schema is not None and f in schema else None

@@ -117,8 +117,7 @@ def report_context(zoo, schema, clinical: dict, pred, extras: ReportImages | Non
 
     extras = extras or ReportImages()
     unc = pred.uncertainty.get(pred.main) or {}
-    disp = {**{n: r["display"] for n, r in zoo.manifest["models"].items()},
-            **{n: r["display"] for n, r in zoo.manifest["ensembles"].items()}}
+    disp = zoo.displays
     mods = {n: r["modality"] for n, r in zoo.manifest["models"].items()}
     votes = [{"model": disp[n], "modality": mods[n], "p": p, "member": n in pred.members_used.get(pred.main, [])}
              for n, p in pred.model_probs.items() if mods[n] != "reference"]

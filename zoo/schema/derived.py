@@ -5,12 +5,10 @@ cohort supplies, and the predictor to fill them for a what-if patient.
 """
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-
 import numpy as np
 import pandas as pd
 
+from zoo.lru import LRU
 from zoo.schema.variables import HIGH_RISK_FISH, LDH_ULN_U_PER_L
 
 ISS_LEVELS = ("I", "II", "III")
@@ -213,8 +211,7 @@ def derive_imwg_high_risk(df: pd.DataFrame) -> pd.Series:
 
 
 _SMALL_FRAME = 8  # a predictor request: one patient, derived once for the four staging models and the card
-_memo: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
-_memo_lock = threading.Lock()
+_memo = LRU(512)
 
 
 def derive_staging_systems(df: pd.DataFrame, ldh_uln: float = LDH_ULN_U_PER_L) -> pd.DataFrame:
@@ -231,16 +228,11 @@ def derive_staging_systems(df: pd.DataFrame, ldh_uln: float = LDH_ULN_U_PER_L) -
         return _derive_staging_systems(df, ldh_uln)
     key = (float(ldh_uln), tuple(map(str, df.columns)), repr(df.index.tolist()),
            repr(df.to_numpy(dtype=object).tolist()))
-    with _memo_lock:
-        hit = _memo.get(key)
-        if hit is not None:
-            _memo.move_to_end(key)
-            return hit.copy()
+    hit = _memo.get(key)
+    if hit is not None:
+        return hit.copy()
     out = _derive_staging_systems(df, ldh_uln)
-    with _memo_lock:
-        _memo[key] = out.copy()
-        while len(_memo) > 512:
-            _memo.popitem(last=False)
+    _memo.put(key, out.copy())
     return out
 
 
