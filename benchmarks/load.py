@@ -181,7 +181,7 @@ async def reviewer_session(browser, url: str, r: int, notes: int, tally: Tally, 
                     k += 1
                     break
                 if time.perf_counter() > end:
-                    raise TimeoutError(f"note {k + 1} not confirmed")
+                    raise TimeoutError(f"note {k + 1} (saved at {t0 - net.t0:.0f} s) not confirmed")
             for e in await _errors_on_page(pg):
                 tally.error(who, e)
     except Exception as e:  # noqa: BLE001
@@ -205,6 +205,21 @@ class _Network(list):
         pg.on("requestfinished", lambda r: self.pending.pop(r, None))
         pg.on("requestfailed", self._failed)
         pg.on("console", lambda m: self._add(f"console {m.type}: {m.text[:160]}") if m.type == "error" else None)
+        self.t0 = time.perf_counter()
+        self.sockets: list[dict] = []  # the page's WebSockets: a dropped one loses the reruns sent while it was down
+        pg.on("websocket", self._socket)
+
+    def _socket(self, ws) -> None:
+        rec = {"opened": time.perf_counter() - self.t0, "closed": None, "frames_in": 0, "last_in": None}
+        self.sockets.append(rec)
+
+        def _frame(_payload) -> None:
+            rec["frames_in"] += 1
+            rec["last_in"] = time.perf_counter() - self.t0
+
+        ws.on("framereceived", _frame)
+        ws.on("close", lambda _ws: rec.__setitem__("closed", time.perf_counter() - self.t0))
+        ws.on("socketerror", lambda err: self._add(f"websocket error: {err}"))
 
     def _add(self, text: str) -> None:
         if not any(n in text for n in self.NOISE):
@@ -214,11 +229,18 @@ class _Network(list):
         self.pending.pop(r, None)
         self._add(f"request failed: {r.url.rsplit('/', 1)[-1]} ({r.failure})")
 
+    @staticmethod
+    def _socket_line(w: dict) -> str:
+        closed = "open" if w["closed"] is None else f"closed at {w['closed']:.0f} s"
+        return f"opened at {w['opened']:.0f} s, {closed}, {w['frames_in']} frames in (last at {w['last_in'] or 0:.0f} s)"
+
     def summary(self) -> str:
         now = time.perf_counter()
         stuck = [f"pending {now - t0:.0f} s: {u.rsplit('/', 1)[-1][:60]}" for u, t0 in self.pending.values()
                  if now - t0 > 30 and not u.startswith(("ws:", "wss:")) and "/_stcore/stream" not in u]
         parts = self[:6] + stuck[:6]
+        if self.sockets:
+            parts.append("websockets: " + ", ".join(self._socket_line(w) for w in self.sockets))
         return f" | browser side: {'; '.join(parts)}" if parts else " | browser side: no failed or pending request"
 
 

@@ -145,6 +145,32 @@ def _cmd_predict(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(a: argparse.Namespace) -> int:
+    import uvicorn
+
+    from zoo.service.app import create_app
+    from zoo.service.security import ApiSecurity, serve_problem
+
+    security = ApiSecurity.from_options(a.api_keys, a.oidc_issuer, a.access)
+    problem = serve_problem(a.host, security)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    app = create_app(a.zoo, security, slots=a.slots)
+    print(f"MyeloZoo API on http://{a.host}:{a.port} (zoo {app.state.zoo.hash}); OpenAPI at /docs", file=sys.stderr)
+    uvicorn.run(app, host=a.host, port=a.port, log_level="warning", proxy_headers=False)
+    return 0
+
+
+def _cmd_api_key(a: argparse.Namespace) -> int:
+    from zoo.service.security import new_api_key
+
+    key, line = new_api_key(a.name)
+    print(f"API key for {a.name} (shown once; give it to the caller, keep it secret):\n  {key}\n"
+          f"Add this line to the --api-keys file (it holds only the key's SHA-256):\n  {line}")
+    return 0
+
+
 def _cmd_report(a: argparse.Namespace) -> int:
     from zoo.api import Zoo
     from zoo.reports.model_card import load_cohorts, write_model_card
@@ -268,6 +294,22 @@ def build_parser() -> argparse.ArgumentParser:
     sg.add_argument("--limit", type=int, default=None, help="only the first N marrow images")
     sg.add_argument("--quiet", action="store_true")
     sg.set_defaults(func=_cmd_segment)
+
+    sv = sub.add_parser("serve", help="the prediction API (FastAPI): JSON, FHIR R4, CSV batches and images")
+    sv.add_argument("--zoo", type=Path, required=True)
+    sv.add_argument("--host", default="127.0.0.1", help="listen address (default loopback; beyond it, credentials "
+                    "are required)")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--api-keys", type=Path, default=None, help="file of NAME:SHA256 lines (python -m zoo api-key)")
+    sv.add_argument("--oidc-issuer", default=None, help="OpenID provider whose access tokens are accepted")
+    sv.add_argument("--access", type=Path, default=None, help="TOML with an [access] allowlist (viewers, reviewers), "
+                    "e.g. the dashboard's .streamlit/secrets.toml")
+    sv.add_argument("--slots", type=int, default=1, help="predictions computed at once (default 1)")
+    sv.set_defaults(func=_cmd_serve)
+
+    ak = sub.add_parser("api-key", help="make an API key: prints the key once and the line for the --api-keys file")
+    ak.add_argument("name", help="who the key is for, e.g. lab-system")
+    ak.set_defaults(func=_cmd_api_key)
 
     d = sub.add_parser("demo", help="build the demo cohort, external site and zoo when absent (resumable; one "
                                     "builder at a time: exits 3 when another process is building)")

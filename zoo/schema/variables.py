@@ -54,6 +54,8 @@ class Variable(BaseModel):
     aliases: dict[str, str] = Field(default_factory=dict)
     # other header spellings hospitals export (matched ignoring case, spaces and punctuation)
     synonyms: tuple[str, ...] = ()
+    # LOINC codes a FHIR Observation of this variable may carry (zoo/interop/fhir.py); each looked up, see docs/API.md
+    loinc: tuple[str, ...] = ()
     derived: bool = False
     role: str = "feature"  # feature | outcome | input (read from files, turned into a feature, never modelled)
     decimals: int = 1
@@ -217,20 +219,24 @@ BUILTIN_VARIABLES: tuple[Variable, ...] = (
                         "/µL": (0.001, 0.0)},
              valid_range=(0.1, 300), physical_range=(0, 2000), typical_range=(1.5, 20),
              synonyms=("leukocytes", "leucocytes", "white blood cells", "white cell count", "wcc", "wbc count"),
+             loinc=('6690-2', '26464-8'),
              help="Leukocyte count."),
     Variable(name="hgb", kind=Kind.numeric, display="Haemoglobin", unit="g/L", group="Blood counts",
              alt_units={"g/dL": (10.0, 0.0), "mmol/L": (16.11, 0.0)},
              valid_range=(30, 220), physical_range=(0, 400), typical_range=(45, 180), decimals=0,
              synonyms=("hb", "haemoglobin", "hemoglobin", "hgb"),
+             loinc=('718-7',),
              help="Haemoglobin. Anaemia reflects marrow infiltration; lower HGB predicted progression in the study."),
     Variable(name="plt", kind=Kind.numeric, display="Platelets", unit="×10⁹/L", group="Blood counts",
              alt_units={"×10³/µL": (1.0, 0.0), "10^9/L": (1.0, 0.0), "G/L": (1.0, 0.0), "K/µL": (1.0, 0.0)},
              valid_range=(1, 2000), physical_range=(0, 10000), typical_range=(20, 600), decimals=0,
              synonyms=("platelets", "platelet", "platelet count", "thrombocytes", "plt count"),
+             loinc=('777-3',),
              help="Platelet count."),
     Variable(name="alb", kind=Kind.numeric, display="Albumin", unit="g/L", group="Chemistry",
              alt_units={"g/dL": (10.0, 0.0)}, valid_range=(5, 65), physical_range=(0, 150), typical_range=(18, 55),
              synonyms=("albumin", "serum albumin"),
+             loinc=('1751-7',),
              help="Serum albumin; with β2-microglobulin it defines ISS."),
     Variable(name="glb", kind=Kind.numeric, display="Globulin", unit="g/L", group="Chemistry",
              alt_units={"g/dL": (10.0, 0.0)}, valid_range=(5, 200), physical_range=(0, 400), typical_range=(10, 120),
@@ -240,11 +246,13 @@ BUILTIN_VARIABLES: tuple[Variable, ...] = (
              alt_units={"IU/L": (1.0, 0.0), "µkat/L": (60.0, 0.0)}, valid_range=(30, 10000),
              physical_range=(0, 200000), typical_range=(80, 1200), decimals=0,
              synonyms=("lactate dehydrogenase", "ld"),
+             loinc=('2532-0', '14804-9'),
              help=f"LDH above the upper limit of normal ({LDH_ULN_U_PER_L:.0f} U/L) is an R-ISS criterion."),
     Variable(name="creatinine", kind=Kind.numeric, display="Creatinine", unit="µmol/L", group="Chemistry",
              alt_units={"mg/dL": (88.42, 0.0)}, valid_range=(15, 2500), physical_range=(0, 10000),
              typical_range=(35, 1200), decimals=0,
              synonyms=("cr", "creat", "crea", "serum creatinine", "scr"),
+             loinc=('2160-0',),
              help="Serum creatinine; ≥ 177 µmol/L (2 mg/dL) marks Durie–Salmon substage B."),
     Variable(name="calcium", kind=Kind.numeric, display="Corrected calcium", unit="mmol/L", group="Chemistry",
              alt_units={"mg/dL": (0.2495, 0.0)}, valid_range=(1.0, 6.0), physical_range=(0, 15),
@@ -258,6 +266,7 @@ BUILTIN_VARIABLES: tuple[Variable, ...] = (
              physical_range=(0, 2000), typical_range=(1.0, 40),
              synonyms=("β2-mg", "β2m", "b2mg", "beta2m", "beta 2 microglobulin", "beta2 microglobulin",
                        "b2 microglobulin", "β2-microglobulin", "beta-2-microglobulin"),
+             loinc=('1952-1',),
              help="Serum β2-microglobulin; < 3.5 mg/L (with albumin ≥ 35 g/L) is ISS I, ≥ 5.5 mg/L is ISS III."),
     Variable(name="mprotein_heavy", kind=Kind.categorical, display="M-protein heavy chain", group="Disease burden",
              levels=("IgG", "IgA", "IgM", "IgD", "light_chain_only"),
@@ -275,6 +284,7 @@ BUILTIN_VARIABLES: tuple[Variable, ...] = (
              alt_units={"g/dL": (10.0, 0.0)}, valid_range=(0, 200), physical_range=(0, 400), typical_range=(0, 110),
              synonyms=("m-spike", "mspike", "m spike", "m protein", "m-protein", "paraprotein", "serum m protein",
                        "serum m-protein", "m protein level"),
+             loinc=('33358-3',),
              help="Serum monoclonal protein concentration (0 in light-chain-only disease)."),
     Variable(name="urine_light_chain", kind=Kind.numeric, display="24-h urinary light chain", unit="mg/24h",
              group="Disease burden", alt_units={"g/24h": (1000.0, 0.0)}, valid_range=(0, 60000),
@@ -324,6 +334,7 @@ INPUT_VARIABLES: tuple[Variable, ...] = (
              alt_units={"mg/dL": (0.2495, 0.0)}, valid_range=(1.0, 6.0), physical_range=(0, 15),
              typical_range=(1.6, 4.0), decimals=2, role="input",
              synonyms=("total calcium", "calcium total", "ca total", "total ca", "serum calcium"),
+             loinc=('17861-6',),
              help="Total serum calcium; with albumin it gives corrected calcium "
                   "(Payne: Ca + 0.02 × (40 − albumin g/L) mmol/L)."),
 )

@@ -1,0 +1,303 @@
+"""The prediction API: ``python -m zoo serve --zoo Z``.
+
+One loaded zoo per process, the same payload as ``python -m zoo predict``, and the same validation: request
+models are generated from the zoo's own schema, and every value goes through ``validate_fields``, so a bad
+request gets the messages ``python -m zoo validate`` would give, as a 422. Limits on body size and images are
+those of the dashboard (zoo/cohort/images.py).
+"""
+
+import datetime as dt
+import json
+import math
+import tempfile
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from zoo.errors import CohortError, ImageReadError, InputValueError, MyeloZooError
+from zoo.schema import ID_COLUMN, Kind, Schema
+from zoo.service.security import ApiAuthError, ApiSecurity
+
+MAX_BODY_BYTES = 10 * 2**20  # JSON, FHIR and CSV bodies
+MAX_MULTIPART_BYTES = 64 * 2**20  # a patient's images in one request
+MAX_BATCH_ROWS = 20_000
+API_VERSION = "1"
+
+
+class Quantity(BaseModel):
+    """A value in a unit other than the canonical one, e.g. ``{"value": 9.5, "unit": "g/dL"}``."""
+
+    model_config = ConfigDict(extra="forbid")
+    value: float | str | None
+    unit: str | None = None
+
+
+def patient_model(schema: Schema) -> type[BaseModel]:
+    """The request body, one optional field per model input, generated from the schema (no second list).
+
+    Types are documented loosely on purpose: the schema's own checks (``validate_fields``) decide, so that the
+    API and ``python -m zoo validate`` reject the same values with the same words.
+    """
+    fields: dict[str, Any] = {ID_COLUMN: (str | None, Field(None, max_length=200, description="Echoed back."))}
+    for v in [*schema.features(), *schema.inputs()]:
+        if v.derived:
+            continue
+        if v.kind is Kind.numeric:
+            lo, hi = v.valid_range
+            desc = f"{v.display} in {v.unit or 'no unit'} (plausible {lo:g}–{hi:g}). {v.help}"
+            if v.alt_units:
+                desc += f" Other units: {', '.join(v.alt_units)} as {{\"value\": x, \"unit\": u}}."
+            fields[v.name] = (float | Quantity | None, Field(None, title=v.display, description=desc))
+        else:
+            fields[v.name] = (str | int | None, Field(None, title=v.display,
+                                                      description=f"{v.display}: one of {', '.join(v.levels)}. {v.help}",
+                                                      json_schema_extra={"examples": [v.levels[0]]}))
+    return create_model("PatientIn", __config__=ConfigDict(extra="allow"), **fields)
+
+
+def _finite(obj):
+    """JSON has no NaN: a missing probability is null."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+class _BodyLimit:
+    """Pure ASGI: refuse a body over the limit (by Content-Length, and by counting when it is absent or lies)."""
+
+    def __init__(self, app, limit: int, multipart_limit: int) -> None:
+        self.app, self.limit, self.multipart_limit = app, limit, multipart_limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        ctype = headers.get(b"content-type", b"").decode("latin-1")
+        limit = self.multipart_limit if ctype.startswith("multipart/") else self.limit
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return await _too_large(send, limit)
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > limit:
+                    raise _TooLarge
+            return msg
+
+        try:
+            return await self.app(scope, counted, send)
+        except _TooLarge:
+            return await _too_large(send, limit)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _too_large(send, limit: int) -> None:
+    body = json.dumps({"detail": [f"Expected a request body of at most {limit // 2**20} MiB. Send fewer or smaller "
+                                  "images, or split the batch."]}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(zoo_path: str | Path, security: ApiSecurity | None = None, slots: int = 1,
+               zoo=None) -> FastAPI:
+    """The API over one zoo (loaded once, hashes verified). ``slots``: predictions computed at once."""
+    from zoo.api import MAIN_ENSEMBLE, Zoo
+
+    zoo = zoo if zoo is not None else Zoo.load(zoo_path)
+    security = security or ApiSecurity()
+    schema = zoo.schema
+    PatientIn = patient_model(schema)
+    gate = threading.BoundedSemaphore(max(1, slots))
+
+    @contextmanager
+    def compute():
+        with gate:
+            yield
+
+    app = FastAPI(title="MyeloZoo prediction API", version=API_VERSION,
+                  description="2-year progression (PD vs non-PD) of newly diagnosed multiple myeloma on "
+                              "bortezomib-based induction. Research use only; not for clinical decisions.")
+    app.add_middleware(_BodyLimit, limit=MAX_BODY_BYTES, multipart_limit=MAX_MULTIPART_BYTES)
+
+    def caller(request: Request) -> str:
+        return security.check(request.client.host if request.client else None, request.headers)
+
+    @app.exception_handler(ApiAuthError)
+    async def _auth(_, e: ApiAuthError):
+        return JSONResponse({"detail": [str(e)]}, status_code=e.status,
+                            headers={"WWW-Authenticate": "Bearer"} if e.status == 401 else None)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_, e: RequestValidationError):
+        return JSONResponse({"detail": [_pydantic_message(err, schema) for err in e.errors()]}, status_code=422)
+
+    @app.exception_handler(InputValueError)
+    async def _bad_input(_, e: InputValueError):
+        return JSONResponse({"detail": [ln.strip() for ln in str(e).splitlines() if ln.strip()]}, status_code=422)
+
+    @app.exception_handler(CohortError)
+    async def _bad_table(_, e: CohortError):
+        return JSONResponse({"detail": [ln.strip() for ln in str(e).splitlines() if ln.strip()][:60]},
+                            status_code=422)
+
+    def _predict(raw: dict, images: dict | None = None, extra_warnings: list[str] | None = None) -> dict:
+        from zoo.scoring.inputs import validate_fields
+
+        values, problems = validate_fields(raw, schema)
+        if problems:
+            raise InputValueError("\n".join(problems.values()))
+        notes = [f"{k!r} is an outcome and was ignored: predictions use baseline values only."
+                 for k in raw if k in schema and schema[k].role == "outcome"]
+        with compute():
+            pred = zoo.predict_patient(values, images)
+        pid = raw.get(ID_COLUMN)
+        pred.patient_id = None if pid is None else str(pid)
+        pred.warnings = [*(extra_warnings or []), *notes, *pred.warnings]
+        return _finite(pred.to_dict())
+
+    @app.get("/health", summary="Liveness: answers without credentials")
+    def health() -> dict:
+        return {"status": "ok", "zoo": zoo.hash}
+
+    @app.get("/v1/models", summary="The zoo's identity, its models and ensembles, and the inputs it takes")
+    def models(_who: str = Depends(caller)) -> dict:
+        m = zoo.manifest
+        return _finite({
+            "zoo": {"hash": zoo.hash, "created": m.get("created"), "profile": (m.get("profile") or {}).get("name"),
+                    "n_patients": (m.get("cohort") or {}).get("n"),
+                    "synthetic_cohort": (m.get("cohort") or {}).get("synthetic"), "seed": m.get("seed")},
+            "main_ensemble": MAIN_ENSEMBLE,
+            "models": [{"name": n, "display": zoo.displays.get(n, n), "modality": r.get("modality"),
+                        "family": r.get("family")} for n, r in m["models"].items()],
+            "ensembles": [{"name": n, "display": zoo.displays.get(n, n), "members": r.get("members")}
+                          for n, r in m["ensembles"].items()],
+            "inputs": [{"name": v.name, "display": v.display, "kind": v.kind.value, "unit": v.unit,
+                        "other_units": list(v.alt_units), "levels": list(v.levels), "loinc": list(v.loinc),
+                        "valid_range": list(v.valid_range) if v.valid_range else None}
+                       for v in [*schema.features(), *schema.inputs()] if not v.derived],
+        })
+
+    @app.post("/v1/predict", summary="One patient's clinical values (JSON) -> the prediction, as the CLI prints it")
+    def predict(patient: PatientIn, _who: str = Depends(caller)) -> dict:  # type: ignore[valid-type]
+        raw = {k: (v.model_dump() if isinstance(v, BaseModel) else v)
+               for k, v in patient.model_dump(exclude_none=True).items()}
+        return _predict(raw)
+
+    @app.post("/v1/predict/fhir", summary="A FHIR R4 Bundle (Patient + LOINC-coded Observations) -> the prediction",
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/fhir+json": {"schema": {"type": "object"}},
+                  "application/json": {"schema": {"type": "object"}}}}})
+    async def predict_fhir(request: Request, reference_date: dt.date | None = Query(
+            None, description="Age and the most recent Observation are taken as of this date (default: today, UTC)."),
+            format: Literal["json", "RiskAssessment"] = Query("json", description="RiskAssessment: a FHIR resource."),
+            _who: str = Depends(caller)):
+        from starlette.concurrency import run_in_threadpool
+
+        from zoo.interop.fhir import parse_bundle, risk_assessment
+
+        try:
+            bundle = json.loads(await request.body())
+        except (ValueError, UnicodeDecodeError):
+            raise InputValueError("Expected a FHIR Bundle as JSON. Got a body that is not JSON.") from None
+        got = parse_bundle(bundle, schema, reference_date)
+        raw = {**got.raw, **({ID_COLUMN: got.patient_id} if got.patient_id else {})}
+        out = await run_in_threadpool(_predict, raw, None, got.warnings)
+        out["used"] = _finite(got.used)
+        out["reference_date"] = str(got.reference_date)
+        if format == "RiskAssessment":
+            ra = risk_assessment(out, got.patient_id, zoo.hash, got.reference_date, got.used)
+            return JSONResponse(ra, media_type="application/fhir+json")
+        return out
+
+    @app.post("/v1/predict/images", summary="Clinical JSON plus marrow and IFE images (multipart) -> the prediction")
+    def predict_images(clinical: str = Form("{}", description='JSON object as for /v1/predict, e.g. {"hgb": 95}'),
+                       marrow: list[UploadFile] = File(default=[]),
+                       electrophoresis: list[UploadFile] = File(default=[]),
+                       _who: str = Depends(caller)) -> dict:
+        from zoo.cohort.images import read_uploads
+
+        try:
+            raw = json.loads(clinical)
+        except ValueError:
+            raise InputValueError("clinical: expected a JSON object of variable -> value. Got invalid JSON.") from None
+        if not isinstance(raw, dict):
+            raise InputValueError(f"clinical: expected a JSON object of variable -> value. Got a {type(raw).__name__}.")
+        images, problems = {}, []
+        for modality, files in (("marrow", marrow), ("electrophoresis", electrophoresis)):
+            arrays, errors = read_uploads([(f.filename or "upload", f.file.read()) for f in files])
+            problems += [f"{modality}: {e}" for e in errors]
+            images[modality] = arrays
+        if problems:
+            raise InputValueError("\n".join(problems))
+        return _predict(raw, images)
+
+    @app.post("/v1/predict/batch", summary="A clinical table (CSV, as python -m zoo validate reads it) -> CSV",
+              response_class=Response, openapi_extra={"requestBody": {"required": True, "content": {
+                  "text/csv": {"schema": {"type": "string"}}}}},
+              responses={200: {"content": {"text/csv": {}}}})
+    async def predict_batch(request: Request, _who: str = Depends(caller)) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        body = await request.body()
+        if not body.strip():
+            raise InputValueError("Expected a CSV table with a header row. Got an empty body.")
+        if body.count(b"\n") > MAX_BATCH_ROWS + 1:
+            raise InputValueError(f"Expected at most {MAX_BATCH_ROWS:,} rows per request. Split the table.")
+        return await run_in_threadpool(_batch, body)
+
+    def _batch(body: bytes) -> Response:
+        from zoo.csvsafe import safe_csv_bytes
+        from zoo.scoring.batch import score_clinical_file
+
+        with tempfile.TemporaryDirectory(prefix="myelozoo_batch_") as tmp:
+            path = Path(tmp) / "request.csv"
+            path.write_bytes(body)
+            with compute():
+                table, _ = score_clinical_file(zoo, path, show_bar=False)
+        return Response(safe_csv_bytes(table), media_type="text/csv")
+
+    @app.exception_handler(ImageReadError)
+    async def _bad_image(_, e: ImageReadError):
+        return JSONResponse({"detail": [str(e)]}, status_code=422)
+
+    @app.exception_handler(MyeloZooError)
+    async def _ours(_, e: MyeloZooError):
+        return JSONResponse({"detail": [str(e)]}, status_code=422)
+
+    app.state.zoo = zoo
+    return app
+
+
+def _pydantic_message(err: dict, schema: Schema) -> str:
+    """A request-model error in the words of ``validate``: the variable, what was expected, what came."""
+    loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "Quantity")]
+    name = loc[0] if loc else "request"
+    got = err.get("input")
+    shown = json.dumps(got)[:80] if not isinstance(got, bytes) else "(bytes)"
+    if name in schema:
+        v = schema[name]
+        if v.kind is Kind.numeric:
+            return (f"{v.display}: expected a number in {v.unit or 'no unit'} or {{\"value\": x, \"unit\": u}} "
+                    f"(units: {', '.join(v.units()) or 'none'}). Got {shown}.")
+        return f"{v.display}: expected one of {list(v.levels)}. Got {shown}."
+    if name == ID_COLUMN:
+        return f"{ID_COLUMN}: expected a text of at most 200 characters. Got {shown}."
+    return f"{'.'.join(loc) or 'request'}: {err.get('msg', 'invalid')}. Got {shown}."
