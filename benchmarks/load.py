@@ -210,12 +210,14 @@ class _Network(list):
         pg.on("websocket", self._socket)
 
     def _socket(self, ws) -> None:
-        rec = {"opened": time.perf_counter() - self.t0, "closed": None, "frames_in": 0, "last_in": None}
+        rec = {"opened": time.perf_counter() - self.t0, "closed": None, "frames_in": 0, "last_in": None,
+               "recent": []}
         self.sockets.append(rec)
 
-        def _frame(_payload) -> None:
+        def _frame(payload) -> None:
             rec["frames_in"] += 1
             rec["last_in"] = time.perf_counter() - self.t0
+            rec["recent"] = (rec["recent"] + [(rec["last_in"], payload)])[-6:]
 
         ws.on("framereceived", _frame)
         ws.on("close", lambda _ws: rec.__setitem__("closed", time.perf_counter() - self.t0))
@@ -232,7 +234,8 @@ class _Network(list):
     @staticmethod
     def _socket_line(w: dict) -> str:
         closed = "open" if w["closed"] is None else f"closed at {w['closed']:.0f} s"
-        return f"opened at {w['opened']:.0f} s, {closed}, {w['frames_in']} frames in (last at {w['last_in'] or 0:.0f} s)"
+        return (f"opened at {w['opened']:.0f} s, {closed}, {w['frames_in']} frames in (last at {w['last_in'] or 0:.0f} s"
+                f"; the last ones: {_describe_frames(w['recent'])})")
 
     def summary(self) -> str:
         now = time.perf_counter()
@@ -242,6 +245,26 @@ class _Network(list):
         if self.sockets:
             parts.append("websockets: " + ", ".join(self._socket_line(w) for w in self.sockets))
         return f" | browser side: {'; '.join(parts)}" if parts else " | browser side: no failed or pending request"
+
+
+def _describe_frames(recent: list) -> str:
+    """What the server last sent a page (Streamlit ForwardMsg types), to tell a finished run from a cut one."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    out = []
+    for t, payload in recent:
+        try:
+            msg = ForwardMsg()
+            msg.ParseFromString(payload if isinstance(payload, bytes) else payload.encode("latin-1"))
+            kind = msg.WhichOneof("type")
+            if kind == "script_finished":
+                kind += f"({msg.script_finished})"
+            elif kind == "session_status_changed":
+                kind += f"(running={msg.session_status_changed.script_is_running})"
+        except Exception as e:  # noqa: BLE001 - a diagnostic only
+            kind = f"?{type(e).__name__}"
+        out.append(f"{t:.0f} s {kind}")
+    return ", ".join(out) or "none"
 
 
 def _watch_network(pg) -> _Network:

@@ -39,7 +39,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     out = train_zoo(a.cohort, a.out, profile=a.profile, external=a.external, device=a.device, seed=a.seed,
                     models=a.models, pretrained=a.pretrained, overwrite=a.overwrite, show_bars=not a.quiet,
-                    split_from=a.split_from, fail_fast=a.fail_fast, strict=a.strict)
+                    split_from=a.split_from, fail_fast=a.fail_fast, strict=a.strict, executor=a.executor,
+                    ray_address=a.ray_address)
     from zoo.api import Zoo
 
     zoo = Zoo.load(out)
@@ -106,6 +107,9 @@ def _cmd_predict(a: argparse.Namespace) -> int:
     if batch and a.report is not None:
         raise ValueError("Expected one patient (--clinical FILE.json) with --report. Got a batch; score the batch "
                          "without --report, or report one patient at a time.")
+    if a.executor == "ray" and a.cohort is None:
+        raise ValueError("Expected --cohort DIR with --executor ray (Ray scores cohort folders). Got none; a single "
+                         "patient or a --clinical table is scored locally: drop --executor ray.")
     if batch and a.out is None:
         raise ValueError("Expected --out FILE.csv for batch scoring (--cohort or a table in --clinical). Got none.")
     zoo = Zoo.load(a.zoo, device=a.device)
@@ -114,7 +118,11 @@ def _cmd_predict(a: argparse.Namespace) -> int:
         from zoo.scoring.batch import score_clinical_file, score_cohort_dir
 
         t0 = time.perf_counter()
-        if a.cohort is not None:
+        if a.cohort is not None and a.executor == "ray":
+            from zoo.training.ray_executor import score_cohort_dir_on_ray
+
+            table, report = score_cohort_dir_on_ray(a.zoo, a.cohort, strict=a.strict, address=a.ray_address)
+        elif a.cohort is not None:
             table, report = score_cohort_dir(zoo, a.cohort, strict=a.strict, show_bar=not a.quiet)
         else:
             table, report = score_clinical_file(zoo, a.clinical, a.variables, strict=a.strict, show_bar=not a.quiet)
@@ -249,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--fail-fast", action="store_true", help="stop at the first model that fails (default: the zoo "
                    "completes without it and records why)")
     t.add_argument("--strict", action="store_true", help="implausible cohort values are errors")
+    t.add_argument("--executor", choices=["local", "ray"], default="local", help="ray: each model a Ray task "
+                   "(cohort and --out on storage every node sees; docs/SCALE.md)")
+    t.add_argument("--ray-address", default=None, help="a running Ray cluster (default: a local Ray on this machine)")
     t.set_defaults(func=_cmd_train)
 
     lb = sub.add_parser("leaderboard", help="every model and ensemble with its metrics")
@@ -270,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--marrow", type=Path, nargs="*")
     pr.add_argument("--electrophoresis", type=Path, nargs="*")
     pr.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    pr.add_argument("--executor", choices=["local", "ray"], default="local", help="ray: score --cohort with Ray "
+                    "Data over an actor pool that holds the zoo")
+    pr.add_argument("--ray-address", default=None, help="a running Ray cluster (default: a local Ray)")
     pr.add_argument("--report", type=Path, default=None, help="also write a one-page patient report (PDF); one "
                     "patient only")
     pr.add_argument("--report-cohort", dest="cohort_for_report", type=Path, default=None,

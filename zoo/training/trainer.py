@@ -190,9 +190,13 @@ def train_zoo(cohort_dir: str | Path, out: str | Path, profile: str | Profile = 
               models: list[str] | None = None, pretrained: bool = False, overwrite: bool = False,
               progress: ProgressCallback | None = None, show_bars: bool = True,
               stop_after: int | None = None, split_from: str | Path | None = None,
-              segmentation_dir: str | Path | None = None, fail_fast: bool = False, strict: bool = False) -> Path:
+              segmentation_dir: str | Path | None = None, fail_fast: bool = False, strict: bool = False,
+              executor: str = "local", ray_address: str | None = None) -> Path:
     """Train (or resume) a zoo in ``out``; returns the zoo path.
 
+    ``executor``: ``local`` trains the models one after another in this process; ``ray`` runs each model as a
+    Ray task (zoo/training/ray_executor.py) on a local Ray or the cluster at ``ray_address``. Both give the
+    same zoo on the same seed.
     ``split_from``: a ``split.json`` of another zoo on the same patients, so two zoos share one test set.
     ``fail_fast``: stop at the first model that fails; by default the zoo completes without it and the
     manifest and leaderboard record the failure and its reason.
@@ -212,7 +216,7 @@ def train_zoo(cohort_dir: str | Path, out: str | Path, profile: str | Profile = 
             work = out
         zoo_dir = _train_into(work, cohort_dir, prof, external, device, seed, models, pretrained, progress,
                               show_bars, stop_after, split_from, segmentation_dir, fail_fast, strict,
-                              restart_if_different=work != out)
+                              restart_if_different=work != out, executor=executor, ray_address=ray_address)
         if work != out:
             swap_in(work, out)
             zoo_dir = out
@@ -221,7 +225,7 @@ def train_zoo(cohort_dir: str | Path, out: str | Path, profile: str | Profile = 
 
 def _train_into(out: Path, cohort_dir, prof: Profile, external, device, seed, models, pretrained, progress,
                 show_bars, stop_after, split_from, segmentation_dir, fail_fast, strict,
-                restart_if_different: bool) -> Path:
+                restart_if_different: bool, executor: str = "local", ray_address: str | None = None) -> Path:
     """Train (or resume) into ``out``; the caller holds the lock and chose ``out``.
 
     ``restart_if_different``: ``out`` is our own staging folder, so a leftover run with other settings is
@@ -249,16 +253,9 @@ def _train_into(out: Path, cohort_dir, prof: Profile, external, device, seed, mo
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / RUN, run_info)
 
-    y = cohort.y
     split = (split_from_dict(read_json(Path(split_from)), cohort.patient_ids) if split_from
-             else make_split(y, prof.test_size, prof.cv_folds, seed))
-    # annotation points may prompt segmentation of training images only (training crops); every
-    # prediction (OOF, test, external) uses the unprompted segmentation a new patient gets
-    train_ids = [cohort.patient_ids[i] for i in split.train]
-    data = PatientData.from_cohort(cohort, segmentation_dir, prompted_ids=train_ids)
-    ext = PatientData.from_cohort(ext_cohort) if ext_cohort else None
-    case_weights = (cohort.case_weights.reindex(cohort.patient_ids).to_numpy(dtype=float)
-                    if cohort.case_weights is not None else None)
+             else make_split(cohort.y, prof.test_size, prof.cv_folds, seed))
+    data, ext, y, case_weights = prepare_data(cohort, ext_cohort, split, segmentation_dir)
     ids = {"train": [data.ids[i] for i in split.train], "test": [data.ids[i] for i in split.test],
            "external": ext.ids if ext else []}
     atomic_write_json(out / "split.json", split.to_dict(data.ids))
@@ -274,8 +271,38 @@ def _train_into(out: Path, cohort_dir, prof: Profile, external, device, seed, mo
                 prog.message(f"--pretrained: no ImageNet weights for {arch} in the local torch cache; it trains from "
                              "scratch (nothing is downloaded).")
     failures: dict[str, str] = {}
+    if executor == "ray":
+        from zoo.training.ray_executor import train_models_on_ray
+
+        todo = []
+        for name in names:
+            if _model_done(out, name):
+                prog.message(f"{name}: already trained, resuming after it")
+                prog.end_model(name, resumed=True)
+            else:
+                todo.append(name)
+        job = {"cohort_dir": str(cohort_dir), "external": str(external) if external else None,
+               "segmentation_dir": str(segmentation_dir) if segmentation_dir else None, "strict": strict,
+               "out": str(out), "profile": prof, "device": device, "seed": seed, "pretrained": pretrained,
+               "torch_threads": _torch_threads()}
+        try:
+            for name, seconds, failure in train_models_on_ray(todo, job, ray_address):
+                if failure is None:
+                    timings[name] = seconds
+                elif fail_fast:
+                    raise TrainingError(f"{name} failed ({failure}); stopped because of --fail-fast. Rerun without it "
+                                        "to build the zoo without this model.")
+                else:
+                    failures[name] = failure
+                    prog.message(f"warning: {name} failed and is left out of this zoo: {failure}")
+                prog.end_model(name, seconds=seconds)
+        finally:
+            prog.close()
+        names_iter: list[str] = []
+    else:
+        names_iter = names
     try:
-        for k, name in enumerate(names):
+        for k, name in enumerate(names_iter):
             if _model_done(out, name):
                 prog.message(f"{name}: already trained, resuming after it")
                 prog.end_model(name, resumed=True)
@@ -310,6 +337,46 @@ def _train_into(out: Path, cohort_dir, prof: Profile, external, device, seed, mo
             + "; ".join(f"{n}: {r}" for n, r in failures.items()) + ". Check the cohort with python -m zoo validate.")
     return assemble_zoo(out, cohort, ext_cohort, trained, prof, seed, split, ids, run_info, timings,
                         time.perf_counter() - t0, data, ext, failures=failures)
+
+
+def prepare_data(cohort: Cohort, ext_cohort: Cohort | None, split: Split, segmentation_dir=None):
+    """(data, external data, labels, case weights) exactly as every model of a run sees them: one function for
+    the local loop and the Ray workers, so both executors train on the same inputs."""
+    # annotation points may prompt segmentation of training images only (training crops); every
+    # prediction (OOF, test, external) uses the unprompted segmentation a new patient gets
+    train_ids = [cohort.patient_ids[i] for i in split.train]
+    data = PatientData.from_cohort(cohort, segmentation_dir, prompted_ids=train_ids)
+    ext = PatientData.from_cohort(ext_cohort) if ext_cohort else None
+    case_weights = (cohort.case_weights.reindex(cohort.patient_ids).to_numpy(dtype=float)
+                    if cohort.case_weights is not None else None)
+    return data, ext, cohort.y, case_weights
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def train_one_model(job: dict, name: str) -> float:
+    """One model of a run, fitted and committed into ``job['out']``, in whatever process runs it (a Ray worker
+    reads the cohort and the run's split.json from the shared folders). Returns the seconds it took."""
+    t = time.perf_counter()
+    if job.get("torch_threads"):  # a CNN's float sums depend on the thread count: the driver's count, same weights
+        import torch
+
+        torch.set_num_threads(int(job["torch_threads"]))
+    cohort = load_cohort(job["cohort_dir"], strict=job["strict"])
+    ext_cohort = load_cohort(job["external"], strict=job["strict"]) if job["external"] else None
+    out = Path(job["out"])
+    split = split_from_dict(read_json(out / "split.json"), cohort.patient_ids)
+    data, ext, y, case_weights = prepare_data(cohort, ext_cohort, split, job["segmentation_dir"])
+    ids = {"train": [data.ids[i] for i in split.train], "test": [data.ids[i] for i in split.test],
+           "external": ext.ids if ext else []}
+    res = _fit_model(name, job["profile"], data, y, split, ext, job["device"], job["seed"], job["pretrained"],
+                     Progress(1, None, bars=False), case_weights)
+    _commit_model(out, name, res, ids, split.fold)
+    return round(time.perf_counter() - t, 2)
 
 
 def failure_reason(e: BaseException) -> str:
