@@ -80,7 +80,7 @@ def test_unknown_codes_units_and_statuses_are_warnings_and_below_limit_values_sa
     text = "\n".join(got.warnings)
     assert "2345-7" in text and "not an input" in text
     assert "'kg/m3' cannot be converted" in text and "hgb" not in got.raw
-    assert "entered-in-error" in text and "alb" not in got.raw
+    assert "'entered-in-error' is not a final result" in text and "alb" not in got.raw
     assert "<0.2" in text and got.raw["b2m"] == {"value": 0.2, "unit": "mg/L"}
     assert "sex is missing" in text and "sex" not in got.raw
 
@@ -107,3 +107,42 @@ def test_every_ucum_spelling_we_map_is_a_unit_of_some_variable_and_each_loinc_co
     for name, code in {"hgb": "718-7", "alb": "1751-7", "creatinine": "2160-0", "b2m": "1952-1", "ldh": "2532-0",
                        "calcium_total": "17861-6", "plt": "777-3", "wbc": "6690-2"}.items():
         assert loinc_index(DEFAULT_SCHEMA)[code].name == name
+
+
+def test_observations_of_another_patient_preliminary_ones_and_old_ones_are_left_out():
+    other = obs("other", "718-7", 7.0, "g/dL", subject={"reference": "Patient/someone-else"})
+    prelim = obs("prelim", "1751-7", 2.0, "g/dL", status="preliminary")
+    old = obs("old", "1952-1", 9.9, "mg/L", when="2024-01-01")
+    mine = obs("mine", "2160-0", 110, "umol/L", subject={"reference": "Patient/p1"})
+    got = parse_bundle(bundle(other, prelim, old, mine), DEFAULT_SCHEMA, REF, lookback_days=180)
+    text = "\n".join(got.warnings)
+    assert "hgb" not in got.raw and "someone-else" in text
+    assert "alb" not in got.raw and "'preliminary' is not a final result" in text
+    assert "b2m" not in got.raw and "more than 180 days" in text
+    assert got.raw["creatinine"] == {"value": 110.0, "unit": "umol/L"}  # UCUM's umol/L is the canonical µmol/L
+
+
+def test_partial_dates_and_the_labs_own_calendar_day():
+    late_evening = obs("eve", "718-7", 10.0, "g/dL", when="2026-06-01T22:00:00-05:00")  # 03:00 UTC on June 2
+    month_only = obs("month", "1751-7", 3.5, "g/dL", when="2026-05")
+    got = parse_bundle(bundle(late_evening, month_only, birth="1958"), DEFAULT_SCHEMA, REF)
+    assert got.raw["hgb"] == {"value": 10.0, "unit": "g/dL"}  # June 1 where it was measured: not after June 1
+    assert got.raw["alb"] == {"value": 3.5, "unit": "g/dL"}
+    assert got.raw["age"] == 68 and any("partial" in w for w in got.warnings)  # from 1958-01-01
+
+
+def test_total_calcium_becomes_corrected_calcium_as_the_cohort_reader_does():
+    from zoo.schema.derived import corrected_calcium
+    from zoo.scoring.inputs import validate_fields, with_derived_inputs
+
+    got = parse_bundle(bundle(obs("ca", "17861-6", 10.4, "mg/dL"), obs("alb", "1751-7", 3.1, "g/dL")),
+                       DEFAULT_SCHEMA, REF)
+    values, problems = validate_fields(got.raw, DEFAULT_SCHEMA)
+    derived, notes = with_derived_inputs(values)
+    import pandas as pd
+
+    expected = float(corrected_calcium(pd.Series([10.4 * 0.2495]), pd.Series([31.0])).iloc[0])
+    assert derived["calcium"] == pytest.approx(expected) and "calcium_total" not in derived
+    assert "Payne" in notes[0]
+    without_alb, notes = with_derived_inputs({"calcium_total": 2.6})
+    assert "calcium" not in without_alb and "needs albumin" in notes[0]

@@ -222,10 +222,48 @@ def test_zoo_serve_answers_over_http_and_refuses_a_network_address_without_crede
         r = httpx.post(f"{base}/v1/predict", json=PATIENT, timeout=60)
         assert r.status_code == 200 and 0 < r.json()["probability"] < 1
         b = bundle(obs("hb", "718-7", 9.5, "g/dL"), obs("alb", "1751-7", 3.1, "g/dL"))
-        r = httpx.post(f"{base}/v1/predict/fhir", content=json.dumps(b), timeout=60,
+        r = httpx.post(f"{base}/v1/predict/fhir?reference_date=2026-06-01", content=json.dumps(b), timeout=60,
                        headers={"content-type": "application/fhir+json"})
         assert r.status_code == 200 and {u["variable"] for u in r.json()["used"]} >= {"hgb", "alb", "age", "sex"}
         assert httpx.post(f"{base}/v1/predict", json={"hgb": -4}, timeout=60).status_code == 422
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_credentials_are_checked_before_the_body_is_read_and_limits_hold_however_the_body_comes(test_zoo, tmp_path):
+    key, line = new_api_key("lab")
+    (tmp_path / "keys.txt").write_text(line + "\n")
+    app = create_app(test_zoo.path, ApiSecurity.from_options(api_keys=tmp_path / "keys.txt"), zoo=test_zoo)
+    with TestClient(app, client=("10.1.2.3", 40000)) as c:
+        r = c.post("/v1/predict", content=b"{bad json", headers={"content-type": "application/json"})
+        assert r.status_code == 401  # not 422: nobody unknown gets the body parsed
+        auth = {"Authorization": f"Bearer {key}"}
+        big = b"{" + b" " * (MAX_BODY_BYTES + 10) + b"}"
+        r = c.post("/v1/predict/fhir", content=big, headers={**auth, "content-type": "multipart/form-data; b=x"})
+        assert r.status_code == 413  # calling it multipart does not raise the JSON limit
+
+        def chunks():  # no Content-Length: counted as it arrives
+            for _ in range(11):
+                yield b" " * 2**20
+
+        r = c.post("/v1/predict/batch", content=chunks(), headers={**auth, "content-type": "text/csv"})
+        assert r.status_code == 413
+        rows = b"patient_id,age\r" + b"A,60\r" * 20_001  # bare CR line ends still count as rows
+        r = c.post("/v1/predict/batch", content=rows, headers={**auth, "content-type": "text/csv"})
+        assert r.status_code == 422 and "at most 20,000 rows" in r.json()["detail"][0]
+        r = c.post("/v1/predict/images", headers=auth, files=[("clinical", ("p.json", b'{"age": 60}', "application/json"))])
+        assert r.status_code == 422 and "Got a file" in r.json()["detail"][0]
+
+
+def test_total_calcium_counts_in_json_as_it_does_in_a_batch(client):
+    import pandas as pd
+
+    one = client.post("/v1/predict", json={"age": 70, "alb": 28, "calcium_total": 2.9}).json()
+    assert any("Payne" in w for w in one["warnings"])
+    table = client.post("/v1/predict/batch", content=b"patient_id,age,alb,calcium_total\nA,70,28,2.9\n",
+                        headers={"content-type": "text/csv"})
+    row = pd.read_csv(io.BytesIO(table.content)).iloc[0]
+    assert row["probability"] == pytest.approx(one["probability"], abs=1e-12)
+    missing = client.post("/v1/predict", json={"age": 70, "alb": 28}).json()
+    assert missing["models"]["clinical_lr"] != pytest.approx(one["models"]["clinical_lr"], abs=1e-9)

@@ -26,7 +26,8 @@ MYELOZOO_SYSTEM = "https://myelozoo.org/fhir/CodeSystem/variable"
 UCUM_TO_SCHEMA = {"10*9/L": "10^9/L", "10*3/uL": "×10³/µL", "/uL": "/µL", "{cells}/uL": "/µL", "[iU]/L": "IU/L",
                   "mg/(24.h)": "mg/24h", "g/(24.h)": "g/24h", "a": "years", "mo": "months", "wk": "weeks",
                   "d": "days"}
-UNUSABLE_STATUS = {"entered-in-error", "cancelled", "registered"}
+USABLE_STATUS = {"final", "amended", "corrected"}  # a result a clinician may act on; preliminary is not
+DEFAULT_LOOKBACK_DAYS = 180  # older Observations are not baseline values at the reference date
 
 
 @dataclass
@@ -62,13 +63,26 @@ def schema_unit(ucum: str | None, var: Variable) -> str | None:
     return candidate
 
 
-def _when(obs) -> dt.datetime | None:
-    raw = obs.effectiveDateTime or (obs.effectivePeriod.start if obs.effectivePeriod else None) or obs.issued
+def _moment(raw) -> tuple[dt.datetime, dt.date] | None:
+    """(the instant for ordering, the calendar day as the lab recorded it). FHIR allows partial dates ("2025",
+    "2025-03"): they stand for their first day, and the day is that first day."""
     if raw is None:
         return None
+    if isinstance(raw, str):
+        parts = [int(p) for p in raw[:10].split("-") if p.isdigit()]
+        if not parts:
+            return None
+        day = dt.date(parts[0], parts[1] if len(parts) > 1 else 1, parts[2] if len(parts) > 2 else 1)
+        return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc), day
     if isinstance(raw, dt.datetime):
-        return raw if raw.tzinfo else raw.replace(tzinfo=dt.timezone.utc)
-    return dt.datetime(raw.year, raw.month, raw.day, tzinfo=dt.timezone.utc)
+        local_day = raw.date()  # the day in the timestamp's own zone, not in UTC
+        return (raw if raw.tzinfo else raw.replace(tzinfo=dt.timezone.utc)), local_day
+    return dt.datetime(raw.year, raw.month, raw.day, tzinfo=dt.timezone.utc), raw
+
+
+def _when(obs) -> tuple[dt.datetime, dt.date] | None:
+    raw = obs.effectiveDateTime or (obs.effectivePeriod.start if obs.effectivePeriod else None) or obs.issued
+    return _moment(raw)
 
 
 def _codes(obs) -> list[tuple[str | None, str | None, str | None]]:
@@ -79,9 +93,11 @@ def _age(birth: dt.date, on: dt.date) -> int:
     return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
 
 
-def parse_bundle(bundle: dict, schema: Schema, reference_date: dt.date | None = None) -> FhirPatient:
-    """Raw values from a Bundle, the most recent Observation on or before ``reference_date`` (default: today, UTC)
-    per variable. Raises InputValueError (in our words) when the Bundle is not a Bundle with one Patient."""
+def parse_bundle(bundle: dict, schema: Schema, reference_date: dt.date | None = None,
+                 lookback_days: int = DEFAULT_LOOKBACK_DAYS) -> FhirPatient:
+    """Raw values from a Bundle: per variable, the most recent usable Observation of this Patient taken on the
+    reference date (default: today, UTC) or in the ``lookback_days`` before it. Raises InputValueError (in our
+    words) when the Bundle is not a Bundle with one Patient."""
     from fhir.resources.R4B.bundle import Bundle
     from pydantic import ValidationError
 
@@ -98,20 +114,27 @@ def parse_bundle(bundle: dict, schema: Schema, reference_date: dt.date | None = 
                               f"({len(e.errors())} problem(s) in all.) Check the resource against the R4 "
                               "specification.") from None
     ref = reference_date or dt.datetime.now(dt.timezone.utc).date()
-    ref_end = dt.datetime.combine(ref, dt.time.max, tzinfo=dt.timezone.utc)
+    earliest = ref - dt.timedelta(days=lookback_days)
     out = FhirPatient(reference_date=ref)
-    resources = [e.resource for e in (parsed.entry or []) if e.resource is not None]
+    entries = [e for e in (parsed.entry or []) if e.resource is not None]
+    resources = [e.resource for e in entries]
     patients = [r for r in resources if r.get_resource_type() == "Patient"]
     if len(patients) != 1:
         raise InputValueError(f"Expected exactly one Patient in the Bundle. Got {len(patients)}. Send one patient "
                               "per request (the batch endpoint takes a CSV of many).")
     _read_patient(patients[0], schema, ref, out)
+    patient_refs = {f"Patient/{patients[0].id}"} if patients[0].id else set()
+    patient_refs |= {e.fullUrl for e in entries if e.resource is patients[0] and e.fullUrl}
     by_loinc = loinc_index(schema)
     best: dict[str, tuple[dt.datetime | None, object, Variable, str, str]] = {}
     for obs in (r for r in resources if r.get_resource_type() == "Observation"):
         label = f"Observation {obs.id or '(no id)'}"
-        if obs.status in UNUSABLE_STATUS:
-            out.warnings.append(f"{label}: status {obs.status!r}; left out.")
+        if obs.status not in USABLE_STATUS:
+            out.warnings.append(f"{label}: status {obs.status!r} is not a final result; left out.")
+            continue
+        subject = obs.subject.reference if obs.subject is not None else None
+        if subject is not None and subject not in patient_refs:
+            out.warnings.append(f"{label}: its subject {subject} is not the Bundle's Patient; left out.")
             continue
         var, code = None, None
         for system, c, _ in _codes(obs):
@@ -125,10 +148,14 @@ def parse_bundle(bundle: dict, schema: Schema, reference_date: dt.date | None = 
             shown = ", ".join(f"{s or '?'}|{c or '?'}" + (f" ({d})" if d else "") for s, c, d in _codes(obs))
             out.warnings.append(f"{label}: code {shown or '(none)'} is not an input of this model; left out.")
             continue
-        when = _when(obs)
-        if when is not None and when > ref_end:
-            out.warnings.append(f"{label} ({var.name}): taken {when.date()}, after the reference date {ref}; "
-                                "left out.")
+        moment = _when(obs)
+        when = moment[0] if moment else None
+        if moment is not None and moment[1] > ref:
+            out.warnings.append(f"{label} ({var.name}): taken {moment[1]}, after the reference date {ref}; left out.")
+            continue
+        if moment is not None and moment[1] < earliest:
+            out.warnings.append(f"{label} ({var.name}): taken {moment[1]}, more than {lookback_days} days before the "
+                                f"reference date {ref}, so not a baseline value; left out.")
             continue
         prev = best.get(var.name)
         if when is None:
@@ -150,7 +177,11 @@ def _read_patient(patient, schema: Schema, ref: dt.date, out: FhirPatient) -> No
         if patient.birthDate is None:
             out.warnings.append("Patient: no birthDate; age is missing.")
         else:
-            birth = patient.birthDate if isinstance(patient.birthDate, dt.date) else None
+            moment = _moment(patient.birthDate)
+            birth = moment[1] if moment else None
+            if isinstance(patient.birthDate, str):
+                out.warnings.append(f"Patient: birthDate {patient.birthDate} is partial; its first day is used, so age "
+                                    "may be one year too high.")
             if birth is None or birth > ref:
                 out.warnings.append(f"Patient: birthDate {patient.birthDate} is after the reference date {ref}; "
                                     "age is missing.")
@@ -214,7 +245,7 @@ def _read_value(obs, var: Variable, when: dt.datetime | None, label: str, out: F
 
 
 def risk_assessment(prediction: dict, patient_id: str | None, zoo_hash: str, reference_date: dt.date,
-                    used: list[dict]) -> dict:
+                    used: list[dict], warnings: list[str] | None = None) -> dict:
     """The prediction as a FHIR R4 RiskAssessment (validated with fhir.resources before it is returned)."""
     from fhir.resources.R4B.riskassessment import RiskAssessment
 
@@ -228,8 +259,13 @@ def risk_assessment(prediction: dict, patient_id: str | None, zoo_hash: str, ref
             "outcome": {"text": "Progressive disease (PD) within 24 months of bortezomib-based induction"},
             "probabilityDecimal": round(p, 6),
             "whenRange": {"high": {"value": 24, "unit": "months", "system": UCUM_SYSTEM, "code": "mo"}},
-            "rationale": f"Risk band: {prediction.get('risk_band')}. Research use only; not for clinical decisions.",
+            "rationale": (f"Risk band: {prediction.get('risk_band')}."
+                          + (" Venn-Abers interval {:.2f}-{:.2f}.".format(*prediction["venn_abers_interval"])
+                             if prediction.get("venn_abers_interval") else "")
+                          + " Research use only; not for clinical decisions."),
         }],
-        "note": [{"text": f"{len(used)} input value(s) used; see the response's 'used' list."}],
+        "note": [{"text": f"{len(used)} input value(s) used: " + "; ".join(
+                      f"{u['variable']} = {u['value']}" + (f" {u['unit']}" if u.get("unit") else "") for u in used)},
+                 *({"text": f"Warning: {w}"} for w in (warnings or []))],
     }
     return RiskAssessment.model_validate(body).model_dump(mode="json", exclude_none=True)

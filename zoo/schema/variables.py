@@ -126,7 +126,7 @@ class Variable(BaseModel):
 
     def to_canonical(self, value: float, unit: str | None) -> float:
         """Convert ``value`` from ``unit`` to the canonical unit."""
-        if unit is None or unit == self.unit:
+        if unit is None or unit == self.unit or (self.unit and _norm_unit(unit) == _norm_unit(self.unit)):
             return value
         key = _match_unit(unit, self.alt_units)
         if key is None:
@@ -138,7 +138,7 @@ class Variable(BaseModel):
         return value * f + o
 
     def from_canonical(self, value: float, unit: str) -> float:
-        if unit == self.unit:
+        if unit == self.unit or (self.unit and _norm_unit(unit) == _norm_unit(self.unit)):
             return value
         key = _match_unit(unit, self.alt_units)
         if key is None:

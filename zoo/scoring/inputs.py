@@ -41,6 +41,28 @@ def validate_fields(raw: dict, schema: Schema) -> tuple[dict, dict[str, str]]:
     return out, problems
 
 
+def with_derived_inputs(values: dict) -> tuple[dict, list[str]]:
+    """Inputs that are read only to derive a feature, turned into it as the cohort reader does: total calcium
+    with albumin becomes corrected calcium (Payne). Without albumin nothing is guessed: calcium stays missing
+    and a note says why. A given corrected calcium wins over a derived one."""
+    out, notes = dict(values), []
+    total = out.pop("calcium_total", None)
+    if total is None:
+        return out, notes
+    if out.get("calcium") is not None:
+        notes.append("total calcium was ignored: corrected calcium was given.")
+    elif out.get("alb") is None:
+        notes.append("corrected calcium needs albumin: total calcium was given without it, so calcium is missing.")
+    else:
+        from zoo.schema.derived import corrected_calcium
+        import pandas as pd
+
+        out["calcium"] = float(corrected_calcium(pd.Series([total]), pd.Series([out["alb"]])).iloc[0])
+        notes.append(f"corrected calcium {out['calcium']:.2f} mmol/L derived from total calcium {total:.2f} mmol/L "
+                     f"and albumin {out['alb']:g} g/L (Payne).")
+    return out, notes
+
+
 def check_value(var: Variable, val, unit: str | None = None) -> tuple[float | str | None, str | None]:
     """(canonical value, None) or (None, a sentence naming the value as entered, the expected range in the
     entered unit and, when the number fits another unit, that unit)."""
@@ -121,7 +143,8 @@ def parse_clinical_json(path: Path, schema: Schema) -> tuple[dict, str | None, l
     vals, problems = validate_values(raw, schema)
     if problems:
         raise InputValueError(f"{name}: {len(problems)} problem(s):\n  " + "\n  ".join(problems))
+    vals, derived = with_derived_inputs(vals)
     pid = raw.get(ID_COLUMN)
     notes = [f"{k!r} is an outcome and was ignored: predictions use baseline values only."
-             for k in raw if k in schema and schema[k].role == "outcome"]
+             for k in raw if k in schema and schema[k].role == "outcome"] + derived
     return vals, (None if pid is None else str(pid)), notes

@@ -22,11 +22,13 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from zoo.errors import CohortError, ImageReadError, InputValueError, MyeloZooError
 from zoo.schema import ID_COLUMN, Kind, Schema
+from zoo.interop.fhir import DEFAULT_LOOKBACK_DAYS
 from zoo.service.security import ApiAuthError, ApiSecurity
 
 MAX_BODY_BYTES = 10 * 2**20  # JSON, FHIR and CSV bodies
 MAX_MULTIPART_BYTES = 64 * 2**20  # a patient's images in one request
 MAX_BATCH_ROWS = 20_000
+IMAGES_PATH = "/v1/predict/images"
 API_VERSION = "1"
 
 
@@ -72,47 +74,63 @@ def _finite(obj):
     return obj
 
 
-class _BodyLimit:
-    """Pure ASGI: refuse a body over the limit (by Content-Length, and by counting when it is absent or lies)."""
+class _Gate:
+    """Pure ASGI, before FastAPI reads anything: who is calling (401/403 without reading the body), then the
+    body, buffered up to its limit (413 beyond it, whether the size is declared, chunked or misdeclared)."""
 
-    def __init__(self, app, limit: int, multipart_limit: int) -> None:
-        self.app, self.limit, self.multipart_limit = app, limit, multipart_limit
+    def __init__(self, app, security: ApiSecurity, limit: int, multipart_limit: int) -> None:
+        self.app, self.security, self.limit, self.multipart_limit = app, security, limit, multipart_limit
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        headers = dict(scope.get("headers") or [])
-        ctype = headers.get(b"content-type", b"").decode("latin-1")
-        limit = self.multipart_limit if ctype.startswith("multipart/") else self.limit
-        declared = headers.get(b"content-length")
+        path = scope.get("path", "")
+        if path.startswith("/v1/"):
+            from starlette.concurrency import run_in_threadpool
+            from starlette.datastructures import Headers
+
+            client = scope.get("client")
+            try:  # a userinfo lookup may block: not on the event loop
+                scope["myelozoo.caller"] = await run_in_threadpool(
+                    self.security.check, client[0] if client else None, Headers(scope=scope))
+            except ApiAuthError as e:
+                return await _reply(send, e.status, [str(e)],
+                                    [(b"www-authenticate", b"Bearer")] if e.status == 401 else [])
+        limit = self.multipart_limit if path == IMAGES_PATH else self.limit
+        declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            return await _too_large(send, limit)
-        seen = 0
-
-        async def counted():
-            nonlocal seen
+            return await _reply(send, 413, [_too_large(limit)])
+        body, more = bytearray(), True
+        while more:
             msg = await receive()
-            if msg["type"] == "http.request":
-                seen += len(msg.get("body", b""))
-                if seen > limit:
-                    raise _TooLarge
-            return msg
+            if msg["type"] == "http.disconnect":
+                return None
+            body += msg.get("body", b"")
+            more = msg.get("more_body", False)
+            if len(body) > limit:
+                return await _reply(send, 413, [_too_large(limit)])
+        replayed = False
 
-        try:
-            return await self.app(scope, counted, send)
-        except _TooLarge:
-            return await _too_large(send, limit)
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        return await self.app(scope, replay, send)
 
 
-class _TooLarge(Exception):
-    pass
+def _too_large(limit: int) -> str:
+    return (f"Expected a request body of at most {limit // 2**20} MiB. Send fewer or smaller images, or split the "
+            "batch.")
 
 
-async def _too_large(send, limit: int) -> None:
-    body = json.dumps({"detail": [f"Expected a request body of at most {limit // 2**20} MiB. Send fewer or smaller "
-                                  "images, or split the batch."]}).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+async def _reply(send, status: int, detail: list[str], headers: list | None = None) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *(headers or [])]})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -135,15 +153,11 @@ def create_app(zoo_path: str | Path, security: ApiSecurity | None = None, slots:
     app = FastAPI(title="MyeloZoo prediction API", version=API_VERSION,
                   description="2-year progression (PD vs non-PD) of newly diagnosed multiple myeloma on "
                               "bortezomib-based induction. Research use only; not for clinical decisions.")
-    app.add_middleware(_BodyLimit, limit=MAX_BODY_BYTES, multipart_limit=MAX_MULTIPART_BYTES)
+    app.add_middleware(_Gate, security=security, limit=MAX_BODY_BYTES, multipart_limit=MAX_MULTIPART_BYTES)
 
     def caller(request: Request) -> str:
-        return security.check(request.client.host if request.client else None, request.headers)
-
-    @app.exception_handler(ApiAuthError)
-    async def _auth(_, e: ApiAuthError):
-        return JSONResponse({"detail": [str(e)]}, status_code=e.status,
-                            headers={"WWW-Authenticate": "Bearer"} if e.status == 401 else None)
+        """Set by the gate before the body was read (every /v1/ path goes through it)."""
+        return request.scope["myelozoo.caller"]
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_, e: RequestValidationError):
@@ -159,13 +173,14 @@ def create_app(zoo_path: str | Path, security: ApiSecurity | None = None, slots:
                             status_code=422)
 
     def _predict(raw: dict, images: dict | None = None, extra_warnings: list[str] | None = None) -> dict:
-        from zoo.scoring.inputs import validate_fields
+        from zoo.scoring.inputs import validate_fields, with_derived_inputs
 
         values, problems = validate_fields(raw, schema)
         if problems:
             raise InputValueError("\n".join(problems.values()))
+        values, derived = with_derived_inputs(values)
         notes = [f"{k!r} is an outcome and was ignored: predictions use baseline values only."
-                 for k in raw if k in schema and schema[k].role == "outcome"]
+                 for k in raw if k in schema and schema[k].role == "outcome"] + derived
         with compute():
             pred = zoo.predict_patient(values, images)
         pid = raw.get(ID_COLUMN)
@@ -206,34 +221,50 @@ def create_app(zoo_path: str | Path, security: ApiSecurity | None = None, slots:
                   "application/fhir+json": {"schema": {"type": "object"}},
                   "application/json": {"schema": {"type": "object"}}}}})
     async def predict_fhir(request: Request, reference_date: dt.date | None = Query(
-            None, description="Age and the most recent Observation are taken as of this date (default: today, UTC)."),
+            None, description="Age and the most recent Observation are taken as of this date, e.g. the diagnosis "
+                              "(default: today, UTC)."),
+            lookback_days: int = Query(DEFAULT_LOOKBACK_DAYS, ge=1, le=3650,
+                                       description="Observations older than this many days before the reference "
+                                                   "date are not baseline values and are left out."),
             format: Literal["json", "RiskAssessment"] = Query("json", description="RiskAssessment: a FHIR resource."),
             _who: str = Depends(caller)):
         from starlette.concurrency import run_in_threadpool
 
         from zoo.interop.fhir import parse_bundle, risk_assessment
 
-        try:
-            bundle = json.loads(await request.body())
-        except (ValueError, UnicodeDecodeError):
-            raise InputValueError("Expected a FHIR Bundle as JSON. Got a body that is not JSON.") from None
-        got = parse_bundle(bundle, schema, reference_date)
+        body = await request.body()
+
+        def _parse():
+            try:
+                bundle = json.loads(body)
+            except (ValueError, UnicodeDecodeError):
+                raise InputValueError("Expected a FHIR Bundle as JSON. Got a body that is not JSON.") from None
+            return parse_bundle(bundle, schema, reference_date, lookback_days)
+
+        got = await run_in_threadpool(_parse)  # parsing and validating a large Bundle must not block the loop
         raw = {**got.raw, **({ID_COLUMN: got.patient_id} if got.patient_id else {})}
         out = await run_in_threadpool(_predict, raw, None, got.warnings)
         out["used"] = _finite(got.used)
         out["reference_date"] = str(got.reference_date)
         if format == "RiskAssessment":
-            ra = risk_assessment(out, got.patient_id, zoo.hash, got.reference_date, got.used)
+            ra = risk_assessment(out, got.patient_id, zoo.hash, got.reference_date, got.used, out["warnings"])
             return JSONResponse(ra, media_type="application/fhir+json")
         return out
 
     @app.post("/v1/predict/images", summary="Clinical JSON plus marrow and IFE images (multipart) -> the prediction")
-    def predict_images(clinical: str = Form("{}", description='JSON object as for /v1/predict, e.g. {"hgb": 95}'),
+    def predict_images(clinical: str | UploadFile = Form("{}", description='JSON object as for /v1/predict, e.g. '
+                                                                           '{"hgb": 95}'),
                        marrow: list[UploadFile] = File(default=[]),
                        electrophoresis: list[UploadFile] = File(default=[]),
                        _who: str = Depends(caller)) -> dict:
-        from zoo.cohort.images import read_uploads
+        from zoo.cohort.images import MAX_UPLOAD_FILES, read_uploads
 
+        if not isinstance(clinical, str):
+            raise InputValueError("clinical: expected a form field holding a JSON object (e.g. -F 'clinical={\"hgb\": "
+                                  "95}'). Got a file.")
+        if len(marrow) > MAX_UPLOAD_FILES or len(electrophoresis) > MAX_UPLOAD_FILES:
+            raise InputValueError(f"This upload: expected at most {MAX_UPLOAD_FILES} files per modality. Got "
+                                  f"{len(marrow)} marrow and {len(electrophoresis)} IFE files.")
         try:
             raw = json.loads(clinical)
         except ValueError:
@@ -241,10 +272,11 @@ def create_app(zoo_path: str | Path, security: ApiSecurity | None = None, slots:
         if not isinstance(raw, dict):
             raise InputValueError(f"clinical: expected a JSON object of variable -> value. Got a {type(raw).__name__}.")
         images, problems = {}, []
-        for modality, files in (("marrow", marrow), ("electrophoresis", electrophoresis)):
-            arrays, errors = read_uploads([(f.filename or "upload", f.file.read()) for f in files])
-            problems += [f"{modality}: {e}" for e in errors]
-            images[modality] = arrays
+        with compute():  # decoding is model-sized work: bounded by the same slots, so memory is bounded too
+            for modality, files in (("marrow", marrow), ("electrophoresis", electrophoresis)):
+                arrays, errors = read_uploads([(f.filename or "upload", f.file.read()) for f in files])
+                problems += [f"{modality}: {e}" for e in errors]
+                images[modality] = arrays
         if problems:
             raise InputValueError("\n".join(problems))
         return _predict(raw, images)
@@ -259,7 +291,7 @@ def create_app(zoo_path: str | Path, security: ApiSecurity | None = None, slots:
         body = await request.body()
         if not body.strip():
             raise InputValueError("Expected a CSV table with a header row. Got an empty body.")
-        if body.count(b"\n") > MAX_BATCH_ROWS + 1:
+        if len(body.splitlines()) > MAX_BATCH_ROWS + 1:  # \n, \r\n and a bare \r all end a row
             raise InputValueError(f"Expected at most {MAX_BATCH_ROWS:,} rows per request. Split the table.")
         return await run_in_threadpool(_batch, body)
 
@@ -291,7 +323,10 @@ def _pydantic_message(err: dict, schema: Schema) -> str:
     loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "Quantity")]
     name = loc[0] if loc else "request"
     got = err.get("input")
-    shown = json.dumps(got)[:80] if not isinstance(got, bytes) else "(bytes)"
+    try:
+        shown = json.dumps(got)[:80]
+    except (TypeError, ValueError):
+        shown = f"a {type(got).__name__}"
     if name in schema:
         v = schema[name]
         if v.kind is Kind.numeric:

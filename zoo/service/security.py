@@ -21,6 +21,7 @@ from zoo.access import Access, is_loopback, reached_through_network
 from zoo.errors import MyeloZooError
 
 USERINFO_CACHE_S = 60.0
+KEY_PREFIX = "mz_"
 _DIGEST_LEN = 64
 
 
@@ -36,7 +37,7 @@ def new_api_key(name: str) -> tuple[str, str]:
     """(the key to hand to the caller once, the line to add to the key file)."""
     if not name or any(c in name for c in ":\n#") or name != name.strip():
         raise ValueError(f"Expected a key name without ':', '#', line breaks or outer spaces. Got {name!r}.")
-    key = "mz_" + secrets.token_urlsafe(32)
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
     return key, f"{name}:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
@@ -71,7 +72,7 @@ class ApiSecurity:
     api_keys: dict[str, str] = field(default_factory=dict)  # sha256 digest -> key name
     userinfo_url: str | None = None
     access: Access = field(default_factory=Access)
-    _cache: dict[str, tuple[float, str]] = field(default_factory=dict, repr=False)
+    _cache: dict[str, tuple[float, object]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -106,7 +107,7 @@ class ApiSecurity:
         for known, name in self.api_keys.items():
             if hmac.compare_digest(known, digest):
                 return f"api-key:{name}"
-        if self.userinfo_url is None:
+        if self.userinfo_url is None or token.startswith(KEY_PREFIX):  # our keys never go to the identity provider
             raise ApiAuthError(401, "The bearer token is not a known API key.")
         email = self._email(token, digest)
         if self.access.role(email) is None:
@@ -114,11 +115,30 @@ class ApiSecurity:
         return email
 
     def _email(self, token: str, digest: str) -> str:
+        """The token's e-mail from userinfo. Answers, refusals included, are cached for a minute, so a flood of
+        made-up tokens costs one provider call each at most once a minute."""
         now = time.monotonic()
         with self._lock:
             hit = self._cache.get(digest)
             if hit and now - hit[0] < USERINFO_CACHE_S:
+                if isinstance(hit[1], ApiAuthError):
+                    raise hit[1]
                 return hit[1]
+        try:
+            email = self._ask_provider(token)
+        except ApiAuthError as e:
+            self._remember(digest, now, e)
+            raise
+        self._remember(digest, now, email)
+        return email
+
+    def _remember(self, digest: str, now: float, answer) -> None:
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[digest] = (now, answer)
+
+    def _ask_provider(self, token: str) -> str:
         import httpx
 
         try:
@@ -128,14 +148,15 @@ class ApiSecurity:
                                ) from None
         if r.status_code != 200:
             raise ApiAuthError(401, "The identity provider does not accept this bearer token (expired or unknown).")
-        claims = r.json()
-        email = claims.get("email")
-        if not isinstance(email, str) or "@" not in email or claims.get("email_verified") is False:
+        try:
+            claims = r.json()
+        except ValueError:
+            raise ApiAuthError(401, "The identity provider's userinfo answer is not JSON; this server cannot read "
+                               "it (signed userinfo responses are not supported).") from None
+        email = claims.get("email") if isinstance(claims, dict) else None
+        verified = claims.get("email_verified") if isinstance(claims, dict) else None
+        if not isinstance(email, str) or "@" not in email or verified is False or str(verified).lower() == "false":
             raise ApiAuthError(403, "The identity provider gave no verified e-mail for this token.")
-        with self._lock:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[digest] = (now, email)
         return email
 
 

@@ -50,14 +50,18 @@ def init_ray(address: str | None = None, num_cpus: int | None = None):
     return ray
 
 
-def _resources(name: str, job: dict) -> dict:
+def _resources(name: str, job: dict, largest_node_cpus: int) -> dict:
     """One CPU per job. A CNN job trains with the driver's torch thread count (its weights depend on it) and
-    reserves that many CPUs, and a GPU when the run asks for CUDA (a GPU cluster)."""
+    reserves that many CPUs (at most a node's), and a GPU when the run trains on CUDA (a GPU cluster)."""
     from zoo.models.registry import model_config
 
     cnn = model_config(name).family in CNN_FAMILIES
-    threads = int(job.get("torch_threads") or 1)
+    threads = min(int(job.get("torch_threads") or 1), max(1, largest_node_cpus))
     return {"num_cpus": threads if cnn else 1, "num_gpus": 1 if cnn and job["device"] == "cuda" else 0}
+
+
+def _largest_node_cpus(ray) -> int:
+    return int(max((n.get("Resources", {}).get("CPU", 1) for n in ray.nodes() if n.get("Alive")), default=1))
 
 
 def _job(job: dict, name: str) -> float:
@@ -66,9 +70,11 @@ def _job(job: dict, name: str) -> float:
     return train_one_model(job, name)
 
 
-def train_models_on_ray(names: list[str], job: dict, address: str | None = None
+def train_models_on_ray(names: list[str], job: dict, address: str | None = None, stop_on_failure: bool = False
                         ) -> Iterator[tuple[str, float, str | None]]:
-    """Submit every model, yield ``(name, seconds, failure or None)`` as each finishes (in completion order)."""
+    """Submit every model, yield ``(name, seconds, failure or None)`` as each finishes (in completion order).
+    A worker out of memory stops the run, as it does locally; with ``stop_on_failure`` the first failure cancels
+    the jobs still queued or running."""
     from zoo.training.trainer import failure_reason
 
     if not names:

@@ -281,12 +281,16 @@ def _train_into(out: Path, cohort_dir, prof: Profile, external, device, seed, mo
                 prog.end_model(name, resumed=True)
             else:
                 todo.append(name)
-        job = {"cohort_dir": str(cohort_dir), "external": str(external) if external else None,
-               "segmentation_dir": str(segmentation_dir) if segmentation_dir else None, "strict": strict,
-               "out": str(out), "profile": prof, "device": device, "seed": seed, "pretrained": pretrained,
-               "torch_threads": _torch_threads()}
+        from zoo.models.cnn import resolve_device
+
+        # resolved here: "auto" in a worker that Ray gave no GPU would mean CPU, and other weights
+        job = {"cohort_dir": str(Path(cohort_dir).resolve()), "external": str(Path(external).resolve()) if external
+               else None, "segmentation_dir": str(Path(segmentation_dir).resolve()) if segmentation_dir else None,
+               "strict": strict, "out": str(out.resolve()), "profile": prof, "device": resolve_device(device).type,
+               "seed": seed, "pretrained": pretrained, "torch_threads": _torch_threads(),
+               "fingerprints": [cohort.fingerprint, ext_cohort.fingerprint if ext_cohort else None]}
         try:
-            for name, seconds, failure in train_models_on_ray(todo, job, ray_address):
+            for name, seconds, failure in train_models_on_ray(todo, job, ray_address, stop_on_failure=fail_fast):
                 if failure is None:
                     timings[name] = seconds
                 elif fail_fast:
@@ -368,6 +372,10 @@ def train_one_model(job: dict, name: str) -> float:
         torch.set_num_threads(int(job["torch_threads"]))
     cohort = load_cohort(job["cohort_dir"], strict=job["strict"])
     ext_cohort = load_cohort(job["external"], strict=job["strict"]) if job["external"] else None
+    seen = [cohort.fingerprint, ext_cohort.fingerprint if ext_cohort else None]
+    if job.get("fingerprints") and seen != job["fingerprints"]:
+        raise ZooIntegrityError(f"This worker reads other data than the driver at {Path(job['cohort_dir']).name}: the "
+                                "cohort's content differs. Put the cohort on storage every node sees (docs/SCALE.md).")
     out = Path(job["out"])
     split = split_from_dict(read_json(out / "split.json"), cohort.patient_ids)
     data, ext, y, case_weights = prepare_data(cohort, ext_cohort, split, job["segmentation_dir"])
