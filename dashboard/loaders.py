@@ -39,8 +39,11 @@ def load_cohort(path: Path):
 @st.cache_resource(max_entries=4, show_spinner="Loading and verifying the zoo…")
 def _zoo(path: str, stamp: str, device: str):
     from zoo.api import Zoo
+    from zoo.heap import preload_and_settle
 
-    return Zoo.load(path, device=device)
+    zoo = Zoo.load(path, device=device)
+    preload_and_settle(zoo)  # in the background: then the collector no longer walks the models (zoo/heap.py)
+    return zoo
 
 
 def load_zoo(path: Path):

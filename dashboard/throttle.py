@@ -153,9 +153,12 @@ def warm_up_in_background() -> threading.Thread:
     would wait behind the compile (seen in the browser tests), and the compile is a one-off of seconds."""
     def _run() -> None:
         from zoo.explain.shap_values import warm_up
+        from zoo.heap import settle, tune_collector
 
+        tune_collector()
         seconds = warm_up()
-        print(f"MyeloZoo: explainers warmed up in {seconds:.1f} s", flush=True)
+        frozen = settle()  # libraries and compiled kernels: out of the collector's walk (zoo/heap.py)
+        print(f"MyeloZoo: explainers warmed up in {seconds:.1f} s; {frozen:,} long-lived objects frozen", flush=True)
 
     t = threading.Thread(target=_run, name="myelozoo-warm-up", daemon=True)
     t.start()

@@ -172,6 +172,13 @@ class Zoo:
                 self._models[name] = load_fitted(model_config(name), self.files.dir(f"models/{name}"), self.device)
             return self._models[name]
 
+    def preload(self) -> None:
+        """Every model and ensemble loaded now rather than on first use (a server's start-up)."""
+        for name in self.model_names:
+            self.model(name)
+        for name in self.ensemble_names:
+            self.ensemble(name)
+
     def ensemble(self, name: str):
         from zoo.artifacts.model_io import load_fusion
         from zoo.models.ensembles import late_fusion_from_dict

@@ -139,7 +139,12 @@ def create_app(zoo_path: str | Path, security: ApiSecurity | None = None, slots:
     """The API over one zoo (loaded once, hashes verified). ``slots``: predictions computed at once."""
     from zoo.api import MAIN_ENSEMBLE, Zoo
 
-    zoo = zoo if zoo is not None else Zoo.load(zoo_path)
+    from zoo.heap import preload_and_settle, tune_collector
+
+    if zoo is None:
+        zoo = Zoo.load(zoo_path)
+        tune_collector()
+        preload_and_settle(zoo, background=False)  # a server loads once, then keeps the collector off it
     security = security or ApiSecurity()
     schema = zoo.schema
     PatientIn = patient_model(schema)
