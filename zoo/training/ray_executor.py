@@ -82,19 +82,30 @@ def train_models_on_ray(names: list[str], job: dict, address: str | None = None,
     ray = init_ray(address)
     remote = ray.remote(max_retries=0)(_job)
     started = time.perf_counter()
-    refs = {remote.options(**_resources(n, job), name=f"train:{n}").remote(job, n): n for n in names}
+    node_cpus = _largest_node_cpus(ray)
+    refs = {remote.options(**_resources(n, job, node_cpus), name=f"train:{n}").remote(job, n): n for n in names}
     pending = list(refs)
-    while pending:
-        done, pending = ray.wait(pending, num_returns=1)
-        ref = done[0]
-        name = refs[ref]
-        try:
-            seconds = ray.get(ref)
-        except ray.exceptions.RayTaskError as e:
-            cause = e.cause if isinstance(getattr(e, "cause", None), BaseException) else e
-            yield name, round(time.perf_counter() - started, 2), failure_reason(cause)
-            continue
-        yield name, seconds, None
+    try:
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            ref = done[0]
+            name = refs[ref]
+            try:
+                seconds = ray.get(ref)
+            except ray.exceptions.OutOfMemoryError:
+                raise MemoryError(f"{name}: Ray killed its worker for lack of memory") from None
+            except ray.exceptions.RayTaskError as e:
+                cause = e.cause if isinstance(getattr(e, "cause", None), BaseException) else e
+                if isinstance(cause, MemoryError):
+                    raise MemoryError(f"{name}: a Ray worker ran out of memory") from None
+                yield name, round(time.perf_counter() - started, 2), failure_reason(cause)
+                if stop_on_failure:
+                    break
+                continue
+            yield name, seconds, None
+    finally:
+        for ref in pending:  # a stopped run leaves nothing computing for nobody
+            ray.cancel(ref, force=True)
 
 
 class _ZooScorer:
