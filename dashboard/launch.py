@@ -82,11 +82,12 @@ def preflight(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> 
     if problems:
         return ("MyeloZoo did not start: a secrets file could not be read (" + "; ".join(problems) + "). Fix the "
                 "TOML syntax of .streamlit/secrets.toml and start again.")
-    if env.get("MYELOZOO_COMPUTE_SLOTS"):
-        from dashboard.throttle import slots_from_env
+    if env.get("MYELOZOO_COMPUTE_SLOTS") or env.get("MYELOZOO_MAX_QUEUED_PER_USER"):
+        from dashboard.throttle import max_queued_per_user, slots_from_env
 
         try:
             slots_from_env(env)
+            max_queued_per_user(env)
         except ValueError as e:
             return f"MyeloZoo did not start: {e}"
     problem = serving_problem(opts["server.address"], has_auth, environ=env)

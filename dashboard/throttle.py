@@ -1,10 +1,12 @@
-"""Bounded model work per server process, so many visitors queue instead of starving the server.
+"""Bounded model work per server process, so many visitors queue instead of overloading the server.
 
 Why: Streamlit runs every session's script in a thread of one process. Under 20 predictor sessions on a
-2-core machine, ten predictions ran at once and starved Streamlit's own event loop of the GIL: some sessions
-stopped receiving their reruns and saved notes were never confirmed on the page (docs/BENCHMARKS.md, "Load").
-A process-wide semaphore lets ``MYELOZOO_COMPUTE_SLOTS`` predictions run at a time (default: half the cores,
-at least one); the rest wait in ``acquire`` (which holds no GIL) with a visible "queued" message.
+2-core machine, ten predictions ran at once, each taking seconds instead of a fraction of one. A
+process-wide semaphore lets ``MYELOZOO_COMPUTE_SLOTS`` predictions run at a time (default: half the cores, at
+least one). The rest wait their turn, first come first served, with a visible "queued" message. A signed-in
+person holds at most ``MYELOZOO_MAX_QUEUED_PER_USER`` places (default 3) across all their tabs, so one person
+cannot fill the queue. (Pages that stalled under that load had another cause, garbage collection on the
+event-loop thread: see zoo/heap.py.)
 """
 from __future__ import annotations
 
@@ -16,7 +18,14 @@ from contextlib import contextmanager
 
 import streamlit as st
 
+from dashboard import auth
+
 WAIT_LIMIT_S = 300.0  # a session waiting longer than this is told the server is overloaded
+MAX_QUEUED_PER_USER = 3
+
+
+class OwnerQueueFull(RuntimeError):
+    """This person already holds as many running or queued computations as one person may."""
 
 
 def slots_from_env(environ: dict[str, str] | None = None, cores: int | None = None) -> int:
@@ -50,15 +59,18 @@ class ComputeSlots:
         self._next_ticket = 0
         self.running = 0
         self._held = threading.local()  # a thread already holding a slot re-enters freely (no self-deadlock)
+        self._owners: dict[int, str] = {}  # ticket -> owner, for tickets queued or running
 
     @property
     def waiting(self) -> int:
         return len(self._queue)
 
     @contextmanager
-    def slot(self, on_wait: Callable[[int], None] | None = None, timeout_s: float = WAIT_LIMIT_S) -> Iterator[float]:
+    def slot(self, on_wait: Callable[[int], None] | None = None, timeout_s: float = WAIT_LIMIT_S,
+             owner: str | None = None, max_per_owner: int | None = None) -> Iterator[float]:
         """Hold one slot for the block; yields the seconds spent queueing. Raises TimeoutError after
-        ``timeout_s``; whatever ``on_wait`` raises leaves the queue cleanly."""
+        ``timeout_s``, and OwnerQueueFull at once when ``owner`` already holds ``max_per_owner`` tickets
+        (queued or running); whatever ``on_wait`` raises leaves the queue cleanly."""
         depth = getattr(self._held, "depth", 0)
         if depth:
             self._held.depth = depth + 1
@@ -69,9 +81,15 @@ class ComputeSlots:
             return
         t0 = time.perf_counter()
         with self._cond:
+            if owner is not None and max_per_owner is not None:
+                held = sum(1 for o in self._owners.values() if o == owner)
+                if held >= max_per_owner:
+                    raise OwnerQueueFull(f"{held} computations of yours are already running or queued")
             ticket = self._next_ticket
             self._next_ticket += 1
             self._queue.append(ticket)
+            if owner is not None:
+                self._owners[ticket] = owner
         try:
             while True:
                 with self._cond:
@@ -89,6 +107,7 @@ class ComputeSlots:
                     self._cond.wait(self.step_s)
         except BaseException:
             with self._cond:
+                self._owners.pop(ticket, None)
                 if ticket in self._queue:
                     self._queue.remove(ticket)
                     self._cond.notify_all()
@@ -100,7 +119,19 @@ class ComputeSlots:
             self._held.depth = 0
             with self._cond:
                 self.running -= 1
+                self._owners.pop(ticket, None)
                 self._cond.notify_all()
+
+
+def max_queued_per_user(environ: dict[str, str] | None = None) -> int:
+    """``MYELOZOO_MAX_QUEUED_PER_USER`` (a whole number ≥ 1) or 3."""
+    env = os.environ if environ is None else environ
+    raw = env.get("MYELOZOO_MAX_QUEUED_PER_USER", "").strip()
+    if not raw:
+        return MAX_QUEUED_PER_USER
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"Expected MYELOZOO_MAX_QUEUED_PER_USER to be a whole number ≥ 1. Got {raw!r}.")
+    return int(raw)
 
 
 @st.cache_resource(show_spinner=False)
@@ -118,11 +149,20 @@ def model_work(what: str = "Running the models…") -> Iterator[None]:
         note.info(f"Queued: {ahead} computation{'s are' if ahead != 1 else ' is'} ahead of yours on this server. "
                   "Yours starts as soon as a slot is free.", icon=":material/hourglass_top:")
 
+    owner, cap = None, None
+    if auth.auth_configured():  # signed in: one person, however many tabs (local mode has one anonymous person)
+        owner, cap = auth.current_user(), max_queued_per_user()
     try:
-        with compute_slots().slot(on_wait=_queued):
+        with compute_slots().slot(on_wait=_queued, owner=owner, max_per_owner=cap):
             note.empty()
             with st.spinner(what):
                 yield
+    except OwnerQueueFull as e:
+        note.empty()
+        st.warning(f"Not started: {e} (other tabs of yours), and one person may hold {cap} at a time. Wait for "
+                   "them to finish, or close tabs you no longer need, then try again.",
+                   icon=":material/hourglass_disabled:")
+        st.stop()
     except TimeoutError:
         note.empty()
         st.error("The server is overloaded: no computation slot came free within "

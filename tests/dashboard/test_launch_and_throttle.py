@@ -70,6 +70,9 @@ def test_launcher_refuses_a_bad_compute_slot_setting(tmp_path):
     r = _launch(tmp_path, "--check", config='[server]\naddress = "localhost"\n',
                 env={"MYELOZOO_COMPUTE_SLOTS": "zero"})
     assert r.returncode == 2 and "MYELOZOO_COMPUTE_SLOTS" in r.stderr
+    r = _launch(tmp_path, "--check", config='[server]\naddress = "localhost"\n',
+                env={"MYELOZOO_MAX_QUEUED_PER_USER": "-1"})
+    assert r.returncode == 2 and "MYELOZOO_MAX_QUEUED_PER_USER" in r.stderr
 
 
 def test_launcher_allows_loopback_auth_or_an_explicit_anonymous_opt_in(tmp_path):
@@ -206,3 +209,45 @@ def test_waiters_are_served_in_arrival_order_and_an_abandoned_wait_leaves_the_qu
     for t in [h, *threads]:
         t.join(10)
     assert order == ["left", "b", "c", "d"] and slots.waiting == 0 and slots.running == 0
+
+
+def test_one_person_holds_at_most_their_share_of_places_and_others_are_not_affected():
+    import threading
+
+    import pytest
+
+    from dashboard.throttle import OwnerQueueFull, max_queued_per_user
+
+    slots = ComputeSlots(1, step_s=0.02)
+    release = threading.Event()
+    entered = []
+
+    def hold(owner):
+        with slots.slot(owner=owner, max_per_owner=2):
+            entered.append(owner)
+            release.wait(10)
+
+    first = threading.Thread(target=hold, args=("alice@h.example",))
+    first.start()
+    while not entered:
+        threading.Event().wait(0.01)
+    second = threading.Thread(target=hold, args=("alice@h.example",))  # queued behind the first
+    second.start()
+    while slots.waiting < 1:
+        threading.Event().wait(0.01)
+    with pytest.raises(OwnerQueueFull, match="2 computations of yours"):
+        with slots.slot(owner="alice@h.example", max_per_owner=2):
+            pass
+    bob = threading.Thread(target=hold, args=("bob@h.example",))  # another person still gets a place
+    bob.start()
+    while slots.waiting < 2:
+        threading.Event().wait(0.01)
+    release.set()
+    for t in (first, second, bob):
+        t.join(10)
+    assert entered == ["alice@h.example", "alice@h.example", "bob@h.example"]
+    with slots.slot(owner="alice@h.example", max_per_owner=2):  # places are given back when done
+        pass
+    assert max_queued_per_user({}) == 3 and max_queued_per_user({"MYELOZOO_MAX_QUEUED_PER_USER": "5"}) == 5
+    with pytest.raises(ValueError, match="whole number"):
+        max_queued_per_user({"MYELOZOO_MAX_QUEUED_PER_USER": "0"})
