@@ -333,8 +333,15 @@ class Zoo:
                 mods_used[ens_name] = ens.modalities_used(X, emb)[0]
                 members_used[ens_name] = mods_used[ens_name]
         unc = self.uncertainty({**model_probs, **ens_probs}, {k: "+".join(v) for k, v in mods_used.items()})
-        return PatientPrediction(model_probs, ens_probs, mods_used, members_used, uncertainty=unc,
+        pred = PatientPrediction(model_probs, ens_probs, mods_used, members_used, uncertainty=unc,
                                  stages=self.patient_stages(clinical))
+        from zoo.evaluation.intervals import outside_interval_note
+
+        iv = unc.get(pred.main, {}).get("venn_abers_interval")
+        note = outside_interval_note(pred.probability, *iv) if iv and pred.main in ens_probs else None
+        if note:
+            pred.warnings.append(note)
+        return pred
 
     # ----- per-patient uncertainty -----------------------------------------------------------
     def intervals(self, name: str, pattern: str | None = None):

@@ -112,6 +112,21 @@ class RiskIntervals:
                                   SET_LABELS[(bool(s[0]), bool(s[1]))], self.level)
 
 
+def outside_interval_note(p: float, low: float, high: float, tol: float = 5e-4) -> str | None:
+    """A sentence when a probability lies outside its own Venn–Abers interval, else None.
+
+    The interval comes from isotonic fits on the training patients' out-of-fold scores. It can exclude the
+    model's probability when the model is miscalibrated at that score. With hundreds of calibration patients it
+    is also narrow, because it reflects the fit, not sampling error. Showing both numbers without a word would
+    look like a contradiction, so the reader is told what each one is.
+    """
+    if not all(np.isfinite([p, low, high])) or low - tol <= p <= high + tol:
+        return None
+    return (f"The probability ({p:.1%}) lies outside its Venn–Abers interval ({low:.1%}–{high:.1%}): training "
+            f"patients scored like this one (out of fold) progressed at {low:.0%}–{high:.0%}. The model may be "
+            "miscalibrated at this score; read both, and see the calibration curve.")
+
+
 def set_labels(sets: np.ndarray) -> list[str]:
     return [SET_LABELS[(bool(a), bool(b))] for a, b in sets]
 

@@ -138,7 +138,9 @@ def report_context(zoo, schema, clinical: dict, pred, extras: ReportImages | Non
                    for k, s in STAGING_SYSTEMS.items()],
         "cams": [{**c, "src": figures.data_uri(c["png"])} for c in (extras.cams or [])],
         "waterfall": figures.data_uri(extras.waterfall) if extras.waterfall else None,
-        "notes": [*(extras.notes or []), *pred.warnings],
+        # the interval line says it in a few words; the page has no room for the sentence (one A4 page)
+        "interval_note": next((True for w in pred.warnings if "outside its Venn–Abers interval" in w), False),
+        "notes": [*(extras.notes or []), *(w for w in pred.warnings if "outside its Venn–Abers interval" not in w)],
         "disclaimer": DISCLAIMER,
     }
 
