@@ -140,9 +140,19 @@ def parse_clinical_json(path: Path, schema: Schema) -> tuple[dict, str | None, l
     if not isinstance(raw, dict):
         raise InputValueError(f"{name}: expected a JSON object of variable -> value. Got a {type(raw).__name__}. "
                               "Score many patients with --clinical FILE.csv --out PREDICTIONS.csv.")
+    try:
+        return clinical_from_dict(raw, schema)
+    except InputValueError as e:
+        problems = str(e).splitlines()
+        raise InputValueError(f"{name}: {len(problems)} problem(s):\n  " + "\n  ".join(problems)) from None
+
+
+def clinical_from_dict(raw: dict, schema: Schema) -> tuple[dict, str | None, list[str]]:
+    """(canonical values with derived inputs, the patient_id if given, notes) from one patient's JSON object, as
+    the CLI and the API read it. Raises InputValueError holding one problem per line."""
     vals, problems = validate_values(raw, schema)
     if problems:
-        raise InputValueError(f"{name}: {len(problems)} problem(s):\n  " + "\n  ".join(problems))
+        raise InputValueError("\n".join(problems))
     vals, derived = with_derived_inputs(vals)
     pid = raw.get(ID_COLUMN)
     notes = [f"{k!r} is an outcome and was ignored: predictions use baseline values only."

@@ -169,27 +169,18 @@ def create_app(zoo_path: str | Path, security: ApiSecurity | None = None, slots:
         return JSONResponse({"detail": [_pydantic_message(err, schema) for err in e.errors()]}, status_code=422)
 
     @app.exception_handler(InputValueError)
-    async def _bad_input(_, e: InputValueError):
-        return JSONResponse({"detail": [ln.strip() for ln in str(e).splitlines() if ln.strip()]}, status_code=422)
-
     @app.exception_handler(CohortError)
-    async def _bad_table(_, e: CohortError):
+    async def _bad_input(_, e: MyeloZooError):  # one problem per line of our message, each an item of detail
         return JSONResponse({"detail": [ln.strip() for ln in str(e).splitlines() if ln.strip()][:60]},
                             status_code=422)
 
     def _predict(raw: dict, images: dict | None = None, extra_warnings: list[str] | None = None) -> dict:
-        from zoo.scoring.inputs import validate_fields, with_derived_inputs
+        from zoo.scoring.inputs import clinical_from_dict
 
-        values, problems = validate_fields(raw, schema)
-        if problems:
-            raise InputValueError("\n".join(problems.values()))
-        values, derived = with_derived_inputs(values)
-        notes = [f"{k!r} is an outcome and was ignored: predictions use baseline values only."
-                 for k in raw if k in schema and schema[k].role == "outcome"] + derived
+        values, pid, notes = clinical_from_dict(raw, schema)
         with compute():
             pred = zoo.predict_patient(values, images)
-        pid = raw.get(ID_COLUMN)
-        pred.patient_id = None if pid is None else str(pid)
+        pred.patient_id = pid
         pred.warnings = [*(extra_warnings or []), *notes, *pred.warnings]
         return _finite(pred.to_dict())
 
