@@ -82,8 +82,11 @@ def cam(zoo_path: str, stamp: str, model: str, image_path: str, method: str, coh
                                Path(cohort_root) if cohort_root else None)
     return {"overlay": r.overlay, "image": r.image, "cam": r.cam.astype(np.float32), "probability": r.probability,
             "layer": r.layer, "on_target": energy_inside(r.cam, mask),
-            "chance": chance_share(mask, r.lanes),
-            "target_source": source}
+            "chance": chance_share(mask, r.lanes, r.region),
+            "target_source": source,
+            # cell-level models: each plasma-cell crop's box, weight in the pooled prediction and own P(PD)
+            "tiles": [{"box": list(t.box), "weight": t.weight, "probability": t.probability}
+                      for t in (r.tiles or [])] if r.tiles is not None else None}
 
 
 @st.cache_data(max_entries=64, show_spinner="Segmenting plasma cells…")

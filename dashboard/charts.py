@@ -259,3 +259,17 @@ def cam_colour_scale(width: int = 360, height: int = 14) -> np.ndarray:
 
     row = (colormaps["jet"](np.linspace(0, 1, width))[:, :3] * 255).astype(np.uint8)
     return np.repeat(row[None], height, axis=0)
+
+
+def tile_weights(container, tiles: list[dict], top: int = 5) -> None:
+    """A cell-level model's heaviest plasma-cell crops: where each sits, its share of the pooled prediction
+    (MIL attention, or equal shares under mean pooling) and its own P(PD)."""
+    if not tiles:
+        container.caption("No plasma cell was found in this image, so this model has nothing to pool here.")
+        return
+    df = pd.DataFrame(tiles).sort_values("weight", ascending=False).head(top)
+    df = pd.DataFrame({"cell at (x, y)": [f"({(b[0] + b[2]) // 2}, {(b[1] + b[3]) // 2})" for b in df["box"]],
+                       "weight": [f"{w:.0%}" for w in df["weight"]],
+                       "P(PD) of this cell": [f"{p:.2f}" for p in df["probability"]]})
+    container.caption(f"{len(tiles)} plasma-cell crops pooled; the heaviest {len(df)}:")
+    container.dataframe(df, hide_index=True, width="stretch")

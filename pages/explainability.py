@@ -25,7 +25,7 @@ pid = st.selectbox("Patient", ids, key=wk, **kw,
                                          f"{'PD' if cohort.clinical.loc[p, 'progressed'] == 1 else 'non-PD'}")
 
 members = metrics["ensemble_members"]
-image_models = [n for n in zoo.model_names if zoo.manifest["models"][n]["family"] == "cnn"]  # whole-field CNNs
+image_models = [n for n in zoo.model_names if zoo.manifest["models"][n]["family"] in ("cnn", "cell")]
 clinical_models = [n for n in zoo.model_names if zoo.manifest["models"][n]["modality"] == "clinical"]
 label = {n: zoo.manifest["models"][n]["display"] for n in zoo.model_names}
 tab_img, tab_clin, tab_mod, tab_seg = st.tabs(["Images · Grad-CAM", "Clinical · SHAP", "Modalities",
@@ -57,7 +57,10 @@ with tab_img:
             col.markdown(f"**{r['on_target']:.0%}** of attention on "
                          f"{'plasma cells' if modality == 'marrow' else 'M-protein bands'} "
                          f"(uniform map: {r['chance']:.0%})", help=f"Targets from {r['target_source']}. For a "
-                         "lane model the uniform map covers the lanes only, since its map is zero between lanes.")
+                         "lane model the uniform map covers the lanes only, since its map is zero between lanes; "
+                         "for a cell-level model it covers its plasma-cell crops only.")
+            if r.get("tiles") is not None:
+                charts.tile_weights(col, r["tiles"])
         st.caption("Target layers: " + ", ".join(f"{label[m]} → `{results[m]['layer']}`" for m in mods)
                    + ". Each CAM runs on a private copy of the network.")
 

@@ -95,7 +95,7 @@ with left:
         for modality, title in (("marrow", "Bone-marrow smear"), ("electrophoresis", "IFE gel")):
             paths = source.image_paths(pid, modality)
             mods = [m for m in members if zoo.manifest["models"][m]["modality"] == modality
-                    and zoo.manifest["models"][m]["family"] == "cnn"]  # cell-level members see crops, not fields
+                    and zoo.manifest["models"][m]["family"] in ("cnn", "cell")]  # cell maps: stitched crops
             if not paths:
                 continue
             if not mods:  # the ensemble's members for this modality see cell crops or nothing: show the images

@@ -210,7 +210,8 @@ class Zoo:
         if self.files.has("attention.parquet"):
             return self.files.read_parquet("attention.parquet")
         return pd.DataFrame(
-            columns=["patient_id", "split", "model", "image", "on_target", "target_share_of_image", "target_source"])
+            columns=["patient_id", "split", "model", "image", "on_target", "target_share_of_image",
+                     "target_share_whole_image", "target_source"])
 
     def split(self) -> dict:
         return self.files.read_json("split.json")

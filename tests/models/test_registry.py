@@ -12,11 +12,17 @@ def test_registry_lists_every_model_of_the_paper():
     clinical = {model_config(n).paper_name for n in list_models(modality="clinical")}
     assert clinical == PAPER_CLINICAL
     for mod in ("marrow", "electrophoresis"):
-        assert {model_config(n).paper_name for n in list_models(modality=mod, default_only=True, family="cnn")} == PAPER_CNN
+        assert {model_config(n).paper_name for n in list_models(modality=mod, default_only=True, family="cnn",
+                                                                profile="paper")} == PAPER_CNN
     assert {model_config(n).arch for n in list_models(family="cell")} == {model_config(n).arch
                                                                          for n in list_models("marrow_*", family="cnn")}
-    assert list_models(family="cell", default_only=True, profile="quick") == ["marrow_cell_resnet18"]
+    # quick sees marrow at native resolution only (plasma-cell crops), every architecture of the study
+    assert {model_config(n).paper_name for n in list_models(family="cell", default_only=True, profile="quick")} \
+        == {f"{p} (cells)" for p in PAPER_CNN}
+    assert not list_models("marrow_*", family="cnn", default_only=True, profile="quick")
+    assert list_models(family="cell", default_only=True, profile="test") == ["marrow_cell_resnet18"]
     assert len(list_models(family="cell", default_only=True, profile="paper")) == 5
+    assert len(list_models("marrow_*", family="cnn", default_only=True, profile="paper")) == 5
     assert "marrow_resnet50" in list_models("marrow_*") and not model_config("marrow_resnet50").default
     assert "ife_mobilenet_v3_large" in list_models(modality="electrophoresis")
 

@@ -45,12 +45,19 @@ def target_mask(image: np.ndarray, image_path: Path | None, modality: str, cohor
     return boxes_mask(detect_bands(image), (h, w)), "band detector"
 
 
-def chance_share(mask: np.ndarray, lanes=None) -> float:
+def chance_share(mask: np.ndarray, lanes=None, region: np.ndarray | None = None) -> float:
     """The attention on target of a map that ignored the target: the target's share of where the map can lie.
 
     A whole-field map can lie anywhere, so that is the target's share of the image. A lane model's map is zero
-    between lanes by construction, so it is the target's share within the lanes (``zoo.lanes.lanes_mask``).
+    between lanes by construction, so it is the target's share within the lanes (``zoo.lanes.lanes_mask``). A
+    cell-level model's map lies only on its crops (``region``), so it is the target's share within the crops:
+    the figure then says whether the network looks at the plasma cell within its crop, not whether the
+    segmenter found plasma cells.
     """
+    if region is not None:
+        if mask.shape != region.shape:
+            raise ValueError(f"Expected the region at the target mask's size {mask.shape}. Got {region.shape}.")
+        return float(mask[region].mean()) if region.any() else float("nan")
     if lanes is None:
         return float(mask.mean())
     from zoo.lanes import lanes_mask
@@ -97,6 +104,9 @@ def attention_table(models: dict[str, object], data, patient_idx: np.ndarray, sp
         if not keys:
             continue
         first = est.members[0] if hasattr(est, "members") else est
+        if hasattr(first, "predict_crops"):  # cell-level: maps on the crops, stitched back onto the smear
+            rows.extend(_cell_rows(name, est, data, keys, owners, split, cohort_root, masks))
+            continue
         x = first.bank_tensor(bank)[torch.from_numpy(bank.index_of(keys))]
         lanes_view = getattr(first, "view", "whole") == "lanes"
         cams = batched_cams(est, x)
@@ -115,8 +125,33 @@ def attention_table(models: dict[str, object], data, patient_idx: np.ndarray, sp
             chance = chance_share(mask, lanes)
             rows.append({"patient_id": pid, "split": split, "model": name, "image": Path(k).name,
                          "on_target": energy_inside(big, mask), "target_share_of_image": chance,
-                         "target_source": source})
+                         "target_share_whole_image": float(mask.mean()), "target_source": source})
     return pd.DataFrame(rows)
+
+
+def _cell_rows(name: str, est, data, keys: list[str], owners: list[str], split: str, cohort_root: Path | None,
+               masks: dict) -> list[dict]:
+    """Attention rows of a cell-level model: each image segmented as a new patient's (``data.eval_cells``),
+    its crops' maps stitched onto the smear; chance is the target's share within the crops' boxes."""
+    from zoo.explain.gradcam import cell_maps, energy_inside
+    from zoo.explain.stitch import boxes_mask
+    from zoo.segment.cells import crop_boxes
+
+    bank = data.eval_cells or data.cells
+    rows = []
+    for k, pid in zip(keys, owners):
+        img = data.banks["marrow"].raw(k)
+        if ("marrow", k) not in masks:
+            masks[("marrow", k)] = target_mask(img, Path(k), "marrow", cohort_root)
+        mask, source = masks[("marrow", k)]
+        labels, inst = bank.segmentation(k)
+        stitched, tiles, _ = cell_maps(est, img, labels, inst)
+        region = boxes_mask(crop_boxes(img.shape[:2], inst), img.shape[:2])
+        rows.append({"patient_id": pid, "split": split, "model": name, "image": Path(k).name,
+                     "on_target": energy_inside(stitched, mask) if tiles else float("nan"),
+                     "target_share_of_image": chance_share(mask, region=region),
+                     "target_share_whole_image": float(mask.mean()), "target_source": source})
+    return rows
 
 
 def summarise(att: pd.DataFrame, preds: pd.DataFrame, thresholds: dict[str, float]) -> dict:
@@ -132,6 +167,11 @@ def summarise(att: pd.DataFrame, preds: pd.DataFrame, thresholds: dict[str, floa
             "mean": float(g["on_target"].mean()), "correct": float(g.loc[correct, "on_target"].mean()),
             "wrong": float(g.loc[~correct, "on_target"].mean()) if (~correct).any() else None,
             "chance": float(att[(att.model == model) & (att.split == split)]["target_share_of_image"].mean()),
+            # the target's share of the whole image: the chance of a map that could lie anywhere (differs from
+            # "chance" for lane and cell-level models, whose maps lie only on lanes or crops)
+            "chance_whole_image": (float(att[(att.model == model) & (att.split == split)]
+                                         ["target_share_whole_image"].mean())
+                                   if "target_share_whole_image" in att else None),
             "n_patients": int(len(g)),
             # an all-zero CAM has no defined share (NaN); a model whose maps are all zero has no mean
             "n_defined": int(g["on_target"].notna().sum())}

@@ -28,6 +28,8 @@ class CamResult:
     method: str
     layer: str
     lanes: object = None   # zoo.lanes.Lanes the map was computed on (lane models), else None
+    tiles: list | None = None  # cell-level models: one zoo.explain.stitch.Tile per plasma-cell crop
+    region: np.ndarray | None = None  # cell-level models: where the map can lie (the crops' boxes), image size
 
 
 def _cam_class(method: str):
@@ -49,6 +51,8 @@ def grad_cam(estimator, image: np.ndarray, method: str = "gradcam", display_size
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     members = getattr(estimator, "members", [estimator])
+    if hasattr(members[0], "predict_crops"):
+        return cell_cam(estimator, image, method, display_size)
     size = members[0].image_size
     lanes = None
     if getattr(members[0], "view", "whole") == "lanes":  # a gel: the map is computed on its straightened lanes
@@ -85,6 +89,73 @@ def grad_cam(estimator, image: np.ndarray, method: str = "gradcam", display_size
     overlay = show_cam_on_image(disp.astype(np.float32) / 255.0, cam_big, use_rgb=True, image_weight=0.55)
     return CamResult(cam=cam_big, overlay=overlay, image=disp, probability=float(np.mean(probs)), method=method,
                      layer=layer, lanes=lanes)
+
+
+def cell_maps(estimator, image: np.ndarray, labels: np.ndarray, instances: list[dict],
+              method: str = "gradcam") -> tuple[np.ndarray, list, float]:
+    """A cell-level model's map on the whole smear: (stitched map at the image's size in [0, 1], tiles,
+    patient P(PD)). Each plasma-cell crop's CAM is computed at the crop's native resolution and placed back
+    on its box, scaled by the crop's weight in the pooled prediction (``zoo.explain.stitch``)."""
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    from zoo.explain.stitch import Tile, stitch
+    from zoo.segment.cells import crop_boxes, crops_from
+
+    members = getattr(estimator, "members", [estimator])
+    first = members[0]
+    crops = crops_from(image, labels, instances, first.image_size, first.mask_background)
+    boxes = crop_boxes(image.shape[:2], instances)
+    if len(crops) == 0:
+        return np.zeros(image.shape[:2], np.float32), [], float("nan")
+    x8 = torch.from_numpy(crops)
+    x = normalize(x8)
+    cams, probs, weights, patient = [], [], [], []
+    for m in members:
+        net = copy.deepcopy(m.net_).float().cpu().eval()
+        layer = cam_layer(net, m.arch, tuple(x8.shape[-2:]))
+        with _cam_class(method)(model=net, target_layers=[resolve_layer(net, layer)]) as cam:
+            cams.append(cam(input_tensor=x.clone(), targets=[ClassifierOutputTarget(1)] * len(x)))
+        with torch.no_grad():
+            probs.append(torch.softmax(net(x), 1)[:, 1].numpy())
+            pool = getattr(m, "attention_", None)
+            if pool is not None:
+                logit, a = pool(net.embed(x))
+                weights.append(a.numpy())
+                patient.append(float(torch.sigmoid(logit)))
+            else:  # mean pooling: every crop an equal share
+                weights.append(np.full(len(x), 1.0 / len(x)))
+                patient.append(float(probs[-1].mean()))
+    cam_tiles = np.mean(cams, axis=0)
+    w, p = np.mean(weights, axis=0), np.mean(probs, axis=0)
+    stitched = stitch(cam_tiles, boxes, image.shape[:2], w)
+    tiles = [Tile(tuple(int(v) for v in b), float(wi), float(pi)) for b, wi, pi in zip(boxes, w, p)]
+    return stitched, tiles, float(np.mean(patient))
+
+
+def cell_cam(estimator, image: np.ndarray, method: str = "gradcam", display_size: int = 224,
+             segmentation: tuple[np.ndarray, list[dict]] | None = None) -> CamResult:
+    """Grad-CAM of a cell-level marrow model on a whole smear, segmented as a new patient's would be."""
+    from pytorch_grad_cam.utils.image import show_cam_on_image
+
+    from zoo.explain.stitch import boxes_mask
+    from zoo.segment.cells import crop_boxes
+
+    if segmentation is None:
+        from zoo.segment.classical import ClassicalSegmenter
+
+        s = ClassicalSegmenter().segment(image)
+        segmentation = (s.labels, s.instances)
+    labels, instances = segmentation
+    first = getattr(estimator, "members", [estimator])[0]
+    stitched, tiles, prob = cell_maps(estimator, image, labels, instances, method)
+    disp = denoise_images([image], PreprocessConfig(image_size=display_size))[0].permute(1, 2, 0).numpy()
+    cam_big = torch.nn.functional.interpolate(torch.from_numpy(stitched)[None, None], size=(display_size,) * 2,
+                                              mode="bilinear", align_corners=False)[0, 0].numpy()
+    overlay = show_cam_on_image(disp.astype(np.float32) / 255.0, np.clip(cam_big, 0, 1), use_rgb=True,
+                                image_weight=0.55)
+    layer = cam_layer(copy.deepcopy(first.net_).float().cpu(), first.arch, (first.image_size,) * 2)
+    return CamResult(cam=cam_big, overlay=overlay, image=disp, probability=prob, method=method, layer=layer,
+                     tiles=tiles, region=boxes_mask(crop_boxes(image.shape[:2], instances), image.shape[:2]))
 
 
 def energy_inside(cam: np.ndarray, mask: np.ndarray) -> float:

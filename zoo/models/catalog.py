@@ -47,18 +47,25 @@ def _cnn_factory(cfg: ModelConfig, profile, **overrides):
     return CNNClassifier(**params)
 
 
+# Marrow input per profile (issue 11). ``quick`` sees the smear at its scanned resolution: plasma-cell crops
+# pooled per patient (the cell-level models below), not a whole field squeezed to 48 px, on which a plasma
+# cell is 2–3 pixels across. ``paper`` keeps the study's 224-px whole field (and adds the cell models);
+# ``test`` keeps the cheap whole field beside one cell model, for CI time.
+WHOLE_FIELD_MARROW_PROFILES = ("paper", "test")
+
 for _modality, _prefix in MODALITY_PREFIX.items():
     for _arch, _default in CNN_ARCHS.items():
         _a = ARCHITECTURES[_arch]
         register_model(ModelConfig(
             name=f"{_prefix}_{_arch}", modality=_modality, family="cnn", arch=_arch,
-            display=f"{ARCH_DISPLAY[_arch]} ({'marrow' if _modality == 'marrow' else 'IFE'})",
+            display=f"{ARCH_DISPLAY[_arch]} ({'marrow whole field' if _modality == 'marrow' else 'IFE'})",
             paper_name=_a.paper_name, default=_default, target_layer=_a.target_layer,
+            default_profiles=WHOLE_FIELD_MARROW_PROFILES if _modality == "marrow" else None,
         ))(_cnn_factory)
 
 
 # ----- cell-level marrow models (crops of segmented plasma cells) ---------------------------
-# Trained by default in the paper profile; the CPU profiles train the ResNet-18 one only (time budget).
+# Every architecture is trained by default in ``paper`` and ``quick``; ``test`` trains the ResNet-18 one only.
 CELL_DEFAULT_CPU = ("resnet18",)
 CELL_CROP = 32  # pixels; AlexNet needs 64
 
@@ -81,7 +88,7 @@ for _arch, _default in CNN_ARCHS.items():
     register_model(ModelConfig(
         name=f"marrow_cell_{_arch}", modality="marrow", family="cell", arch=_arch,
         display=f"{ARCH_DISPLAY[_arch]} on plasma cells (marrow)", paper_name=f"{_a.paper_name} (cells)",
-        default=_default, default_profiles=None if _arch in CELL_DEFAULT_CPU else ("paper",),
+        default=_default, default_profiles=None if _arch in CELL_DEFAULT_CPU else ("paper", "quick"),
         target_layer=_a.target_layer,
     ))(_cell_factory)
 

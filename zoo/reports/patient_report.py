@@ -47,8 +47,7 @@ def explanations(zoo, clinical: dict, images: dict[str, list[np.ndarray]] | None
     members = zoo.ensemble(main).members if zoo.manifest["ensembles"].get(main, {}).get("kind") == "late" else []
     oof = {n: (zoo.manifest["models"].get(n) or {}).get("oof_auc") or 0 for n in members}
     for modality, arrs in (images or {}).items():
-        cands = [n for n in members if zoo.manifest["models"][n]["modality"] == modality
-                 and zoo.manifest["models"][n].get("family") != "cell"]
+        cands = [n for n in members if zoo.manifest["models"][n]["modality"] == modality]
         if not arrs or not cands:
             continue
         name = max(cands, key=lambda n: oof[n])

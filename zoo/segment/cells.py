@@ -19,13 +19,30 @@ REFERENCE_SIZE = 224
 CROP_AT_REFERENCE = 32  # pixels of a 224x224 field around each cell centre
 
 
+def _crop_half(height: int) -> int:
+    return max(4, int(round(CROP_AT_REFERENCE * height / REFERENCE_SIZE / 2)))
+
+
+def crop_boxes(shape: tuple[int, int], instances: list[dict]) -> np.ndarray:
+    """(n, 4) boxes x0, y0, x1, y1 in image pixels of the crops ``crops_from`` cuts, in the same order.
+
+    A box may reach past the image edge (the crop is reflect-padded there); a map placed back onto the
+    image (``zoo.explain.stitch``) keeps only the part inside.
+    """
+    half = _crop_half(shape[0])
+    boxes = [(int(round(r["centroid"][0])) - half, int(round(r["centroid"][1])) - half,
+              int(round(r["centroid"][0])) + half, int(round(r["centroid"][1])) + half)
+             for r in instances if r.get("is_plasma") and r.get("centroid")]
+    return np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+
+
 def crops_from(img: np.ndarray, labels: np.ndarray, instances: list[dict], out_size: int,
                mask_background: bool = False) -> np.ndarray:
     """uint8 (n, 3, out, out) crops centred on each plasma-cell instance."""
     from PIL import Image
 
     h, w = img.shape[:2]
-    half = max(4, int(round(CROP_AT_REFERENCE * h / REFERENCE_SIZE / 2)))
+    half = _crop_half(h)
     pad = np.pad(img, ((half, half), (half, half), (0, 0)), mode="reflect")
     lab = np.pad(labels, ((half, half), (half, half)), mode="constant")
     out = []
@@ -71,6 +88,10 @@ class CellBank:
                 arr = np.concatenate(all_c) if all_c else np.empty((0, 3, out_size, out_size), np.uint8)
                 self._cache[key] = (torch.from_numpy(arr), np.asarray(owner, dtype=np.int64))
             return self._cache[key]
+
+    def segmentation(self, key: str) -> tuple[np.ndarray, list[dict]]:
+        """(labels, instances) of image ``key`` as the crops were cut from it (for mapping CAMs back)."""
+        return self._segment(key, self._loader(key))
 
     def index_of(self, keys: list[str]) -> np.ndarray:
         pos = {k: i for i, k in enumerate(self.keys)}

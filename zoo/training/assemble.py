@@ -149,10 +149,11 @@ def assemble_zoo(out: Path, cohort, ext_cohort, names, prof, seed, split, ids, r
         ens_records[ens_name] = {"display": display, "members": members, "kind": "late"}
         groups[ens_name], kinds[ens_name] = "ensemble", "ensemble"
 
-    # early fusion: the best CNN per image modality by OOF AUC supplies the embeddings
+    # early fusion: the best CNN per image modality by OOF AUC supplies the embeddings (whole-field, lane or
+    # cell-level: a cell model's patient embedding is the mean of its crops' features)
     cnn_best = {}
     for mod in ("marrow", "electrophoresis"):
-        cands = [n for n in names if groups[n] == mod and model_config(n).family == "cnn"
+        cands = [n for n in names if groups[n] == mod and model_config(n).family in ("cnn", "cell")
                  and not np.isnan(oof_auc[n])]
         if cands:
             cnn_best[mod] = max(cands, key=lambda n: (oof_auc[n], n))
@@ -285,7 +286,7 @@ def _attention(out: Path, names, data, split, ext, cohort, ext_cohort, prof) -> 
     from zoo.artifacts.model_io import load_fitted
     from zoo.explain.attention import attention_table
 
-    cams = [n for n in names if model_config(n).family == "cnn"]
+    cams = [n for n in names if model_config(n).family in ("cnn", "cell")]
     if not cams:
         return pd.DataFrame()
     models = {n: load_fitted(model_config(n), out / "models" / n, device="cpu") for n in cams}

@@ -105,7 +105,7 @@ def _fit_model(name: str, profile: Profile, data: PatientData, y: np.ndarray, sp
     y_tr = y[split.train]
     w_tr = None if case_weights is None else case_weights[split.train]
     oof = np.full(len(split.train), np.nan)
-    want_emb = cfg.family == "cnn"
+    want_emb = cfg.family in ("cnn", "cell")
     oof_emb = None
     fold_models = []
     # a staging system's stage rates are case-weighted (its per-stage 24-month risk); other models train unweighted
