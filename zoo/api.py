@@ -278,6 +278,12 @@ class Zoo:
         _, es = self._image_probs(name, self.model(name), self.manifest["models"][name]["modality"], images, keys)
         return np.mean(es, axis=0)
 
+    def _joint_patient(self, X: pd.DataFrame, images: dict[str, list[np.ndarray]]) -> PatientData:
+        """One patient as a joint fusion model reads it: canonical clinical row and the uploaded images."""
+        one = PatientData.single({}, images, schema=self.schema, features=self.features)
+        return PatientData(one.ids, X.reindex(columns=self.features).set_axis(one.ids), one.images, one.banks,
+                           one.schema, self.features, one.cells, one.eval_cells)
+
     def predict_patient(self, clinical: dict, images: dict[str, list[np.ndarray]] | None = None,
                         image_keys: dict[str, list[str]] | None = None) -> PatientPrediction:
         """Every model's and ensemble's P(PD) for one patient; images optional, clinical values canonical.
@@ -298,6 +304,9 @@ class Zoo:
             est = self.model(name)
             if mod in ("clinical", "reference"):  # a staging system reads the same clinical row
                 p = clin[name][0] if name in clin else est.predict_proba(X)[0, 1]
+                model_probs[name] = None if np.isnan(p) else float(p)
+            elif mod == "multimodal":  # joint fusion: the whole patient at once, any modality may be missing
+                p = est.predict_proba(self._joint_patient(X, images))[0, 1]
                 model_probs[name] = None if np.isnan(p) else float(p)
             else:
                 arrs = images.get(mod, [])
@@ -441,7 +450,7 @@ class Zoo:
                 mod = self.manifest["models"][name]["modality"]
                 if mod == "clinical":
                     continue
-                if mod == "reference":  # a staging system: stages from the chunk's rows, its cohort's LDH limit
+                if mod in ("reference", "multimodal"):  # a staging system: stages from the chunk's rows, its cohort's LDH limit
                     cols[name] = self.model(name).predict_proba(sub)[:, 1]
                 elif not sub.has(mod).any():
                     cols[name] = np.full(len(sub), np.nan)

@@ -7,9 +7,9 @@ import pandas as pd
 from zoo.evaluation.published import PUBLISHED_LABEL, published_for
 from zoo.evaluation.staging_compare import leaderboard_columns as staging_columns
 
-GROUP_ORDER = {"clinical": 0, "marrow": 1, "electrophoresis": 2, "ensemble": 3, "reference": 4}
-GROUP_LABEL = {"clinical": "Clinical", "marrow": "Bone marrow", "electrophoresis": "IFE", "ensemble": "Ensemble",
-               "reference": "Staging (reference)"}
+GROUP_ORDER = {"clinical": 0, "marrow": 1, "electrophoresis": 2, "multimodal": 3, "ensemble": 4, "reference": 5}
+GROUP_LABEL = {"clinical": "Clinical", "marrow": "Bone marrow", "electrophoresis": "IFE",
+               "multimodal": "Joint fusion", "ensemble": "Ensemble", "reference": "Staging (reference)"}
 
 
 def sample_size_fields(metrics: dict) -> dict:

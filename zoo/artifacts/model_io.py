@@ -52,10 +52,16 @@ def save_fitted(est, cfg: ModelConfig, directory: Path, fold_models: list | None
             rec["xgb_params"] = _xgb_params(clf)
         else:
             save_skops(est.pipeline_, directory / "pipeline.skops")
+    elif cfg.family == "joint":  # weights in safetensors, the clinical preprocessing in skops
+        params = {k: v for k, v in est.get_params().items() if k != "progress"}
+        rec.update(params=params, features=est.features_, n_clinical=int(est.net_.clinical[0].in_features),
+                   history=est.history_)
+        save_state_dict(est.net_, directory / "weights.safetensors", {"family": "joint"})
+        save_skops(est.prep_, directory / "prep.skops")
     elif cfg.family == "staging":  # a staging system's per-stage rates: numbers in model.json
         rec.update(staging=est.to_dict())
     else:
-        raise ValueError(f"Expected a model family cnn, cell, sklearn, xgboost or staging. Got {cfg.family!r}.")
+        raise ValueError(f"Expected a model family cnn, cell, joint, sklearn, xgboost or staging. Got {cfg.family!r}.")
     atomic_write_json(directory / "model.json", rec)
     return rec
 
@@ -109,6 +115,18 @@ def _load_base(cfg: ModelConfig, directory: ArtifactDir, device: str = "auto"):
                     est.attention_ = pool.eval()
             members.append(est)
         return members[0] if rec.get("n_members", 1) == 1 else FoldBag(members)
+    if cfg.family == "joint":
+        from zoo.models.cnn import resolve_device
+        from zoo.models.joint import JointFusionClassifier, JointFusionNet
+
+        est = JointFusionClassifier(**{**rec["params"], "device": device})
+        net = JointFusionNet(rec["n_clinical"], rec["params"]["dim"])
+        net.load_state_dict(load_state_dict(directory.path("weights.safetensors")))  # strict
+        est.device_ = resolve_device(device)
+        est.net_ = net.to(est.device_).eval()
+        est.prep_, est.features_, est.history_ = load_skops(directory.path("prep.skops")), rec["features"], rec["history"]
+        est.classes_ = np.array([0, 1])
+        return est
     if cfg.family == "staging":
         from zoo.models.staging import StagingModel
 

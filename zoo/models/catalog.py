@@ -93,6 +93,30 @@ for _arch, _default in CNN_ARCHS.items():
     ))(_cell_factory)
 
 
+# ----- joint (intermediate) fusion: one network over all three modalities (zoo/models/joint.py) ----
+# Not in the study. Epochs: the compact network is cheap, and from scratch it needs more passes than the
+# fine-tuned backbones; the IFE branch reads the lane view at the test profile's 64 rows in the CPU profiles.
+JOINT_EPOCHS = {"test": 3, "quick": 15, "paper": 60}
+
+
+def _joint_factory(cfg: ModelConfig, profile, **overrides):
+    from zoo.models.joint import JointFusionClassifier
+
+    params = dict(crop_size=CELL_CROP, lane_height=64 if profile.name != "paper" else profile.lane_height,
+                  lane_width=profile.lane_width, epochs=JOINT_EPOCHS.get(profile.name, 3 * profile.epochs),
+                  batch_size=32, lr=1e-3, weight_decay=profile.weight_decay)
+    params.update(overrides)
+    return JointFusionClassifier(**params)
+
+
+register_model(ModelConfig(
+    name="joint_fusion", modality="multimodal", family="joint", display="Joint fusion network (marrow + IFE + clinical)",
+    paper_name="— (not in the study)",
+    intended_use="Research only: an intermediate-fusion network trained end to end with modality dropout, shown "
+                 "beside the study's late-fusion ensembles. " + "Not a medical device; not for treatment decisions.",
+))(_joint_factory)
+
+
 # ----- clinical models ---------------------------------------------------------------------
 # grids per profile size; the first value of each list is the tiny profile's fixed choice
 def _grid(profile, full: dict, small: dict | None = None, tiny: dict | None = None) -> dict:

@@ -23,8 +23,8 @@ INTENDED_USE = ("Research and demonstration only: estimates 2-year progression r
 @dataclass(frozen=True)
 class ModelConfig:
     name: str
-    modality: str            # clinical | marrow | electrophoresis
-    family: str              # cnn | sklearn | xgboost | cell
+    modality: str            # clinical | marrow | electrophoresis | multimodal (joint fusion) | reference
+    family: str              # cnn | sklearn | xgboost | cell | joint | staging
     display: str
     paper_name: str          # the study's label (ResNet, DenseNet, LR, ...)
     arch: str | None = None

@@ -130,7 +130,10 @@ def assemble_zoo(out: Path, cohort, ext_cohort, names, prof, seed, split, ids, r
     fold = split.fold
     oof_auc = {n: _auc(y_oof, preds["oof"][n].to_numpy()) for n in names}
     # staging systems are what the models are compared with: never ensemble members or the best single model
-    members = top_k_per_modality({n: a for n, a in oof_auc.items() if kinds[n] == "single"}, groups, 2)
+    # joint fusion models already combine modalities: they stand beside the ensembles, never inside one
+    members = top_k_per_modality({n: a for n, a in oof_auc.items()
+                                  if kinds[n] == "single" and groups[n] in ("clinical", "marrow", "electrophoresis")},
+                                 groups, 2)
     member_modality = {m: groups[m] for m in members}
     ens_records: dict[str, dict] = {}
     used: list[pd.DataFrame] = []
@@ -214,6 +217,7 @@ def assemble_zoo(out: Path, cohort, ext_cohort, names, prof, seed, split, ids, r
             for s, rec in per_split.items():
                 metrics["models"][n][s]["attention_on_target"] = rec
     metrics["ablation"] = _ablation(out, preds, y, splits, members, member_modality, clin, emb, fold)
+    metrics["ablation"].update(_joint_ablation(out, names, preds, y, splits, data, split, ext))
 
     long = []
     for s in splits:
@@ -326,6 +330,25 @@ def _ablation(out, preds, y, splits, members, member_modality, clin, emb, fold) 
                     p = fus.predict_proba(c, e)[:, 1]
                 row[f"without_{m}"] = _auc(yy, p)
             res[ens_name][s] = row
+    return res
+
+
+def _joint_ablation(out, names, preds, y, splits, data, split, ext) -> dict:
+    """Leave-one-modality-out AUC of each joint fusion model: the same network with that modality marked as
+    not collected (what modality dropout trained it for)."""
+    from zoo.artifacts.model_io import load_fitted
+
+    res: dict = {}
+    for name in [n for n in names if model_config(n).family == "joint"]:
+        est = load_fitted(model_config(name), out / "models" / name, device="cpu")
+        res[name] = {}
+        for s in splits[1:]:
+            d = data.subset(split.test) if s == "test" else ext
+            yy = y[s].to_numpy()
+            row = {"all": _auc(yy, preds[s][name].to_numpy())}
+            for m in ("clinical", "electrophoresis", "marrow"):
+                row[f"without_{m}"] = _auc(yy, est.predict_proba(d.drop_modality(m))[:, 1])
+            res[name][s] = row
     return res
 
 

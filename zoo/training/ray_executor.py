@@ -22,7 +22,7 @@ import pandas as pd
 from zoo.errors import MyeloZooError
 
 ROOT = Path(__file__).resolve().parents[2]
-CNN_FAMILIES = ("cnn", "cell")
+CNN_FAMILIES = ("cnn", "cell", "joint")
 
 
 class RayUnavailable(MyeloZooError):

@@ -76,6 +76,9 @@ def _trainable(name: str, cohort: Cohort, minimum: int = 10) -> bool:
         from zoo.models.staging import staging_available
 
         return staging_available(cfg.extra["system"], cohort.clinical[cohort.feature_columns], cohort.schema.ldh_uln)
+    if mod == "multimodal":  # joint fusion learns every modality's encoder: each must be there to learn from
+        return bool(cohort.feature_columns) and all(int(cohort.has_modality(m).sum()) >= minimum
+                                                    for m in ("marrow", "electrophoresis"))
     return int(cohort.has_modality(mod).sum()) >= minimum
 
 
@@ -99,6 +102,8 @@ def _fit_model(name: str, profile: Profile, data: PatientData, y: np.ndarray, sp
     steps = (len(folds) + int(refit)) * (profile.epochs if is_cnn else 1)
     prog.start_model(name, steps, "epoch" if is_cnn else "fit")
     kw = {"seed": seed}
+    if cfg.family == "joint":
+        kw.update(device=device)
     if is_cnn:
         kw.update(device=device, pretrained=pretrained, progress=lambda e: prog.step(loss=e["loss"]))
     train = data.subset(split.train)
