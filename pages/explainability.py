@@ -5,7 +5,7 @@ from dashboard import cached, charts, loaders, state, throttle
 from dashboard.sidebar import need_cohort, need_zoo
 from zoo.api import MAIN_ENSEMBLE
 from zoo.explain.gradcam import CAM_METHODS
-from zoo.explain.patient import modality_contributions
+from zoo.explain.patient import joint_modality_contributions, modality_contributions
 from zoo.explain.shap_values import beeswarm_frame, describe, global_importance, waterfall_frame
 
 ctx = st.session_state["ctx"]
@@ -96,9 +96,11 @@ with tab_clin:
                                                 "AUC drop"), width="stretch")
 
 with tab_mod:
-    ens_names = [e for e in zoo.ensemble_names]
-    ens = st.selectbox("Ensemble", ens_names, index=ens_names.index(MAIN_ENSEMBLE),
-                       format_func=lambda e: zoo.manifest["ensembles"][e]["display"], key="ex_mod_ens")
+    joint = [n for n in zoo.model_names if zoo.manifest["models"][n]["family"] == "joint"]
+    ens_names = [e for e in zoo.ensemble_names] + joint
+    ens = st.selectbox("Ensemble or joint fusion model", ens_names, index=ens_names.index(MAIN_ENSEMBLE),
+                       format_func=lambda e: (zoo.manifest["ensembles"].get(e) or zoo.manifest["models"][e])["display"],
+                       key="ex_mod_ens")
     from zoo.cohort.images import read_image
 
     images = {m: [read_image(p) for p in cohort.image_paths(pid, m)] for m in ("marrow", "electrophoresis")}
@@ -108,16 +110,21 @@ with tab_mod:
         pred = zoo.predict_patient(values, {m: v for m, v in images.items() if v},
                                    {m: k for m, k in keys.items() if k})
     emb = None
-    if zoo.manifest["ensembles"][ens]["kind"] != "late":
+    if ens in joint:
+        with throttle.model_work("Explaining by modality…"):
+            phi = joint_modality_contributions(zoo, ens, values, {m: v for m, v in images.items() if v})
+    elif zoo.manifest["ensembles"][ens]["kind"] != "late":
         emb = {}
         for mod, mname in zoo.manifest["ensembles"][ens]["embedding_models"].items():
             e = zoo.image_embedding(mname, images.get(mod, []), keys.get(mod, []))
             if e is not None:
                 emb[mod] = e[None, :]
-    phi = modality_contributions(zoo, pred.model_probs, values, ens, emb)
+    if ens not in joint:
+        phi = modality_contributions(zoo, pred.model_probs, values, ens, emb)
     st.altair_chart(charts.modality_chart(phi), width="stretch")
     st.caption("Exact Shapley values over {clinical, marrow, IFE}: every ensemble predicts from any subset of "
-               "modalities, so all 8 coalitions are evaluated; with none it returns the training prevalence.")
+               "modalities, and the joint fusion network was trained with modality dropout to do the same, so all 8 "
+               "coalitions are evaluated; with none the value is the training prevalence.")
 
 with tab_seg:
     import numpy as np

@@ -224,9 +224,11 @@ def curves_tab() -> None:
 
     abl = metrics.get("ablation", {})
     if abl:
-        with st.expander("Ablation: leave one modality out (ensemble AUC on this split)"):
-            rows = [{"Ensemble": zoo.manifest["ensembles"][e]["display"], **{k.replace("_", " "): v for k, v in
-                     r.get(split, {}).items()}} for e, r in abl.items() if split in r]
+        with st.expander("Ablation: leave one modality out (ensemble and joint-fusion AUC on this split)"):
+            shown = {**{n: r["display"] for n, r in zoo.manifest["models"].items()},
+                     **{n: r["display"] for n, r in zoo.manifest["ensembles"].items()}}
+            rows = [{"Model": shown.get(e, e), **{k.replace("_", " "): v for k, v in r.get(split, {}).items()}}
+                    for e, r in abl.items() if split in r]
             st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
     vs = {n: r[split]["vs_staging"] for n, r in metrics["models"].items() if (r.get(split) or {}).get("vs_staging")}

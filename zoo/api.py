@@ -278,7 +278,7 @@ class Zoo:
         _, es = self._image_probs(name, self.model(name), self.manifest["models"][name]["modality"], images, keys)
         return np.mean(es, axis=0)
 
-    def _joint_patient(self, X: pd.DataFrame, images: dict[str, list[np.ndarray]]) -> PatientData:
+    def joint_patient(self, X: pd.DataFrame, images: dict[str, list[np.ndarray]]) -> PatientData:
         """One patient as a joint fusion model reads it: canonical clinical row and the uploaded images."""
         one = PatientData.single({}, images, schema=self.schema, features=self.features)
         return PatientData(one.ids, X.reindex(columns=self.features).set_axis(one.ids), one.images, one.banks,
@@ -306,7 +306,7 @@ class Zoo:
                 p = clin[name][0] if name in clin else est.predict_proba(X)[0, 1]
                 model_probs[name] = None if np.isnan(p) else float(p)
             elif mod == "multimodal":  # joint fusion: the whole patient at once, any modality may be missing
-                p = est.predict_proba(self._joint_patient(X, images))[0, 1]
+                p = est.predict_proba(self.joint_patient(X, images))[0, 1]
                 model_probs[name] = None if np.isnan(p) else float(p)
             else:
                 arrs = images.get(mod, [])

@@ -55,7 +55,7 @@ def save_fitted(est, cfg: ModelConfig, directory: Path, fold_models: list | None
     elif cfg.family == "joint":  # weights in safetensors, the clinical preprocessing in skops
         params = {k: v for k, v in est.get_params().items() if k != "progress"}
         rec.update(params=params, features=est.features_, n_clinical=int(est.net_.clinical[0].in_features),
-                   history=est.history_)
+                   history=est.history_, prevalence=est.prevalence_)
         save_state_dict(est.net_, directory / "weights.safetensors", {"family": "joint"})
         save_skops(est.prep_, directory / "prep.skops")
     elif cfg.family == "staging":  # a staging system's per-stage rates: numbers in model.json
@@ -125,6 +125,7 @@ def _load_base(cfg: ModelConfig, directory: ArtifactDir, device: str = "auto"):
         est.device_ = resolve_device(device)
         est.net_ = net.to(est.device_).eval()
         est.prep_, est.features_, est.history_ = load_skops(directory.path("prep.skops")), rec["features"], rec["history"]
+        est.prevalence_ = float(rec["prevalence"])
         est.classes_ = np.array([0, 1])
         return est
     if cfg.family == "staging":

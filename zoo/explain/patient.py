@@ -119,6 +119,29 @@ def modality_contributions(zoo: Zoo, model_probs: dict[str, float | None], clini
     return shapley(value, MODALITIES)
 
 
+def joint_modality_contributions(zoo: Zoo, name: str, clinical: dict | None,
+                                 images: dict[str, list[np.ndarray]] | None = None) -> dict[str, float]:
+    """Exact Shapley values of clinical / marrow / IFE for a joint fusion model's P(PD) for one patient.
+
+    The network was trained with modality dropout, so every coalition is a prediction it was trained to make:
+    the others are marked as not collected. With no modality (or none the patient has in the coalition) the
+    value is the training prevalence, as for the ensembles.
+    """
+    est = zoo.model(name)
+    data = zoo.joint_patient(zoo.clinical_frame([clinical or {}]), images or {})
+    base = float(est.prevalence_)
+
+    def value(s):
+        d = data
+        for m in MODALITIES:
+            if m not in s:
+                d = d.drop_modality(m)
+        p = float(est.predict_proba(d)[0, 1]) if s else base
+        return p if np.isfinite(p) else base
+
+    return shapley(value, MODALITIES)
+
+
 def permutation_importance_table(zoo: Zoo, name: str, X: pd.DataFrame, y: np.ndarray, schema, n_repeats: int = 10,
                                  seed: int = 0) -> pd.DataFrame:
     """Drop in AUC when each variable is shuffled (scikit-learn), on the patients given (the test set)."""

@@ -188,6 +188,7 @@ class JointFusionClassifier(BaseEstimator, ClassifierMixin):
                 self.progress({"epoch": epoch + 1, "epochs": self.epochs, "loss": self.history_[-1]})
         self.net_ = net.eval()
         self.device_ = dev
+        self.prevalence_ = float(y.mean())  # the prediction with no modality at all (modality Shapley's v(∅))
         self.classes_ = np.array([0, 1])
         return self
 
