@@ -247,7 +247,6 @@ class Zoo:
         import torch
 
         from zoo.segment.cells import crops_from
-        from zoo.segment.classical import ClassicalSegmenter
 
         ck = (name, "cells", tuple(keys))
         hit = self._image_cache.get(ck)
@@ -255,11 +254,10 @@ class Zoo:
             return hit
         members = getattr(model, "members", [model])
         size, maskbg = members[0].image_size, members[0].mask_background
-        seg = ClassicalSegmenter()
         parts = []
-        for img in images:
-            s = seg.segment(img)
-            parts.append(crops_from(img, s.labels, s.instances, size, maskbg))
+        for img, k in zip(images, keys):
+            labels, instances = self._segmentation(k, img)
+            parts.append(crops_from(img, labels, instances, size, maskbg))
         crops = torch.from_numpy(np.concatenate(parts)) if parts else torch.empty(0, 3, size, size, dtype=torch.uint8)
         res = [m.predict_crops(crops) for m in members]
         p = float(np.mean([r[0] for r in res]))
@@ -278,9 +276,23 @@ class Zoo:
         _, es = self._image_probs(name, self.model(name), self.manifest["models"][name]["modality"], images, keys)
         return np.mean(es, axis=0)
 
+    def _segmentation(self, key: str, img: np.ndarray) -> tuple[np.ndarray, list[dict]]:
+        """The classical segmentation of one smear (what a new patient's crops are cut from), cached by the
+        pixels' hash: every cell-level model and the joint model of a prediction share one segmentation."""
+        hit = self._image_cache.get(("segmentation", key))
+        if hit is None:
+            from zoo.segment.classical import ClassicalSegmenter
+
+            s = ClassicalSegmenter().segment(img)
+            hit = (s.labels, s.instances)
+            self._image_cache.put(("segmentation", key), hit)
+        return hit
+
     def joint_patient(self, X: pd.DataFrame, images: dict[str, list[np.ndarray]]) -> PatientData:
         """One patient as a joint fusion model reads it: canonical clinical row and the uploaded images."""
-        one = PatientData.single({}, images, schema=self.schema, features=self.features)
+        keys = {m: _content_keys(arrs) for m, arrs in images.items()}
+        one = PatientData.single({}, images, schema=self.schema, features=self.features, keys=keys,
+                                 segmentation_for=self._segmentation)
         return PatientData(one.ids, X.reindex(columns=self.features).set_axis(one.ids), one.images, one.banks,
                            one.schema, self.features, one.cells, one.eval_cells)
 

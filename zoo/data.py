@@ -150,8 +150,11 @@ class PatientData:
     @classmethod
     def single(cls, clinical: dict, images: dict[str, list[np.ndarray]] | None = None,
                schema: Schema = DEFAULT_SCHEMA, features: list[str] | None = None,
-               keys: dict[str, list[str]] | None = None) -> "PatientData":
-        """One patient from a form and optional uploads (keys default to content hashes)."""
+               keys: dict[str, list[str]] | None = None, segmentation_for=None) -> "PatientData":
+        """One patient from a form and optional uploads (keys default to content hashes).
+
+        ``segmentation_for(key, img)``: where the smears' plasma-cell segmentations come from (a cache shared
+        by the models of one prediction); by default each is segmented unprompted here."""
         from zoo.cohort.images import image_sha256
         from zoo.segment.cells import CellBank, cohort_segmentation
 
@@ -165,6 +168,6 @@ class PatientData:
             per[m] = [list(ks)]
             banks[m] = ImageBank.from_arrays(dict(zip(ks, arrs)))
         df = pd.DataFrame([row], index=pd.Index(["patient"], name="patient_id"), columns=feats)
-        cells = CellBank(banks["marrow"].raw, banks["marrow"].keys, cohort_segmentation(None))
+        cells = CellBank(banks["marrow"].raw, banks["marrow"].keys, segmentation_for or cohort_segmentation(None))
         return cls(ids=["patient"], clinical=df, images=per, banks=banks, schema=schema, features=feats, cells=cells,
                    eval_cells=cells)

@@ -69,3 +69,26 @@ def test_read_only_upload_arrays_predict(zoo, two_images):
     ro = two_images[0].copy()
     ro.setflags(write=False)
     assert zoo.predict_patient({}, {"marrow": [ro]}).model_probs[_marrow_model(zoo)] is not None
+
+
+def test_one_prediction_segments_each_smear_once_for_every_cell_level_and_joint_model(zoo, two_images, monkeypatch):
+    """Cell-level models and the joint model all read plasma-cell crops: they share one segmentation per smear,
+    cached by the pixels, and give the same answers as segmenting afresh."""
+    from zoo.segment.classical import ClassicalSegmenter
+
+    users = [n for n in zoo.model_names if zoo.manifest["models"][n]["family"] in ("cell", "joint")]
+    assert len(users) >= 2, users
+    calls = []
+    real = ClassicalSegmenter.segment
+
+    def counting(self, img, *a, **k):
+        calls.append(img.shape)
+        return real(self, img, *a, **k)
+
+    monkeypatch.setattr(ClassicalSegmenter, "segment", counting)
+    a, b = two_images
+    first = zoo.predict_patient({"age": 70}, {"marrow": [a, b]}).model_probs
+    assert len(calls) == 2  # two smears, however many models read them
+    zoo._image_cache = _LRU()
+    again = zoo.predict_patient({"age": 70}, {"marrow": [a, b]}).model_probs
+    assert {n: again[n] for n in users} == pytest.approx({n: first[n] for n in users})

@@ -55,6 +55,8 @@ def test_the_joint_model_stands_beside_the_ensembles_in_the_zoo(test_zoo, test_z
     from zoo.cli import main
 
     assert test_zoo.manifest["models"]["joint_fusion"]["modality"] == "multimodal"
+    t = test_zoo.manifest["timings_seconds"]  # the whole build's time is recorded (issue 11, item 4)
+    assert t["build_total"] >= t["total"] > t["joint_fusion"] > 0 and t["resumed_models"] == 0
     assert main(["leaderboard", "--zoo", str(test_zoo_dir), "--json"]) == 0
     rows = {r["model"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["joint_fusion"]["group"] == "Joint fusion" and rows["joint_fusion"]["kind"] == "single"
@@ -65,3 +67,20 @@ def test_the_joint_model_stands_beside_the_ensembles_in_the_zoo(test_zoo, test_z
     assert set(abl) == {"all", "without_clinical", "without_electrophoresis", "without_marrow"}
     pred = test_zoo.predict_patient({"age": 70, "hgb": 95.0})
     assert 0 < pred.model_probs["joint_fusion"] < 1  # clinical values only
+
+
+def test_the_joint_model_is_explained_by_modality_exactly(test_zoo, tiny_cohort):
+    """Shapley values over {clinical, marrow, IFE}: they add up from the training prevalence to the prediction
+    the predictor shows for the same patient."""
+    from zoo.cohort.images import read_image
+    from zoo.explain.patient import joint_modality_contributions
+
+    pid = test_zoo.split()["test"][0]
+    values = {f: tiny_cohort.clinical.loc[pid].get(f) for f in test_zoo.features}
+    images = {m: [read_image(p) for p in tiny_cohort.image_paths(pid, m)] for m in ("marrow", "electrophoresis")}
+    images = {m: v for m, v in images.items() if v}
+    phi = joint_modality_contributions(test_zoo, "joint_fusion", values, images)
+    shown = test_zoo.predict_patient(values, images).model_probs["joint_fusion"]
+    assert phi["_full"] == pytest.approx(shown, abs=1e-9)
+    assert phi["_base"] == pytest.approx(test_zoo.model("joint_fusion").prevalence_)
+    assert phi["_base"] + sum(phi[m] for m in ("clinical", "marrow", "electrophoresis")) == pytest.approx(shown)

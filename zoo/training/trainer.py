@@ -236,6 +236,7 @@ def _train_into(out: Path, cohort_dir, prof: Profile, external, device, seed, mo
     ``restart_if_different``: ``out`` is our own staging folder, so a leftover run with other settings is
     cleared instead of refused.
     """
+    t_start = time.perf_counter()
     cohort = load_cohort(cohort_dir, strict=strict)
     ext_cohort = load_cohort(external, strict=strict) if external else None
     names = models or list_models(default_only=True, profile=prof.name)
@@ -345,7 +346,8 @@ def _train_into(out: Path, cohort_dir, prof: Profile, external, device, seed, mo
             f"Expected at least one model to train. Got {len(failures)} failures: "
             + "; ".join(f"{n}: {r}" for n, r in failures.items()) + ". Check the cohort with python -m zoo validate.")
     return assemble_zoo(out, cohort, ext_cohort, trained, prof, seed, split, ids, run_info, timings,
-                        time.perf_counter() - t0, data, ext, failures=failures)
+                        time.perf_counter() - t0, data, ext, failures=failures, prep_seconds=t0 - t_start,
+                        resumed=len([n for n in trained if n not in timings]))
 
 
 def prepare_data(cohort: Cohort, ext_cohort: Cohort | None, split: Split, segmentation_dir=None):
