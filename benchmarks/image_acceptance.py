@@ -28,12 +28,12 @@ def table(zoo_dir: Path) -> dict:
         m = metrics["models"][name]
         t, ext = m.get("test") or {}, m.get("external") or {}
         att = t.get("attention_on_target") or {}
-        orc = (oracle.get("test") or {}).get(rec["modality"])
         auc = t.get("auc")
         rows.append({
             "model": name, "modality": rec["modality"], "family": rec["family"], "oof_auc": m["oof"]["auc"],
             "test_auc": auc, "test_ci": t.get("auc_ci"),
-            "lift_vs_oracle": (auc - 0.5) / (orc - 0.5) if auc is not None and orc else None,
+            # the evaluation's own figure: the oracle on the same patients as this model's predictions
+            "oracle_auc": t.get("oracle_auc"), "lift_vs_oracle": t.get("oracle_lift"),
             "attention": att.get("mean"), "chance": att.get("chance"), "chance_whole_image": att.get("chance_whole_image"),
             "external_auc": ext.get("auc")})
     checks = {}
@@ -70,12 +70,13 @@ def main() -> None:
     if a.json:
         print(json.dumps(res, indent=2))
         return
-    print("| model | OOF AUC | test AUC (95 % CI) | lift vs oracle | attention (chance; whole-image share) | external AUC |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| model | OOF AUC | test AUC (95 % CI) | oracle AUC | lift vs oracle | attention (chance; whole-image share) "
+          "| external AUC |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in res["rows"]:
         ci = r["test_ci"] or [None, None]
         print(f"| {r['model']} | {_f(r['oof_auc'])} | {_f(r['test_auc'])} ({_f(ci[0])}–{_f(ci[1])}) | "
-              f"{_f(r['lift_vs_oracle'])} | {_f(r['attention'])} ({_f(r['chance'])}; {_f(r['chance_whole_image'])}) | "
+              f"{_f(r['oracle_auc'])} | {_f(r['lift_vs_oracle'])} | {_f(r['attention'])} ({_f(r['chance'])}; {_f(r['chance_whole_image'])}) | "
               f"{_f(r['external_auc'])} |")
     print(json.dumps(res["checks"], indent=2))
 

@@ -107,6 +107,8 @@ class PatientData:
             schema=self.schema, features=self.features, cells=self.cells, eval_cells=self.eval_cells)
 
     def has(self, modality: str) -> np.ndarray:
+        if modality == "multimodal":  # a joint fusion model predicts from whatever a patient has
+            return self.has("clinical") | self.has("marrow") | self.has("electrophoresis")
         if modality == "clinical":
             return self.clinical[self.features].notna().any(axis=1).to_numpy() if self.features else np.zeros(len(self), bool)
         return np.array([len(k) > 0 for k in self.images.get(modality, [[]] * len(self))])
