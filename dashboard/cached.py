@@ -82,7 +82,7 @@ def cam(zoo_path: str, stamp: str, model: str, image_path: str, method: str, coh
                                Path(cohort_root) if cohort_root else None)
     return {"overlay": r.overlay, "image": r.image, "cam": r.cam.astype(np.float32), "probability": r.probability,
             "layer": r.layer, "on_target": energy_inside(r.cam, mask),
-            "chance": chance_share(mask, r.lanes, r.region),
+            "chance": chance_share(mask, r.lanes, r.uniform),
             "target_source": source,
             # cell-level models: each plasma-cell crop's box, weight in the pooled prediction and own P(PD)
             "tiles": [{"box": list(t.box), "weight": t.weight, "probability": t.probability}

@@ -273,6 +273,8 @@ class Zoo:
         if not images:
             return None
         keys = _content_keys(images)
+        if self.manifest["models"][name]["family"] == "cell":  # crops of the smears, as predict_patient embeds them
+            return self._cell_probs(name, self.model(name), images, keys)[1]
         _, es = self._image_probs(name, self.model(name), self.manifest["models"][name]["modality"], images, keys)
         return np.mean(es, axis=0)
 
@@ -462,7 +464,7 @@ class Zoo:
                 mod = self.manifest["models"][name]["modality"]
                 if mod == "clinical":
                     continue
-                if mod in ("reference", "multimodal"):  # a staging system: stages from the chunk's rows, its cohort's LDH limit
+                if mod in ("reference", "multimodal"):  # staging: the chunk's stages; joint: the whole chunk
                     cols[name] = self.model(name).predict_proba(sub)[:, 1]
                 elif not sub.has(mod).any():
                     cols[name] = np.full(len(sub), np.nan)

@@ -48,9 +48,41 @@ def test_a_cell_model_grad_cam_is_stitched_onto_its_crops_with_mean_pooling_weig
     img = rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)
     inst = [{"id": 1, "is_plasma": True, "centroid": [20.0, 20.0]}, {"id": 2, "is_plasma": False, "centroid": [50, 50]},
             {"id": 3, "is_plasma": True, "centroid": [70.0, 70.0]}]
-    stitched, tiles, prob = cell_maps(est, img, np.zeros((96, 96), np.int32), inst)
+    stitched, tiles, prob, uniform = cell_maps(est, img, np.zeros((96, 96), np.int32), inst)
     assert len(tiles) == 2 and [t.weight for t in tiles] == [0.5, 0.5]  # the non-plasma cell is not a crop
     assert tiles[0].box == (13, 13, 27, 27) and tiles[1].box == (63, 63, 77, 77)  # half = round(32*96/224/2)
     assert 0 <= prob <= 1 and prob == pytest.approx(np.mean([t.probability for t in tiles]))
     mask = boxes_mask(np.array([t.box for t in tiles]), (96, 96))
     assert stitched.shape == (96, 96) and stitched[~mask].sum() == 0 and stitched.max() <= 1 + 1e-6
+    assert np.allclose(uniform[mask], 1, atol=1e-5) and uniform[~mask].sum() == 0  # equal weights: flat chance map
+
+
+@pytest.mark.parametrize("arch", ["alexnet", "vgg16_bn", "resnet18", "mobilenet_v2", "densenet121"])
+def test_a_crop_cam_is_computed_on_a_map_that_can_say_where_in_the_crop(arch):
+    """At a crop's 32 px (AlexNet 64) the registered CAM layer's map is 1×1 or 2×2: upsampled, its share on
+    any centred target equals the target's area share whatever the network saw. The crop CAM layer has a map
+    of at least 4×4, and a map computed there is not that symmetric bump."""
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    from zoo.models.networks import build_network, deepest_layer_with_map, resolve_layer
+
+    size = 64 if arch == "alexnet" else 32
+    torch.manual_seed(0)
+    net, _ = build_network(arch, 0.0)
+    net.eval()
+    layer = deepest_layer_with_map(net, (size, size), 4)
+    seen = {}
+    h = resolve_layer(net, layer).register_forward_hook(lambda m, i, o: seen.update(shape=o.shape))
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        net(x)
+    h.remove()
+    assert min(seen["shape"][-2:]) >= 4, (layer, seen)
+    with GradCAM(model=net, target_layers=[resolve_layer(net, layer)]) as cam:
+        maps = cam(input_tensor=x, targets=[ClassifierOutputTarget(1)] * 2)
+    assert maps.shape == (2, size, size) and np.isfinite(maps).all()
+    centre = np.zeros((size, size), bool)
+    centre[size // 4: 3 * size // 4, size // 4: 3 * size // 4] = True
+    shares = [m[centre].sum() / m.sum() for m in maps if m.sum() > 0]
+    assert shares and not np.allclose(shares, centre.mean(), atol=1e-3), (layer, shares)

@@ -45,19 +45,19 @@ def target_mask(image: np.ndarray, image_path: Path | None, modality: str, cohor
     return boxes_mask(detect_bands(image), (h, w)), "band detector"
 
 
-def chance_share(mask: np.ndarray, lanes=None, region: np.ndarray | None = None) -> float:
+def chance_share(mask: np.ndarray, lanes=None, uniform: np.ndarray | None = None) -> float:
     """The attention on target of a map that ignored the target: the target's share of where the map can lie.
 
     A whole-field map can lie anywhere, so that is the target's share of the image. A lane model's map is zero
     between lanes by construction, so it is the target's share within the lanes (``zoo.lanes.lanes_mask``). A
-    cell-level model's map lies only on its crops (``region``), so it is the target's share within the crops:
-    the figure then says whether the network looks at the plasma cell within its crop, not whether the
-    segmenter found plasma cells.
+    cell-level model's map lies only on its crops, each scaled by its pooling weight: its chance is the
+    attention of ``uniform``, the same stitching of all-ones crop maps. The figure then says whether the
+    network looks at the plasma cell within its crops, not whether the segmenter found plasma cells.
     """
-    if region is not None:
-        if mask.shape != region.shape:
-            raise ValueError(f"Expected the region at the target mask's size {mask.shape}. Got {region.shape}.")
-        return float(mask[region].mean()) if region.any() else float("nan")
+    if uniform is not None:
+        from zoo.explain.gradcam import energy_inside
+
+        return energy_inside(uniform, mask)
     if lanes is None:
         return float(mask.mean())
     from zoo.lanes import lanes_mask
@@ -132,10 +132,8 @@ def attention_table(models: dict[str, object], data, patient_idx: np.ndarray, sp
 def _cell_rows(name: str, est, data, keys: list[str], owners: list[str], split: str, cohort_root: Path | None,
                masks: dict) -> list[dict]:
     """Attention rows of a cell-level model: each image segmented as a new patient's (``data.eval_cells``),
-    its crops' maps stitched onto the smear; chance is the target's share within the crops' boxes."""
+    its crops' maps stitched onto the smear; chance is the attention of the uniform map on the same crops."""
     from zoo.explain.gradcam import cell_maps, energy_inside
-    from zoo.explain.stitch import boxes_mask
-    from zoo.segment.cells import crop_boxes
 
     bank = data.eval_cells or data.cells
     rows = []
@@ -145,11 +143,10 @@ def _cell_rows(name: str, est, data, keys: list[str], owners: list[str], split: 
             masks[("marrow", k)] = target_mask(img, Path(k), "marrow", cohort_root)
         mask, source = masks[("marrow", k)]
         labels, inst = bank.segmentation(k)
-        stitched, tiles, _ = cell_maps(est, img, labels, inst)
-        region = boxes_mask(crop_boxes(img.shape[:2], inst), img.shape[:2])
+        stitched, tiles, _, uniform = cell_maps(est, img, labels, inst)
         rows.append({"patient_id": pid, "split": split, "model": name, "image": Path(k).name,
                      "on_target": energy_inside(stitched, mask) if tiles else float("nan"),
-                     "target_share_of_image": chance_share(mask, region=region),
+                     "target_share_of_image": chance_share(mask, uniform=uniform) if tiles else float("nan"),
                      "target_share_whole_image": float(mask.mean()), "target_source": source})
     return rows
 

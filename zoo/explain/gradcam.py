@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from zoo.models.networks import ARCHITECTURES, cam_layer, resolve_layer
+from zoo.models.networks import ARCHITECTURES, cam_layer, deepest_layer_with_map, resolve_layer
 from zoo.preprocess import PreprocessConfig, denoise_images, normalize
 
 CAM_METHODS = ("gradcam", "gradcam++")
@@ -29,7 +29,7 @@ class CamResult:
     layer: str
     lanes: object = None   # zoo.lanes.Lanes the map was computed on (lane models), else None
     tiles: list | None = None  # cell-level models: one zoo.explain.stitch.Tile per plasma-cell crop
-    region: np.ndarray | None = None  # cell-level models: where the map can lie (the crops' boxes), image size
+    uniform: np.ndarray | None = None  # cell-level models: the map that ignores the image, same crops and weights
 
 
 def _cam_class(method: str):
@@ -91,11 +91,16 @@ def grad_cam(estimator, image: np.ndarray, method: str = "gradcam", display_size
                      layer=layer, lanes=lanes)
 
 
+CELL_CAM_MIN_SIDE = 4  # pixels of the CAM layer's map for a crop (zoo.models.networks.deepest_layer_with_map)
+
+
 def cell_maps(estimator, image: np.ndarray, labels: np.ndarray, instances: list[dict],
-              method: str = "gradcam") -> tuple[np.ndarray, list, float]:
+              method: str = "gradcam") -> tuple[np.ndarray, list, float, np.ndarray]:
     """A cell-level model's map on the whole smear: (stitched map at the image's size in [0, 1], tiles,
-    patient P(PD)). Each plasma-cell crop's CAM is computed at the crop's native resolution and placed back
-    on its box, scaled by the crop's weight in the pooled prediction (``zoo.explain.stitch``)."""
+    patient P(PD), the uniform map). Each plasma-cell crop's CAM is computed at the crop's native resolution,
+    on the deepest layer whose map is at least 4×4, and placed back on its box, scaled by the crop's weight in
+    the pooled prediction (``zoo.explain.stitch``). The uniform map is the same stitching of all-ones crop maps:
+    the map of a network that looked nowhere in particular, whose attention on target is the chance level."""
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     from zoo.explain.stitch import Tile, stitch
@@ -106,13 +111,13 @@ def cell_maps(estimator, image: np.ndarray, labels: np.ndarray, instances: list[
     crops = crops_from(image, labels, instances, first.image_size, first.mask_background)
     boxes = crop_boxes(image.shape[:2], instances)
     if len(crops) == 0:
-        return np.zeros(image.shape[:2], np.float32), [], float("nan")
+        return np.zeros(image.shape[:2], np.float32), [], float("nan"), np.zeros(image.shape[:2], np.float32)
     x8 = torch.from_numpy(crops)
     x = normalize(x8)
     cams, probs, weights, patient = [], [], [], []
     for m in members:
         net = copy.deepcopy(m.net_).float().cpu().eval()
-        layer = cam_layer(net, m.arch, tuple(x8.shape[-2:]))
+        layer = deepest_layer_with_map(net, tuple(x8.shape[-2:]), CELL_CAM_MIN_SIDE)
         with _cam_class(method)(model=net, target_layers=[resolve_layer(net, layer)]) as cam:
             cams.append(cam(input_tensor=x.clone(), targets=[ClassifierOutputTarget(1)] * len(x)))
         with torch.no_grad():
@@ -128,17 +133,15 @@ def cell_maps(estimator, image: np.ndarray, labels: np.ndarray, instances: list[
     cam_tiles = np.mean(cams, axis=0)
     w, p = np.mean(weights, axis=0), np.mean(probs, axis=0)
     stitched = stitch(cam_tiles, boxes, image.shape[:2], w)
+    uniform = stitch(np.ones_like(cam_tiles), boxes, image.shape[:2], w)
     tiles = [Tile(tuple(int(v) for v in b), float(wi), float(pi)) for b, wi, pi in zip(boxes, w, p)]
-    return stitched, tiles, float(np.mean(patient))
+    return stitched, tiles, float(np.mean(patient)), uniform
 
 
 def cell_cam(estimator, image: np.ndarray, method: str = "gradcam", display_size: int = 224,
              segmentation: tuple[np.ndarray, list[dict]] | None = None) -> CamResult:
     """Grad-CAM of a cell-level marrow model on a whole smear, segmented as a new patient's would be."""
     from pytorch_grad_cam.utils.image import show_cam_on_image
-
-    from zoo.explain.stitch import boxes_mask
-    from zoo.segment.cells import crop_boxes
 
     if segmentation is None:
         from zoo.segment.classical import ClassicalSegmenter
@@ -147,15 +150,15 @@ def cell_cam(estimator, image: np.ndarray, method: str = "gradcam", display_size
         segmentation = (s.labels, s.instances)
     labels, instances = segmentation
     first = getattr(estimator, "members", [estimator])[0]
-    stitched, tiles, prob = cell_maps(estimator, image, labels, instances, method)
+    stitched, tiles, prob, uniform = cell_maps(estimator, image, labels, instances, method)
     disp = denoise_images([image], PreprocessConfig(image_size=display_size))[0].permute(1, 2, 0).numpy()
     cam_big = torch.nn.functional.interpolate(torch.from_numpy(stitched)[None, None], size=(display_size,) * 2,
                                               mode="bilinear", align_corners=False)[0, 0].numpy()
     overlay = show_cam_on_image(disp.astype(np.float32) / 255.0, np.clip(cam_big, 0, 1), use_rgb=True,
                                 image_weight=0.55)
-    layer = cam_layer(copy.deepcopy(first.net_).float().cpu(), first.arch, (first.image_size,) * 2)
+    layer = deepest_layer_with_map(copy.deepcopy(first.net_).float().cpu(), (first.image_size,) * 2, CELL_CAM_MIN_SIDE)
     return CamResult(cam=cam_big, overlay=overlay, image=disp, probability=prob, method=method, layer=layer,
-                     tiles=tiles, region=boxes_mask(crop_boxes(image.shape[:2], instances), image.shape[:2]))
+                     tiles=tiles, uniform=uniform)
 
 
 def energy_inside(cam: np.ndarray, mask: np.ndarray) -> float:

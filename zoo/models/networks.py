@@ -75,6 +75,37 @@ def cam_layer(net: nn.Module, arch: str, input_size: int | tuple[int, int]) -> s
     return a.target_layer if min(seen["shape"][-2:]) >= 2 else a.cam_fallback
 
 
+def deepest_layer_with_map(net: nn.Module, input_hw: tuple[int, int], min_side: int = 4) -> str:
+    """The last module, in forward order, whose output map is at least ``min_side`` pixels on each side.
+
+    The Grad-CAM layer for small inputs such as a 32-px cell crop: there the registered layer's map is 1×1 or
+    2×2, and a CAM upsampled from it is a smooth bump whose share on any centred target equals the target's
+    area share, so it cannot say where in the crop the network looked. A container's hook fires after its
+    children, so a whole residual stage or dense transition is preferred over a module inside it.
+    """
+    order: list[tuple[str, tuple[int, ...]]] = []
+    hooks = []
+    for name, mod in net.named_modules():
+        if not name.startswith("body.") or name == "body":
+            continue
+        hooks.append(mod.register_forward_hook(
+            lambda m, i, o, name=name: order.append((name, tuple(o.shape)))
+            if isinstance(o, torch.Tensor) and o.dim() == 4 else None))
+    try:
+        with torch.no_grad():
+            was = net.training
+            net.eval()
+            net(torch.zeros(1, 3, *input_hw))
+            net.train(was)
+    finally:
+        for h in hooks:
+            h.remove()
+    fits = [n for n, shape in order if min(shape[-2:]) >= min_side]
+    if not fits:
+        raise ValueError(f"Expected a layer with a map of at least {min_side}×{min_side} at input {input_hw}. Got none.")
+    return fits[-1]
+
+
 def resolve_layer(model: nn.Module, path: str) -> nn.Module:
     """``get_submodule`` that also accepts negative indices (``body.layer4.-1``)."""
     mod = model

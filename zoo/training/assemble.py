@@ -192,7 +192,9 @@ def assemble_zoo(out: Path, cohort, ext_cohort, names, prof, seed, split, ids, r
                                  "embedding_models": cnn_best}
         groups[ens_name], kinds[ens_name] = "ensemble", "ensemble"
 
-    singles = [n for n in names if not np.isnan(oof_auc[n]) and kinds[n] == "single"]
+    # one modality each: the ensembles are compared with the best single-modality model, not with another fusion
+    singles = [n for n in names if not np.isnan(oof_auc[n]) and kinds[n] == "single"
+               and groups[n] in ("clinical", "marrow", "electrophoresis")]
     best_single = max(singles, key=lambda n: (oof_auc[n], n))
     oracle = {"test": cohort.oracle(), "external": ext_cohort.oracle() if has_ext else None}
     case_w = {"oof": cohort.case_weights, "test": cohort.case_weights,
@@ -355,7 +357,10 @@ def _joint_ablation(out, names, preds, y, splits, data, split, ext) -> dict:
             yy = y[s].to_numpy()
             row = {"all": _auc(yy, preds[s][name].to_numpy())}
             for m in ("clinical", "electrophoresis", "marrow"):
-                row[f"without_{m}"] = _auc(yy, est.predict_proba(d.drop_modality(m))[:, 1])
+                # a patient whose only modality was dropped gets the training prevalence, as the late ensembles
+                # and the modality Shapley values do, so every column is computed on the same patients
+                p = est.predict_proba(d.drop_modality(m))[:, 1]
+                row[f"without_{m}"] = _auc(yy, np.where(np.isnan(p), est.prevalence_, p))
             res[name][s] = row
     return res
 

@@ -1,0 +1,53 @@
+"""Attention on target of a zoo's image models, recomputed with the current Grad-CAM code (the zoo is not changed).
+
+    python benchmarks/attention.py --zoo data/demo/zoo --cohort data/demo/cohort [--models 'marrow_cell_*']
+
+A zoo stores the attention figures of the code that built it; this prints what the current explanation code
+gives on the same models and test patients, e.g. after a change of the CAM layer, without a rebuild.
+"""
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main() -> None:
+    from zoo.api import Zoo
+    from zoo.cohort import load_cohort
+    from zoo.data import PatientData
+    from zoo.explain.attention import attention_table
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--zoo", type=Path, required=True)
+    ap.add_argument("--cohort", type=Path, required=True)
+    ap.add_argument("--models", default="*")
+    a = ap.parse_args()
+    t = time.perf_counter()
+    zoo = Zoo.load(a.zoo, device="cpu")
+    cohort = load_cohort(a.cohort)
+    data = PatientData.from_cohort(cohort)  # every image segmented unprompted, as for a new patient
+    test = [data.ids.index(p) for p in zoo.split()["test"]]
+    names = [n for n in zoo.model_names if zoo.manifest["models"][n]["family"] in ("cnn", "cell")
+             and fnmatch.fnmatch(n, a.models)]
+    models = {n: zoo.model(n) for n in names}
+    att = attention_table(models, data, np.asarray(test), "test", cohort.root,
+                          {n: zoo.manifest["models"][n]["modality"] for n in names})
+    out = {}
+    for n, g in att.groupby("model"):
+        mean, chance = float(g["on_target"].mean()), float(g["target_share_of_image"].mean())
+        out[n] = {"attention": round(mean, 4), "chance": round(chance, 4), "ratio": round(mean / chance, 3),
+                  "whole_image_share": round(float(g["target_share_whole_image"].mean()), 4),
+                  "images": int(len(g)), "defined": int(g["on_target"].notna().sum())}
+    print(json.dumps({"models": out, "seconds": round(time.perf_counter() - t, 1)}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
