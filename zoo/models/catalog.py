@@ -58,7 +58,7 @@ for _modality, _prefix in MODALITY_PREFIX.items():
         _a = ARCHITECTURES[_arch]
         register_model(ModelConfig(
             name=f"{_prefix}_{_arch}", modality=_modality, family="cnn", arch=_arch,
-            display=f"{ARCH_DISPLAY[_arch]} ({'marrow whole field' if _modality == 'marrow' else 'IFE'})",
+            display=f"{ARCH_DISPLAY[_arch]} ({'marrow' if _modality == 'marrow' else 'IFE'})",
             paper_name=_a.paper_name, default=_default, target_layer=_a.target_layer,
             default_profiles=WHOLE_FIELD_MARROW_PROFILES if _modality == "marrow" else None,
         ))(_cnn_factory)
@@ -110,7 +110,7 @@ def _joint_factory(cfg: ModelConfig, profile, **overrides):
 
 
 register_model(ModelConfig(
-    name="joint_fusion", modality="multimodal", family="joint", display="Joint fusion network (marrow + IFE + clinical)",
+    name="joint_fusion", modality="multimodal", family="joint", display="Joint fusion network",
     paper_name="— (not in the study)",
     intended_use="Research only: an intermediate-fusion network trained end to end with modality dropout, shown "
                  "beside the study's late-fusion ensembles. " + "Not a medical device; not for treatment decisions.",
