@@ -267,9 +267,14 @@ def tile_weights(container, tiles: list[dict], top: int = 5) -> None:
     if not tiles:
         container.caption("No plasma cell was found in this image, so this model has nothing to pool here.")
         return
-    df = pd.DataFrame(tiles).sort_values("weight", ascending=False).head(top)
+    df = pd.DataFrame(tiles)
+    equal = float(df["weight"].max() - df["weight"].min()) < 1e-9
+    # mean pooling weighs every crop equally: then the crops that push the prediction up are the informative rows
+    df = df.sort_values("probability" if equal else "weight", ascending=False).head(top)
     df = pd.DataFrame({"cell at (x, y)": [f"({(b[0] + b[2]) // 2}, {(b[1] + b[3]) // 2})" for b in df["box"]],
                        "weight": [f"{w:.0%}" for w in df["weight"]],
                        "P(PD) of this cell": [f"{p:.2f}" for p in df["probability"]]})
-    container.caption(f"{len(tiles)} plasma-cell crops pooled; the heaviest {len(df)}:")
+    container.caption(f"{len(tiles)} plasma-cell crops pooled with equal weights (mean); the {len(df)} with the "
+                      "highest P(PD):" if equal else
+                      f"{len(tiles)} plasma-cell crops pooled by attention; the {len(df)} heaviest:")
     container.dataframe(df, hide_index=True, width="stretch")

@@ -54,11 +54,15 @@ with tab_img:
         for col, m in zip(cols[1:], mods):
             r = results[m]
             col.image(r["overlay"], caption=f"{label[m]} · P(PD) {r['probability']:.2f}", width="stretch")
-            col.markdown(f"**{r['on_target']:.0%}** of attention on "
-                         f"{'plasma cells' if modality == 'marrow' else 'M-protein bands'} "
-                         f"(uniform map: {r['chance']:.0%})", help=f"Targets from {r['target_source']}. For a "
-                         "lane model the uniform map covers the lanes only, since its map is zero between lanes; "
-                         "for a cell-level model it covers its plasma-cell crops only.")
+            if r["on_target"] != r["on_target"]:  # NaN: an all-zero map has no share to report
+                col.markdown("This map is all zero: the model found no evidence for PD in this image, so there is "
+                             "no attention share to report.")
+            else:
+                col.markdown(f"**{r['on_target']:.0%}** of attention on "
+                             f"{'plasma cells' if modality == 'marrow' else 'M-protein bands'} "
+                             f"(uniform map: {r['chance']:.0%})", help=f"Targets from {r['target_source']}. For a "
+                             "lane model the uniform map covers the lanes only, since its map is zero between "
+                             "lanes; for a cell-level model it covers its plasma-cell crops, with their weights.")
             if r.get("tiles") is not None:
                 charts.tile_weights(col, r["tiles"])
         st.caption("Target layers: " + ", ".join(f"{label[m]} → `{results[m]['layer']}`" for m in mods)

@@ -86,3 +86,28 @@ def test_a_crop_cam_is_computed_on_a_map_that_can_say_where_in_the_crop(arch):
     centre[size // 4: 3 * size // 4, size // 4: 3 * size // 4] = True
     shares = [m[centre].sum() / m.sum() for m in maps if m.sum() > 0]
     assert shares and not np.allclose(shares, centre.mean(), atol=1e-3), (layer, shares)
+
+
+def test_the_crop_table_says_how_crops_were_pooled_and_lists_the_informative_ones():
+    from dashboard.charts import tile_weights
+
+    class Box:
+        def __init__(self):
+            self.captions, self.frames = [], []
+
+        def caption(self, text):
+            self.captions.append(text)
+
+        def dataframe(self, df, **kw):
+            self.frames.append(df)
+
+    tiles = [{"box": [0, 0, 10, 10], "weight": 0.25, "probability": p} for p in (0.2, 0.9, 0.5, 0.7)]
+    mean = Box()
+    tile_weights(mean, tiles, top=2)
+    assert "equal weights" in mean.captions[0] and list(mean.frames[0]["P(PD) of this cell"]) == ["0.90", "0.70"]
+    att = Box()
+    tile_weights(att, [{**t, "weight": w} for t, w in zip(tiles, (0.7, 0.1, 0.1, 0.1))], top=1)
+    assert "attention" in att.captions[0] and list(att.frames[0]["weight"]) == ["70%"]
+    empty = Box()
+    tile_weights(empty, [])
+    assert "No plasma cell" in empty.captions[0] and not empty.frames
