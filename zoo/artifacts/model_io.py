@@ -125,6 +125,10 @@ def _load_base(cfg: ModelConfig, directory: ArtifactDir, device: str = "auto"):
         est.device_ = resolve_device(device)
         est.net_ = net.to(est.device_).eval()
         est.prep_, est.features_, est.history_ = load_skops(directory.path("prep.skops")), rec["features"], rec["history"]
+        width = len(est.prep_.get_feature_names_out())
+        if width != rec["n_clinical"]:
+            raise ValueError(f"{cfg.name}: its clinical preprocessing gives {width} columns but its network expects "
+                             f"{rec['n_clinical']}. The model's files do not belong together; retrain it.")
         est.prevalence_ = float(rec["prevalence"])
         est.classes_ = np.array([0, 1])
         return est

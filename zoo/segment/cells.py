@@ -69,6 +69,7 @@ class CellBank:
         self.keys = list(keys)
         self._segment = segmentation_for
         self._cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._segmentations: dict[str, tuple[np.ndarray, list[dict]]] = {}
         self._lock = threading.Lock()
 
     def crops(self, out_size: int, mask_background: bool = False):
@@ -90,8 +91,17 @@ class CellBank:
             return self._cache[key]
 
     def segmentation(self, key: str) -> tuple[np.ndarray, list[dict]]:
-        """(labels, instances) of image ``key`` as the crops were cut from it (for mapping CAMs back)."""
-        return self._segment(key, self._loader(key))
+        """(labels, instances) of image ``key`` as the crops were cut from it (for mapping CAMs back).
+
+        Kept once asked for: the attention pass asks for each test smear once per cell-level model. Only the
+        smears asked for are kept (the test set's), not the whole cohort's labels."""
+        with self._lock:
+            hit = self._segmentations.get(key)
+        if hit is None:
+            hit = self._segment(key, self._loader(key))
+            with self._lock:
+                self._segmentations[key] = hit
+        return hit
 
     def index_of(self, keys: list[str]) -> np.ndarray:
         pos = {k: i for i, k in enumerate(self.keys)}
