@@ -110,20 +110,20 @@ with tab_mod:
     images = {m: [read_image(p) for p in cohort.image_paths(pid, m)] for m in ("marrow", "electrophoresis")}
     keys = {m: [str(p) for p in cohort.image_paths(pid, m)] for m in images}
     values = {f: cohort.clinical.loc[pid].get(f) for f in zoo.features}
-    with throttle.model_work("Predicting…"):
-        pred = zoo.predict_patient(values, {m: v for m, v in images.items() if v},
-                                   {m: k for m, k in keys.items() if k})
-    emb = None
-    if ens in joint:
+    if ens in joint:  # the network itself, with modalities marked as not collected
         with throttle.model_work("Explaining by modality…"):
             phi = joint_modality_contributions(zoo, ens, values, {m: v for m, v in images.items() if v})
-    elif zoo.manifest["ensembles"][ens]["kind"] != "late":
-        emb = {}
-        for mod, mname in zoo.manifest["ensembles"][ens]["embedding_models"].items():
-            e = zoo.image_embedding(mname, images.get(mod, []), keys.get(mod, []))
-            if e is not None:
-                emb[mod] = e[None, :]
-    if ens not in joint:
+    else:  # an ensemble, from its members' predictions for this patient
+        with throttle.model_work("Predicting…"):
+            pred = zoo.predict_patient(values, {m: v for m, v in images.items() if v},
+                                       {m: k for m, k in keys.items() if k})
+        emb = None
+        if zoo.manifest["ensembles"][ens]["kind"] != "late":
+            emb = {}
+            for mod, mname in zoo.manifest["ensembles"][ens]["embedding_models"].items():
+                e = zoo.image_embedding(mname, images.get(mod, []), keys.get(mod, []))
+                if e is not None:
+                    emb[mod] = e[None, :]
         phi = modality_contributions(zoo, pred.model_probs, values, ens, emb)
     st.altair_chart(charts.modality_chart(phi), width="stretch")
     st.caption("Exact Shapley values over {clinical, marrow, IFE}: every ensemble predicts from any subset of "

@@ -143,10 +143,10 @@ def _cell_rows(name: str, est, data, keys: list[str], owners: list[str], split: 
             masks[("marrow", k)] = target_mask(img, Path(k), "marrow", cohort_root)
         mask, source = masks[("marrow", k)]
         labels, inst = bank.segmentation(k)
-        stitched, tiles, _, uniform = cell_maps(est, img, labels, inst)
+        maps = cell_maps(est, img, labels, inst)
         rows.append({"patient_id": pid, "split": split, "model": name, "image": Path(k).name,
-                     "on_target": energy_inside(stitched, mask) if tiles else float("nan"),
-                     "target_share_of_image": chance_share(mask, uniform=uniform) if tiles else float("nan"),
+                     "on_target": energy_inside(maps.stitched, mask) if maps.tiles else float("nan"),
+                     "target_share_of_image": chance_share(mask, uniform=maps.uniform) if maps.tiles else float("nan"),
                      "target_share_whole_image": float(mask.mean()), "target_source": source})
     return rows
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -94,10 +95,17 @@ def grad_cam(estimator, image: np.ndarray, method: str = "gradcam", display_size
 CELL_CAM_MIN_SIDE = 4  # pixels of the CAM layer's map for a crop (zoo.models.networks.deepest_layer_with_map)
 
 
+class CellMaps(NamedTuple):
+    stitched: np.ndarray   # (H, W) at the image's size, in [0, 1]
+    tiles: list            # one zoo.explain.stitch.Tile per plasma-cell crop
+    probability: float     # the patient's pooled P(PD) from these crops
+    uniform: np.ndarray    # the same stitching of all-ones crop maps: the chance map
+    layer: str | None      # the CAM layer (None without crops)
+
+
 def cell_maps(estimator, image: np.ndarray, labels: np.ndarray, instances: list[dict],
-              method: str = "gradcam") -> tuple[np.ndarray, list, float, np.ndarray]:
-    """A cell-level model's map on the whole smear: (stitched map at the image's size in [0, 1], tiles,
-    patient P(PD), the uniform map). Each plasma-cell crop's CAM is computed at the crop's native resolution,
+              method: str = "gradcam") -> CellMaps:
+    """A cell-level model's map on the whole smear. Each plasma-cell crop's CAM is computed at the crop's native resolution,
     on the deepest layer whose map is at least 4×4, and placed back on its box, scaled by the crop's weight in
     the pooled prediction (``zoo.explain.stitch``). The uniform map is the same stitching of all-ones crop maps:
     the map of a network that looked nowhere in particular, whose attention on target is the chance level."""
@@ -111,7 +119,8 @@ def cell_maps(estimator, image: np.ndarray, labels: np.ndarray, instances: list[
     crops = crops_from(image, labels, instances, first.image_size, first.mask_background)
     boxes = crop_boxes(image.shape[:2], instances)
     if len(crops) == 0:
-        return np.zeros(image.shape[:2], np.float32), [], float("nan"), np.zeros(image.shape[:2], np.float32)
+        return CellMaps(np.zeros(image.shape[:2], np.float32), [], float("nan"),
+                        np.zeros(image.shape[:2], np.float32), None)
     x8 = torch.from_numpy(crops)
     x = normalize(x8)
     cams, probs, weights, patient = [], [], [], []
@@ -135,7 +144,7 @@ def cell_maps(estimator, image: np.ndarray, labels: np.ndarray, instances: list[
     stitched = stitch(cam_tiles, boxes, image.shape[:2], w)
     uniform = stitch(np.ones_like(cam_tiles), boxes, image.shape[:2], w)
     tiles = [Tile(tuple(int(v) for v in b), float(wi), float(pi)) for b, wi, pi in zip(boxes, w, p)]
-    return stitched, tiles, float(np.mean(patient)), uniform
+    return CellMaps(stitched, tiles, float(np.mean(patient)), uniform, layer)
 
 
 def cell_cam(estimator, image: np.ndarray, method: str = "gradcam", display_size: int = 224,
@@ -149,16 +158,20 @@ def cell_cam(estimator, image: np.ndarray, method: str = "gradcam", display_size
         s = ClassicalSegmenter().segment(image)
         segmentation = (s.labels, s.instances)
     labels, instances = segmentation
-    first = getattr(estimator, "members", [estimator])[0]
-    stitched, tiles, prob, uniform = cell_maps(estimator, image, labels, instances, method)
+    maps = cell_maps(estimator, image, labels, instances, method)
     disp = denoise_images([image], PreprocessConfig(image_size=display_size))[0].permute(1, 2, 0).numpy()
-    cam_big = torch.nn.functional.interpolate(torch.from_numpy(stitched)[None, None], size=(display_size,) * 2,
-                                              mode="bilinear", align_corners=False)[0, 0].numpy()
+    cam_big = torch.nn.functional.interpolate(torch.from_numpy(maps.stitched)[None, None],
+                                              size=(display_size,) * 2, mode="bilinear",
+                                              align_corners=False)[0, 0].numpy()
     overlay = show_cam_on_image(disp.astype(np.float32) / 255.0, np.clip(cam_big, 0, 1), use_rgb=True,
                                 image_weight=0.55)
-    layer = deepest_layer_with_map(copy.deepcopy(first.net_).float().cpu(), (first.image_size,) * 2, CELL_CAM_MIN_SIDE)
-    return CamResult(cam=cam_big, overlay=overlay, image=disp, probability=prob, method=method, layer=layer,
-                     tiles=tiles, uniform=uniform)
+    layer = maps.layer
+    if layer is None:  # no crop was cut: name the layer a crop's map would come from
+        first = getattr(estimator, "members", [estimator])[0]
+        layer = deepest_layer_with_map(copy.deepcopy(first.net_).float().cpu(), (first.image_size,) * 2,
+                                       CELL_CAM_MIN_SIDE)
+    return CamResult(cam=cam_big, overlay=overlay, image=disp, probability=maps.probability, method=method,
+                     layer=layer, tiles=maps.tiles, uniform=maps.uniform)
 
 
 def energy_inside(cam: np.ndarray, mask: np.ndarray) -> float:

@@ -11,6 +11,7 @@ import pandas as pd
 from zoo.artifacts.files import atomic_write_json, atomic_write_parquet, hash_tree
 from zoo.artifacts.manifest import manifest_key, sign_manifest
 from zoo.evaluation.report import _auc, evaluate
+from zoo.explain.modality_shapley import MODALITIES
 from zoo.models.ensembles import SoftVoting, Stacking, WeightedVoting, top_k_per_modality
 from zoo.models.registry import model_config
 from zoo.schema import SCHEMA_VERSION
@@ -133,10 +134,10 @@ def assemble_zoo(out: Path, cohort, ext_cohort, names, prof, seed, split, ids, r
     fold = split.fold
     oof_auc = {n: _auc(y_oof, preds["oof"][n].to_numpy()) for n in names}
     # staging systems are what the models are compared with: never ensemble members or the best single model
-    # joint fusion models already combine modalities: they stand beside the ensembles, never inside one
-    members = top_k_per_modality({n: a for n, a in oof_auc.items()
-                                  if kinds[n] == "single" and groups[n] in ("clinical", "marrow", "electrophoresis")},
-                                 groups, 2)
+    # one modality each: ensemble members and the best single model. Joint fusion models already combine
+    # modalities: they stand beside the ensembles, never inside one, and are not what ensembles are compared with
+    one_modality = [n for n in names if kinds[n] == "single" and groups[n] in MODALITIES]
+    members = top_k_per_modality({n: oof_auc[n] for n in one_modality}, groups, 2)
     member_modality = {m: groups[m] for m in members}
     ens_records: dict[str, dict] = {}
     used: list[pd.DataFrame] = []
@@ -192,9 +193,7 @@ def assemble_zoo(out: Path, cohort, ext_cohort, names, prof, seed, split, ids, r
                                  "embedding_models": cnn_best}
         groups[ens_name], kinds[ens_name] = "ensemble", "ensemble"
 
-    # one modality each: the ensembles are compared with the best single-modality model, not with another fusion
-    singles = [n for n in names if not np.isnan(oof_auc[n]) and kinds[n] == "single"
-               and groups[n] in ("clinical", "marrow", "electrophoresis")]
+    singles = [n for n in one_modality if not np.isnan(oof_auc[n])]
     best_single = max(singles, key=lambda n: (oof_auc[n], n))
     oracle = {"test": cohort.oracle(), "external": ext_cohort.oracle() if has_ext else None}
     case_w = {"oof": cohort.case_weights, "test": cohort.case_weights,
@@ -318,7 +317,7 @@ def _ablation(out, preds, y, splits, members, member_modality, clin, emb, fold) 
     from zoo.artifacts.files import read_json
 
     res: dict = {}
-    all_mods = {"clinical", "marrow", "electrophoresis"}
+    all_mods = set(MODALITIES)
     for ens_name in list(LATE_ENSEMBLES) + list(FUSION_ENSEMBLES):
         d = out / "ensembles" / ens_name
         res[ens_name] = {}
@@ -356,7 +355,7 @@ def _joint_ablation(out, names, preds, y, splits, data, split, ext) -> dict:
             d = data.subset(split.test) if s == "test" else ext
             yy = y[s].to_numpy()
             row = {"all": _auc(yy, preds[s][name].to_numpy())}
-            for m in ("clinical", "electrophoresis", "marrow"):
+            for m in sorted(MODALITIES):
                 # a patient whose only modality was dropped gets the training prevalence, as the late ensembles
                 # and the modality Shapley values do, so every column is computed on the same patients
                 p = est.predict_proba(d.drop_modality(m))[:, 1]
