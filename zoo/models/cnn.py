@@ -40,17 +40,26 @@ def _autocast(dev: torch.device):
     return torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else contextlib.nullcontext()
 
 
+BN_RECALIBRATION_INPUTS = 8192
+
+
 @torch.no_grad()
 def _recalibrate_batchnorm(net: torch.nn.Module, x_uint8: torch.Tensor, batch_size: int) -> None:
     """Re-estimate BatchNorm running statistics with the final weights (one pass, no augmentation).
 
     With few optimisation steps the running averages lag far behind the weights
     and eval-mode outputs collapse to a constant; a cumulative average over the
-    training images fixes that at the cost of one forward pass.
+    training images fixes that at the cost of one forward pass. At most
+    ``BN_RECALIBRATION_INPUTS`` inputs (a fixed, seeded sample) are used: a cell-level model has tens of
+    thousands of training crops, and the pass over all of them cost more than its training epochs, while
+    means and variances over 8192 inputs are already estimated to within about 1 % of an SD.
     """
     bns = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     if not bns:
         return
+    if x_uint8.shape[0] > BN_RECALIBRATION_INPUTS:
+        pick = np.sort(np.random.default_rng(0).choice(x_uint8.shape[0], BN_RECALIBRATION_INPUTS, replace=False))
+        x_uint8 = x_uint8[torch.from_numpy(pick).to(x_uint8.device)]
     saved = [m.momentum for m in bns]
     for m in bns:
         m.reset_running_stats()
