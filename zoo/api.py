@@ -235,8 +235,9 @@ class Zoo:
             bank = one.banks[modality]
             members = getattr(model, "members", [model])
             x = members[0].bank_tensor(bank)
-            probs = np.mean([m.predict_image_proba(x) for m in members], axis=0)
-            embs = np.hstack([m._run(x, "embed").numpy() for m in members])
+            ran = [m._run(x, "both") for m in members]  # P(PD) and features from one forward pass
+            probs = np.mean([p.numpy() for p, _ in ran], axis=0)
+            embs = np.hstack([e.numpy() for _, e in ran])
             for j, i in enumerate(todo):
                 found[i] = (float(probs[j]), embs[j])
                 self._image_cache.put((name, keys[i]), found[i])

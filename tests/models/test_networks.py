@@ -25,3 +25,23 @@ def test_network_from_state_refuses_missing_or_misshapen_tensors():
     bad = dict(state, **{"head.1.weight": torch.zeros(3, 512)})
     with pytest.raises(RuntimeError, match="size mismatch"):
         network_from_state("resnet18", 0.3, bad)
+
+
+def test_half_width_vgg_has_half_the_channels_and_reloads_at_its_width():
+    torch.manual_seed(0)
+    net = ClassifierNet("vgg16_bn", width=0.5).eval()
+    full = ClassifierNet("vgg16_bn").eval()
+    assert net.head[1].in_features == 256 and full.head[1].in_features == 512
+    n_half, n_full = (sum(p.numel() for p in m.body.parameters()) for m in (net, full))
+    assert 0.2 < n_half / n_full < 0.3  # convolution weights scale with width squared
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(net(x), network_from_state("vgg16_bn", 0.3, state, width=0.5).eval()(x))
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        network_from_state("vgg16_bn", 0.3, state)  # a half-width checkpoint never loads into a full network
+
+
+def test_width_is_refused_for_a_backbone_that_cannot_scale():
+    with pytest.raises(ValueError, match="width"):
+        ClassifierNet("resnet18", width=0.5)

@@ -102,7 +102,8 @@ def _load_base(cfg: ModelConfig, directory: ArtifactDir, device: str = "auto"):
         for i in range(rec.get("n_members", 1)):
             est = cls(**params)
             net = network_from_state(params["arch"], params["dropout"],
-                                     load_state_dict(directory.path(f"weights_{i}.safetensors")))
+                                     load_state_dict(directory.path(f"weights_{i}.safetensors")),
+                                     params.get("width", 1.0))
             net = net.to(dev).to(memory_format=MEMORY_FORMAT).eval()
             est.net_, est.device_, est.classes_ = net, dev, np.array([0, 1])
             est.history_, est.init_note_ = rec["history"][i], rec.get("init_note", "")

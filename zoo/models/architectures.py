@@ -23,12 +23,23 @@ class Arch:
     min_size: int = 32
     pool_attr: str | None = None  # VGG/AlexNet: pool to 1x1 instead of 7x7 (small head, any input size)
     cam_fallback: str | None = None  # Grad-CAM layer when target_layer's map is below 2x2 (small inputs)
+    vgg_cfg: str | None = None    # torchvision's VGG layer table: the one family whose width can be scaled
+
+    def features_at(self, width: float = 1.0) -> int:
+        """Pooled feature width of this backbone at channel multiplier ``width``."""
+        return self.features if width == 1.0 else scaled_channels(self.features, width)
+
+
+def scaled_channels(channels: int, width: float) -> int:
+    return max(8, int(round(channels * width)))
 
 
 ARCHITECTURES: dict[str, Arch] = {
     "alexnet": Arch("alexnet", "AlexNet_Weights", "classifier", 256, "body.features.11", "AlexNet", 63, "avgpool"),
-    "vgg16": Arch("vgg16", "VGG16_Weights", "classifier", 512, "body.features.29", "VGG16", 32, "avgpool"),
-    "vgg16_bn": Arch("vgg16_bn", "VGG16_BN_Weights", "classifier", 512, "body.features.42", "VGG16", 32, "avgpool"),
+    "vgg16": Arch("vgg16", "VGG16_Weights", "classifier", 512, "body.features.29", "VGG16", 32, "avgpool",
+                  vgg_cfg="D"),
+    "vgg16_bn": Arch("vgg16_bn", "VGG16_BN_Weights", "classifier", 512, "body.features.42", "VGG16", 32, "avgpool",
+                     vgg_cfg="D"),
     "resnet18": Arch("resnet18", "ResNet18_Weights", "fc", 512, "body.layer4.-1", "ResNet",
                      cam_fallback="body.layer3.-1"),
     "resnet50": Arch("resnet50", "ResNet50_Weights", "fc", 2048, "body.layer4.-1", "ResNet",

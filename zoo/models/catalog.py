@@ -28,6 +28,13 @@ ARCH_DISPLAY = {"alexnet": "AlexNet", "vgg16_bn": "VGG16-BN", "resnet18": "ResNe
 LR_SCALE = {"alexnet": 0.2}
 # Augmentation per modality outside the paper profile: gels keep lane order and direction.
 AUGMENT = {"marrow": "paper", "electrophoresis": "gel"}
+# Channel multiplier outside the paper profile. VGG16-BN at full width was 47 % of the quick build on 2 cores
+# (1890 of 3978 s); at half width it costs what ResNet-18 costs (docs/MODELS.md, docs/BENCHMARKS.md).
+CPU_WIDTH = {"vgg16": 0.5, "vgg16_bn": 0.5}
+
+
+def _width(arch: str, profile) -> float:
+    return 1.0 if profile.name == "paper" else CPU_WIDTH.get(arch, 1.0)
 
 
 def _cnn_factory(cfg: ModelConfig, profile, **overrides):
@@ -38,7 +45,7 @@ def _cnn_factory(cfg: ModelConfig, profile, **overrides):
         epochs=profile.epochs,
         batch_size=profile.batch_size, lr=profile.lr * (1.0 if profile.name == "paper" else LR_SCALE.get(cfg.arch, 1.0)),
         betas=profile.betas, weight_decay=profile.weight_decay, dropout=profile.dropout,
-        images_per_patient=profile.images_per_patient,
+        images_per_patient=profile.images_per_patient, width=_width(cfg.arch, profile),
         augment="paper" if profile.name == "paper" else AUGMENT[cfg.modality])
     if cfg.modality == "electrophoresis" and getattr(profile, "ife_view", "whole") == "lanes":
         params.update(view="lanes", image_size=max(profile.lane_height, ARCHITECTURES[cfg.arch].min_size),
@@ -78,7 +85,7 @@ def _cell_factory(cfg: ModelConfig, profile, **overrides):
         epochs=profile.epochs, batch_size=max(profile.batch_size, 64),
         lr=profile.lr * (1.0 if profile.name == "paper" else LR_SCALE.get(cfg.arch, 1.0)), betas=profile.betas,
         weight_decay=profile.weight_decay, dropout=profile.dropout,
-        images_per_patient=None if profile.name == "paper" else 4, augment="paper")
+        images_per_patient=None if profile.name == "paper" else 4, augment="paper", width=_width(cfg.arch, profile))
     params.update(overrides)
     return CellBagClassifier(**params)
 

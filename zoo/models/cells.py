@@ -35,11 +35,11 @@ class CellBagClassifier(CNNClassifier):
                  batch_size: int = 64, lr: float = 1e-3, betas: tuple[float, float] = (0.85, 0.995),
                  weight_decay: float = 1e-4, dropout: float = 0.3, images_per_patient: int | None = 8,
                  pretrained: bool = False, augment: str = "paper", device: str = "auto", seed: int = 0,
-                 progress=None, pooling: str = "mean", mask_background: bool = False) -> None:
+                 progress=None, pooling: str = "mean", mask_background: bool = False, width: float = 1.0) -> None:
         super().__init__(arch=arch, modality=modality, image_size=image_size, epochs=epochs, batch_size=batch_size,
                          lr=lr, betas=betas, weight_decay=weight_decay, dropout=dropout,
                          images_per_patient=images_per_patient, pretrained=pretrained, augment=augment,
-                         device=device, seed=seed, progress=progress)
+                         device=device, seed=seed, progress=progress, width=width)
         self.pooling = pooling
         self.mask_background = mask_background
 
@@ -83,17 +83,19 @@ class CellBagClassifier(CNNClassifier):
         self.attention_ = pool.eval()
 
     def _pool(self, x, owner, n, what):
-        if what != "proba" or getattr(self, "attention_", None) is None:
+        if what == "embed" or getattr(self, "attention_", None) is None:
             return super()._pool(x, owner, n, what)
         out = np.full((n, 1), np.nan)
-        if len(owner) == 0:
-            return out
-        emb = self._run(x, "embed")
-        with torch.no_grad():
-            for p in np.unique(owner):
-                logit, _ = self.attention_(emb[torch.from_numpy(np.flatnonzero(owner == p))])
-                out[p] = float(torch.sigmoid(logit))
-        return out
+        mean_emb = np.full((n, self.net_.head[1].in_features), np.nan)
+        if len(owner):
+            emb = self._run(x, "embed")
+            with torch.no_grad():
+                for p in np.unique(owner):
+                    rows = torch.from_numpy(np.flatnonzero(owner == p))
+                    logit, _ = self.attention_(emb[rows])
+                    out[p] = float(torch.sigmoid(logit))
+                    mean_emb[p] = emb[rows].numpy().mean(axis=0)
+        return (out, mean_emb) if what == "both" else out
 
     def predict_crops(self, crops: torch.Tensor) -> tuple[float, np.ndarray]:
         """Patient P(PD) and mean embedding from one patient's crops (uploads, the dashboard)."""
@@ -101,4 +103,5 @@ class CellBagClassifier(CNNClassifier):
         owner = np.zeros(len(crops), dtype=np.int64)
         if len(crops) == 0:
             return float("nan"), None
-        return float(self._pool(crops, owner, 1, "proba")[0, 0]), self._pool(crops, owner, 1, "embed")[0]
+        p, e = self._pool(crops, owner, 1, "both")
+        return float(p[0, 0]), e[0]

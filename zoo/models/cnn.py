@@ -78,7 +78,8 @@ class CNNClassifier(BaseEstimator, ClassifierMixin):
                  batch_size: int = 32, lr: float = 1e-3, betas: tuple[float, float] = (0.85, 0.995),
                  weight_decay: float = 1e-4, dropout: float = 0.3, images_per_patient: int | None = None,
                  pretrained: bool = False, augment: str = "paper", device: str = "auto", seed: int = 0,
-                 progress: ProgressFn | None = None, view: str = "whole", lane_width: int = 12) -> None:
+                 progress: ProgressFn | None = None, view: str = "whole", lane_width: int = 12,
+                 width: float = 1.0) -> None:
         self.arch = arch
         self.modality = modality
         self.image_size = image_size
@@ -96,6 +97,7 @@ class CNNClassifier(BaseEstimator, ClassifierMixin):
         self.progress = progress
         self.view = view              # "whole" field, or a gel's "lanes" side by side (zoo.lanes)
         self.lane_width = lane_width
+        self.width = width            # channel multiplier (VGG only; zoo.models.networks.ClassifierNet)
 
     # ----- helpers --------------------------------------------------------------
     def input_hw(self) -> tuple[int, int]:
@@ -146,7 +148,8 @@ class CNNClassifier(BaseEstimator, ClassifierMixin):
         gen = torch.Generator().manual_seed(self.seed)
         x_all = x_cpu.to(dev)
         y_img = torch.from_numpy(y[owner]).to(dev)
-        net, self.init_note_ = build_network(self.arch, self.dropout, self.pretrained)
+        net, self.init_note_ = build_network(self.arch, self.dropout, self.pretrained,
+                                                   getattr(self, "width", 1.0))
         net = net.to(dev).to(memory_format=MEMORY_FORMAT)
         counts = np.bincount(y[owner], minlength=2).astype(float)
         weight = torch.tensor(counts.sum() / (2 * np.maximum(counts, 1)), dtype=torch.float32, device=dev)
@@ -196,15 +199,21 @@ class CNNClassifier(BaseEstimator, ClassifierMixin):
             raise NotFittedError(f"This {self.arch} ({self.modality}) model is not fitted. Call fit or load it from a zoo.")
 
     @torch.inference_mode()
-    def _run(self, x_uint8: torch.Tensor, what: str = "proba", batch: int = 128) -> torch.Tensor:
-        outs = []
+    def _run(self, x_uint8: torch.Tensor, what: str = "proba", batch: int = 128):
+        """P(PD) (``proba``), pooled features (``embed``), or both from one forward pass (``both``: a tuple)."""
+        probs, embs = [], []
         dev = self.device_
         for s in range(0, x_uint8.shape[0], batch):
             xb = normalize(x_uint8[s:s + batch].to(dev)).contiguous(memory_format=MEMORY_FORMAT)
             with _autocast(dev):
-                out = self.net_.embed(xb) if what == "embed" else torch.softmax(self.net_(xb).float(), dim=1)[:, 1]
-            outs.append(out.float().cpu())
-        return torch.cat(outs) if outs else torch.empty(0)
+                e = self.net_.embed(xb)
+                if what != "embed":
+                    probs.append(torch.softmax(self.net_.head(e).float(), dim=1)[:, 1].cpu())
+            if what != "proba":
+                embs.append(e.float().cpu())
+        p = torch.cat(probs) if probs else torch.empty(0)
+        e = torch.cat(embs) if embs else torch.empty(0, self.net_.head[1].in_features)
+        return (p, e) if what == "both" else (p if what == "proba" else e)
 
     def predict_image_proba(self, x_uint8: torch.Tensor) -> np.ndarray:
         """P(PD) for each denoised uint8 image (N, 3, S, S)."""
@@ -216,16 +225,20 @@ class CNNClassifier(BaseEstimator, ClassifierMixin):
         x, owner = self._samples(data)
         return self._pool(x, owner, len(data), what)
 
-    def _pool(self, x: torch.Tensor, owner: np.ndarray, n: int, what: str) -> np.ndarray:
-        """Mean over each patient's inputs of P(PD) (``proba``) or pooled features (``embed``)."""
-        width = 1 if what == "proba" else self.net_.head[1].in_features
-        out = np.full((n, width), np.nan)
-        if len(owner) == 0:
-            return out
-        vals = self._run(x, what).numpy().reshape(len(owner), -1)
-        for p in np.unique(owner):
-            out[p] = vals[owner == p].mean(axis=0)
-        return out
+    def _pool(self, x: torch.Tensor, owner: np.ndarray, n: int, what: str):
+        """Mean over each patient's inputs of P(PD) (``proba``), of pooled features (``embed``), or both."""
+        width = self.net_.head[1].in_features
+        out_p, out_e = np.full((n, 1), np.nan), np.full((n, width), np.nan)
+        if len(owner):
+            ran = self._run(x, what)
+            p, e = ran if what == "both" else ((ran, None) if what == "proba" else (None, ran))
+            for q in np.unique(owner):
+                rows = owner == q
+                if p is not None:
+                    out_p[q] = p.numpy()[rows].mean()
+                if e is not None:
+                    out_e[q] = e.numpy()[rows].mean(axis=0)
+        return (out_p, out_e) if what == "both" else (out_p if what == "proba" else out_e)
 
     def predict_proba(self, data: PatientData) -> np.ndarray:
         p = self._per_patient(data, "proba")[:, 0]
@@ -234,6 +247,12 @@ class CNNClassifier(BaseEstimator, ClassifierMixin):
     def embed(self, data: PatientData) -> np.ndarray:
         """Mean pooled backbone features per patient (for early fusion); NaN rows when no image."""
         return self._per_patient(data, "embed")
+
+    def predict_proba_and_embed(self, data: PatientData) -> tuple[np.ndarray, np.ndarray]:
+        """``predict_proba`` and ``embed`` from one forward pass over the patients' inputs (half the cost of two
+        calls: scoring the held-out fold, test and external patients is most of a cell-level model's time)."""
+        p, e = self._per_patient(data, "both")
+        return np.column_stack([1 - p[:, 0], p[:, 0]]), e
 
 
 class FoldBag:
@@ -277,3 +296,8 @@ class FoldBag:
 
     def embed(self, data: PatientData) -> np.ndarray:
         return np.hstack([m.embed(data) for m in self.members])
+
+    def predict_proba_and_embed(self, data: PatientData) -> tuple[np.ndarray, np.ndarray]:
+        both = [m.predict_proba_and_embed(data) for m in self.members]
+        p = np.mean([b[0][:, 1] for b in both], axis=0)
+        return np.column_stack([1 - p, p]), np.hstack([b[1] for b in both])

@@ -30,19 +30,33 @@ class _DenseNetBody(nn.Module):
 
 
 class ClassifierNet(nn.Module):
-    """``body`` (torchvision model minus its classifier) -> dropout -> Linear(features, 2)."""
+    """``body`` (torchvision model minus its classifier) -> dropout -> Linear(features, 2).
 
-    def __init__(self, arch: str, dropout: float = 0.3) -> None:
+    ``width`` scales every convolution's channels (VGG only): the CPU profiles train VGG16-BN at half width,
+    a quarter of its compute, because at full width it alone was half of a CPU build (docs/MODELS.md).
+    """
+
+    def __init__(self, arch: str, dropout: float = 0.3, width: float = 1.0) -> None:
         super().__init__()
         a = ARCHITECTURES[arch]
-        body = getattr(torchvision.models, a.builder)(weights=None)
+        if width == 1.0:
+            body = getattr(torchvision.models, a.builder)(weights=None)
+        elif a.vgg_cfg is not None and 0 < width < 1.0:
+            from torchvision.models.vgg import VGG, cfgs, make_layers
+
+            from zoo.models.architectures import scaled_channels
+
+            layers = [v if v == "M" else scaled_channels(v, width) for v in cfgs[a.vgg_cfg]]
+            body = VGG(make_layers(layers, batch_norm=arch.endswith("_bn")), init_weights=True)
+        else:
+            raise ValueError(f"Expected width 1.0, or a width in (0, 1) for a VGG. Got width {width} for {arch}.")
         setattr(body, a.head_attr, nn.Identity())
         if a.pool_attr:
             setattr(body, a.pool_attr, nn.AdaptiveAvgPool2d(1))
         if arch.startswith("densenet"):
             body = _DenseNetBody(body.features)
         self.body = body
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(a.features, 2))
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(a.features_at(width), 2))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x).flatten(1)
@@ -125,12 +139,13 @@ def cached_imagenet_weights(arch: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def network_from_state(arch: str, dropout: float, state: dict[str, torch.Tensor]) -> ClassifierNet:
+def network_from_state(arch: str, dropout: float, state: dict[str, torch.Tensor],
+                       width: float = 1.0) -> ClassifierNet:
     """A ClassifierNet holding ``state``, built on the meta device so no time goes into a random
     initialisation that the saved weights overwrite (VGG16's discarded 25088x4096 layer alone
     takes ~0.4 s to initialise on a CPU core)."""
     with torch.device("meta"):
-        net = ClassifierNet(arch, dropout)
+        net = ClassifierNet(arch, dropout, width)
     net.load_state_dict(state, assign=True)  # strict: a missing or unexpected tensor is an error
     left = [n for n, t in [*net.named_parameters(), *net.named_buffers()] if t.is_meta]
     if left:
@@ -138,13 +153,16 @@ def network_from_state(arch: str, dropout: float, state: dict[str, torch.Tensor]
     return net
 
 
-def build_network(arch: str, dropout: float = 0.3, pretrained: bool = False) -> tuple[ClassifierNet, str]:
+def build_network(arch: str, dropout: float = 0.3, pretrained: bool = False,
+                  width: float = 1.0) -> tuple[ClassifierNet, str]:
     """Network and a note saying where its starting weights came from."""
     if arch not in ARCHITECTURES:
         raise ValueError(f"Expected an architecture in {sorted(ARCHITECTURES)}. Got {arch!r}.")
-    net = ClassifierNet(arch, dropout)
+    net = ClassifierNet(arch, dropout, width)
     if not pretrained:
         return net, "random initialisation"
+    if width != 1.0:
+        return net, f"random initialisation (ImageNet weights do not fit a {width:g}-width {arch})"
     path = cached_imagenet_weights(arch)
     if path is None:
         msg = (f"ImageNet weights for {arch} are not in the local torch cache ({torch.hub.get_dir()}/checkpoints); "

@@ -119,12 +119,14 @@ def _fit_model(name: str, profile: Profile, data: PatientData, y: np.ndarray, sp
     for f, (fit_idx, held) in enumerate(folds):
         kw["seed"] = seed + 1000 * (f + 1)
         est = create_model(name, profile, **kw).fit(train.subset(fit_idx), y_tr[fit_idx], **fit_w(fit_idx))
-        oof[held] = est.predict_proba(train.subset(held))[:, 1]
         if want_emb:
-            e = est.embed(train.subset(held))
+            p_held, e = est.predict_proba_and_embed(train.subset(held))
+            oof[held] = p_held[:, 1]
             if oof_emb is None:
                 oof_emb = np.full((len(split.train), e.shape[1]), np.nan, dtype=np.float32)
             oof_emb[held] = e
+        else:
+            oof[held] = est.predict_proba(train.subset(held))[:, 1]
         fold_models.append(est)
         if not is_cnn:
             prog.step()
@@ -144,13 +146,16 @@ def _fit_model(name: str, profile: Profile, data: PatientData, y: np.ndarray, sp
     cal = ScoreCalibrator("auto", seed=seed).fit(oof, y_tr, w_tr)
     oof_cal = crossfit_calibrated(oof, y_tr, split.fold, w_tr, seed=seed)
     test_data = data.subset(split.test)
-    raw = {"oof": oof, "test": final.predict_proba(test_data)[:, 1],
-           "external": final.predict_proba(ext)[:, 1] if ext is not None else None}
+    # CNNs score and embed each patient in one forward pass
+    scored = {k: (final.predict_proba_and_embed(d) if want_emb else (final.predict_proba(d), None))
+              if d is not None else (None, None) for k, d in (("test", test_data), ("external", ext))}
+    raw = {"oof": oof, "test": scored["test"][0][:, 1],
+           "external": scored["external"][0][:, 1] if ext is not None else None}
     out = {"final": CalibratedModel(final, cal), "oof": oof_cal, "test": cal.predict(raw["test"]),
            "external": cal.predict(raw["external"]) if ext is not None else None, "raw": raw}
     if want_emb and refit:
-        out["embeddings"] = {"oof": oof_emb, "test": final.embed(test_data).astype(np.float32),
-                             "external": final.embed(ext).astype(np.float32) if ext is not None else None}
+        out["embeddings"] = {"oof": oof_emb, "test": scored["test"][1].astype(np.float32),
+                             "external": scored["external"][1].astype(np.float32) if ext is not None else None}
     return out
 
 
