@@ -4,6 +4,7 @@ import streamlit as st
 from dashboard import cached, charts, loaders, state, throttle
 from dashboard.sidebar import need_cohort, need_zoo
 from zoo.api import MAIN_ENSEMBLE
+from zoo.explain.attention import target_name
 from zoo.explain.gradcam import CAM_METHODS
 from zoo.explain.patient import joint_modality_contributions, modality_contributions
 from zoo.explain.shap_values import beeswarm_frame, describe, global_importance, waterfall_frame
@@ -59,7 +60,7 @@ with tab_img:
                              "no attention share to report.")
             else:
                 col.markdown(f"**{r['on_target']:.0%}** of attention on "
-                             f"{'plasma cells' if modality == 'marrow' else 'M-protein bands'} "
+                             f"{target_name(modality, r['target_source'])} "
                              f"(uniform map: {r['chance']:.0%})", help=f"Targets from {r['target_source']}. For a "
                              "lane model the uniform map covers the lanes only, since its map is zero between "
                              "lanes; for a cell-level model it covers its plasma-cell crops, with their weights.")

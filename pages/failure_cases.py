@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard import cached, charts, loaders, patient_card, review_panel, state
 from dashboard.sidebar import need_cohort, need_zoo
+from zoo.explain.attention import target_name
 from zoo.explain.shap_values import waterfall_frame
 from zoo.failures import failure_table, model_votes
 
@@ -40,8 +41,8 @@ dis = c4.slider("Min. modality disagreement", 0.0, 1.0, step=0.05, key=wk, **kw,
 table = failure_table(zoo, split)
 has_att = "attention_vs_chance" in table
 off = c5.checkbox("Attention mostly off target", key="fc_off", disabled=not has_att,
-                  help="The image members' Grad-CAMs put no more heat on plasma cells / M-protein bands than a "
-                       "uniform map would." + ("" if has_att else " (not computed for this split)"))
+                  help="The image members' Grad-CAMs put no more heat on their target (plasma cells; the gel's "
+                       "polyclonal region, or its bands where only bands are annotated) than a uniform map would." + ("" if has_att else " (not computed for this split)"))
 chips = [f"Error: {' + '.join(kinds) or 'none'}"] + ([f"Confidence ≥ {conf:.2f}"] if conf else []) \
     + ([f"Disagreement ≥ {dis:.2f}"] if dis else []) + (["Attention off target"] if off and has_att else [])
 st.pills("Active filters", chips, key="fc_chips", disabled=True)
@@ -110,7 +111,7 @@ with left:
             cols = st.columns(len(mods) + 1)
             r0 = cached.cam(zp, stamp, mods[0], str(paths[0]), "gradcam", src_root)
             cols[0].image(r0["image"], caption=f"{title}: {paths[0].name}", width="stretch")
-            target = "plasma cells" if modality == "marrow" else "the M-protein bands"
+            target = target_name(modality, r0.get("target_source"))
             for col, m in zip(cols[1:], mods):
                 r = cached.cam(zp, stamp, m, str(paths[0]), "gradcam", src_root)
                 col.image(r["overlay"], caption=f"{label[m]} · P(PD) {r['probability']:.2f}", width="stretch")

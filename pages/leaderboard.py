@@ -97,7 +97,8 @@ num["p vs best single"] = st.column_config.NumberColumn(format="%.3f", help="Pai
 num["p (Holm)"] = st.column_config.NumberColumn(format="%.3f", help="Holm-adjusted across the ensembles compared")
 num["Published AUC"] = st.column_config.NumberColumn(format="%.4f", help=PUBLISHED_LABEL)
 num["Attention on target"] = st.column_config.NumberColumn(
-    format="%.3f", help="Share of Grad-CAM energy on plasma cells (marrow) or M-protein bands (IFE), test patients")
+    format="%.3f", help="Share of Grad-CAM energy on plasma cells (marrow) or, for IFE, on the polyclonal γ region where "
+         "immunoparesis shows (the M-protein bands where only bands are annotated), test patients")
 num["(chance)"] = st.column_config.NumberColumn(format="%.3f", help="Share of the image the targets cover: what a "
                                                 "uniform heat map would score")
 num[vs_col] = st.column_config.NumberColumn(format="%+.3f", help=f"AUC minus {ref_label}'s on the patients both rate "
@@ -219,8 +220,9 @@ def curves_tab() -> None:
                          hide_index=True, width="stretch",
                          column_config={c: st.column_config.NumberColumn(format="%.3f")
                                         for c in ("all", "correct", "wrong", "chance")})
-            st.caption("Targets: ground-truth plasma-cell masks and band boxes on synthetic cohorts; otherwise the "
-                       "classical segmenter's masks and the documented band detector.")
+            st.caption("Targets: ground-truth plasma-cell masks and, for gels, the polyclonal γ region (where "
+                       "immunoparesis, the gel's risk signal, shows) on synthetic cohorts; otherwise the classical "
+                       "segmenter's masks and the documented band detector's bands.")
 
     abl = metrics.get("ablation", {})
     if abl:

@@ -95,3 +95,17 @@ def test_pretrained_weights_come_only_from_the_local_cache(tmp_path, monkeypatch
     net, note = build_network("resnet18", pretrained=True)
     assert "ImageNet weights from resnet18-f37072fd.pth" in note
     assert torch.equal(net.body.conv1.weight, ref.conv1.weight)
+
+
+def test_cpu_profiles_halve_vgg_and_give_alexnet_on_gels_more_epochs():
+    from zoo.training.profiles import get_profile
+
+    quick, paper = get_profile("quick"), get_profile("paper")
+    for name in ("ife_vgg16_bn", "marrow_cell_vgg16_bn", "marrow_vgg16_bn"):
+        assert create_model(name, quick).width == 0.5
+        assert create_model(name, paper).width == 1.0
+    assert create_model("ife_resnet18", quick).width == 1.0
+    assert create_model("ife_alexnet", quick).epochs == 8 * quick.epochs
+    assert create_model("marrow_cell_alexnet", quick).epochs == quick.epochs
+    assert create_model("ife_alexnet", paper).epochs == paper.epochs
+    assert create_model("ife_resnet18", quick).image_size == quick.lane_height == 64

@@ -1,10 +1,14 @@
 """Attention-on-target: the share of Grad-CAM energy inside the regions a model should look at.
 
-Targets: plasma-cell masks for marrow smears, M-protein band boxes for IFE
-gels. Ground truth when the cohort has annotations (synthetic cohorts),
-otherwise the classical segmenter's plasma-cell masks and the documented band
-detector (``zoo/segment/bands.py``). CAMs are computed in batches on a private
-copy of each network.
+Targets: where each modality's risk signal lies. Marrow: the plasma-cell
+masks. IFE: the polyclonal γ region of every lane, whose depletion
+(immunoparesis) carries the gel's risk signal, when the annotation gives it
+(synthetic cohorts write it as ``regions``); the M-protein bands are measured
+beside it (``on_bands``), and are the target where only bands are annotated.
+Ground truth when the cohort has annotations, otherwise the classical
+segmenter's plasma-cell masks and the documented band detector
+(``zoo/segment/bands.py``). CAMs are computed in batches on a private copy of
+each network.
 """
 from __future__ import annotations
 
@@ -35,6 +39,8 @@ def target_mask(image: np.ndarray, image_path: Path | None, modality: str, cohor
                 return np.isin(labels, ids), "ground truth"
             from zoo.segment.bands import boxes_mask
 
+            if rec.get("regions"):
+                return boxes_mask(rec["regions"], (h, w)), "ground truth: polyclonal region"
             return boxes_mask(rec["bands"], (h, w)), "ground truth"
     if modality == "marrow":
         from zoo.segment.classical import ClassicalSegmenter
@@ -43,6 +49,30 @@ def target_mask(image: np.ndarray, image_path: Path | None, modality: str, cohor
     from zoo.segment.bands import boxes_mask, detect_bands
 
     return boxes_mask(detect_bands(image), (h, w)), "band detector"
+
+
+def target_name(modality: str, source: str | None = None) -> str:
+    """What a modality's attention target is, in words, for captions (``source`` from ``target_mask``)."""
+    if modality == "marrow":
+        return "plasma cells"
+    if source and "polyclonal" in source:
+        return "the polyclonal γ region (where immunoparesis shows)"
+    return "the M-protein bands"
+
+
+def band_mask(image_shape: tuple[int, int], image_path: Path | None, cohort_root: Path | None) -> np.ndarray | None:
+    """The annotated M-protein band boxes of a gel whose target is its polyclonal region (else None)."""
+    if cohort_root is None or image_path is None:
+        return None
+    ann = Path(cohort_root) / "annotations" / "electrophoresis" / f"{Path(image_path).stem}.json"
+    if not ann.is_file():
+        return None
+    rec = json.loads(ann.read_text())
+    if not rec.get("regions"):
+        return None
+    from zoo.segment.bands import boxes_mask
+
+    return boxes_mask(rec.get("bands", []), image_shape)
 
 
 def chance_share(mask: np.ndarray, lanes=None, uniform: np.ndarray | None = None) -> float:
@@ -123,9 +153,13 @@ def attention_table(models: dict[str, object], data, patient_idx: np.ndarray, sp
             else:
                 big = np.asarray(Image.fromarray(cam).resize(mask.shape[::-1], Image.BILINEAR))
             chance = chance_share(mask, lanes)
-            rows.append({"patient_id": pid, "split": split, "model": name, "image": Path(k).name,
-                         "on_target": energy_inside(big, mask), "target_share_of_image": chance,
-                         "target_share_whole_image": float(mask.mean()), "target_source": source})
+            row = {"patient_id": pid, "split": split, "model": name, "image": Path(k).name,
+                   "on_target": energy_inside(big, mask), "target_share_of_image": chance,
+                   "target_share_whole_image": float(mask.mean()), "target_source": source}
+            bands = band_mask(mask.shape, Path(k), cohort_root) if mod == "electrophoresis" else None
+            if bands is not None and bands.any():  # the bands, measured beside the polyclonal target
+                row.update(on_bands=energy_inside(big, bands), bands_share_of_image=chance_share(bands, lanes))
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -170,6 +204,15 @@ def summarise(att: pd.DataFrame, preds: pd.DataFrame, thresholds: dict[str, floa
                                          ["target_share_whole_image"].mean())
                                    if "target_share_whole_image" in att else None),
             "n_patients": int(len(g)),
+            "target": str(att[(att.model == model) & (att.split == split)]["target_source"].iloc[0]),
+            **_bands_summary(att[(att.model == model) & (att.split == split)]),
             # an all-zero CAM has no defined share (NaN); a model whose maps are all zero has no mean
             "n_defined": int(g["on_target"].notna().sum())}
     return out
+
+
+def _bands_summary(rows: pd.DataFrame) -> dict:
+    """Attention on the M-protein bands of a gel model whose target is the polyclonal region (mean over images)."""
+    if "on_bands" not in rows or rows["on_bands"].notna().sum() == 0:
+        return {}
+    return {"on_bands": float(rows["on_bands"].mean()), "bands_chance": float(rows["bands_share_of_image"].mean())}

@@ -48,6 +48,11 @@ GEL_PLATFORMS = {
                      bg=(0.90, 0.92, 0.96), contrast=0.78),
 }
 
+# The polyclonal immunoglobulin smear of the γ region, in every lane (migration coordinate and SD). Its depth is
+# the immunoparesis that carries the gel's risk signal (zoo.synth.risk), so its ±2 SD band is the IFE target
+# of attention on target, written to each gel's annotation as ``regions`` (zoo.explain.attention).
+POLYCLONAL_CENTRE, POLYCLONAL_SD = 0.68, 0.08
+
 # band density and width follow the M-protein up to realistic maxima (g/L)
 M_SATURATION = 30.0       # g/L: amplitude approaches its maximum beyond a few times this
 BAND_SD = (0.008, 0.00014, 0.018)  # sd (fraction of gel height) = min(max, base + slope · M)
@@ -90,7 +95,7 @@ def render_ife(rng: np.random.Generator, size: int, heavy: str, light: str, mlev
     profiles["SP"] += g(0.17, 0.018, 1.1) + g(0.29, 0.012, 0.25) + g(0.37, 0.02, 0.45) + g(0.47, 0.015, 0.40)
     profiles["SP"] += g(0.53, 0.014, 0.28) + g(0.70, 0.075, 0.55 * poly)
     for lane, amp in (("G", 0.55), ("A", 0.22), ("M", 0.15), ("κ", 0.40), ("λ", 0.28)):
-        profiles[lane] += g(0.68 + rng.normal(0, 0.01), 0.08, amp * poly)
+        profiles[lane] += g(POLYCLONAL_CENTRE + rng.normal(0, 0.01), POLYCLONAL_SD, amp * poly)
 
     def add_band(lanes, y, kind, amp, sd):
         for lane in lanes:
@@ -163,9 +168,21 @@ def render_ife(rng: np.random.Generator, size: int, heavy: str, light: str, mlev
     return np.asarray(pil), bands
 
 
+def polyclonal_boxes(size: int, platform: str = "A") -> list[dict]:
+    """Per lane, the box of the polyclonal γ-region smear (±2 SD, below the printed labels), image pixels."""
+    p = GEL_PLATFORMS[platform]
+    top = p.label_strip * size / 224
+    lo, hi = POLYCLONAL_CENTRE - 2 * POLYCLONAL_SD, POLYCLONAL_CENTRE + 2 * POLYCLONAL_SD
+    y0 = max(top, (p.origin + p.run * lo) * size)
+    y1 = min(float(size), (p.origin + p.run * hi) * size)
+    return [{"lane": n, "kind": "polyclonal", "box": [x0, int(np.floor(y0)), x1, int(np.ceil(y1))]}
+            for n, (x0, x1) in zip(LANES, lane_geometry(size, platform))]
+
+
 def annotation_record(bands: list[dict], size: int, platform: str = "A") -> dict:
     return {
         "lanes": [{"name": n, "x": list(x)} for n, x in zip(LANES, lane_geometry(size, platform))],
         "band_kinds": list(BAND_KINDS),
         "bands": bands,
+        "regions": polyclonal_boxes(size, platform),
     }

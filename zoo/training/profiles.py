@@ -1,8 +1,8 @@
 """Training profiles: how much compute a zoo build may spend.
 
 test  - the whole zoo on an ~80-patient cohort in about a minute on 2 CPU cores (the test suite)
-quick - the demo default: the whole zoo on the 600-patient demo cohort in minutes on 2 CPU cores
-        (48x48 inputs; AlexNet, which needs at least 63 px, gets 64x64)
+quick - the demo default: the whole zoo on the 600-patient demo cohort on 2 CPU cores: marrow as 32-px
+        plasma-cell crops (AlexNet 64), IFE as its six lanes at 64 rows (a 64x72 input)
 paper - the study's recipe: 224x224, 60 epochs, lr 2e-5, batch 64 (a GPU profile)
 
 Deviation from the paper, documented: its "lr x 0.1 after every epoch" would
@@ -51,7 +51,7 @@ PROFILES: dict[str, Profile] = {
                     ife_view="lanes", lane_height=64),
     "quick": Profile(name="quick", image_size=48, epochs=4, batch_size=32, lr=1e-3, cv_folds=3, inner_folds=3,
                      grid="small", images_per_patient=1, n_bootstrap=1000, embed_components=4,
-                     ife_view="lanes", lane_height=112),
+                     ife_view="lanes", lane_height=64),
     "paper": Profile(name="paper", image_size=224, epochs=60, batch_size=64, lr=2e-5, cv_folds=5, inner_folds=3,
                      grid="full", images_per_patient=None, n_bootstrap=2000, embed_components=8),
 }

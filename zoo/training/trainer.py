@@ -99,7 +99,7 @@ def _fit_model(name: str, profile: Profile, data: PatientData, y: np.ndarray, sp
     is_cnn = cfg.family in ("cnn", "cell")
     folds = split.folds()
     refit = not (is_cnn and profile.cnn_final == "folds")
-    steps = (len(folds) + int(refit)) * (profile.epochs if is_cnn else 1)
+    steps = (len(folds) + int(refit)) * (create_model(name, profile).epochs if is_cnn else 1)  # epochs vary by arch
     prog.start_model(name, steps, "epoch" if is_cnn else "fit")
     kw = {"seed": seed}
     if cfg.family == "joint":

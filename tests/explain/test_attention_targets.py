@@ -1,0 +1,57 @@
+"""The IFE attention target is where the gel's risk signal shows: the polyclonal γ region of every lane."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from zoo.explain.attention import band_mask, summarise, target_mask, target_name
+from zoo.segment.bands import boxes_mask
+from zoo.synth.ife import annotation_record, render_ife
+
+
+@pytest.mark.parametrize("site", ["A", "B"])
+def test_polyclonal_region_holds_the_immunoparesis_signal(site):
+    """Two gels differing only in immunoparesis depth differ (almost) only inside the annotated region."""
+    gels = []
+    for paresis in (0.0, 1.0):
+        img, bands = render_ife(np.random.default_rng(3), 224, "IgG", "kappa", 20.0, "single", paresis, site)
+        gels.append(img.astype(float).mean(axis=2))
+    rec = annotation_record(bands, 224, site)
+    region = boxes_mask(rec["regions"], (224, 224))
+    diff = np.abs(gels[0] - gels[1])
+    assert diff.sum() > 0
+    assert diff[region].sum() / diff.sum() > 0.9
+    assert 0.1 < region.mean() < 0.4  # a band of each lane, not the whole gel
+    assert {r["lane"] for r in rec["regions"]} == {"SP", "G", "A", "M", "κ", "λ"}
+
+
+def test_target_mask_uses_the_region_and_keeps_the_bands_beside_it(tmp_path):
+    img, bands = render_ife(np.random.default_rng(1), 224, "IgA", "lambda", 15.0, "single", 0.5, "A")
+    ann = tmp_path / "annotations" / "electrophoresis"
+    ann.mkdir(parents=True)
+    rec = annotation_record(bands, 224, "A")
+    (ann / "P1.json").write_text(json.dumps(rec))
+    mask, source = target_mask(img, tmp_path / "images" / "P1.png", "electrophoresis", tmp_path)
+    assert "polyclonal" in source and target_name("electrophoresis", source).startswith("the polyclonal")
+    np.testing.assert_array_equal(mask, boxes_mask(rec["regions"], mask.shape))
+    np.testing.assert_array_equal(band_mask(mask.shape, tmp_path / "images" / "P1.png", tmp_path),
+                                  boxes_mask(bands, mask.shape))
+    # a gel annotated with bands only keeps the bands as its target
+    (ann / "P2.json").write_text(json.dumps({k: v for k, v in rec.items() if k != "regions"}))
+    mask2, source2 = target_mask(img, tmp_path / "images" / "P2.png", "electrophoresis", tmp_path)
+    np.testing.assert_array_equal(mask2, boxes_mask(bands, mask.shape))
+    assert target_name("electrophoresis", source2) == "the M-protein bands"
+    assert band_mask(mask.shape, tmp_path / "images" / "P2.png", tmp_path) is None
+
+
+def test_summary_reports_band_attention_beside_the_target():
+    att = pd.DataFrame({"patient_id": ["a", "b"], "split": "test", "model": "m", "image": ["a.png", "b.png"],
+                        "on_target": [0.6, 0.4], "target_share_of_image": [0.3, 0.3],
+                        "target_share_whole_image": [0.2, 0.2], "target_source": "ground truth: polyclonal region",
+                        "on_bands": [0.1, 0.3], "bands_share_of_image": [0.05, 0.07]})
+    preds = pd.DataFrame({"model": "m", "split": "test", "patient_id": ["a", "b"], "prob": [0.9, 0.1], "y": [1, 1]})
+    s = summarise(att, preds, {"m": 0.5})["m"]["test"]
+    assert s["mean"] == pytest.approx(0.5) and s["on_bands"] == pytest.approx(0.2)
+    assert s["bands_chance"] == pytest.approx(0.06) and "polyclonal" in s["target"]
+    assert s["correct"] == pytest.approx(0.6) and s["wrong"] == pytest.approx(0.4)
