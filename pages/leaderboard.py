@@ -97,8 +97,9 @@ num["p vs best single"] = st.column_config.NumberColumn(format="%.3f", help="Pai
 num["p (Holm)"] = st.column_config.NumberColumn(format="%.3f", help="Holm-adjusted across the ensembles compared")
 num["Published AUC"] = st.column_config.NumberColumn(format="%.4f", help=PUBLISHED_LABEL)
 num["Attention on target"] = st.column_config.NumberColumn(
-    format="%.3f", help="Share of Grad-CAM energy on plasma cells (marrow) or, for IFE, on the polyclonal γ region where "
-         "immunoparesis shows (the M-protein bands where only bands are annotated), test patients")
+    format="%.3f", help="Share of Grad-CAM energy on the modality's target, test patients: plasma cells (marrow); for IFE the "
+         "polyclonal γ region outside the bands where immunoparesis shows, or the M-protein bands where only "
+         "bands are annotated (the target of each model: 'Attention on target' below)")
 num["(chance)"] = st.column_config.NumberColumn(format="%.3f", help="Share of the image the targets cover: what a "
                                                 "uniform heat map would score")
 num[vs_col] = st.column_config.NumberColumn(format="%+.3f", help=f"AUC minus {ref_label}'s on the patients both rate "
@@ -213,16 +214,18 @@ def curves_tab() -> None:
     att = lb.dropna(subset=["attention_on_target"]) if "attention_on_target" in lb else lb.iloc[:0]
     if len(att):
         with st.expander("Attention on target: correct vs wrong predictions"):
-            st.dataframe(att[["display", "attention_on_target", "attention_correct", "attention_wrong",
-                              "attention_chance"]].rename(columns={"display": "Model", "attention_on_target": "all",
-                                                                   "attention_correct": "correct", "attention_wrong": "wrong",
-                                                                   "attention_chance": "chance"}),
-                         hide_index=True, width="stretch",
+            cols = {"display": "Model", "attention_on_target": "all", "attention_correct": "correct",
+                    "attention_wrong": "wrong", "attention_chance": "chance", "attention_on_bands": "on bands",
+                    "attention_bands_chance": "bands chance", "attention_target": "target"}
+            shown = [c for c in cols if c in att and (c != "attention_on_bands" or att[c].notna().any())
+                     and (c != "attention_bands_chance" or att["attention_on_bands"].notna().any())]
+            st.dataframe(att[shown].rename(columns=cols), hide_index=True, width="stretch",
                          column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                        for c in ("all", "correct", "wrong", "chance")})
-            st.caption("Targets: ground-truth plasma-cell masks and, for gels, the polyclonal γ region (where "
-                       "immunoparesis, the gel's risk signal, shows) on synthetic cohorts; otherwise the classical "
-                       "segmenter's masks and the documented band detector's bands.")
+                                        for c in ("all", "correct", "wrong", "chance", "on bands", "bands chance")})
+            st.caption("Target per model as stored with its figures: ground truth on synthetic cohorts (plasma-cell "
+                       "masks; for gels, the polyclonal γ region outside the M-protein bands, where immunoparesis, "
+                       "the gel's risk signal, shows, with the share on the bands beside it), otherwise the "
+                       "classical segmenter's masks and the documented band detector's bands.")
 
     abl = metrics.get("ablation", {})
     if abl:

@@ -83,6 +83,8 @@ def leaderboard_table(zoo, split: str = "test") -> pd.DataFrame:
             "published_auc": (pub or {}).get("auc"), "published_label": PUBLISHED_LABEL if pub else None,
             "attention_on_target": att.get("mean"), "attention_correct": att.get("correct"),
             "attention_wrong": att.get("wrong"), "attention_chance": att.get("chance"),
+            "attention_target": att.get("target"), "attention_on_bands": att.get("on_bands"),
+            "attention_bands_chance": att.get("bands_chance"),
             "conformal_coverage": unc.get("coverage"), "conformal_coverage_lo": (unc.get("coverage_ci") or [None])[0],
             "conformal_coverage_hi": (unc.get("coverage_ci") or [None, None])[1],
             "conformal_coverage_pd": unc.get("coverage_pd"), "conformal_coverage_non_pd": unc.get("coverage_non_pd"),

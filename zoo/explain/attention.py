@@ -1,10 +1,11 @@
 """Attention-on-target: the share of Grad-CAM energy inside the regions a model should look at.
 
 Targets: where each modality's risk signal lies. Marrow: the plasma-cell
-masks. IFE: the polyclonal γ region of every lane, whose depletion
-(immunoparesis) carries the gel's risk signal, when the annotation gives it
-(synthetic cohorts write it as ``regions``); the M-protein bands are measured
-beside it (``on_bands``), and are the target where only bands are annotated.
+masks. IFE: the polyclonal γ region of every lane outside the M-protein
+bands, whose depletion (immunoparesis) carries the gel's risk signal, when the
+annotation gives it (synthetic cohorts write it as ``regions``); the bands are
+measured beside it (``on_bands``), and are the target where only bands are
+annotated.
 Ground truth when the cohort has annotations, otherwise the classical
 segmenter's plasma-cell masks and the documented band detector
 (``zoo/segment/bands.py``). CAMs are computed in batches on a private copy of
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from zoo.models.networks import cam_layer, resolve_layer
+from zoo.models.networks import model_cam_layer, resolve_layer
 from zoo.preprocess import normalize
 
 
@@ -39,8 +40,9 @@ def target_mask(image: np.ndarray, image_path: Path | None, modality: str, cohor
                 return np.isin(labels, ids), "ground truth"
             from zoo.segment.bands import boxes_mask
 
-            if rec.get("regions"):
-                return boxes_mask(rec["regions"], (h, w)), "ground truth: polyclonal region"
+            if rec.get("regions"):  # the polyclonal background outside the bands: a band-watcher gets no credit
+                return (boxes_mask(rec["regions"], (h, w)) & ~boxes_mask(rec.get("bands", []), (h, w)),
+                        "ground truth: polyclonal region")
             return boxes_mask(rec["bands"], (h, w)), "ground truth"
     if modality == "marrow":
         from zoo.segment.classical import ClassicalSegmenter
@@ -104,7 +106,7 @@ def batched_cams(estimator, x_uint8: torch.Tensor, batch: int = 32) -> np.ndarra
     out = np.zeros((len(x_uint8),) + tuple(x_uint8.shape[-2:]), np.float32)
     for m in members:
         net = copy.deepcopy(m.net_).float().cpu().eval()
-        layer = resolve_layer(net, cam_layer(net, m.arch, tuple(x_uint8.shape[-2:])))
+        layer = resolve_layer(net, model_cam_layer(net, m, tuple(x_uint8.shape[-2:])))
         with GradCAM(model=net, target_layers=[layer]) as cam:
             for s in range(0, len(x_uint8), batch):
                 xb = normalize(x_uint8[s:s + batch])
@@ -156,7 +158,9 @@ def attention_table(models: dict[str, object], data, patient_idx: np.ndarray, sp
             row = {"patient_id": pid, "split": split, "model": name, "image": Path(k).name,
                    "on_target": energy_inside(big, mask), "target_share_of_image": chance,
                    "target_share_whole_image": float(mask.mean()), "target_source": source}
-            bands = band_mask(mask.shape, Path(k), cohort_root) if mod == "electrophoresis" else None
+            if mod == "electrophoresis" and ("bands", k) not in masks:
+                masks[("bands", k)] = band_mask(mask.shape, Path(k), cohort_root)
+            bands = masks.get(("bands", k)) if mod == "electrophoresis" else None
             if bands is not None and bands.any():  # the bands, measured beside the polyclonal target
                 row.update(on_bands=energy_inside(big, bands), bands_share_of_image=chance_share(bands, lanes))
             rows.append(row)
@@ -204,7 +208,9 @@ def summarise(att: pd.DataFrame, preds: pd.DataFrame, thresholds: dict[str, floa
                                          ["target_share_whole_image"].mean())
                                    if "target_share_whole_image" in att else None),
             "n_patients": int(len(g)),
-            "target": str(att[(att.model == model) & (att.split == split)]["target_source"].iloc[0]),
+            # every target source of this model's images (a split may mix annotated and detected targets)
+            "target": "; ".join(sorted(att[(att.model == model) & (att.split == split)]["target_source"]
+                                       .astype(str).unique())),
             **_bands_summary(att[(att.model == model) & (att.split == split)]),
             # an all-zero CAM has no defined share (NaN); a model whose maps are all zero has no mean
             "n_defined": int(g["on_target"].notna().sum())}

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from zoo.models.networks import ARCHITECTURES, cam_layer, deepest_layer_with_map, resolve_layer
+from zoo.models.networks import ARCHITECTURES, MIN_CAM_SIDE, deepest_layer_with_map, model_cam_layer, resolve_layer
 from zoo.preprocess import PreprocessConfig, denoise_images, normalize
 
 CAM_METHODS = ("gradcam", "gradcam++")
@@ -67,7 +67,7 @@ def grad_cam(estimator, image: np.ndarray, method: str = "gradcam", display_size
     cams, probs = [], []
     for m in members:
         net = copy.deepcopy(m.net_).float().cpu().eval()  # private copy: hooks never touch the shared model
-        layer = cam_layer(net, m.arch, tuple(x8.shape[-2:]))
+        layer = model_cam_layer(net, m, tuple(x8.shape[-2:]))
         with _cam_class(method)(model=net, target_layers=[resolve_layer(net, layer)]) as cam:
             g = cam(input_tensor=x.clone(), targets=[ClassifierOutputTarget(1)])[0]
         cams.append(g)
@@ -92,7 +92,7 @@ def grad_cam(estimator, image: np.ndarray, method: str = "gradcam", display_size
                      layer=layer, lanes=lanes)
 
 
-CELL_CAM_MIN_SIDE = 4  # pixels of the CAM layer's map for a crop (zoo.models.networks.deepest_layer_with_map)
+CELL_CAM_MIN_SIDE = MIN_CAM_SIDE  # pixels of the CAM layer's map for a crop (zoo.models.networks)
 
 
 class CellMaps(NamedTuple):

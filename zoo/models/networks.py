@@ -89,6 +89,18 @@ def cam_layer(net: nn.Module, arch: str, input_size: int | tuple[int, int]) -> s
     return a.target_layer if min(seen["shape"][-2:]) >= 2 else a.cam_fallback
 
 
+MIN_CAM_SIDE = 4  # pixels of the CAM layer's map for a crop or a lane view (deepest_layer_with_map)
+
+
+def model_cam_layer(net: nn.Module, model, input_hw: tuple[int, int]) -> str:
+    """The Grad-CAM layer of a fitted image model: for a lane view (a gel's six lanes, 64 rows in the CPU
+    profiles) the deepest layer with a map of at least 4×4, as for cell crops (the registered layers end in
+    2 rows there, which cannot say where along a lane the network looked); else the architecture's layer."""
+    if getattr(model, "view", "whole") == "lanes":
+        return deepest_layer_with_map(net, input_hw, MIN_CAM_SIDE)
+    return cam_layer(net, model.arch, input_hw)
+
+
 def deepest_layer_with_map(net: nn.Module, input_hw: tuple[int, int], min_side: int = 4) -> str:
     """The last module, in forward order, whose output map is at least ``min_side`` pixels on each side.
 
