@@ -40,6 +40,12 @@ def main() -> None:
             for page, title, query, click in shots:
                 pg.goto(f"{url}/{'' if page == 'cohort_explorer' else page}{query}")  # the default page is /
                 wait(pg, title)
+                if page == "failure_cases":  # the page is quiet between its marrow and IFE sections: wait for the
+                    try:                     # colour scale drawn after the last Grad-CAM row
+                        pg.get_by_text("Grad-CAM colour scale").first.wait_for(timeout=180_000)
+                        wait(pg, title)
+                    except Exception as e:  # noqa: BLE001 - a page without image members has no scale
+                        print(f"failure_cases: no Grad-CAM colour scale ({type(e).__name__}); shot as drawn")
                 name = page
                 if click == "filtered":  # filters from the link, shown as chips
                     name += "_filtered"
