@@ -143,11 +143,19 @@ def test_zoo_stores_attention_on_target(test_zoo):
     assert set(att["model"]) == set(cams) and any(test_zoo.manifest["models"][n]["family"] == "cell" for n in cams)
     # an all-zero CAM (no positive evidence) has no defined share: NaN, never a made-up number
     assert att["on_target"].dropna().between(0, 1).all() and att["on_target"].notna().mean() > 0.5
-    assert (att["target_source"] == "ground truth").all()
+    # marrow: plasma-cell masks; gels: the annotated polyclonal region outside the bands, with band attention beside
+    mod = att["model"].map(lambda n: test_zoo.manifest["models"][n]["modality"])
+    assert (att.loc[mod == "marrow", "target_source"] == "ground truth").all()
+    gels = att[mod == "electrophoresis"]
+    assert len(gels) and (gels["target_source"] == "ground truth: polyclonal region").all()
+    assert gels["on_bands"].dropna().between(0, 1).all() and gels["on_bands"].notna().any()
     m = test_zoo.metrics()["models"]
     for n in cams:
         a = m[n]["test"]["attention_on_target"]
         assert a["n_patients"] > 0 and "correct" in a and "wrong" in a
+        if test_zoo.manifest["models"][n]["modality"] == "electrophoresis":
+            assert 0 < a["bands_chance"] < a["chance"]
+            assert (0 <= a["on_bands"] <= 1) if a["n_defined"] else np.isnan(a["on_bands"])
         if a["n_defined"]:
             assert 0 <= a["mean"] <= 1
         else:  # every map of this model was all-zero on test: no share, and no made-up number

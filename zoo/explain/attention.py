@@ -219,6 +219,7 @@ def summarise(att: pd.DataFrame, preds: pd.DataFrame, thresholds: dict[str, floa
 
 def _bands_summary(rows: pd.DataFrame) -> dict:
     """Attention on the M-protein bands of a gel model whose target is the polyclonal region (mean over images)."""
-    if "on_bands" not in rows or rows["on_bands"].notna().sum() == 0:
+    if "on_bands" not in rows or rows["bands_share_of_image"].notna().sum() == 0:
         return {}
+    # NaN when every map of the model was all zero (no share is defined), as for the target's mean
     return {"on_bands": float(rows["on_bands"].mean()), "bands_chance": float(rows["bands_share_of_image"].mean())}
