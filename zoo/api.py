@@ -243,8 +243,11 @@ class Zoo:
                 self._image_cache.put((name, keys[i]), found[i])
         return [found[i][0] for i in range(len(keys))], [found[i][1] for i in range(len(keys))]
 
-    def _cell_probs(self, name: str, model, images: list[np.ndarray], keys: list[str]):
-        """Cell-level model on one patient's images: automatic segmentation, crops, pooled P(PD); cached."""
+    def _cell_probs(self, name: str, model, images: list[np.ndarray], keys: list[str], crops_memo: dict | None = None):
+        """Cell-level model on one patient's images: automatic segmentation, crops, pooled P(PD); cached.
+
+        ``crops_memo`` (one prediction's scratch dict) lets the cell models of one prediction that read crops of
+        the same size cut them once; it is not kept, so the long-lived cache holds no crops."""
         import torch
 
         from zoo.segment.cells import crops_from
@@ -257,8 +260,13 @@ class Zoo:
         size, maskbg = members[0].image_size, members[0].mask_background
         parts = []
         for img, k in zip(images, keys):
-            labels, instances = self._segmentation(k, img)
-            parts.append(crops_from(img, labels, instances, size, maskbg))
+            c = None if crops_memo is None else crops_memo.get((k, size, maskbg))
+            if c is None:
+                labels, instances = self._segmentation(k, img)
+                c = crops_from(img, labels, instances, size, maskbg)
+                if crops_memo is not None:
+                    crops_memo[(k, size, maskbg)] = c
+            parts.append(c)
         crops = torch.from_numpy(np.concatenate(parts)) if parts else torch.empty(0, 3, size, size, dtype=torch.uint8)
         res = [m.predict_crops(crops) for m in members]
         p = float(np.mean([r[0] for r in res]))
@@ -314,6 +322,7 @@ class Zoo:
         emb_by_model: dict[str, np.ndarray | None] = {}
         shared: dict[str, np.ndarray] = {}  # each distinct fitted clinical preprocessing runs once, as in score()
         clin = self.clinical_probabilities(X, shared=shared)
+        crops_memo: dict = {}  # plasma-cell crops of this prediction's smears, per crop size
         for name in self.model_names:
             mod = self.manifest["models"][name]["modality"]
             est = self.model(name)
@@ -329,7 +338,7 @@ class Zoo:
                     model_probs[name], emb_by_model[name] = None, None
                     continue
                 if self.manifest["models"][name]["family"] == "cell":
-                    p, e = self._cell_probs(name, est, arrs, keys[mod])
+                    p, e = self._cell_probs(name, est, arrs, keys[mod], crops_memo)
                     p = float(calibrate_if_needed(est, np.array([p]))[0]) if not np.isnan(p) else p
                     model_probs[name] = None if np.isnan(p) else p
                     emb_by_model[name] = e

@@ -92,3 +92,29 @@ def test_one_prediction_segments_each_smear_once_for_every_cell_level_and_joint_
     zoo._image_cache = _LRU()
     again = zoo.predict_patient({"age": 70}, {"marrow": [a, b]}).model_probs
     assert {n: again[n] for n in users} == pytest.approx({n: first[n] for n in users})
+
+
+def test_cell_models_of_one_prediction_cut_each_smears_crops_once_per_size(zoo, two_images, monkeypatch):
+    """Crops of one size are cut once per smear for all the cell models of a prediction, and the answer is the
+    one cutting afresh gives; nothing of the scratch memo outlives the call."""
+    import zoo.segment.cells as cells
+
+    name = next(n for n in zoo.model_names if zoo.manifest["models"][n]["family"] == "cell")
+    est = zoo.model(name)
+    a, b = two_images
+    keys = ["ka", "kb"]
+    fresh = zoo._cell_probs(name, est, [a, b], keys)
+    calls = []
+    real = cells.crops_from
+
+    def counting(*args, **kw):
+        calls.append(1)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(cells, "crops_from", counting)
+    memo: dict = {}
+    for _ in range(3):  # three cell models reading the same crop size
+        zoo._image_cache = _LRU()  # no cached pooled result: each call needs the crops
+        p, e = zoo._cell_probs(name, est, [a, b], keys, memo)
+    assert len(calls) == 2 and len(memo) == 2
+    assert p == pytest.approx(fresh[0]) and np.allclose(e, fresh[1])

@@ -57,6 +57,7 @@ def test_the_joint_model_stands_beside_the_ensembles_in_the_zoo(test_zoo, test_z
     assert test_zoo.manifest["models"]["joint_fusion"]["modality"] == "multimodal"
     t = test_zoo.manifest["timings_seconds"]  # the whole build's time is recorded (issue 11, item 4)
     assert t["build_total"] >= t["total"] > t["joint_fusion"] > 0 and t["resumed_models"] == 0
+    assert 0 < t["evaluation_attention"] <= t["ensembles_and_evaluation"]
     assert main(["leaderboard", "--zoo", str(test_zoo_dir), "--json"]) == 0
     rows = {r["model"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["joint_fusion"]["group"] == "Joint fusion" and rows["joint_fusion"]["kind"] == "single"
