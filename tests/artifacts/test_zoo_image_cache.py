@@ -118,3 +118,14 @@ def test_cell_models_of_one_prediction_cut_each_smears_crops_once_per_size(zoo, 
         p, e = zoo._cell_probs(name, est, [a, b], keys, memo)
     assert len(calls) == 2 and len(memo) == 2
     assert p == pytest.approx(fresh[0]) and np.allclose(e, fresh[1])
+
+    class OtherSize:  # a cell model reading 48-px crops must get its own cut, never the 32-px crops in the memo
+        image_size, mask_background, shapes = 48, False, []
+
+        def predict_crops(self, crops):
+            self.shapes.append(tuple(crops.shape))
+            return 0.5, np.zeros(2)
+
+    other = OtherSize()
+    zoo._cell_probs("other_size", other, [a, b], keys, memo)
+    assert len(calls) == 4 and len(memo) == 4 and other.shapes[0][1:] == (3, 48, 48)

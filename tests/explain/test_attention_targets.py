@@ -82,3 +82,13 @@ def test_lane_models_take_their_cam_from_a_map_at_least_4_rows_tall(arch):
         net(torch.zeros(1, 3, *est.input_hw()))
     h.remove()
     assert min(seen["shape"][-2:]) >= 4
+
+
+def test_band_attention_of_a_model_whose_maps_are_all_zero_is_nan_not_absent():
+    att = pd.DataFrame({"patient_id": ["a", "b"], "split": "test", "model": "m", "image": ["a.png", "b.png"],
+                        "on_target": [np.nan, np.nan], "target_share_of_image": [0.3, 0.3],
+                        "target_share_whole_image": [0.2, 0.2], "target_source": "ground truth: polyclonal region",
+                        "on_bands": [np.nan, np.nan], "bands_share_of_image": [0.05, 0.07]})
+    preds = pd.DataFrame({"model": "m", "split": "test", "patient_id": ["a", "b"], "prob": [0.9, 0.1], "y": [1, 0]})
+    s = summarise(att, preds, {"m": 0.5})["m"]["test"]
+    assert np.isnan(s["on_bands"]) and s["bands_chance"] == pytest.approx(0.06) and s["n_defined"] == 0

@@ -210,7 +210,8 @@ def assemble_zoo(out: Path, cohort, ext_cohort, names, prof, seed, split, ids, r
     _staging_comparisons(metrics, y, preds, groups, oof_auc, clin, cohort, ext_cohort, case_w, prof, seed)
     t_att = time.perf_counter()
     att = _attention(out, names, data, split, ext, cohort, ext_cohort, prof)
-    # part of ensembles_and_evaluation, kept apart: the image models' Grad-CAMs on every test image
+    # part of ensembles_and_evaluation, kept apart: the image models' Grad-CAMs on every test image (and
+    # external image in the paper profile)
     timings["evaluation_attention"] = round(time.perf_counter() - t_att, 2)
     if not att.empty:
         atomic_write_parquet(out / "attention.parquet", att)
