@@ -217,8 +217,9 @@ def curves_tab() -> None:
             cols = {"display": "Model", "attention_on_target": "all", "attention_correct": "correct",
                     "attention_wrong": "wrong", "attention_chance": "chance", "attention_on_bands": "on bands",
                     "attention_bands_chance": "bands chance", "attention_target": "target"}
-            shown = [c for c in cols if c in att and (c != "attention_on_bands" or att[c].notna().any())
-                     and (c != "attention_bands_chance" or att["attention_on_bands"].notna().any())]
+            has_bands = "attention_on_bands" in att and att["attention_on_bands"].notna().any()
+            shown = [c for c in cols if c in att and (has_bands or c not in ("attention_on_bands",
+                                                                             "attention_bands_chance"))]
             st.dataframe(att[shown].rename(columns=cols), hide_index=True, width="stretch",
                          column_config={c: st.column_config.NumberColumn(format="%.3f")
                                         for c in ("all", "correct", "wrong", "chance", "on bands", "bands chance")})

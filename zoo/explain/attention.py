@@ -30,20 +30,19 @@ def target_mask(image: np.ndarray, image_path: Path | None, modality: str, cohor
     from PIL import Image
 
     h, w = image.shape[:2]
-    if cohort_root is not None and image_path is not None:
-        ann = Path(cohort_root) / "annotations" / modality / f"{Path(image_path).stem}.json"
-        if ann.is_file():
-            rec = json.loads(ann.read_text())
-            if modality == "marrow":
-                labels = np.asarray(Image.open(ann.with_suffix(".png"), formats=["PNG", "JPEG", "TIFF"]))
-                ids = [c["id"] for c in rec["cells"] if c["type"] == "plasma"]
-                return np.isin(labels, ids), "ground truth"
-            from zoo.segment.bands import boxes_mask
+    ann = _annotation_path(image_path, modality, cohort_root)
+    if ann is not None:
+        rec = json.loads(ann.read_text())
+        if modality == "marrow":
+            labels = np.asarray(Image.open(ann.with_suffix(".png"), formats=["PNG", "JPEG", "TIFF"]))
+            ids = [c["id"] for c in rec["cells"] if c["type"] == "plasma"]
+            return np.isin(labels, ids), "ground truth"
+        from zoo.segment.bands import boxes_mask
 
-            if rec.get("regions"):  # the polyclonal background outside the bands: a band-watcher gets no credit
-                return (boxes_mask(rec["regions"], (h, w)) & ~boxes_mask(rec.get("bands", []), (h, w)),
-                        "ground truth: polyclonal region")
-            return boxes_mask(rec["bands"], (h, w)), "ground truth"
+        if rec.get("regions"):  # the polyclonal background outside the bands: a band-watcher gets no credit
+            return (boxes_mask(rec["regions"], (h, w)) & ~boxes_mask(rec.get("bands", []), (h, w)),
+                    "ground truth: polyclonal region")
+        return boxes_mask(rec["bands"], (h, w)), "ground truth"
     if modality == "marrow":
         from zoo.segment.classical import ClassicalSegmenter
 
@@ -62,12 +61,18 @@ def target_name(modality: str, source: str | None = None) -> str:
     return "the M-protein bands"
 
 
-def band_mask(image_shape: tuple[int, int], image_path: Path | None, cohort_root: Path | None) -> np.ndarray | None:
-    """The annotated M-protein band boxes of a gel whose target is its polyclonal region (else None)."""
+def _annotation_path(image_path: Path | None, modality: str, cohort_root: Path | None) -> Path | None:
+    """The cohort's annotation file for an image (by the image's stem), or None without one."""
     if cohort_root is None or image_path is None:
         return None
-    ann = Path(cohort_root) / "annotations" / "electrophoresis" / f"{Path(image_path).stem}.json"
-    if not ann.is_file():
+    ann = Path(cohort_root) / "annotations" / modality / f"{Path(image_path).stem}.json"
+    return ann if ann.is_file() else None
+
+
+def band_mask(image_shape: tuple[int, int], image_path: Path | None, cohort_root: Path | None) -> np.ndarray | None:
+    """The annotated M-protein band boxes of a gel whose target is its polyclonal region (else None)."""
+    ann = _annotation_path(image_path, "electrophoresis", cohort_root)
+    if ann is None:
         return None
     rec = json.loads(ann.read_text())
     if not rec.get("regions"):
@@ -198,20 +203,19 @@ def summarise(att: pd.DataFrame, preds: pd.DataFrame, thresholds: dict[str, floa
     merged = per_patient.merge(preds, on=["model", "split", "patient_id"], how="left")
     for (model, split), g in merged.groupby(["model", "split"]):
         correct = (g["prob"] >= thresholds[model]).astype(int) == g["y"]
+        images = att[(att.model == model) & (att.split == split)]  # this model's per-image rows
         out.setdefault(model, {})[split] = {
             "mean": float(g["on_target"].mean()), "correct": float(g.loc[correct, "on_target"].mean()),
             "wrong": float(g.loc[~correct, "on_target"].mean()) if (~correct).any() else None,
-            "chance": float(att[(att.model == model) & (att.split == split)]["target_share_of_image"].mean()),
+            "chance": float(images["target_share_of_image"].mean()),
             # the target's share of the whole image: the chance of a map that could lie anywhere (differs from
             # "chance" for lane and cell-level models, whose maps lie only on lanes or crops)
-            "chance_whole_image": (float(att[(att.model == model) & (att.split == split)]
-                                         ["target_share_whole_image"].mean())
+            "chance_whole_image": (float(images["target_share_whole_image"].mean())
                                    if "target_share_whole_image" in att else None),
             "n_patients": int(len(g)),
             # every target source of this model's images (a split may mix annotated and detected targets)
-            "target": "; ".join(sorted(att[(att.model == model) & (att.split == split)]["target_source"]
-                                       .astype(str).unique())),
-            **_bands_summary(att[(att.model == model) & (att.split == split)]),
+            "target": "; ".join(sorted(images["target_source"].astype(str).unique())),
+            **_bands_summary(images),
             # an all-zero CAM has no defined share (NaN); a model whose maps are all zero has no mean
             "n_defined": int(g["on_target"].notna().sum())}
     return out

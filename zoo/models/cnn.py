@@ -226,19 +226,16 @@ class CNNClassifier(BaseEstimator, ClassifierMixin):
         return self._pool(x, owner, len(data), what)
 
     def _pool(self, x: torch.Tensor, owner: np.ndarray, n: int, what: str):
-        """Mean over each patient's inputs of P(PD) (``proba``), of pooled features (``embed``), or both."""
-        width = self.net_.head[1].in_features
-        out_p, out_e = np.full((n, 1), np.nan), np.full((n, width), np.nan)
+        """Mean over each patient's inputs of P(PD) (``proba``), of pooled features (``embed``), or both.
+
+        One forward pass gives both; the unasked one costs only the head or a copy."""
+        out_p, out_e = np.full((n, 1), np.nan), np.full((n, self.net_.head[1].in_features), np.nan)
         if len(owner):
-            ran = self._run(x, what)
-            p, e = ran if what == "both" else ((ran, None) if what == "proba" else (None, ran))
+            p, e = (t.numpy() for t in self._run(x, "both"))
             for q in np.unique(owner):
                 rows = owner == q
-                if p is not None:
-                    out_p[q] = p.numpy()[rows].mean()
-                if e is not None:
-                    out_e[q] = e.numpy()[rows].mean(axis=0)
-        return (out_p, out_e) if what == "both" else (out_p if what == "proba" else out_e)
+                out_p[q], out_e[q] = p[rows].mean(), e[rows].mean(axis=0)
+        return {"proba": out_p, "embed": out_e, "both": (out_p, out_e)}[what]
 
     def predict_proba(self, data: PatientData) -> np.ndarray:
         p = self._per_patient(data, "proba")[:, 0]

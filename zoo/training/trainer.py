@@ -116,17 +116,22 @@ def _fit_model(name: str, profile: Profile, data: PatientData, y: np.ndarray, sp
     # a staging system's stage rates are case-weighted (its per-stage 24-month risk); other models train unweighted
     fit_w = (lambda idx: {"sample_weight": w_tr[idx]}) if cfg.family == "staging" and w_tr is not None \
         else (lambda idx: {})
+
+    def score(est, d: PatientData) -> tuple[np.ndarray, np.ndarray | None]:
+        """P(PD) and, for CNNs, features of the patients in ``d``: one forward pass gives both."""
+        if want_emb:
+            p, e = est.predict_proba_and_embed(d)
+            return p[:, 1], e
+        return est.predict_proba(d)[:, 1], None
+
     for f, (fit_idx, held) in enumerate(folds):
         kw["seed"] = seed + 1000 * (f + 1)
         est = create_model(name, profile, **kw).fit(train.subset(fit_idx), y_tr[fit_idx], **fit_w(fit_idx))
-        if want_emb:
-            p_held, e = est.predict_proba_and_embed(train.subset(held))
-            oof[held] = p_held[:, 1]
+        oof[held], e = score(est, train.subset(held))
+        if e is not None:
             if oof_emb is None:
                 oof_emb = np.full((len(split.train), e.shape[1]), np.nan, dtype=np.float32)
             oof_emb[held] = e
-        else:
-            oof[held] = est.predict_proba(train.subset(held))[:, 1]
         fold_models.append(est)
         if not is_cnn:
             prog.step()
@@ -146,16 +151,14 @@ def _fit_model(name: str, profile: Profile, data: PatientData, y: np.ndarray, sp
     cal = ScoreCalibrator("auto", seed=seed).fit(oof, y_tr, w_tr)
     oof_cal = crossfit_calibrated(oof, y_tr, split.fold, w_tr, seed=seed)
     test_data = data.subset(split.test)
-    # CNNs score and embed each patient in one forward pass
-    scored = {k: (final.predict_proba_and_embed(d) if want_emb else (final.predict_proba(d), None))
-              if d is not None else (None, None) for k, d in (("test", test_data), ("external", ext))}
-    raw = {"oof": oof, "test": scored["test"][0][:, 1],
-           "external": scored["external"][0][:, 1] if ext is not None else None}
+    p_test, e_test = score(final, test_data)
+    p_ext, e_ext = score(final, ext) if ext is not None else (None, None)
+    raw = {"oof": oof, "test": p_test, "external": p_ext}
     out = {"final": CalibratedModel(final, cal), "oof": oof_cal, "test": cal.predict(raw["test"]),
            "external": cal.predict(raw["external"]) if ext is not None else None, "raw": raw}
     if want_emb and refit:
-        out["embeddings"] = {"oof": oof_emb, "test": scored["test"][1].astype(np.float32),
-                             "external": scored["external"][1].astype(np.float32) if ext is not None else None}
+        out["embeddings"] = {"oof": oof_emb, "test": e_test.astype(np.float32),
+                             "external": e_ext.astype(np.float32) if ext is not None else None}
     return out
 
 
