@@ -71,3 +71,55 @@ def test_chance_for_a_lane_map_is_the_target_share_within_the_lanes():
     assert target[support].mean() == pytest.approx(50 / 3000)  # not 50 / 6500 over the whole image
     assert chance_share(target, lanes) == pytest.approx(50 / 3000)
     assert chance_share(target) == pytest.approx(50 / 6500)  # a whole-field map can lie anywhere
+
+
+def _lane_view_of(od: np.ndarray) -> np.ndarray:
+    """A straightened-lanes image (uint8 RGB) whose grey optical density is ``od`` on a 0.93 background."""
+    grey = 0.93 * np.exp(-od)
+    return np.repeat((grey * 255 + 0.5).astype(np.uint8)[..., None], 3, axis=2)
+
+
+def _gel_od(paresis: float, rows: int = 64, lane_width: int = 12) -> np.ndarray:
+    """Albumin in SP (row 11), a γ smear whose depth falls with immunoparesis in every lane (rows 36-52)."""
+    y = np.arange(rows, dtype=np.float64)[:, None]
+    od = np.zeros((rows, 6 * lane_width))
+    od[:, :lane_width] += 1.1 * np.exp(-0.5 * ((y - 11) / 1.5) ** 2)
+    od += 0.55 * (1 - 0.85 * paresis) * np.exp(-0.5 * ((y - 44) / 5.0) ** 2)
+    return od
+
+
+def test_albumin_scaling_removes_the_gels_stain_intensity_but_keeps_immunoparesis():
+    from zoo.lanes import albumin_scaled
+
+    gamma = slice(40, 48)
+    pale, dark = (albumin_scaled(_lane_view_of(_gel_od(0.3) * c), 12) for c in (0.5, 1.0))
+    raw_pale, raw_dark = _lane_view_of(_gel_od(0.3) * 0.5), _lane_view_of(_gel_od(0.3))
+    assert np.abs(raw_pale[gamma].astype(int) - raw_dark[gamma]).mean() > 10, "the raw gels differ in the γ region"
+    assert np.abs(pale[gamma].astype(int) - dark[gamma]).mean() < 2, "scaled to their albumin they do not"
+    deep = albumin_scaled(_lane_view_of(_gel_od(0.9) * 0.5), 12)
+    assert deep[gamma].mean() - pale[gamma].mean() > 20, "deeper immunoparesis still shows as a paler γ smear"
+
+
+def test_albumin_scaling_subtracts_each_columns_background_and_leaves_a_gel_without_albumin_unscaled():
+    from zoo.lanes import albumin_scaled
+
+    od = _gel_od(0.3)
+    edge = od.copy()
+    edge[:, -6:] += 0.8  # a dark gel edge over the λ lane
+    a, b = albumin_scaled(_lane_view_of(od), 12), albumin_scaled(_lane_view_of(edge), 12)
+    assert np.abs(a[8:].astype(int) - b[8:]).max() <= 3, "a column's constant background is removed"
+    blank = _lane_view_of(np.zeros((64, 72)))
+    assert (albumin_scaled(blank, 12) >= 254).all(), "no albumin: nothing to divide by, the gel stays blank"
+
+
+def test_lane_view_refuses_an_unknown_density_and_the_bank_keeps_both_views_apart():
+    from zoo.data import ImageBank
+
+    img, _ = render_ife(np.random.default_rng(1), 224, "IgG", "kappa", 20.0, "monoclonal", 0.5, site="A")
+    with pytest.raises(ValueError, match="lane density"):
+        lane_view(img, 64, 12, density="percent")
+    bank = ImageBank.from_arrays({"g": img})
+    raw, scaled = bank.tensor(64, "lanes", 12), bank.tensor(64, "lanes", 12, "albumin")
+    assert raw.shape == scaled.shape == (1, 3, 64, 72)
+    assert not np.array_equal(raw.numpy(), scaled.numpy())
+    assert np.array_equal(scaled[0].permute(1, 2, 0).numpy(), lane_view(img, 64, 12, "albumin")[0])

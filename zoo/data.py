@@ -36,15 +36,16 @@ class ImageBank:
     def index_of(self, keys: Sequence[str]) -> np.ndarray:
         return np.array([self._index[k] for k in keys], dtype=np.int64)
 
-    def tensor(self, image_size: int, view: str = "whole", lane_width: int = 12):
+    def tensor(self, image_size: int, view: str = "whole", lane_width: int = 12, density: str = "raw"):
         """uint8 inputs for all keys, computed once per (view, size).
 
         ``whole``: (N, 3, S, S), the denoised field resized to ``image_size``. ``lanes`` (gels): (N, 3, S,
-        6·lane_width), the gel's six lanes straightened side by side at ``image_size`` rows (zoo.lanes).
+        6·lane_width), the gel's six lanes straightened side by side at ``image_size`` rows, as stained
+        (``density="raw"``) or relative to the gel's albumin (``"albumin"``; zoo.lanes).
         """
         from zoo.preprocess import PreprocessConfig, denoise_images
 
-        key = image_size if view == "whole" else (view, image_size, lane_width)
+        key = image_size if view == "whole" else (view, image_size, lane_width, density)
         with self._lock:
             if key not in self._cache:
                 from concurrent.futures import ThreadPoolExecutor
@@ -54,19 +55,19 @@ class ImageBank:
                 if view == "whole":
                     self._cache[key] = denoise_images(imgs, PreprocessConfig(image_size=image_size))
                 elif view == "lanes":
-                    self._cache[key] = self._lane_tensor(imgs, image_size, lane_width)
+                    self._cache[key] = self._lane_tensor(imgs, image_size, lane_width, density)
                 else:
                     raise ValueError(f"Expected an input view 'whole' or 'lanes'. Got {view!r}.")
             return self._cache[key]
 
-    def _lane_tensor(self, imgs: list, height: int, lane_width: int):
+    def _lane_tensor(self, imgs: list, height: int, lane_width: int, density: str = "raw"):
         import torch
 
         from zoo.lanes import N_LANES, lane_view
 
         out = torch.empty(len(imgs), 3, height, N_LANES * lane_width, dtype=torch.uint8)
         for i, (k, img) in enumerate(zip(self.keys, imgs)):
-            view, lanes = lane_view(img, height, lane_width)
+            view, lanes = lane_view(img, height, lane_width, density)
             self._lanes[k] = lanes
             out[i] = torch.from_numpy(view).permute(2, 0, 1)
         return out

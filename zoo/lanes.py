@@ -97,9 +97,42 @@ def straighten(img: np.ndarray, lanes: Lanes, height: int, lane_width: int) -> n
     return np.clip(np.concatenate(out, axis=1), 0, 255).round().astype(np.uint8)
 
 
-def lane_view(img: np.ndarray, height: int, lane_width: int) -> tuple[np.ndarray, Lanes]:
+LANE_DENSITIES = ("raw", "albumin")
+
+
+def lane_view(img: np.ndarray, height: int, lane_width: int, density: str = "raw") -> tuple[np.ndarray, Lanes]:
+    """The straightened lanes a network reads; ``density="albumin"`` rescales them (``albumin_scaled``)."""
+    if density not in LANE_DENSITIES:
+        raise ValueError(f"Expected a lane density in {LANE_DENSITIES}. Got {density!r}.")
     lanes = find_lanes(img)
-    return straighten(img, lanes, height, lane_width), lanes
+    view = straighten(img, lanes, height, lane_width)
+    return (albumin_scaled(view, lane_width) if density == "albumin" else view), lanes
+
+
+LABEL_ROWS = 0.1       # top share of a lane left out: the printed lane labels, no protein
+ALBUMIN_WINDOW = 0.45  # albumin, the most anodal fraction, peaks in the top 45 % of the SP lane on both platforms
+
+
+def albumin_scaled(view: np.ndarray, lane_width: int) -> np.ndarray:
+    """Straightened lanes as grey optical density relative to the gel's own albumin peak (uint8, same shape).
+
+    Why: a gel's stain intensity varies from run to run (exposure, staining time; the synthetic gels vary it
+    by ×0.45–1.1), so the depth of the polyclonal γ smear, where immunoparesis shows, can only be read against
+    a reference on the same gel. Densitometry reports fractions relative to the gel's own proteins; here each
+    column's background (its 10th-percentile density: blotches, dark gel edges) is subtracted and the density
+    divided by the SP lane's albumin peak, the most anodal major fraction. A network then reads the γ region
+    directly instead of having to find the reference itself. A gel whose SP lane shows no albumin peak (density
+    < 0.05) keeps its scale.
+    """
+    h = view.shape[0]
+    od = _density(view)
+    r0 = int(round(LABEL_ROWS * h))
+    od = np.clip(od - np.percentile(od[r0:], 10, axis=0)[None, :], 0, None)
+    od[:r0] = 0.0
+    sp = od[:, lane_width // 4: lane_width - lane_width // 4].mean(axis=1)  # the SP lane's core, away from its edges
+    ref = float(sp[r0:max(r0 + 1, int(round(ALBUMIN_WINDOW * h)))].max())
+    grey = np.exp(-od / (ref if ref >= 0.05 else 1.0))
+    return np.repeat((grey * 255 + 0.5).astype(np.uint8)[..., None], 3, axis=2)
 
 
 def unstraighten(cam: np.ndarray, lanes: Lanes, shape: tuple[int, int]) -> np.ndarray:

@@ -79,7 +79,7 @@ class CNNClassifier(BaseEstimator, ClassifierMixin):
                  weight_decay: float = 1e-4, dropout: float = 0.3, images_per_patient: int | None = None,
                  pretrained: bool = False, augment: str = "paper", device: str = "auto", seed: int = 0,
                  progress: ProgressFn | None = None, view: str = "whole", lane_width: int = 12,
-                 width: float = 1.0) -> None:
+                 width: float = 1.0, lane_density: str = "raw") -> None:
         self.arch = arch
         self.modality = modality
         self.image_size = image_size
@@ -98,6 +98,7 @@ class CNNClassifier(BaseEstimator, ClassifierMixin):
         self.view = view              # "whole" field, or a gel's "lanes" side by side (zoo.lanes)
         self.lane_width = lane_width
         self.width = width            # channel multiplier (VGG only; zoo.models.networks.ClassifierNet)
+        self.lane_density = lane_density  # lanes as stained ("raw") or relative to the gel's albumin (zoo.lanes)
 
     # ----- helpers --------------------------------------------------------------
     def input_hw(self) -> tuple[int, int]:
@@ -109,7 +110,8 @@ class CNNClassifier(BaseEstimator, ClassifierMixin):
 
     def bank_tensor(self, bank) -> torch.Tensor:
         """This model's inputs for every image of ``bank`` (cached by the bank per view and size)."""
-        return bank.tensor(self.image_size, getattr(self, "view", "whole"), getattr(self, "lane_width", 12))
+        return bank.tensor(self.image_size, getattr(self, "view", "whole"), getattr(self, "lane_width", 12),
+                           getattr(self, "lane_density", "raw"))
 
     def _samples(self, data: PatientData, for_fit: bool = False) -> tuple[torch.Tensor, np.ndarray]:
         """uint8 inputs (N, 3, S, S) and the patient (row in ``data``) each belongs to."""
@@ -268,6 +270,7 @@ class FoldBag:
         first = members[0]
         self.arch, self.modality, self.image_size = first.arch, first.modality, first.image_size
         self.view, self.lane_width = getattr(first, "view", "whole"), getattr(first, "lane_width", 12)
+        self.lane_density = getattr(first, "lane_density", "raw")
         self.classes_ = np.array([0, 1])
 
     def input_hw(self) -> tuple[int, int]:

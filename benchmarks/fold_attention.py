@@ -1,0 +1,69 @@
+"""Out-of-fold AUC and attention on target of an IFE lane model's fold models, training patients only.
+
+    python benchmarks/fold_attention.py --zoo data/demo/zoo --cohort data/demo/cohort --arch resnet18 \
+        [--density raw|albumin] [--profile quick]
+
+Retrains the zoo's CV folds of one IFE architecture (its split, its seeds: seed + 1000·(fold + 1), as the
+trainer does) and reports each fold model's AUC and Grad-CAM attention on its held-out training patients.
+The test split is never read. Two uses: how much a single model's attention figure varies between
+training runs (the leaderboard's interval is over patients only), and whether an input change helps, judged
+on training folds before any build is looked at on test (``--density albumin``: lanes relative to the gel's
+albumin, ``zoo.lanes.albumin_scaled``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from zoo.cohort import load_cohort
+    from zoo.data import PatientData
+    from zoo.explain.attention import attention_table
+    from zoo.models.registry import create_model
+    from zoo.training.profiles import get_profile
+    from zoo.training.splits import split_from_dict
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--zoo", type=Path, required=True, help="a built zoo: its split.json and run seed are reused")
+    ap.add_argument("--cohort", type=Path, required=True)
+    ap.add_argument("--arch", default="resnet18")
+    ap.add_argument("--density", default="raw", choices=["raw", "albumin"])
+    ap.add_argument("--profile", default="quick")
+    a = ap.parse_args()
+    t = time.perf_counter()
+    cohort = load_cohort(a.cohort)
+    data = PatientData.from_cohort(cohort)
+    split = split_from_dict(json.loads((a.zoo / "split.json").read_text()), cohort.patient_ids)
+    seed = int(json.loads((a.zoo / "run.json").read_text()).get("seed", 0))
+    name, train, y_tr = f"ife_{a.arch}", data.subset(split.train), cohort.y[split.train]
+    folds = []
+    for f, (fit_idx, held) in enumerate(split.folds()):
+        est = create_model(name, get_profile(a.profile), seed=seed + 1000 * (f + 1), device="cpu",
+                           lane_density=a.density).fit(train.subset(fit_idx), y_tr[fit_idx])
+        p = est.predict_proba(train.subset(held))[:, 1]
+        ok = ~np.isnan(p)
+        att = attention_table({name: est}, data, np.asarray(split.train)[held], "oof", cohort.root,
+                              {name: "electrophoresis"})
+        folds.append({"fold": f, "auc": round(float(roc_auc_score(y_tr[held][ok], p[ok])), 4),
+                      "attention": round(float(att["on_target"].mean()), 4),
+                      "chance": round(float(att["target_share_of_image"].mean()), 4),
+                      "on_bands": round(float(att["on_bands"].mean()), 4) if "on_bands" in att else None})
+        print(json.dumps(folds[-1]), flush=True)
+    print(json.dumps({"model": name, "density": a.density, "folds": folds,
+                      "mean_fold_auc": round(float(np.mean([r["auc"] for r in folds])), 4),
+                      "mean_attention": round(float(np.mean([r["attention"] for r in folds])), 4),
+                      "seconds": round(time.perf_counter() - t, 1)}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
