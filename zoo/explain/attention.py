@@ -175,23 +175,30 @@ def attention_table(models: dict[str, object], data, patient_idx: np.ndarray, sp
 def _cell_rows(name: str, est, data, keys: list[str], owners: list[str], split: str, cohort_root: Path | None,
                masks: dict) -> list[dict]:
     """Attention rows of a cell-level model: each image segmented as a new patient's (``data.eval_cells``),
-    its crops' maps stitched onto the smear; chance is the attention of the uniform map on the same crops."""
-    from zoo.explain.gradcam import cell_maps, energy_inside
+    its crops' maps stitched onto the smear; chance is the attention of the uniform map on the same crops.
+    All the model's smears are mapped together (``cell_maps_many``): one network copy and CAM context per
+    fold member for the whole split rather than one per smear."""
+    from zoo.explain.gradcam import cell_maps_many, smear_crops
 
     bank = data.eval_cells or data.cells
-    rows = []
-    for k, pid in zip(keys, owners):
+    smears = []
+    for k in keys:
         img = data.banks["marrow"].raw(k)
         if ("marrow", k) not in masks:
             masks[("marrow", k)] = target_mask(img, Path(k), "marrow", cohort_root)
-        mask, source = masks[("marrow", k)]
-        labels, inst = bank.segmentation(k)
-        maps = cell_maps(est, img, labels, inst)
-        rows.append({"patient_id": pid, "split": split, "model": name, "image": Path(k).name,
-                     "on_target": energy_inside(maps.stitched, mask) if maps.tiles else float("nan"),
-                     "target_share_of_image": chance_share(mask, uniform=maps.uniform) if maps.tiles else float("nan"),
-                     "target_share_whole_image": float(mask.mean()), "target_source": source})
-    return rows
+        smears.append(smear_crops(est, img, *bank.segmentation(k)))
+    return [_cell_row(name, split, k, pid, maps, *masks[("marrow", k)])
+            for k, pid, maps in zip(keys, owners, cell_maps_many(est, smears))]
+
+
+def _cell_row(name: str, split: str, key: str, pid: str, maps, mask: np.ndarray, source: str) -> dict:
+    """One smear's attention row; a smear without plasma-cell crops has no map, so its shares are NaN."""
+    from zoo.explain.gradcam import energy_inside
+
+    return {"patient_id": pid, "split": split, "model": name, "image": Path(key).name,
+            "on_target": energy_inside(maps.stitched, mask) if maps.tiles else float("nan"),
+            "target_share_of_image": chance_share(mask, uniform=maps.uniform) if maps.tiles else float("nan"),
+            "target_share_whole_image": float(mask.mean()), "target_source": source}
 
 
 def summarise(att: pd.DataFrame, preds: pd.DataFrame, thresholds: dict[str, float]) -> dict:

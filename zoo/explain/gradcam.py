@@ -8,6 +8,7 @@ a model shared between Streamlit sessions is never hooked.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -42,6 +43,17 @@ def _cam_class(method: str):
         raise ValueError(f"Expected a CAM method in {CAM_METHODS}. Got {method!r}.") from None
 
 
+def _cam_probabilities(cam, net: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
+    """P(PD) of the batch a CAM object has just been called on. pytorch-grad-cam keeps its forward's logits as
+    ``outputs``: reading them saves a second forward of the same input (the same numbers). A version that
+    does not keep them gets that forward."""
+    logits = getattr(cam, "outputs", None)
+    if logits is None:
+        with torch.no_grad():
+            logits = net(x)
+    return torch.softmax(logits.detach(), 1)[:, 1].numpy()
+
+
 def target_layer_name(arch: str) -> str:
     return ARCHITECTURES[arch].target_layer
 
@@ -69,10 +81,8 @@ def grad_cam(estimator, image: np.ndarray, method: str = "gradcam", display_size
         net = copy.deepcopy(m.net_).float().cpu().eval()  # private copy: hooks never touch the shared model
         layer = model_cam_layer(net, m, tuple(x8.shape[-2:]))
         with _cam_class(method)(model=net, target_layers=[resolve_layer(net, layer)]) as cam:
-            g = cam(input_tensor=x.clone(), targets=[ClassifierOutputTarget(1)])[0]
-        cams.append(g)
-        with torch.no_grad():
-            probs.append(float(torch.softmax(net(x), 1)[0, 1]))
+            cams.append(cam(input_tensor=x.clone(), targets=[ClassifierOutputTarget(1)])[0])
+            probs.append(float(_cam_probabilities(cam, net, x)[0]))
     cam = np.mean(cams, axis=0)
     cam = cam / cam.max() if cam.max() > 0 else cam
     disp = denoise_images([image], PreprocessConfig(image_size=display_size))[0].permute(1, 2, 0).numpy()
@@ -93,6 +103,7 @@ def grad_cam(estimator, image: np.ndarray, method: str = "gradcam", display_size
 
 
 CELL_CAM_MIN_SIDE = MIN_CAM_SIDE  # pixels of the CAM layer's map for a crop (zoo.models.networks)
+CELL_CAM_BATCH = 64  # crops per Grad-CAM forward/backward: large enough to amortise, small enough for memory
 
 
 class CellMaps(NamedTuple):
@@ -103,48 +114,125 @@ class CellMaps(NamedTuple):
     layer: str | None      # the CAM layer (None without crops)
 
 
+class SmearCrops(NamedTuple):
+    """What a cell-level map needs from one smear: its crops, where they lie, and the smear's size. Keeping
+    only these (not the image) lets a whole evaluation's smears be mapped in one pass."""
+    crops: np.ndarray             # uint8 (n, 3, S, S), ``crops_from``
+    boxes: np.ndarray             # (n, 4) x0, y0, x1, y1 of each crop on the smear, ``crop_boxes``
+    shape: tuple[int, int]        # the smear's (H, W)
+
+
+class _MemberOutputs(NamedTuple):
+    cams: np.ndarray       # (N, S, S) every crop's CAM
+    probs: np.ndarray      # (N,) every crop's P(PD)
+    weights: np.ndarray    # (N,) every crop's share of its own smear's pooled prediction
+    patient: list[float]   # one pooled P(PD) per smear (NaN without crops)
+    layer: str
+
+
+def smear_crops(estimator, image: np.ndarray, labels: np.ndarray, instances: list[dict]) -> SmearCrops:
+    """The plasma-cell crops a cell-level model pools for one smear, with their boxes on it."""
+    from zoo.segment.cells import crop_boxes, crops_from
+
+    first = getattr(estimator, "members", [estimator])[0]
+    return SmearCrops(crops_from(image, labels, instances, first.image_size, first.mask_background),
+                      crop_boxes(image.shape[:2], instances), tuple(image.shape[:2]))
+
+
 def cell_maps(estimator, image: np.ndarray, labels: np.ndarray, instances: list[dict],
               method: str = "gradcam") -> CellMaps:
     """A cell-level model's map on the whole smear. Each plasma-cell crop's CAM is computed at the crop's native resolution,
     on the deepest layer whose map is at least 4×4, and placed back on its box, scaled by the crop's weight in
     the pooled prediction (``zoo.explain.stitch``). The uniform map is the same stitching of all-ones crop maps:
-    the map of a network that looked nowhere in particular, whose attention on target is the chance level."""
+    the map of a network that looked nowhere in particular, whose attention on target is the chance level.
+    One smear through ``cell_maps_many``, so the dashboard and the attention table share one definition."""
+    return next(cell_maps_many(estimator, [smear_crops(estimator, image, labels, instances)], method))
+
+
+def cell_maps_many(estimator, smears: Sequence[SmearCrops], method: str = "gradcam",
+                   batch: int = CELL_CAM_BATCH) -> Iterator[CellMaps]:
+    """``cell_maps`` of many smears, in order. Every smear's crops go through one private copy and one CAM
+    context per fold member in batches of ``batch`` crops, whatever smear they come from: a crop's CAM and
+    P(PD) depend on that crop alone. Pooling weights (mean or attention MIL) are computed smear by smear,
+    as the model pools a patient. Stitching is lazy: one smear's full-size maps at a time."""
+    counts = [len(s.crops) for s in smears]
+    bounds = np.concatenate([[0], np.cumsum(counts)]).astype(int)
+    if bounds[-1] == 0:
+        yield from (_empty_maps(s.shape) for s in smears)
+        return
+    x8 = torch.from_numpy(np.concatenate([s.crops for s in smears if len(s.crops)]))
+    outs = [_member_outputs(m, x8, bounds, method, batch) for m in getattr(estimator, "members", [estimator])]
+    cam_tiles = np.mean([o.cams for o in outs], axis=0)
+    w, p = np.mean([o.weights for o in outs], axis=0), np.mean([o.probs for o in outs], axis=0)
+    for i, s in enumerate(smears):
+        a, b = bounds[i], bounds[i + 1]
+        if a == b:
+            yield _empty_maps(s.shape)
+            continue
+        patient = float(np.mean([o.patient[i] for o in outs]))
+        yield _stitched_maps(s, cam_tiles[a:b], w[a:b], p[a:b], patient, outs[-1].layer)
+
+
+def _empty_maps(shape: tuple[int, int]) -> CellMaps:
+    """A smear without plasma-cell crops: nothing to map, no pooled probability."""
+    return CellMaps(np.zeros(shape, np.float32), [], float("nan"), np.zeros(shape, np.float32), None)
+
+
+def _stitched_maps(smear: SmearCrops, cams: np.ndarray, weights: np.ndarray, probs: np.ndarray,
+                   patient: float, layer: str) -> CellMaps:
+    """One smear's crop maps (members already averaged) placed back on the smear, with the chance map."""
+    from zoo.explain.stitch import Tile, stitch
+
+    stitched = stitch(cams, smear.boxes, smear.shape, weights)
+    uniform = stitch(np.ones_like(cams), smear.boxes, smear.shape, weights)
+    tiles = [Tile(tuple(int(v) for v in b), float(wi), float(pi)) for b, wi, pi in zip(smear.boxes, weights, probs)]
+    return CellMaps(stitched, tiles, patient, uniform, layer)
+
+
+def _member_outputs(m, x8: torch.Tensor, bounds: np.ndarray, method: str, batch: int) -> _MemberOutputs:
+    """One fold member on every crop: CAMs and P(PD) from the same forward, then its pooling per smear."""
+    net = copy.deepcopy(m.net_).float().cpu().eval()  # private copy: hooks never touch the shared model
+    layer = deepest_layer_with_map(net, tuple(x8.shape[-2:]), CELL_CAM_MIN_SIDE)
+    cams, probs = _crop_cams(net, layer, x8, method, batch)
+    weights, patient = _pool_per_smear(m, net, x8, probs, bounds, batch)
+    return _MemberOutputs(cams, probs, weights, patient, layer)
+
+
+def _crop_cams(net: torch.nn.Module, layer: str, x8: torch.Tensor, method: str,
+               batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """(N, S, S) CAMs of class PD and (N,) P(PD) of uint8 crops, ``batch`` crops per forward/backward."""
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    from zoo.explain.stitch import Tile, stitch
-    from zoo.segment.cells import crop_boxes, crops_from
+    cams, probs = [], []
+    with _cam_class(method)(model=net, target_layers=[resolve_layer(net, layer)]) as cam:
+        for s in range(0, len(x8), batch):
+            xb = normalize(x8[s:s + batch])
+            cams.append(cam(input_tensor=xb, targets=[ClassifierOutputTarget(1)] * len(xb)))
+            probs.append(_cam_probabilities(cam, net, xb))
+    return np.concatenate(cams), np.concatenate(probs)
 
-    members = getattr(estimator, "members", [estimator])
-    first = members[0]
-    crops = crops_from(image, labels, instances, first.image_size, first.mask_background)
-    boxes = crop_boxes(image.shape[:2], instances)
-    if len(crops) == 0:
-        return CellMaps(np.zeros(image.shape[:2], np.float32), [], float("nan"),
-                        np.zeros(image.shape[:2], np.float32), None)
-    x8 = torch.from_numpy(crops)
-    x = normalize(x8)
-    cams, probs, weights, patient = [], [], [], []
-    for m in members:
-        net = copy.deepcopy(m.net_).float().cpu().eval()
-        layer = deepest_layer_with_map(net, tuple(x8.shape[-2:]), CELL_CAM_MIN_SIDE)
-        with _cam_class(method)(model=net, target_layers=[resolve_layer(net, layer)]) as cam:
-            cams.append(cam(input_tensor=x.clone(), targets=[ClassifierOutputTarget(1)] * len(x)))
-        with torch.no_grad():
-            probs.append(torch.softmax(net(x), 1)[:, 1].numpy())
-            pool = getattr(m, "attention_", None)
-            if pool is not None:
-                logit, a = pool(net.embed(x))
-                weights.append(a.numpy())
-                patient.append(float(torch.sigmoid(logit)))
-            else:  # mean pooling: every crop an equal share
-                weights.append(np.full(len(x), 1.0 / len(x)))
-                patient.append(float(probs[-1].mean()))
-    cam_tiles = np.mean(cams, axis=0)
-    w, p = np.mean(weights, axis=0), np.mean(probs, axis=0)
-    stitched = stitch(cam_tiles, boxes, image.shape[:2], w)
-    uniform = stitch(np.ones_like(cam_tiles), boxes, image.shape[:2], w)
-    tiles = [Tile(tuple(int(v) for v in b), float(wi), float(pi)) for b, wi, pi in zip(boxes, w, p)]
-    return CellMaps(stitched, tiles, float(np.mean(patient)), uniform, layer)
+
+def _pool_per_smear(m, net: torch.nn.Module, x8: torch.Tensor, probs: np.ndarray, bounds: np.ndarray,
+                    batch: int) -> tuple[np.ndarray, list[float]]:
+    """Each crop's weight in its smear's pooled prediction and each smear's pooled P(PD). Attention MIL is a
+    softmax over one smear's crops, so it is applied smear by smear, never across smears."""
+    spans = list(zip(bounds[:-1], bounds[1:]))
+    pool = getattr(m, "attention_", None)
+    if pool is None:  # mean pooling: every crop of a smear an equal share
+        weights = [np.full(b - a, 1.0 / (b - a)) for a, b in spans if b > a]
+        patient = [float(probs[a:b].mean()) if b > a else float("nan") for a, b in spans]
+        return np.concatenate(weights), patient
+    with torch.no_grad():
+        emb = torch.cat([net.embed(normalize(x8[s:s + batch])) for s in range(0, len(x8), batch)])
+        weights, patient = [], []
+        for a, b in spans:
+            if b == a:
+                patient.append(float("nan"))
+                continue
+            logit, att = pool(emb[a:b])
+            weights.append(att.numpy())
+            patient.append(float(torch.sigmoid(logit)))
+    return np.concatenate(weights), patient
 
 
 def cell_cam(estimator, image: np.ndarray, method: str = "gradcam", display_size: int = 224,
