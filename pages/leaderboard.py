@@ -47,7 +47,7 @@ if lb.empty:
     st.stop()
 
 for col in ("p_vs_best_single", "p_holm_vs_best_single", "published_auc", "oracle_lift", "attention_on_target",
-            "attention_chance", "delta_auc_vs_staging", "delta_auc_vs_staging_lo", "delta_auc_vs_staging_hi",
+            "attention_chance", "attention_ratio", "attention_ratio_lo", "attention_ratio_hi", "delta_auc_vs_staging", "delta_auc_vs_staging_lo", "delta_auc_vs_staging_hi",
             "nri_vs_staging", "lr_p_vs_staging"):
     lb[col] = pd.to_numeric(lb[col], errors="coerce")  # None -> NaN: shown as an empty cell
 
@@ -69,6 +69,8 @@ table = pd.DataFrame({
     "OOF AUC": lb["oof_auc"], "Lift vs oracle": lb["oracle_lift"], "p vs best single": lb["p_vs_best_single"],
     "p (Holm)": lb["p_holm_vs_best_single"], "Published AUC": lb["published_auc"], "n": lb["n"],
     "Attention on target": lb["attention_on_target"], "(chance)": lb["attention_chance"],
+    "Attention × chance (95% CI)": [f"{r:.2f} ({c})" if pd.notna(r) else "" for r, c in
+                                    zip(lb["attention_ratio"], _ci(lb["attention_ratio_lo"], lb["attention_ratio_hi"]))],
 })
 # against the best staging system (chosen on OOF AUC): ΔAUC with its paired bootstrap CI, NRI, LR test
 staging = metrics.get("staging") or {}
@@ -214,19 +216,26 @@ def curves_tab() -> None:
     att = lb.dropna(subset=["attention_on_target"]) if "attention_on_target" in lb else lb.iloc[:0]
     if len(att):
         with st.expander("Attention on target: correct vs wrong predictions"):
-            cols = {"display": "Model", "attention_on_target": "all", "attention_correct": "correct",
-                    "attention_wrong": "wrong", "attention_chance": "chance", "attention_on_bands": "on bands",
+            att = att.assign(attention_ci=_ci(att["attention_lo"], att["attention_hi"], "{:.3f}"),
+                             ratio_ci=_ci(att["attention_ratio_lo"], att["attention_ratio_hi"]))
+            cols = {"display": "Model", "attention_on_target": "all", "attention_ci": "95% CI",
+                    "attention_correct": "correct", "attention_wrong": "wrong", "attention_chance": "chance",
+                    "attention_ratio": "× chance", "ratio_ci": "× chance 95% CI", "attention_on_bands": "on bands",
                     "attention_bands_chance": "bands chance", "attention_target": "target"}
             has_bands = "attention_on_bands" in att and att["attention_on_bands"].notna().any()
             shown = [c for c in cols if c in att and (has_bands or c not in ("attention_on_bands",
                                                                              "attention_bands_chance"))]
             st.dataframe(att[shown].rename(columns=cols), hide_index=True, width="stretch",
                          column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                        for c in ("all", "correct", "wrong", "chance", "on bands", "bands chance")})
+                                        for c in ("all", "correct", "wrong", "chance", "× chance", "on bands",
+                                                  "bands chance")})
             st.caption("Target per model as stored with its figures: ground truth on synthetic cohorts (plasma-cell "
                        "masks; for gels, the polyclonal γ region outside the M-protein bands, where immunoparesis, "
                        "the gel's risk signal, shows, with the share on the bands beside it), otherwise the "
-                       "classical segmenter's masks and the documented band detector's bands.")
+                       "classical segmenter's masks and the documented band detector's bands. Intervals: 95 % bootstrap "
+                       "over the split's patients (1000 resamples); the ratio is mean attention over mean chance on "
+                       "the same patients. They leave out the variation between training runs: models of the same "
+                       "architecture trained on other folds can differ by more (docs/MODELS.md).")
 
     abl = metrics.get("ablation", {})
     if abl:

@@ -92,3 +92,26 @@ def test_band_attention_of_a_model_whose_maps_are_all_zero_is_nan_not_absent():
     preds = pd.DataFrame({"model": "m", "split": "test", "patient_id": ["a", "b"], "prob": [0.9, 0.1], "y": [1, 0]})
     s = summarise(att, preds, {"m": 0.5})["m"]["test"]
     assert np.isnan(s["on_bands"]) and s["bands_chance"] == pytest.approx(0.06) and s["n_defined"] == 0
+
+
+def test_attention_summary_carries_bootstrap_intervals_for_the_mean_and_the_ratio_to_chance():
+    rng = np.random.default_rng(0)
+    n = 120
+    chance = rng.uniform(0.2, 0.4, n)
+    on = np.clip(2.0 * chance + rng.normal(0, 0.15, n), 0, 1)  # about twice chance, noisily
+    on[:5] = np.nan  # all-zero maps: no share, left out of the intervals
+    ids = [f"p{i}" for i in range(n)]
+    att = pd.DataFrame({"patient_id": ids + ids[:20], "split": "test", "model": "m",
+                        "image": [f"{i}.png" for i in range(n + 20)],
+                        "on_target": np.r_[on, on[:20]], "target_share_of_image": np.r_[chance, chance[:20]],
+                        "target_share_whole_image": 0.2, "target_source": "ground truth"})
+    preds = pd.DataFrame({"model": "m", "split": "test", "patient_id": ids, "prob": 0.5, "y": rng.integers(0, 2, n)})
+    s = summarise(att, preds, {"m": 0.5})["m"]["test"]
+    ok = ~np.isnan(on)
+    assert s["ratio"] == pytest.approx(on[ok].mean() / chance[ok].mean())
+    lo, hi = s["ratio_ci"]
+    assert lo < s["ratio"] < hi and 1.6 < lo and hi < 2.4, "a ratio of about 2 on 115 patients: a CI around 2"
+    assert s["mean_ci"][0] < s["mean"] < s["mean_ci"][1]
+    # ten patients: a much wider interval (the figure alone would not say so)
+    small = summarise(att[att.patient_id.isin(ids[5:15])], preds, {"m": 0.5})["m"]["test"]
+    assert small["ratio_ci"][1] - small["ratio_ci"][0] > 2 * (hi - lo)

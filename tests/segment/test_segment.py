@@ -158,6 +158,9 @@ def test_zoo_stores_attention_on_target(test_zoo):
             assert (0 <= a["on_bands"] <= 1) if a["n_defined"] else np.isnan(a["on_bands"])
         if a["n_defined"]:
             assert 0 <= a["mean"] <= 1
+            if a["n_defined"] >= 2:  # every stored figure carries its interval over patients
+                assert a["mean_ci"][0] <= a["mean"] <= a["mean_ci"][1]
+                assert a["ratio_ci"][0] <= a["ratio"] <= a["ratio_ci"][1]
         else:  # every map of this model was all-zero on test: no share, and no made-up number
             assert np.isnan(a["mean"])
     assert sum(m[n]["test"]["attention_on_target"]["n_defined"] for n in cams) > 0

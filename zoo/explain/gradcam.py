@@ -71,7 +71,7 @@ def grad_cam(estimator, image: np.ndarray, method: str = "gradcam", display_size
     if getattr(members[0], "view", "whole") == "lanes":  # a gel: the map is computed on its straightened lanes
         from zoo.lanes import lane_view
 
-        view, lanes = lane_view(image, size, members[0].lane_width)
+        view, lanes = lane_view(image, size, members[0].lane_width, getattr(members[0], "lane_density", "raw"))
         x8 = torch.from_numpy(view).permute(2, 0, 1)[None].contiguous()
     else:
         x8 = denoise_images([image], PreprocessConfig(image_size=size))
