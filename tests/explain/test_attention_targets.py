@@ -115,3 +115,27 @@ def test_attention_summary_carries_bootstrap_intervals_for_the_mean_and_the_rati
     # ten patients: a much wider interval (the figure alone would not say so)
     small = summarise(att[att.patient_id.isin(ids[5:15])], preds, {"m": 0.5})["m"]["test"]
     assert small["ratio_ci"][1] - small["ratio_ci"][0] > 2 * (hi - lo)
+
+
+def test_ratio_to_chance_uses_the_same_images_as_the_attention_and_resamples_both_together():
+    # patient a has a second image whose map is all zero (no share): its chance must not enter the ratio
+    att = pd.DataFrame({"patient_id": ["a", "a", "b"], "split": "test", "model": "m",
+                        "image": ["a1.png", "a2.png", "b.png"], "on_target": [0.4, np.nan, 0.4],
+                        "target_share_of_image": [0.2, 0.8, 0.2], "target_share_whole_image": 0.1,
+                        "target_source": "ground truth"})
+    preds = pd.DataFrame({"model": "m", "split": "test", "patient_id": ["a", "b"], "prob": 0.5, "y": [1, 0]})
+    s = summarise(att, preds, {"m": 0.5})["m"]["test"]
+    assert s["chance"] == pytest.approx(0.2) and s["ratio"] == pytest.approx(2.0)
+    assert s["ratio_ci"] == pytest.approx([2.0, 2.0]), "every defined image is at 2× chance"
+    # attention tracking each patient's own chance: resampled together, the ratio barely moves
+    rng = np.random.default_rng(1)
+    chance = rng.uniform(0.2, 0.4, 100)
+    ids = [f"p{i}" for i in range(100)]
+    att = pd.DataFrame({"patient_id": ids, "split": "test", "model": "m", "image": ids,
+                        "on_target": 2 * chance + rng.normal(0, 0.01, 100), "target_share_of_image": chance,
+                        "target_share_whole_image": 0.1, "target_source": "ground truth"})
+    preds = pd.DataFrame({"model": "m", "split": "test", "patient_id": ids, "prob": 0.5, "y": rng.integers(0, 2, 100)})
+    s = summarise(att, preds, {"m": 0.5})["m"]["test"]
+    mean_width = (s["mean_ci"][1] - s["mean_ci"][0]) / s["chance"]
+    assert s["ratio"] == pytest.approx(s["mean"] / s["chance"])
+    assert s["ratio_ci"][1] - s["ratio_ci"][0] < 0.3 * mean_width, "chance resampled with the attention"

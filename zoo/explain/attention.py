@@ -207,15 +207,22 @@ def summarise(att: pd.DataFrame, preds: pd.DataFrame, thresholds: dict[str, floa
     if att.empty:
         return out
     per_patient = att.groupby(["model", "split", "patient_id"])["on_target"].mean().reset_index()
-    chance_by_patient = att.groupby(["model", "split", "patient_id"])["target_share_of_image"].mean()
+    # chance over the same images as the attention: an image whose map is all zero has no share, so its
+    # chance is left out too (else a patient's attention and chance would come from different images)
+    defined = att[att["on_target"].notna()]
+    chance_of = {k: g.groupby("patient_id")["target_share_of_image"].mean()
+                 for k, g in defined.groupby(["model", "split"])}
     merged = per_patient.merge(preds, on=["model", "split", "patient_id"], how="left")
     for (model, split), g in merged.groupby(["model", "split"]):
         correct = (g["prob"] >= thresholds[model]).astype(int) == g["y"]
         images = att[(att.model == model) & (att.split == split)]  # this model's per-image rows
+        chance = g["patient_id"].map(chance_of.get((model, split), pd.Series(dtype=float))).to_numpy(float)
         out.setdefault(model, {})[split] = {
             "mean": float(g["on_target"].mean()), "correct": float(g.loc[correct, "on_target"].mean()),
             "wrong": float(g.loc[~correct, "on_target"].mean()) if (~correct).any() else None,
-            "chance": float(images["target_share_of_image"].mean()),
+            # per patient, over the images with a defined map, as "mean" is; all maps zero: over every image
+            "chance": (float(np.nanmean(chance)) if np.isfinite(chance).any()
+                       else float(images["target_share_of_image"].mean())),
             # the target's share of the whole image: the chance of a map that could lie anywhere (differs from
             # "chance" for lane and cell-level models, whose maps lie only on lanes or crops)
             "chance_whole_image": (float(images["target_share_whole_image"].mean())
@@ -226,8 +233,7 @@ def summarise(att: pd.DataFrame, preds: pd.DataFrame, thresholds: dict[str, floa
             **_bands_summary(images),
             # an all-zero CAM has no defined share (NaN); a model whose maps are all zero has no mean
             "n_defined": int(g["on_target"].notna().sum()),
-            **_uncertainty(g["on_target"].to_numpy(float),
-                           g["patient_id"].map(chance_by_patient.loc[(model, split)]).to_numpy(float))}
+            **_uncertainty(g["on_target"].to_numpy(float), chance)}
     return out
 
 
@@ -236,7 +242,8 @@ ATTENTION_BOOTSTRAP = 1000
 
 def _uncertainty(on_target: np.ndarray, chance: np.ndarray, n_boot: int = ATTENTION_BOOTSTRAP,
                  seed: int = 0) -> dict:
-    """95 % bootstrap CIs (patients resampled) of the mean attention on target and of its ratio to chance.
+    """95 % bootstrap CIs (patients with a defined map resampled) of the mean attention on target and of its
+    ratio to chance.
 
     Why: a figure such as "0.38 against a chance level of 0.29" comes from ~100 test patients whose maps
     vary widely; without an interval a reader cannot tell 1.3× chance from noise, nor whether a "≥ 2×
