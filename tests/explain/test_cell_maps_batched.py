@@ -5,6 +5,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -102,6 +103,7 @@ def test_batched_maps_equal_the_per_smear_computation(case):
     # batches of 2 crops straddle smears: the first batch holds smear 0's crops 0-1, the next crop 2 and smear 2's 0
     got = list(cell_maps_many(estimator, [smear_crops(estimator, *s) for s in smears], batch=2))
     assert [len(g.tiles) for g in got] == list(CROPS_PER_SMEAR)
+    assert all(r.stitched.any() for r in refs if r.tiles), "the reference maps are not all zero: a real comparison"
     for g, r in zip(got, refs):
         _assert_same(g, r)
     for g in got:
@@ -116,7 +118,8 @@ def test_batched_maps_equal_the_per_smear_computation(case):
     assert not any(m._forward_hooks for member in estimator.members for m in member.net_.modules())
 
 
-def test_attention_rows_equal_the_per_smear_computation_and_a_smear_without_crops_is_nan(case):
+def test_attention_rows_equal_the_per_smear_computation_and_a_smear_without_crops_is_nan(case, monkeypatch):
+    from zoo.explain import attention
     from zoo.explain.attention import _cell_rows, chance_share
 
     estimator, smears, refs = case
@@ -128,6 +131,11 @@ def test_attention_rows_equal_the_per_smear_computation_and_a_smear_without_crop
     masks = {("marrow", k): (rng.random((SIDE, SIDE)) < 0.3, "ground truth") for k in keys}
     rows = _cell_rows("m", estimator, data, keys, ["p0", "p0", "p1", "p2"], "test", None, masks)
     assert [r["image"] for r in rows] == [Path(k).name for k in keys]
+    assert [r["patient_id"] for r in rows] == ["p0", "p0", "p1", "p2"]
+    # mapped in passes of a few crops (bounded memory on a large split): the same rows
+    monkeypatch.setattr(attention, "CELL_CHUNK_CROPS", 2)
+    chunked = _cell_rows("m", estimator, data, keys, ["p0", "p0", "p1", "p2"], "test", None, masks)
+    pd.testing.assert_frame_equal(pd.DataFrame(chunked), pd.DataFrame(rows), atol=1e-6)
     for r, k, ref in zip(rows, keys, refs):
         mask = masks[("marrow", k)][0]
         if not ref.tiles:

@@ -172,23 +172,37 @@ def attention_table(models: dict[str, object], data, patient_idx: np.ndarray, sp
     return pd.DataFrame(rows)
 
 
+CELL_CHUNK_CROPS = 4096  # crops mapped per pass in the attention table (memory: crops, CAMs, embeddings)
+
+
 def _cell_rows(name: str, est, data, keys: list[str], owners: list[str], split: str, cohort_root: Path | None,
                masks: dict) -> list[dict]:
     """Attention rows of a cell-level model: each image segmented as a new patient's (``data.eval_cells``),
     its crops' maps stitched onto the smear; chance is the attention of the uniform map on the same crops.
-    All the model's smears are mapped together (``cell_maps_many``): one network copy and CAM context per
-    fold member for the whole split rather than one per smear."""
+    Smears are mapped together (``cell_maps_many``: one network copy and CAM context per fold member per
+    pass), in passes of about ``CELL_CHUNK_CROPS`` crops, so memory stays bounded however large the split."""
     from zoo.explain.gradcam import cell_maps_many, smear_crops
 
     bank = data.eval_cells or data.cells
-    smears = []
-    for k in keys:
+    rows: list[dict] = []
+    pending: list[tuple[str, str, object]] = []
+
+    def flush() -> None:
+        maps = cell_maps_many(est, [sc for _, _, sc in pending])
+        rows.extend(_cell_row(name, split, k, pid, m, *masks[("marrow", k)])
+                    for (k, pid, _), m in zip(pending, maps))
+        pending.clear()
+
+    for k, pid in zip(keys, owners):
         img = data.banks["marrow"].raw(k)
         if ("marrow", k) not in masks:
             masks[("marrow", k)] = target_mask(img, Path(k), "marrow", cohort_root)
-        smears.append(smear_crops(est, img, *bank.segmentation(k)))
-    return [_cell_row(name, split, k, pid, maps, *masks[("marrow", k)])
-            for k, pid, maps in zip(keys, owners, cell_maps_many(est, smears))]
+        pending.append((k, pid, smear_crops(est, img, *bank.segmentation(k))))
+        if sum(len(sc.crops) for _, _, sc in pending) >= CELL_CHUNK_CROPS:
+            flush()
+    if pending:
+        flush()
+    return rows
 
 
 def _cell_row(name: str, split: str, key: str, pid: str, maps, mask: np.ndarray, source: str) -> dict:

@@ -153,8 +153,10 @@ def cell_maps_many(estimator, smears: Sequence[SmearCrops], method: str = "gradc
                    batch: int = CELL_CAM_BATCH) -> Iterator[CellMaps]:
     """``cell_maps`` of many smears, in order. Every smear's crops go through one private copy and one CAM
     context per fold member in batches of ``batch`` crops, whatever smear they come from: a crop's CAM and
-    P(PD) depend on that crop alone. Pooling weights (mean or attention MIL) are computed smear by smear,
-    as the model pools a patient. Stitching is lazy: one smear's full-size maps at a time."""
+    P(PD) depend on that crop alone. Pooling weights (mean or attention MIL) are computed smear by smear:
+    the model pools all of a patient's smears together, so a tile's weight and the ``probability`` here are
+    within its smear (the stitched map is the same either way: a softmax over a subset is a rescaling, and
+    ``stitch`` scales by the heaviest tile). Stitching is lazy: one smear's full-size maps at a time."""
     counts = [len(s.crops) for s in smears]
     bounds = np.concatenate([[0], np.cumsum(counts)]).astype(int)
     if bounds[-1] == 0:
@@ -209,6 +211,9 @@ def _crop_cams(net: torch.nn.Module, layer: str, x8: torch.Tensor, method: str,
             xb = normalize(x8[s:s + batch])
             cams.append(cam(input_tensor=xb, targets=[ClassifierOutputTarget(1)] * len(xb)))
             probs.append(_cam_probabilities(cam, net, xb))
+    # pytorch-grad-cam's context manager swallows an IndexError raised inside it: never return a partial batch
+    if sum(len(c) for c in cams) != len(x8):
+        raise RuntimeError(f"Grad-CAM returned maps for {sum(len(c) for c in cams)} of {len(x8)} crops.")
     return np.concatenate(cams), np.concatenate(probs)
 
 
