@@ -1,11 +1,12 @@
 """Out-of-fold AUC and attention on target of an IFE lane model's fold models, training patients only.
 
     python benchmarks/fold_attention.py --zoo data/demo/zoo --cohort data/demo/cohort --arch resnet18 \
-        [--density raw|albumin] [--profile quick]
+        [--density raw|albumin]
 
-Retrains the zoo's CV folds of one IFE architecture (its split, its seeds: seed + 1000·(fold + 1), as the
-trainer does) and reports each fold model's AUC and Grad-CAM attention on its held-out training patients.
-The test split is never read. Two uses: how much a single model's attention figure varies between
+Retrains the zoo's CV folds of one IFE architecture (its cohort, split, profile and seeds: seed + 1000·(fold
++ 1), as the trainer does) and reports each fold model's AUC and Grad-CAM attention on its held-out training
+patients. The test patients are never used (their images are decoded with the rest, nothing is fitted on
+them). Two uses: how much a single model's attention figure varies between
 training runs (the leaderboard's interval is over patients only), and whether an input change helps, judged
 on training folds before any build is looked at on test (``--density albumin``: lanes relative to the gel's
 albumin, ``zoo.lanes.albumin_scaled``).
@@ -38,17 +39,20 @@ def main() -> None:
     ap.add_argument("--cohort", type=Path, required=True)
     ap.add_argument("--arch", default="resnet18")
     ap.add_argument("--density", default="raw", choices=["raw", "albumin"])
-    ap.add_argument("--profile", default="quick")
     a = ap.parse_args()
     t = time.perf_counter()
+    run = json.loads((a.zoo / "run.json").read_text())
     cohort = load_cohort(a.cohort)
+    if run.get("cohort_fingerprint") and run["cohort_fingerprint"] != cohort.fingerprint:
+        sys.exit(f"{a.cohort} is not the cohort {a.zoo} was built on (fingerprints differ): its folds would not be "
+                 "the zoo's.")
+    profile, seed, pretrained = get_profile(run["profile"]["name"]), int(run.get("seed", 0)), bool(run.get("pretrained"))
     data = PatientData.from_cohort(cohort)
     split = split_from_dict(json.loads((a.zoo / "split.json").read_text()), cohort.patient_ids)
-    seed = int(json.loads((a.zoo / "run.json").read_text()).get("seed", 0))
     name, train, y_tr = f"ife_{a.arch}", data.subset(split.train), cohort.y[split.train]
     folds = []
     for f, (fit_idx, held) in enumerate(split.folds()):
-        est = create_model(name, get_profile(a.profile), seed=seed + 1000 * (f + 1), device="cpu",
+        est = create_model(name, profile, seed=seed + 1000 * (f + 1), device="cpu", pretrained=pretrained,
                            lane_density=a.density).fit(train.subset(fit_idx), y_tr[fit_idx])
         p = est.predict_proba(train.subset(held))[:, 1]
         ok = ~np.isnan(p)

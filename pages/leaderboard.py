@@ -69,7 +69,7 @@ table = pd.DataFrame({
     "OOF AUC": lb["oof_auc"], "Lift vs oracle": lb["oracle_lift"], "p vs best single": lb["p_vs_best_single"],
     "p (Holm)": lb["p_holm_vs_best_single"], "Published AUC": lb["published_auc"], "n": lb["n"],
     "Attention on target": lb["attention_on_target"], "(chance)": lb["attention_chance"],
-    "Attention × chance (95% CI)": [f"{r:.2f} ({c})" if pd.notna(r) else "" for r, c in
+    "Attention ÷ chance (95% CI)": [f"{r:.2f} ({c})" if pd.notna(r) else "" for r, c in
                                     zip(lb["attention_ratio"], _ci(lb["attention_ratio_lo"], lb["attention_ratio_hi"]))],
 })
 # against the best staging system (chosen on OOF AUC): ΔAUC with its paired bootstrap CI, NRI, LR test
@@ -98,6 +98,10 @@ num["p vs best single"] = st.column_config.NumberColumn(format="%.3f", help="Pai
                                                         "vs best single model (chosen by OOF AUC)")
 num["p (Holm)"] = st.column_config.NumberColumn(format="%.3f", help="Holm-adjusted across the ensembles compared")
 num["Published AUC"] = st.column_config.NumberColumn(format="%.4f", help=PUBLISHED_LABEL)
+num["Attention ÷ chance (95% CI)"] = st.column_config.TextColumn(
+    help="Mean Grad-CAM attention on target over its chance level, on the patients with a defined map; 2 = twice "
+         "where a map that ignored the target would put its heat. The interval resamples patients only: models of "
+         "the same architecture trained on other data can differ by more.")
 num["Attention on target"] = st.column_config.NumberColumn(
     format="%.3f", help="Share of Grad-CAM energy on the modality's target, test patients: plasma cells (marrow); for IFE the "
          "polyclonal γ region outside the bands where immunoparesis shows, or the M-protein bands where only "
@@ -220,20 +224,20 @@ def curves_tab() -> None:
                              ratio_ci=_ci(att["attention_ratio_lo"], att["attention_ratio_hi"]))
             cols = {"display": "Model", "attention_on_target": "all", "attention_ci": "95% CI",
                     "attention_correct": "correct", "attention_wrong": "wrong", "attention_chance": "chance",
-                    "attention_ratio": "× chance", "ratio_ci": "× chance 95% CI", "attention_on_bands": "on bands",
+                    "attention_ratio": "÷ chance", "ratio_ci": "÷ chance 95% CI", "attention_on_bands": "on bands",
                     "attention_bands_chance": "bands chance", "attention_target": "target"}
             has_bands = "attention_on_bands" in att and att["attention_on_bands"].notna().any()
             shown = [c for c in cols if c in att and (has_bands or c not in ("attention_on_bands",
                                                                              "attention_bands_chance"))]
             st.dataframe(att[shown].rename(columns=cols), hide_index=True, width="stretch",
                          column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                        for c in ("all", "correct", "wrong", "chance", "× chance", "on bands",
+                                        for c in ("all", "correct", "wrong", "chance", "÷ chance", "on bands",
                                                   "bands chance")})
             st.caption("Target per model as stored with its figures: ground truth on synthetic cohorts (plasma-cell "
                        "masks; for gels, the polyclonal γ region outside the M-protein bands, where immunoparesis, "
                        "the gel's risk signal, shows, with the share on the bands beside it), otherwise the "
                        "classical segmenter's masks and the documented band detector's bands. Intervals: 95 % bootstrap "
-                       "over the split's patients (1000 resamples); the ratio is mean attention over mean chance on "
+                       "over the split's patients with a defined map (1000 resamples); the ratio is mean attention over mean chance on "
                        "the same patients. They leave out the variation between training runs: models of the same "
                        "architecture trained on other folds can differ by more (docs/MODELS.md).")
 

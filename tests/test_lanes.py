@@ -108,8 +108,9 @@ def test_albumin_scaling_subtracts_each_columns_background_and_leaves_a_gel_with
     edge[:, -6:] += 0.8  # a dark gel edge over the λ lane
     a, b = albumin_scaled(_lane_view_of(od), 12), albumin_scaled(_lane_view_of(edge), 12)
     assert np.abs(a[8:].astype(int) - b[8:]).max() <= 3, "a column's constant background is removed"
-    blank = _lane_view_of(np.zeros((64, 72)))
-    assert (albumin_scaled(blank, 12) >= 254).all(), "no albumin: nothing to divide by, the gel stays blank"
+    faint = _lane_view_of(np.abs(np.random.default_rng(0).normal(0, 0.02, (64, 72))))
+    out = albumin_scaled(faint, 12)
+    assert out.min() >= 225, "no albumin peak (< 0.05): the gel keeps its scale, its noise is not blown up"
 
 
 def test_lane_view_refuses_an_unknown_density_and_the_bank_keeps_both_views_apart():

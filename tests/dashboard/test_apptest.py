@@ -78,7 +78,7 @@ def test_leaderboard_renders_and_threshold_drives_metrics(app_env):
     table = at.dataframe[0].value
     assert {"AUC", "AUC 95% CI", "Published AUC"} <= set(table.columns)
     # an image model's attention is shown as a multiple of chance with its interval over patients
-    ratio = table["Attention × chance (95% CI)"]
+    ratio = table["Attention ÷ chance (95% CI)"]
     assert ratio.str.match(r"^\d+\.\d\d \(\d+\.\d\d–\d+\.\d\d\)$").any()
     tables_before = [d.value.copy() for d in at.dataframe]
     at.slider(key="_w_threshold").set_value(0.9).run()
