@@ -124,3 +124,26 @@ def test_lane_view_refuses_an_unknown_density_and_the_bank_keeps_both_views_apar
     assert raw.shape == scaled.shape == (1, 3, 64, 72)
     assert not np.array_equal(raw.numpy(), scaled.numpy())
     assert np.array_equal(scaled[0].permute(1, 2, 0).numpy(), lane_view(img, 64, 12, "albumin")[0])
+
+
+def test_grad_cam_and_a_fold_bag_read_the_lanes_at_the_models_density(monkeypatch):
+    import zoo.lanes
+    from zoo.explain.gradcam import grad_cam
+    from zoo.models.cnn import CNNClassifier, FoldBag
+    from zoo.models.networks import ClassifierNet
+
+    est = CNNClassifier(arch="resnet18", modality="electrophoresis", image_size=64, view="lanes", lane_width=12,
+                        lane_density="albumin")
+    est.net_ = ClassifierNet("resnet18").eval()
+    assert FoldBag([est]).lane_density == "albumin"
+    seen = []
+    real = zoo.lanes.lane_view
+
+    def spy(img, height, lane_width, density="raw"):
+        seen.append(density)
+        return real(img, height, lane_width, density)
+
+    monkeypatch.setattr(zoo.lanes, "lane_view", spy)
+    img, _ = render_ife(np.random.default_rng(2), 224, "IgG", "kappa", 20.0, "monoclonal", 0.5, site="A")
+    res = grad_cam(est, img)
+    assert seen == ["albumin"] and res.lanes is not None and res.cam.shape == (224, 224)
