@@ -32,6 +32,7 @@ def main() -> None:
                      ("cohort_explorer", "Cohort explorer", "?filters=sex:female&filters=iss:III&filters=has:marrow",
                       "filtered"),
                      ("leaderboard", "Leaderboard", "", None),
+                     ("leaderboard", "Leaderboard", "", "Attention on target: correct vs wrong predictions"),
                      ("predictor", "Patient predictor", "?patient=A0006", None),
                      ("explainability", "Explainability", "?patient=A0006", None),
                      ("explainability", "Explainability", "?patient=A0006", "Clinical · SHAP"),
