@@ -47,7 +47,8 @@ if lb.empty:
     st.stop()
 
 for col in ("p_vs_best_single", "p_holm_vs_best_single", "published_auc", "oracle_lift", "attention_on_target",
-            "attention_chance", "attention_ratio", "attention_ratio_lo", "attention_ratio_hi", "delta_auc_vs_staging", "delta_auc_vs_staging_lo", "delta_auc_vs_staging_hi",
+            "attention_chance", "attention_ratio", "attention_ratio_lo", "attention_ratio_hi", "attention_on_bands",
+            "attention_bands_chance", "delta_auc_vs_staging", "delta_auc_vs_staging_lo", "delta_auc_vs_staging_hi",
             "nri_vs_staging", "lr_p_vs_staging"):
     lb[col] = pd.to_numeric(lb[col], errors="coerce")  # None -> NaN: shown as an empty cell
 
