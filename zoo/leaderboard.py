@@ -56,6 +56,7 @@ def leaderboard_table(zoo, split: str = "test") -> pd.DataFrame:
         vs = m.get("vs_best_single") or {}
         upd = m.get("after_intercept_update") or {}
         att = m.get("attention_on_target") or {}
+        att_ci = lambda k: (att.get(k) or [None, None])  # noqa: E731  (as ``ci``, for the attention record)
         unc = m.get("uncertainty") or {}
         row = {
             "model": name, "display": mf.get("display") or ens.get("display", name),
@@ -85,9 +86,9 @@ def leaderboard_table(zoo, split: str = "test") -> pd.DataFrame:
             "attention_wrong": att.get("wrong"), "attention_chance": att.get("chance"),
             "attention_target": att.get("target"), "attention_on_bands": att.get("on_bands"),
             "attention_bands_chance": att.get("bands_chance"),
-            "attention_lo": (att.get("mean_ci") or [None, None])[0], "attention_hi": (att.get("mean_ci") or [None, None])[1],
-            "attention_ratio": att.get("ratio"), "attention_ratio_lo": (att.get("ratio_ci") or [None, None])[0],
-            "attention_ratio_hi": (att.get("ratio_ci") or [None, None])[1],
+            "attention_lo": att_ci("mean_ci")[0], "attention_hi": att_ci("mean_ci")[1],
+            "attention_ratio": att.get("ratio"), "attention_ratio_lo": att_ci("ratio_ci")[0],
+            "attention_ratio_hi": att_ci("ratio_ci")[1],
             "conformal_coverage": unc.get("coverage"), "conformal_coverage_lo": (unc.get("coverage_ci") or [None])[0],
             "conformal_coverage_hi": (unc.get("coverage_ci") or [None, None])[1],
             "conformal_coverage_pd": unc.get("coverage_pd"), "conformal_coverage_non_pd": unc.get("coverage_non_pd"),

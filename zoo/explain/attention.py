@@ -21,8 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from zoo.models.networks import model_cam_layer, resolve_layer
-from zoo.preprocess import normalize
+from zoo.models.networks import model_cam_layer
 
 
 def target_mask(image: np.ndarray, image_path: Path | None, modality: str, cohort_root: Path | None) -> tuple[np.ndarray, str]:
@@ -104,18 +103,13 @@ def chance_share(mask: np.ndarray, lanes=None, uniform: np.ndarray | None = None
 
 def batched_cams(estimator, x_uint8: torch.Tensor, batch: int = 32) -> np.ndarray:
     """Grad-CAM (class PD) for a batch of denoised uint8 inputs; FoldBag members averaged. (N, S, S) in [0, 1]."""
-    from pytorch_grad_cam import GradCAM
-    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+    from zoo.explain.gradcam import cams_in_batches
 
     members = getattr(estimator, "members", [estimator])
     out = np.zeros((len(x_uint8),) + tuple(x_uint8.shape[-2:]), np.float32)
     for m in members:
         net = copy.deepcopy(m.net_).float().cpu().eval()
-        layer = resolve_layer(net, model_cam_layer(net, m, tuple(x_uint8.shape[-2:])))
-        with GradCAM(model=net, target_layers=[layer]) as cam:
-            for s in range(0, len(x_uint8), batch):
-                xb = normalize(x_uint8[s:s + batch])
-                out[s:s + len(xb)] += cam(input_tensor=xb, targets=[ClassifierOutputTarget(1)] * len(xb))
+        out += cams_in_batches(net, model_cam_layer(net, m, tuple(x_uint8.shape[-2:])), x_uint8, "gradcam", batch)[0]
     out /= len(members)
     mx = out.reshape(len(out), -1).max(axis=1)
     return out / np.where(mx > 0, mx, 1)[:, None, None]

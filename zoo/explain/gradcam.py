@@ -195,14 +195,15 @@ def _member_outputs(m, x8: torch.Tensor, bounds: np.ndarray, method: str, batch:
     """One fold member on every crop: CAMs and P(PD) from the same forward, then its pooling per smear."""
     net = copy.deepcopy(m.net_).float().cpu().eval()  # private copy: hooks never touch the shared model
     layer = deepest_layer_with_map(net, tuple(x8.shape[-2:]), CELL_CAM_MIN_SIDE)
-    cams, probs = _crop_cams(net, layer, x8, method, batch)
+    cams, probs = cams_in_batches(net, layer, x8, method, batch)
     weights, patient = _pool_per_smear(m, net, x8, probs, bounds, batch)
     return _MemberOutputs(cams, probs, weights, patient, layer)
 
 
-def _crop_cams(net: torch.nn.Module, layer: str, x8: torch.Tensor, method: str,
+def cams_in_batches(net: torch.nn.Module, layer: str, x8: torch.Tensor, method: str,
                batch: int) -> tuple[np.ndarray, np.ndarray]:
-    """(N, S, S) CAMs of class PD and (N,) P(PD) of uint8 crops, ``batch`` crops per forward/backward."""
+    """(N, S, S) CAMs of class PD and (N,) P(PD) of uint8 inputs (crops, lane views), ``batch`` per
+    forward/backward, on ``net`` (a private copy: the CAM hooks it)."""
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     cams, probs = [], []
