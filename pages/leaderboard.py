@@ -227,13 +227,15 @@ def curves_tab() -> None:
                     "attention_correct": "correct", "attention_wrong": "wrong", "attention_chance": "chance",
                     "attention_ratio": "÷ chance", "ratio_ci": "÷ chance 95% CI", "attention_on_bands": "on bands",
                     "attention_bands_chance": "bands chance", "attention_target": "target"}
-            has_bands = "attention_on_bands" in att and att["attention_on_bands"].notna().any()
-            shown = [c for c in cols if c in att and (has_bands or c not in ("attention_on_bands",
-                                                                             "attention_bands_chance"))]
-            st.dataframe(att[shown].rename(columns=cols), hide_index=True, width="stretch",
-                         column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                        for c in ("all", "correct", "wrong", "chance", "÷ chance", "on bands",
-                                                  "bands chance")})
+            for group, part in att.groupby("group", sort=False):  # one table per modality: no empty columns
+                has_bands = "attention_on_bands" in part and part["attention_on_bands"].notna().any()
+                shown = [c for c in cols if c in part and (has_bands or c not in ("attention_on_bands",
+                                                                                  "attention_bands_chance"))]
+                st.markdown(f"**{group}**")
+                st.dataframe(part[shown].rename(columns=cols), hide_index=True, width="stretch",
+                             column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                            for c in ("all", "correct", "wrong", "chance", "÷ chance", "on bands",
+                                                      "bands chance")})
             st.caption("Target per model as stored with its figures: ground truth on synthetic cohorts (plasma-cell "
                        "masks; for gels, the polyclonal γ region outside the M-protein bands, where immunoparesis, "
                        "the gel's risk signal, shows, with the share on the bands beside it), otherwise the "

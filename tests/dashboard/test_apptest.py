@@ -88,6 +88,17 @@ def test_leaderboard_renders_and_threshold_drives_metrics(app_env):
     assert at.session_state["threshold"] == pytest.approx(0.9)
 
 
+def test_leaderboard_attention_tables_have_no_empty_cells(app_env):
+    at = _run("../pages/leaderboard.py")
+    att = [d.value for d in at.dataframe if "÷ chance 95% CI" in d.value.columns]
+    assert len(att) >= 2, "one attention table per image modality"
+    for t in att:
+        # a column with a missing value would show Streamlit's grey 'None': band columns only where they apply
+        assert not t[[c for c in t.columns if c != "target"]].isna().any().any(), t
+    with_bands = [t for t in att if "on bands" in t.columns]
+    assert with_bands and len(with_bands) < len(att), "gel models show their bands, marrow models do not"
+
+
 MAIN_LABEL = "P(PD within 24 months), main ensemble"
 
 
