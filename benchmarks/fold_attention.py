@@ -1,15 +1,18 @@
-"""Out-of-fold AUC and attention on target of an IFE lane model's fold models, training patients only.
+"""Out-of-fold AUC and attention on target of an image model's fold models, training patients only.
 
     python benchmarks/fold_attention.py --zoo data/demo/zoo --cohort data/demo/cohort --arch resnet18 \
         [--density raw|albumin]
+    python benchmarks/fold_attention.py --zoo data/demo/zoo --cohort data/demo/cohort \
+        --model marrow_cell_vgg16_bn [--mask-background]
 
-Retrains the zoo's CV folds of one IFE architecture (its cohort, split, profile and seeds: seed + 1000·(fold
+Retrains the zoo's CV folds of one image model (``--arch A`` is ``--model ife_A``) (its cohort, split, profile and seeds: seed + 1000·(fold
 + 1), as the trainer does) and reports each fold model's AUC and Grad-CAM attention on its held-out training
 patients. The test patients are never used (their images are decoded with the rest, nothing is fitted on
 them). Two uses: how much a single model's attention figure varies between
 training runs (the leaderboard's interval is over patients only), and whether an input change helps, judged
 on training folds before any build is looked at on test (``--density albumin``: lanes relative to the gel's
-albumin, ``zoo.lanes.albumin_scaled``).
+albumin, ``zoo.lanes.albumin_scaled``; ``--mask-background``: plasma-cell crops with everything outside
+the cell's mask filled with the cell's mean colour, ``zoo.segment.cells.crops_from``).
 """
 from __future__ import annotations
 
@@ -37,9 +40,23 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--zoo", type=Path, required=True, help="a built zoo: its split.json and run seed are reused")
     ap.add_argument("--cohort", type=Path, required=True)
-    ap.add_argument("--arch", default="resnet18")
-    ap.add_argument("--density", default="raw", choices=["raw", "albumin"])
+    ap.add_argument("--arch", default="resnet18", help="an IFE architecture (ignored with --model)")
+    ap.add_argument("--model", help="a registered image model, e.g. marrow_cell_vgg16_bn")
+    ap.add_argument("--density", default="raw", choices=["raw", "albumin"], help="IFE lane models only")
+    ap.add_argument("--mask-background", action="store_true", help="cell-level marrow models only")
     a = ap.parse_args()
+    from zoo.models.registry import model_config
+
+    name = a.model or f"ife_{a.arch}"
+    cfg = model_config(name)
+    modality = "marrow" if cfg.modality == "marrow" else "electrophoresis"
+    if cfg.modality == "marrow" and cfg.family != "cell":
+        sys.exit(f"{name}: only cell-level marrow models are supported here.")
+    if a.density != "raw" and cfg.modality == "marrow":
+        sys.exit("--density applies to IFE lane models only.")
+    if a.mask_background and cfg.family != "cell":
+        sys.exit("--mask-background applies to cell-level marrow models only.")
+    variant = {"lane_density": a.density} if cfg.modality != "marrow" else {"mask_background": a.mask_background}
     t = time.perf_counter()
     run = json.loads((a.zoo / "run.json").read_text())
     cohort = load_cohort(a.cohort)
@@ -49,21 +66,22 @@ def main() -> None:
     profile, seed, pretrained = get_profile(run["profile"]["name"]), int(run.get("seed", 0)), bool(run.get("pretrained"))
     data = PatientData.from_cohort(cohort)
     split = split_from_dict(json.loads((a.zoo / "split.json").read_text()), cohort.patient_ids)
-    name, train, y_tr = f"ife_{a.arch}", data.subset(split.train), cohort.y[split.train]
+    train, y_tr = data.subset(split.train), cohort.y[split.train]
     folds = []
     for f, (fit_idx, held) in enumerate(split.folds()):
         est = create_model(name, profile, seed=seed + 1000 * (f + 1), device="cpu", pretrained=pretrained,
-                           lane_density=a.density).fit(train.subset(fit_idx), y_tr[fit_idx])
+                           **variant).fit(train.subset(fit_idx), y_tr[fit_idx])
         p = est.predict_proba(train.subset(held))[:, 1]
         ok = ~np.isnan(p)
         att = attention_table({name: est}, data, np.asarray(split.train)[held], "oof", cohort.root,
-                              {name: "electrophoresis"})
+                              {name: modality})
         folds.append({"fold": f, "auc": round(float(roc_auc_score(y_tr[held][ok], p[ok])), 4),
                       "attention": round(float(att["on_target"].mean()), 4),
                       "chance": round(float(att["target_share_of_image"].mean()), 4),
+                      "ratio": round(float(att["on_target"].mean() / att["target_share_of_image"].mean()), 3),
                       "on_bands": round(float(att["on_bands"].mean()), 4) if "on_bands" in att else None})
         print(json.dumps(folds[-1]), flush=True)
-    print(json.dumps({"model": name, "density": a.density, "folds": folds,
+    print(json.dumps({"model": name, **variant, "folds": folds,
                       "mean_fold_auc": round(float(np.mean([r["auc"] for r in folds])), 4),
                       "mean_attention": round(float(np.mean([r["attention"] for r in folds])), 4),
                       "seconds": round(time.perf_counter() - t, 1)}, indent=2))

@@ -53,6 +53,12 @@ for col in ("p_vs_best_single", "p_holm_vs_best_single", "published_auc", "oracl
     lb[col] = pd.to_numeric(lb[col], errors="coerce")  # None -> NaN: shown as an empty cell
 
 
+def _members(ratios) -> list[str]:
+    """Each fold model's attention ÷ chance, e.g. '0.62 · 2.10 · 0.60'; '—' for a model with one member."""
+    return [" · ".join("—" if v is None or pd.isna(v) else f"{v:.2f}" for v in r)
+            if hasattr(r, "__len__") and not isinstance(r, str) and len(r) > 1 else "—" for r in ratios]
+
+
 def _ci(lo, hi, fmt="{:.2f}"):
     return [f"{fmt.format(a)}–{fmt.format(b)}" if pd.notna(a) and pd.notna(b) else "—" for a, b in zip(lo, hi)]
 
@@ -222,10 +228,13 @@ def curves_tab() -> None:
     if len(att):
         with st.expander("Attention on target: correct vs wrong predictions"):
             att = att.assign(attention_ci=_ci(att["attention_lo"], att["attention_hi"], "{:.3f}"),
-                             ratio_ci=_ci(att["attention_ratio_lo"], att["attention_ratio_hi"]))
+                             ratio_ci=_ci(att["attention_ratio_lo"], att["attention_ratio_hi"]),
+                             members=_members(att["attention_members_ratio"] if "attention_members_ratio" in att
+                                              else [None] * len(att)))
             cols = {"display": "Model", "attention_on_target": "all", "attention_ci": "95% CI",
                     "attention_correct": "correct", "attention_wrong": "wrong", "attention_chance": "chance",
-                    "attention_ratio": "÷ chance", "ratio_ci": "÷ chance 95% CI", "attention_on_bands": "on bands",
+                    "attention_ratio": "÷ chance", "ratio_ci": "÷ chance 95% CI",
+                    "members": "fold models ÷ chance", "attention_on_bands": "on bands",
                     "attention_bands_chance": "bands chance", "attention_target": "target"}
             for group, part in att.groupby("group", sort=False):  # one table per modality: no empty columns
                 has_bands = "attention_on_bands" in part and part["attention_on_bands"].notna().any()
@@ -241,8 +250,11 @@ def curves_tab() -> None:
                        "the gel's risk signal, shows, with the share on the bands beside it), otherwise the "
                        "classical segmenter's masks and the documented band detector's bands. Intervals: 95 % bootstrap "
                        "over the split's patients with a defined map (1000 resamples); the ratio is mean attention over mean chance on "
-                       "the same patients. They leave out the variation between training runs: models of the same "
-                       "architecture trained on other folds can differ by more (docs/MODELS.md).")
+                       "the same patients. They leave out the variation between training runs; the 'fold models' column "
+                       "shows some of it: the ratio of each cross-validation fold model of the same architecture "
+                       "(trained on part of the training patients, then set aside for the final model) on the same "
+                       "test patients. '—': not computed, for cell-level marrow models, whose three extra Grad-CAM "
+                       "passes would cost minutes per model (docs/MODELS.md).")
 
     abl = metrics.get("ablation", {})
     if abl:

@@ -1,4 +1,5 @@
 """One AppTest per page on the tiny cohort + test zoo."""
+import pandas as pd
 import pytest
 
 from tests.dashboard.conftest import make_app
@@ -97,6 +98,9 @@ def test_leaderboard_attention_tables_have_no_empty_cells(app_env):
         assert not t[[c for c in t.columns if c != "target"]].isna().any().any(), t
     with_bands = [t for t in att if "on bands" in t.columns]
     assert with_bands and len(with_bands) < len(att), "gel models show their bands, marrow models do not"
+    # each fold model's ratio beside the final model's: the training-run spread the interval leaves out
+    members = pd.concat([t["fold models ÷ chance"] for t in att])
+    assert members.str.match(r"^\d+\.\d\d( · \d+\.\d\d)+$").any(), members
 
 
 MAIN_LABEL = "P(PD within 24 months), main ensemble"

@@ -139,3 +139,51 @@ def test_ratio_to_chance_uses_the_same_images_as_the_attention_and_resamples_bot
     mean_width = (s["mean_ci"][1] - s["mean_ci"][0]) / s["chance"]
     assert s["ratio"] == pytest.approx(s["mean"] / s["chance"])
     assert s["ratio_ci"][1] - s["ratio_ci"][0] < 0.3 * mean_width, "chance resampled with the attention"
+
+
+def test_a_lane_bags_member_cams_are_each_member_alone_and_average_to_the_bags():
+    import torch
+
+    from zoo.explain.attention import batched_cams, member_cams
+    from zoo.models.cnn import CNNClassifier, FoldBag
+    from zoo.models.networks import ClassifierNet
+
+    members = []
+    for seed in (0, 1, 2):
+        torch.manual_seed(seed)
+        m = CNNClassifier(arch="resnet18", modality="electrophoresis", image_size=64, view="lanes", lane_width=12)
+        m.net_ = ClassifierNet("resnet18").eval()
+        members.append(m)
+    bag = FoldBag(members)
+    x = torch.from_numpy(np.random.default_rng(0).integers(0, 255, (3, 3, *members[0].input_hw()), dtype=np.uint8))
+    mean, own = member_cams(bag, x)
+    assert len(own) == 3
+    np.testing.assert_allclose(mean, batched_cams(bag, x), atol=1e-6)
+    for m, o in zip(members, own):
+        alone = batched_cams(m, x)  # one member: its CAMs, scaled to a maximum of 1 per input
+        mx = o.reshape(len(o), -1).max(axis=1)[:, None, None]
+        np.testing.assert_allclose(o / np.where(mx > 0, mx, 1), alone, atol=1e-5)
+    assert np.abs(own[0] - own[1]).max() > 1e-3, "differently seeded members give different maps"
+    avg = np.mean(own, axis=0)
+    mx = avg.reshape(len(avg), -1).max(axis=1)[:, None, None]
+    np.testing.assert_allclose(mean, avg / np.where(mx > 0, mx, 1), atol=1e-6)
+
+
+def test_members_summary_gives_each_fold_models_ratio_on_the_same_patients():
+    from zoo.explain.attention import _members_summary
+
+    att = pd.DataFrame({"patient_id": ["a", "a", "b"], "on_target": [0.4, np.nan, 0.6],
+                        "member0_on_target": [0.2, 0.5, 0.4], "member0_chance": [0.2, 0.2, 0.2],
+                        "member1_on_target": [0.8, np.nan, 0.6], "member1_chance": [0.2, 0.4, 0.2]})
+    m0, m1 = _members_summary(att)["members"]
+    assert m0["mean"] == pytest.approx((0.35 + 0.4) / 2) and m0["ratio"] == pytest.approx(0.375 / 0.2)
+    # member 1's all-zero map of a's second image leaves that image's chance out, as for the bag
+    assert m1["mean"] == pytest.approx(0.7) and m1["chance"] == pytest.approx(0.2)
+    assert _members_summary(att.drop(columns=[c for c in att if c.startswith("member")])) == {}
+    # a fold model with no defined map keeps its place (None), and the others are still reported
+    blank = att.assign(member0_on_target=np.nan)
+    none, m1b = _members_summary(blank)["members"]
+    assert none == {"mean": None, "chance": None, "ratio": None} and m1b == m1
+    # another model's member columns, empty for this model (its fold models were not mapped): no members at all
+    unmapped = att.assign(**{c: np.nan for c in att if c.startswith("member")})
+    assert _members_summary(unmapped) == {}

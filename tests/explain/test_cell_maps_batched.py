@@ -144,3 +144,49 @@ def test_attention_rows_equal_the_per_smear_computation_and_a_smear_without_crop
         assert r["on_target"] == pytest.approx(energy_inside(ref.stitched, mask), abs=1e-5)
         assert r["target_share_of_image"] == pytest.approx(chance_share(mask, uniform=ref.uniform), abs=1e-5)
         assert r["target_share_whole_image"] == pytest.approx(float(mask.mean()))
+
+
+def test_each_fold_members_maps_are_that_member_mapped_alone(case):
+    estimator, smears, _ = case
+    crops = [smear_crops(estimator, *s) for s in smears]
+    bag = list(cell_maps_many(estimator, crops, batch=2, per_member=True))
+    plain = list(cell_maps_many(estimator, crops, batch=2))
+    assert all(p.members == () for p in plain), "members are stitched only when asked for"
+    for j, member in enumerate(estimator.members):
+        alone = list(cell_maps_many(member, crops, batch=2))
+        for b, p, a in zip(bag, plain, alone):
+            np.testing.assert_allclose(b.stitched, p.stitched, atol=1e-6)  # the bag's own maps are unchanged
+            if not a.tiles:
+                assert b.members == ()  # a smear without crops has no member maps either
+                continue
+            stitched, uniform = b.members[j]
+            np.testing.assert_allclose(stitched, a.stitched, atol=1e-5)
+            np.testing.assert_allclose(uniform, a.uniform, atol=1e-5)
+    # two differently seeded members: their maps differ, so the spread shown is real
+    some = next(b for b in bag if b.tiles)
+    assert np.abs(some.members[0][0] - some.members[1][0]).max() > 1e-3
+
+
+def test_attention_rows_carry_each_members_attention_and_chance(case):
+    from zoo.explain.attention import _cell_rows, _members_summary
+
+    estimator, smears, _ = case
+    keys = [f"s{i}.png" for i in range(len(smears))]
+    by_key = dict(zip(keys, smears))
+    data = SimpleNamespace(banks={"marrow": SimpleNamespace(raw=lambda k: by_key[k][0])}, cells=None,
+                           eval_cells=SimpleNamespace(segmentation=lambda k: by_key[k][1:]))
+    rng = np.random.default_rng(2)
+    masks = {("marrow", k): (rng.random((SIDE, SIDE)) < 0.3, "ground truth") for k in keys}
+    owners = ["p0", "p0", "p1", "p2"]
+    rows = pd.DataFrame(_cell_rows("m", estimator, data, keys, owners, "test", None, masks))
+    for j, member in enumerate(estimator.members):
+        alone = pd.DataFrame(_cell_rows("m", member, data, keys, owners, "test", None, masks))
+        np.testing.assert_allclose(rows[f"member{j}_on_target"], alone["on_target"], atol=1e-5)
+        np.testing.assert_allclose(rows[f"member{j}_chance"], alone["target_share_of_image"], atol=1e-5)
+        assert f"member{j}_on_target" not in alone, "a single model has no members"
+    members = _members_summary(rows)["members"]
+    assert len(members) == len(estimator.members)
+    ok = rows["member0_on_target"].notna()
+    per = rows[ok].groupby("patient_id")[["member0_on_target", "member0_chance"]].mean()
+    assert members[0]["mean"] == pytest.approx(per["member0_on_target"].mean())
+    assert members[0]["ratio"] == pytest.approx(per["member0_on_target"].mean() / per["member0_chance"].mean())

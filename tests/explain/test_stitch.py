@@ -48,7 +48,8 @@ def test_a_cell_model_grad_cam_is_stitched_onto_its_crops_with_mean_pooling_weig
     img = rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)
     inst = [{"id": 1, "is_plasma": True, "centroid": [20.0, 20.0]}, {"id": 2, "is_plasma": False, "centroid": [50, 50]},
             {"id": 3, "is_plasma": True, "centroid": [70.0, 70.0]}]
-    stitched, tiles, prob, uniform, _ = cell_maps(est, img, np.zeros((96, 96), np.int32), inst)
+    maps = cell_maps(est, img, np.zeros((96, 96), np.int32), inst)
+    stitched, tiles, prob, uniform = maps.stitched, maps.tiles, maps.probability, maps.uniform
     assert len(tiles) == 2 and [t.weight for t in tiles] == [0.5, 0.5]  # the non-plasma cell is not a crop
     assert tiles[0].box == (13, 13, 27, 27) and tiles[1].box == (63, 63, 77, 77)  # half = round(32*96/224/2)
     assert 0 <= prob <= 1 and prob == pytest.approx(np.mean([t.probability for t in tiles]))

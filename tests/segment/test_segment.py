@@ -163,6 +163,14 @@ def test_zoo_stores_attention_on_target(test_zoo):
                 assert a["ratio_ci"][0] <= a["ratio"] <= a["ratio_ci"][1]
         else:  # every map of this model was all-zero on test: no share, and no made-up number
             assert np.isnan(a["mean"])
+        # each CV fold model's figure on the same test patients is stored beside the final model's (not for
+        # cell-level models: zoo.training.trainer.FOLD_ATTENTION_FAMILIES)
+        if test_zoo.manifest["models"][n]["family"] == "cell":
+            assert "members" not in a
+            continue
+        assert len(a["members"]) == test_zoo.manifest["profile"]["cv_folds"]
+        for r in a["members"]:  # a fold model whose maps were all zero has no figure, not a made-up one
+            assert r["mean"] is None or (0 <= r["mean"] <= 1 and r["ratio"] == pytest.approx(r["mean"] / r["chance"]))
     assert sum(m[n]["test"]["attention_on_target"]["n_defined"] for n in cams) > 0
     from zoo.failures import failure_table
 

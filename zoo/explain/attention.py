@@ -103,16 +103,23 @@ def chance_share(mask: np.ndarray, lanes=None, uniform: np.ndarray | None = None
 
 def batched_cams(estimator, x_uint8: torch.Tensor, batch: int = 32) -> np.ndarray:
     """Grad-CAM (class PD) for a batch of denoised uint8 inputs; FoldBag members averaged. (N, S, S) in [0, 1]."""
+    return member_cams(estimator, x_uint8, batch)[0]
+
+
+def member_cams(estimator, x_uint8: torch.Tensor, batch: int = 32) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(the bag's CAMs as ``batched_cams``, each fold member's own CAMs): the same Grad-CAM passes, the
+    members kept apart so that the spread between training runs can be shown beside the bag's figure."""
     from zoo.explain.gradcam import cams_in_batches
 
     members = getattr(estimator, "members", [estimator])
-    out = np.zeros((len(x_uint8),) + tuple(x_uint8.shape[-2:]), np.float32)
+    own = []
     for m in members:
         net = copy.deepcopy(m.net_).float().cpu().eval()
-        out += cams_in_batches(net, model_cam_layer(net, m, tuple(x_uint8.shape[-2:])), x_uint8, "gradcam", batch)[0]
-    out /= len(members)
+        own.append(cams_in_batches(net, model_cam_layer(net, m, tuple(x_uint8.shape[-2:])), x_uint8, "gradcam",
+                                   batch)[0].astype(np.float32))
+    out = np.mean(own, axis=0)
     mx = out.reshape(len(out), -1).max(axis=1)
-    return out / np.where(mx > 0, mx, 1)[:, None, None]
+    return out / np.where(mx > 0, mx, 1)[:, None, None], own
 
 
 def attention_table(models: dict[str, object], data, patient_idx: np.ndarray, split: str,
@@ -140,8 +147,8 @@ def attention_table(models: dict[str, object], data, patient_idx: np.ndarray, sp
             continue
         x = first.bank_tensor(bank)[torch.from_numpy(bank.index_of(keys))]
         lanes_view = getattr(first, "view", "whole") == "lanes"
-        cams = batched_cams(est, x)
-        for k, pid, cam in zip(keys, owners, cams):
+        cams, own = member_cams(est, x)
+        for j, (k, pid, cam) in enumerate(zip(keys, owners, cams)):
             if (mod, k) not in masks:
                 img = bank.raw(k)
                 masks[(mod, k)] = target_mask(img, Path(k), mod, cohort_root)
@@ -150,13 +157,18 @@ def attention_table(models: dict[str, object], data, patient_idx: np.ndarray, sp
             if lanes is not None:  # the map over straightened lanes goes back onto each lane of the gel
                 from zoo.lanes import unstraighten
 
-                big = unstraighten(cam, lanes, mask.shape)
+                def on_image(c):
+                    return unstraighten(c, lanes, mask.shape)
             else:
-                big = np.asarray(Image.fromarray(cam).resize(mask.shape[::-1], Image.BILINEAR))
+                def on_image(c):
+                    return np.asarray(Image.fromarray(c).resize(mask.shape[::-1], Image.BILINEAR))
+            big = on_image(cam)
             chance = chance_share(mask, lanes)
             row = {"patient_id": pid, "split": split, "model": name, "image": Path(k).name,
                    "on_target": energy_inside(big, mask), "target_share_of_image": chance,
                    "target_share_whole_image": float(mask.mean()), "target_source": source}
+            if len(own) > 1:  # a member's chance is the bag's: the same lanes or image
+                row.update(_member_columns([(energy_inside(on_image(o[j]), mask), chance) for o in own]))
             if mod == "electrophoresis" and ("bands", k) not in masks:
                 masks[("bands", k)] = band_mask(mask.shape, Path(k), cohort_root)
             bands = masks.get(("bands", k)) if mod == "electrophoresis" else None
@@ -182,7 +194,7 @@ def _cell_rows(name: str, est, data, keys: list[str], owners: list[str], split: 
     pending: list[tuple[str, str, object]] = []
 
     def flush() -> None:
-        maps = cell_maps_many(est, [sc for _, _, sc in pending])
+        maps = cell_maps_many(est, [sc for _, _, sc in pending], per_member=True)
         rows.extend(_cell_row(name, split, k, pid, m, *masks[("marrow", k)])
                     for (k, pid, _), m in zip(pending, maps))
         pending.clear()
@@ -203,10 +215,22 @@ def _cell_row(name: str, split: str, key: str, pid: str, maps, mask: np.ndarray,
     """One smear's attention row; a smear without plasma-cell crops has no map, so its shares are NaN."""
     from zoo.explain.gradcam import energy_inside
 
-    return {"patient_id": pid, "split": split, "model": name, "image": Path(key).name,
-            "on_target": energy_inside(maps.stitched, mask) if maps.tiles else float("nan"),
-            "target_share_of_image": chance_share(mask, uniform=maps.uniform) if maps.tiles else float("nan"),
-            "target_share_whole_image": float(mask.mean()), "target_source": source}
+    row = {"patient_id": pid, "split": split, "model": name, "image": Path(key).name,
+           "on_target": energy_inside(maps.stitched, mask) if maps.tiles else float("nan"),
+           "target_share_of_image": chance_share(mask, uniform=maps.uniform) if maps.tiles else float("nan"),
+           "target_share_whole_image": float(mask.mean()), "target_source": source}
+    if len(maps.members) > 1:
+        row.update(_member_columns([(energy_inside(st, mask), chance_share(mask, uniform=un))
+                                    for st, un in maps.members]))
+    return row
+
+
+def _member_columns(pairs: list[tuple[float, float]]) -> dict:
+    """One image's (attention, chance) per fold member as ``member{j}_on_target`` / ``member{j}_chance``."""
+    out = {}
+    for j, (on, chance) in enumerate(pairs):
+        out[f"member{j}_on_target"], out[f"member{j}_chance"] = on, chance
+    return out
 
 
 def summarise(att: pd.DataFrame, preds: pd.DataFrame, thresholds: dict[str, float]) -> dict:
@@ -239,10 +263,33 @@ def summarise(att: pd.DataFrame, preds: pd.DataFrame, thresholds: dict[str, floa
             # every target source of this model's images (a split may mix annotated and detected targets)
             "target": "; ".join(sorted(images["target_source"].astype(str).unique())),
             **_bands_summary(images),
+            **_members_summary(images),
             # an all-zero CAM has no defined share (NaN); a model whose maps are all zero has no mean
             "n_defined": int(g["on_target"].notna().sum()),
             **_uncertainty(g["on_target"].to_numpy(float), chance)}
     return out
+
+
+def _members_summary(rows: pd.DataFrame) -> dict:
+    """Each fold member's mean attention, chance and their ratio on the same patients as the bag's figure
+    (per patient over the images with a defined map, then over patients). The bag's interval is over patients
+    only; the members show the variation between training runs that it leaves out."""
+    out = []
+    j = 0
+    # columns present but empty: this model's fold models were not mapped (rows of several models share columns)
+    if not any(rows[c].notna().any() for c in rows if c.startswith("member") and c.endswith("_chance")):
+        return {}
+    while f"member{j}_on_target" in rows:
+        on, ch = rows[f"member{j}_on_target"], rows[f"member{j}_chance"]
+        ok = on.notna() & ch.notna()
+        j += 1
+        if not ok.any():  # every map of this fold model was all zero: no share is defined
+            out.append({"mean": None, "chance": None, "ratio": None})
+            continue
+        per = rows[ok].assign(on=on[ok], ch=ch[ok]).groupby("patient_id")[["on", "ch"]].mean()
+        mean, chance = float(per["on"].mean()), float(per["ch"].mean())
+        out.append({"mean": mean, "chance": chance, "ratio": mean / chance if chance > 0 else None})
+    return {"members": out} if out else {}
 
 
 ATTENTION_BOOTSTRAP = 1000

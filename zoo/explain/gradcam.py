@@ -112,6 +112,8 @@ class CellMaps(NamedTuple):
     probability: float     # the patient's pooled P(PD) from these crops
     uniform: np.ndarray    # the same stitching of all-ones crop maps: the chance map
     layer: str | None      # the CAM layer (None without crops)
+    members: tuple = ()    # with ``per_member``: one (stitched, uniform) pair per fold member, its own crops'
+    #                        maps and pooling weights (how much one training run's map differs from another's)
 
 
 class SmearCrops(NamedTuple):
@@ -150,13 +152,15 @@ def cell_maps(estimator, image: np.ndarray, labels: np.ndarray, instances: list[
 
 
 def cell_maps_many(estimator, smears: Sequence[SmearCrops], method: str = "gradcam",
-                   batch: int = CELL_CAM_BATCH) -> Iterator[CellMaps]:
+                   batch: int = CELL_CAM_BATCH, per_member: bool = False) -> Iterator[CellMaps]:
     """``cell_maps`` of many smears, in order. Every smear's crops go through one private copy and one CAM
     context per fold member in batches of ``batch`` crops, whatever smear they come from: a crop's CAM and
     P(PD) depend on that crop alone. Pooling weights (mean or attention MIL) are computed smear by smear:
     the model pools all of a patient's smears together, so a tile's weight and the ``probability`` here are
     within its smear (the stitched map is the same either way: a softmax over a subset is a rescaling, and
-    ``stitch`` scales by the heaviest tile). Stitching is lazy: one smear's full-size maps at a time."""
+    ``stitch`` scales by the heaviest tile). Stitching is lazy: one smear's full-size maps at a time.
+    ``per_member`` also stitches each fold member's own maps (``CellMaps.members``): the bag's figure is an
+    average of training runs, and the members show how far one run's attention is from another's."""
     counts = [len(s.crops) for s in smears]
     bounds = np.concatenate([[0], np.cumsum(counts)]).astype(int)
     if bounds[-1] == 0:
@@ -172,7 +176,22 @@ def cell_maps_many(estimator, smears: Sequence[SmearCrops], method: str = "gradc
             yield _empty_maps(s.shape)
             continue
         patient = float(np.mean([o.patient[i] for o in outs]))
-        yield _stitched_maps(s, cam_tiles[a:b], w[a:b], p[a:b], patient, outs[-1].layer)
+        maps = _stitched_maps(s, cam_tiles[a:b], w[a:b], p[a:b], patient, outs[-1].layer)
+        if per_member:
+            maps = maps._replace(members=tuple(_member_maps(s, o.cams[a:b], o.weights[a:b], w[a:b], maps.uniform)
+                                               for o in outs))
+        yield maps
+
+
+def _member_maps(smear: SmearCrops, cams: np.ndarray, weights: np.ndarray, bag_weights: np.ndarray,
+                 bag_uniform: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One fold member's (stitched, uniform) maps on a smear. Under mean pooling every member weighs the crops
+    equally, so its chance map is the bag's and is not stitched again."""
+    from zoo.explain.stitch import stitch
+
+    same = np.allclose(weights, bag_weights)
+    return (stitch(cams, smear.boxes, smear.shape, weights),
+            bag_uniform if same else stitch(np.ones_like(cams), smear.boxes, smear.shape, weights))
 
 
 def _empty_maps(shape: tuple[int, int]) -> CellMaps:

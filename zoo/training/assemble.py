@@ -308,10 +308,26 @@ def _attention(out: Path, names, data, split, ext, cohort, ext_cohort, prof) -> 
         return pd.DataFrame()
     models = {n: load_fitted(model_config(n), out / "models" / n, device="cpu") for n in cams}
     modality_of = {n: model_config(n).modality for n in cams}
-    parts = [attention_table(models, data, split.test, "test", cohort.root, modality_of)]
+    parts = [_with_fold_models(out, attention_table(models, data, split.test, "test", cohort.root, modality_of))]
     if ext is not None and prof.name == "paper":
         parts.append(attention_table(models, ext, np.arange(len(ext)), "external", ext_cohort.root, modality_of))
     return pd.concat(parts, ignore_index=True)
+
+
+def _with_fold_models(out: Path, att: pd.DataFrame) -> pd.DataFrame:
+    """The test rows with each model's CV fold models' attention beside them (written by the trainer as
+    ``models/NAME/fold_attention.parquet``, hashed with the model; same images, ``member{j}_*`` columns)."""
+    parts = []
+    for name, g in att.groupby("model", sort=False):
+        f = out / "models" / name / "fold_attention.parquet"
+        fold = pd.read_parquet(f) if f.is_file() else None
+        # rows are keyed by patient and file name; should one patient hold two files of one name, the figures
+        # could not be matched to their images, and the fold models' columns are left out rather than guessed
+        if fold is not None and not fold.duplicated(["patient_id", "image"]).any() \
+                and not g.duplicated(["patient_id", "image"]).any():
+            g = g.merge(fold, on=["patient_id", "image"], how="left")
+        parts.append(g)
+    return pd.concat(parts, ignore_index=True) if parts else att
 
 
 def _ablation(out, preds, y, splits, members, member_modality, clin, emb, fold) -> dict:

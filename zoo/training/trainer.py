@@ -84,7 +84,7 @@ def _trainable(name: str, cohort: Cohort, minimum: int = 10) -> bool:
 
 def _fit_model(name: str, profile: Profile, data: PatientData, y: np.ndarray, split: Split,
                ext: PatientData | None, device: str, seed: int, pretrained: bool, prog: Progress,
-               case_weights: np.ndarray | None = None) -> dict:
+               case_weights: np.ndarray | None = None, cohort_root: Path | None = None) -> dict:
     """One model: out-of-fold scores, the final model, its recalibrator, and what it predicts.
 
     The recalibrator (Platt or isotonic, chosen by inner CV) is fitted on the out-of-fold scores of the
@@ -159,7 +159,33 @@ def _fit_model(name: str, profile: Profile, data: PatientData, y: np.ndarray, sp
     if want_emb and refit:
         out["embeddings"] = {"oof": oof_emb, "test": e_test.astype(np.float32),
                              "external": e_ext.astype(np.float32) if ext is not None else None}
+    if cfg.family in FOLD_ATTENTION_FAMILIES and refit and len(fold_models) > 1 and cohort_root is not None:
+        out["fold_attention"] = fold_model_attention(name, fold_models, data, split.test, cohort_root)
     return out
+
+
+# Image models whose fold models' attention is stored. Not the cell-level ones: three more Grad-CAM passes over
+# every test crop cost 60-85 s per model on 2 CPU cores (VGG16-BN on the demo's test smears, 2026-12-06), a
+# fifth of the quick build for five models; lane and whole-field models cost seconds (docs/BENCHMARKS.md).
+FOLD_ATTENTION_FAMILIES = ("cnn",)
+
+
+def fold_model_attention(name: str, fold_models: list, data: PatientData, test_idx: np.ndarray,
+                         cohort_root: Path) -> pd.DataFrame:
+    """Each CV fold model's attention on target on the test images (``member{j}_on_target`` / ``_chance``).
+
+    Why: the final model is one training run; its attention figure's interval is over patients and leaves
+    out how far another run's attention would be. The fold models are such runs, already trained, and are
+    discarded after this; their figures are stored beside the final model's (``zoo.explain.attention``).
+    """
+    from zoo.explain.attention import attention_table
+    from zoo.models.cnn import FoldBag
+
+    cfg = model_config(name)
+    rows = attention_table({name: FoldBag(fold_models)}, data, np.asarray(test_idx), "test", cohort_root,
+                           {name: cfg.modality})
+    keep = ["patient_id", "image"] + [c for c in rows if c.startswith("member")]
+    return rows[keep] if len(rows) else pd.DataFrame(columns=["patient_id", "image"])
 
 
 def _commit_model(out_dir: Path, name: str, res: dict, ids: dict[str, list[str]], fold: np.ndarray) -> None:
@@ -179,6 +205,8 @@ def _commit_model(out_dir: Path, name: str, res: dict, ids: dict[str, list[str]]
     if res["external"] is not None:
         frames.append(_predictions_frame(ids["external"], "external", res["external"], raw.get("external")))
     atomic_write_parquet(tmp / "predictions.parquet", pd.concat(frames))
+    if res.get("fold_attention") is not None:
+        atomic_write_parquet(tmp / "fold_attention.parquet", res["fold_attention"])
     if res.get("embeddings"):
         save_arrays({k: v for k, v in res["embeddings"].items() if v is not None}, tmp / "embeddings.safetensors")
     atomic_write_json(tmp / "DONE.json", {"files": hash_tree(tmp)})
@@ -329,7 +357,8 @@ def _train_into(out: Path, cohort_dir, prof: Profile, external, device, seed, mo
                 raise Interrupted(f"stopped before {name} (stop_after={stop_after})")
             t = time.perf_counter()
             try:
-                res = _fit_model(name, prof, data, y, split, ext, device, seed, pretrained, prog, case_weights)
+                res = _fit_model(name, prof, data, y, split, ext, device, seed, pretrained, prog, case_weights,
+                                 cohort.root)
                 _commit_model(out, name, res, ids, split.fold)
             except (KeyboardInterrupt, Interrupted, MemoryError):
                 raise
@@ -397,7 +426,7 @@ def train_one_model(job: dict, name: str) -> float:
     ids = {"train": [data.ids[i] for i in split.train], "test": [data.ids[i] for i in split.test],
            "external": ext.ids if ext else []}
     res = _fit_model(name, job["profile"], data, y, split, ext, job["device"], job["seed"], job["pretrained"],
-                     Progress(1, None, bars=False), case_weights)
+                     Progress(1, None, bars=False), case_weights, cohort.root)
     _commit_model(out, name, res, ids, split.fold)
     return round(time.perf_counter() - t, 2)
 
