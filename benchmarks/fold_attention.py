@@ -31,11 +31,11 @@ def main() -> None:
     from sklearn.metrics import roc_auc_score
 
     from zoo.cohort import load_cohort
-    from zoo.data import PatientData
     from zoo.explain.attention import attention_table
     from zoo.models.registry import create_model
     from zoo.training.profiles import get_profile
     from zoo.training.splits import split_from_dict
+    from zoo.training.trainer import prepare_data
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--zoo", type=Path, required=True, help="a built zoo: its split.json and run seed are reused")
@@ -64,8 +64,9 @@ def main() -> None:
         sys.exit(f"{a.cohort} is not the cohort {a.zoo} was built on (fingerprints differ): its folds would not be "
                  "the zoo's.")
     profile, seed, pretrained = get_profile(run["profile"]["name"]), int(run.get("seed", 0)), bool(run.get("pretrained"))
-    data = PatientData.from_cohort(cohort)
     split = split_from_dict(json.loads((a.zoo / "split.json").read_text()), cohort.patient_ids)
+    # the trainer's own inputs: for cell models, training smears segmented with the cohort's annotation points
+    data = prepare_data(cohort, None, split)[0]
     train, y_tr = data.subset(split.train), cohort.y[split.train]
     folds = []
     for f, (fit_idx, held) in enumerate(split.folds()):
@@ -75,15 +76,18 @@ def main() -> None:
         ok = ~np.isnan(p)
         att = attention_table({name: est}, data, np.asarray(split.train)[held], "oof", cohort.root,
                               {name: modality})
+        # as the leaderboard: per patient over the images with a defined map, then over patients
+        per = att[att["on_target"].notna()].groupby("patient_id")[["on_target", "target_share_of_image"]].mean()
         folds.append({"fold": f, "auc": round(float(roc_auc_score(y_tr[held][ok], p[ok])), 4),
-                      "attention": round(float(att["on_target"].mean()), 4),
-                      "chance": round(float(att["target_share_of_image"].mean()), 4),
-                      "ratio": round(float(att["on_target"].mean() / att["target_share_of_image"].mean()), 3),
+                      "attention": round(float(per["on_target"].mean()), 4),
+                      "chance": round(float(per["target_share_of_image"].mean()), 4),
+                      "ratio": round(float(per["on_target"].mean() / per["target_share_of_image"].mean()), 3),
                       "on_bands": round(float(att["on_bands"].mean()), 4) if "on_bands" in att else None})
         print(json.dumps(folds[-1]), flush=True)
     print(json.dumps({"model": name, **variant, "folds": folds,
                       "mean_fold_auc": round(float(np.mean([r["auc"] for r in folds])), 4),
                       "mean_attention": round(float(np.mean([r["attention"] for r in folds])), 4),
+                      "mean_ratio": round(float(np.mean([r["ratio"] for r in folds])), 3),
                       "seconds": round(time.perf_counter() - t, 1)}, indent=2))
 
 

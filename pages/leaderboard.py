@@ -251,10 +251,10 @@ def curves_tab() -> None:
                        "classical segmenter's masks and the documented band detector's bands. Intervals: 95 % bootstrap "
                        "over the split's patients with a defined map (1000 resamples); the ratio is mean attention over mean chance on "
                        "the same patients. They leave out the variation between training runs; the 'fold models' column "
-                       "shows some of it: the ratio of each cross-validation fold model of the same architecture "
-                       "(trained on part of the training patients, then set aside for the final model) on the same "
-                       "test patients. '—': not computed, for cell-level marrow models, whose three extra Grad-CAM "
-                       "passes would cost minutes per model (docs/MODELS.md).")
+                       "shows some of it: the ratio of each cross-validation fold model of the same recipe (trained "
+                       "on the other folds of the training patients) on the test images where its map and the "
+                       "model's are both defined. '—': not computed (cell-level marrow models, for cost; zoos built "
+                       "before 2026-12-06) or not matched to their images (docs/MODELS.md).")
 
     abl = metrics.get("ablation", {})
     if abl:

@@ -169,21 +169,99 @@ def test_a_lane_bags_member_cams_are_each_member_alone_and_average_to_the_bags()
     np.testing.assert_allclose(mean, avg / np.where(mx > 0, mx, 1), atol=1e-6)
 
 
-def test_members_summary_gives_each_fold_models_ratio_on_the_same_patients():
+def test_members_summary_gives_each_fold_models_ratio_paired_with_the_final_models_images():
     from zoo.explain.attention import _members_summary
 
+    # image a2: the final model's map is all zero (no share), so no fold model's figure uses a2 either
     att = pd.DataFrame({"patient_id": ["a", "a", "b"], "on_target": [0.4, np.nan, 0.6],
                         "member0_on_target": [0.2, 0.5, 0.4], "member0_chance": [0.2, 0.2, 0.2],
-                        "member1_on_target": [0.8, np.nan, 0.6], "member1_chance": [0.2, 0.4, 0.2]})
+                        "member1_on_target": [0.8, 0.9, np.nan], "member1_chance": [0.2, 0.4, 0.3]})
     m0, m1 = _members_summary(att)["members"]
-    assert m0["mean"] == pytest.approx((0.35 + 0.4) / 2) and m0["ratio"] == pytest.approx(0.375 / 0.2)
-    # member 1's all-zero map of a's second image leaves that image's chance out, as for the bag
-    assert m1["mean"] == pytest.approx(0.7) and m1["chance"] == pytest.approx(0.2)
+    assert m0["mean"] == pytest.approx((0.2 + 0.4) / 2) and m0["ratio"] == pytest.approx(0.3 / 0.2)
+    assert m0["n_images"] == 2
+    # member 1's all-zero map of b leaves b out of its figure, as for the final model
+    assert m1["mean"] == pytest.approx(0.8) and m1["chance"] == pytest.approx(0.2) and m1["n_images"] == 1
     assert _members_summary(att.drop(columns=[c for c in att if c.startswith("member")])) == {}
     # a fold model with no defined map keeps its place (None), and the others are still reported
     blank = att.assign(member0_on_target=np.nan)
     none, m1b = _members_summary(blank)["members"]
-    assert none == {"mean": None, "chance": None, "ratio": None} and m1b == m1
+    assert none == {"mean": None, "chance": None, "ratio": None, "n_images": 0} and m1b == m1
     # another model's member columns, empty for this model (its fold models were not mapped): no members at all
     unmapped = att.assign(**{c: np.nan for c in att if c.startswith("member")})
     assert _members_summary(unmapped) == {}
+    # a model with two fold models in a table whose columns go to member2 (another model's): two members
+    wider = att.assign(member2_on_target=np.nan, member2_chance=np.nan)
+    assert len(_members_summary(wider)["members"]) == 2
+
+
+def _whole_field_case(tmp_path, n=3):
+    """Three whole-field gel models (random, differently seeded) and three annotated gels of two patients."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from zoo.models.cnn import CNNClassifier
+    from zoo.models.networks import ClassifierNet
+
+    members = []
+    for seed in range(n):
+        torch.manual_seed(seed)
+        m = CNNClassifier(arch="resnet18", modality="electrophoresis", image_size=64)
+        m.net_ = ClassifierNet("resnet18").eval()
+        members.append(m)
+    rng = np.random.default_rng(0)
+    keys = [str(tmp_path / "images" / f"G{i}.png") for i in range(3)]
+    raw = {k: rng.integers(0, 255, (96, 96, 3), dtype=np.uint8) for k in keys}
+    ann = tmp_path / "annotations" / "electrophoresis"
+    ann.mkdir(parents=True)
+    for i in range(3):
+        (ann / f"G{i}.json").write_text(json.dumps({"bands": [{"box": [10 + 20 * i, 20, 40 + 20 * i, 60]}]}))
+    x = torch.from_numpy(rng.integers(0, 255, (3, 3, 64, 64), dtype=np.uint8))
+    bank = SimpleNamespace(tensor=lambda *a, **k: x, index_of=lambda ks: np.array([keys.index(k) for k in ks]),
+                           raw=lambda k: raw[k])
+    data = SimpleNamespace(banks={"electrophoresis": bank}, images={"electrophoresis": [keys[:2], keys[2:]]},
+                           ids=["p0", "p1"])
+    return members, data
+
+
+def test_attention_table_gives_each_fold_models_own_attention_beside_the_bags(tmp_path):
+    from zoo.explain.attention import attention_table
+    from zoo.models.cnn import FoldBag
+
+    members, data = _whole_field_case(tmp_path)
+    mod = {"m": "electrophoresis"}
+    rows = attention_table({"m": FoldBag(members)}, data, np.arange(2), "test", tmp_path, mod)
+    assert len(rows) == 3 and rows["on_target"].notna().all()
+    for j, m in enumerate(members):
+        alone = attention_table({"m": m}, data, np.arange(2), "test", tmp_path, mod)
+        np.testing.assert_allclose(rows[f"member{j}_on_target"], alone["on_target"], atol=1e-5)
+        np.testing.assert_allclose(rows[f"member{j}_chance"], alone["target_share_of_image"])
+        assert not any(c.startswith("member") for c in alone), "a single model has no members"
+    # the members' figures are not the bag's, nor one another's: the spread shown is real
+    defined = [v for v in (rows[f"member{j}_on_target"].to_numpy() for j in range(3)) if np.isfinite(v).all()]
+    assert len(defined) >= 2 and np.ptp(defined, axis=0).max() > 1e-3
+
+
+def test_fold_model_attention_is_merged_by_image_and_left_out_when_images_cannot_be_told_apart(tmp_path):
+    from zoo.training.assemble import _with_fold_models
+
+    att = pd.DataFrame({"patient_id": ["a", "a", "b", "c"], "split": "test", "image": ["1.png", "2.png", "3.png", "4.png"],
+                        "model": ["m", "m", "m", "n"], "on_target": [0.1, 0.2, 0.3, 0.4]})
+    d = tmp_path / "models" / "m"
+    d.mkdir(parents=True)
+    fold = pd.DataFrame({"patient_id": ["b", "a", "a"], "image": ["3.png", "2.png", "1.png"],
+                         "member0_on_target": [0.33, 0.22, 0.11], "member0_chance": 0.5})
+    fold.to_parquet(d / "fold_attention.parquet")
+    got = _with_fold_models(tmp_path, att).set_index("image")
+    assert got.loc[["1.png", "2.png", "3.png"], "member0_on_target"].tolist() == [0.11, 0.22, 0.33]
+    assert np.isnan(got.loc["4.png", "member0_on_target"]), "model n has no fold file: no figures"
+    assert len(got) == 4 and got.loc["4.png", "on_target"] == 0.4
+    # one patient with two files of one name: the rows cannot be matched, so nothing is merged, with a warning
+    dup = att.assign(image=["1.png", "1.png", "3.png", "4.png"])
+    pd.DataFrame({"patient_id": ["a", "a", "b"], "image": ["1.png", "1.png", "3.png"], "member0_on_target": 0.1,
+                  "member0_chance": 0.5}).to_parquet(d / "fold_attention.parquet")
+    with pytest.warns(UserWarning, match="two images of one file name"):
+        out = _with_fold_models(tmp_path, dup)
+    assert "member0_on_target" not in out and len(out) == 4
+    # no test image of any image model: the empty table passes through
+    assert _with_fold_models(tmp_path, pd.DataFrame()).empty

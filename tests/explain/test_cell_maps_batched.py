@@ -186,7 +186,7 @@ def test_attention_rows_carry_each_members_attention_and_chance(case):
         assert f"member{j}_on_target" not in alone, "a single model has no members"
     members = _members_summary(rows)["members"]
     assert len(members) == len(estimator.members)
-    ok = rows["member0_on_target"].notna()
+    ok = rows["member0_on_target"].notna() & rows["on_target"].notna()
     per = rows[ok].groupby("patient_id")[["member0_on_target", "member0_chance"]].mean()
     assert members[0]["mean"] == pytest.approx(per["member0_on_target"].mean())
     assert members[0]["ratio"] == pytest.approx(per["member0_on_target"].mean() / per["member0_chance"].mean())

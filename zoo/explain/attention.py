@@ -194,7 +194,8 @@ def _cell_rows(name: str, est, data, keys: list[str], owners: list[str], split: 
     pending: list[tuple[str, str, object]] = []
 
     def flush() -> None:
-        maps = cell_maps_many(est, [sc for _, _, sc in pending], per_member=True)
+        maps = cell_maps_many(est, [sc for _, _, sc in pending],
+                              per_member=len(getattr(est, "members", [])) > 1)
         rows.extend(_cell_row(name, split, k, pid, m, *masks[("marrow", k)])
                     for (k, pid, _), m in zip(pending, maps))
         pending.clear()
@@ -271,24 +272,26 @@ def summarise(att: pd.DataFrame, preds: pd.DataFrame, thresholds: dict[str, floa
 
 
 def _members_summary(rows: pd.DataFrame) -> dict:
-    """Each fold member's mean attention, chance and their ratio on the same patients as the bag's figure
-    (per patient over the images with a defined map, then over patients). The bag's interval is over patients
-    only; the members show the variation between training runs that it leaves out."""
+    """Each fold model's mean attention, chance and their ratio, paired with the final model's figure: on the
+    test images where both its map and the final model's are defined, per patient, then over patients. The
+    final model's interval is over patients only; the fold models show the variation between training runs
+    that it leaves out."""
     out = []
     j = 0
-    # columns present but empty: this model's fold models were not mapped (rows of several models share columns)
-    if not any(rows[c].notna().any() for c in rows if c.startswith("member") and c.endswith("_chance")):
-        return {}
-    while f"member{j}_on_target" in rows:
+    final_ok = rows["on_target"].notna()
+    # a member's chance is defined wherever it was mapped; columns with none are another model's (rows of
+    # several models share columns) or were not computed: they end this model's members
+    while f"member{j}_chance" in rows and rows[f"member{j}_chance"].notna().any():
         on, ch = rows[f"member{j}_on_target"], rows[f"member{j}_chance"]
-        ok = on.notna() & ch.notna()
+        ok = final_ok & on.notna() & ch.notna()
         j += 1
-        if not ok.any():  # every map of this fold model was all zero: no share is defined
-            out.append({"mean": None, "chance": None, "ratio": None})
+        if not ok.any():  # no image where both maps have a defined share: no figure rather than a made-up one
+            out.append({"mean": None, "chance": None, "ratio": None, "n_images": 0})
             continue
         per = rows[ok].assign(on=on[ok], ch=ch[ok]).groupby("patient_id")[["on", "ch"]].mean()
         mean, chance = float(per["on"].mean()), float(per["ch"].mean())
-        out.append({"mean": mean, "chance": chance, "ratio": mean / chance if chance > 0 else None})
+        out.append({"mean": mean, "chance": chance, "ratio": mean / chance if chance > 0 else None,
+                    "n_images": int(ok.sum())})
     return {"members": out} if out else {}
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -317,15 +318,21 @@ def _attention(out: Path, names, data, split, ext, cohort, ext_cohort, prof) -> 
 def _with_fold_models(out: Path, att: pd.DataFrame) -> pd.DataFrame:
     """The test rows with each model's CV fold models' attention beside them (written by the trainer as
     ``models/NAME/fold_attention.parquet``, hashed with the model; same images, ``member{j}_*`` columns)."""
+    if att.empty or "model" not in att:  # no test image of any image model: nothing to add to
+        return att
     parts = []
     for name, g in att.groupby("model", sort=False):
         f = out / "models" / name / "fold_attention.parquet"
         fold = pd.read_parquet(f) if f.is_file() else None
         # rows are keyed by patient and file name; should one patient hold two files of one name, the figures
         # could not be matched to their images, and the fold models' columns are left out rather than guessed
-        if fold is not None and not fold.duplicated(["patient_id", "image"]).any() \
-                and not g.duplicated(["patient_id", "image"]).any():
-            g = g.merge(fold, on=["patient_id", "image"], how="left")
+        if fold is not None:
+            if fold.duplicated(["patient_id", "image"]).any() or g.duplicated(["patient_id", "image"]).any():
+                warnings.warn(f"{name}: a test patient has two images of one file name, so its fold models' "
+                              "attention cannot be matched to its images and is left out ('—' on the "
+                              "leaderboard). Give each of a patient's images its own file name.", stacklevel=2)
+            else:
+                g = g.merge(fold, on=["patient_id", "image"], how="left")
         parts.append(g)
     return pd.concat(parts, ignore_index=True) if parts else att
 

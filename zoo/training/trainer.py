@@ -160,7 +160,11 @@ def _fit_model(name: str, profile: Profile, data: PatientData, y: np.ndarray, sp
         out["embeddings"] = {"oof": oof_emb, "test": e_test.astype(np.float32),
                              "external": e_ext.astype(np.float32) if ext is not None else None}
     if cfg.family in FOLD_ATTENTION_FAMILIES and refit and len(fold_models) > 1 and cohort_root is not None:
-        out["fold_attention"] = fold_model_attention(name, fold_models, data, split.test, cohort_root)
+        try:  # an explanation figure: its failure must never cost the model
+            out["fold_attention"] = fold_model_attention(name, fold_models, data, split.test, cohort_root)
+        except Exception as e:  # noqa: BLE001
+            prog.message(f"{name}: the fold models' attention was not computed ({failure_reason(e)}); "
+                         "the model is kept, its leaderboard row shows '—' there.")
     return out
 
 
