@@ -53,10 +53,18 @@ for col in ("p_vs_best_single", "p_holm_vs_best_single", "published_auc", "oracl
     lb[col] = pd.to_numeric(lb[col], errors="coerce")  # None -> NaN: shown as an empty cell
 
 
-def _members(ratios) -> list[str]:
-    """Each fold model's attention ÷ chance, e.g. '0.62 · 2.10 · 0.60'; '—' for a model with one member."""
-    return [" · ".join("—" if v is None or pd.isna(v) else f"{v:.2f}" for v in r)
-            if hasattr(r, "__len__") and not isinstance(r, str) and len(r) > 1 else "—" for r in ratios]
+def _members(ratios, images) -> list[str]:
+    """Each fold model's attention ÷ chance with the test images it rests on, e.g. '0.71 (114) · 2.48 (38)';
+    '—' where not computed. A fold model whose maps are all zero on many images rests on fewer of them."""
+    def listed(v) -> bool:
+        return hasattr(v, "__len__") and not isinstance(v, str) and len(v) > 1
+
+    def one(v, n) -> str:
+        shown = "—" if v is None or pd.isna(v) else f"{v:.2f}"
+        return shown if n is None or pd.isna(n) else f"{shown} ({int(n)})"
+
+    return [" · ".join(one(v, n) for v, n in zip(r, ns if listed(ns) else [None] * len(r))) if listed(r) else "—"
+            for r, ns in zip(ratios, images)]
 
 
 def _ci(lo, hi, fmt="{:.2f}"):
@@ -229,12 +237,12 @@ def curves_tab() -> None:
         with st.expander("Attention on target: correct vs wrong predictions"):
             att = att.assign(attention_ci=_ci(att["attention_lo"], att["attention_hi"], "{:.3f}"),
                              ratio_ci=_ci(att["attention_ratio_lo"], att["attention_ratio_hi"]),
-                             members=_members(att["attention_members_ratio"] if "attention_members_ratio" in att
-                                              else [None] * len(att)))
+                             members=_members(*(att[c] if c in att else [None] * len(att)
+                                                for c in ("attention_members_ratio", "attention_members_images"))))
             cols = {"display": "Model", "attention_on_target": "all", "attention_ci": "95% CI",
                     "attention_correct": "correct", "attention_wrong": "wrong", "attention_chance": "chance",
                     "attention_ratio": "÷ chance", "ratio_ci": "÷ chance 95% CI",
-                    "members": "fold models ÷ chance", "attention_on_bands": "on bands",
+                    "members": "fold models ÷ chance (images)", "attention_on_bands": "on bands",
                     "attention_bands_chance": "bands chance", "attention_target": "target"}
             for group, part in att.groupby("group", sort=False):  # one table per modality: no empty columns
                 has_bands = "attention_on_bands" in part and part["attention_on_bands"].notna().any()
@@ -253,7 +261,7 @@ def curves_tab() -> None:
                        "the same patients. They leave out the variation between training runs; the 'fold models' column "
                        "shows some of it: the ratio of each cross-validation fold model of the same recipe (trained "
                        "on the other folds of the training patients) on the test images where its map and the "
-                       "model's are both defined. '—': not computed (cell-level marrow models, for cost; zoos built "
+                       "model's are both defined, their number in brackets. '—': not computed (cell-level marrow models, for cost; zoos built "
                        "before 2026-12-06) or not matched to their images (docs/MODELS.md).")
 
     abl = metrics.get("ablation", {})

@@ -91,6 +91,7 @@ def leaderboard_table(zoo, split: str = "test") -> pd.DataFrame:
             "attention_ratio_hi": att_ci("ratio_ci")[1],
             # each fold member's ratio: the training-run spread the patient interval leaves out
             "attention_members_ratio": [r.get("ratio") for r in att.get("members", [])] or None,
+            "attention_members_images": [r.get("n_images") for r in att.get("members", [])] or None,
             "conformal_coverage": unc.get("coverage"), "conformal_coverage_lo": (unc.get("coverage_ci") or [None])[0],
             "conformal_coverage_hi": (unc.get("coverage_ci") or [None, None])[1],
             "conformal_coverage_pd": unc.get("coverage_pd"), "conformal_coverage_non_pd": unc.get("coverage_non_pd"),

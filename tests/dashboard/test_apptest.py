@@ -104,9 +104,11 @@ def test_leaderboard_attention_tables_have_no_empty_cells(app_env):
     assert cell.any() and (~cell).any()
     # every lane and whole-field model shows one ratio per fold model (the test profile has two folds); a
     # cell-level model shows '—' (its fold models are not mapped, for cost)
-    assert rows.loc[~cell, "fold models ÷ chance"].str.fullmatch(r"(\d+\.\d\d|—) · (\d+\.\d\d|—)").all(), rows
-    assert rows.loc[~cell, "fold models ÷ chance"].str.contains(r"\d").all()
-    assert (rows.loc[cell, "fold models ÷ chance"] == "—").all()
+    col = "fold models ÷ chance (images)"
+    one = r"(\d+\.\d\d|—) \(\d+\)"  # a fold model's ratio and the number of test images it rests on
+    assert rows.loc[~cell, col].str.fullmatch(f"{one} · {one}").all(), rows
+    assert rows.loc[~cell, col].str.contains(r"\d\.\d\d").all()
+    assert (rows.loc[cell, col] == "—").all()
 
 
 MAIN_LABEL = "P(PD within 24 months), main ensemble"
