@@ -262,7 +262,7 @@ def curves_tab() -> None:
                        "shows some of it: the ratio of each cross-validation fold model of the same recipe (trained "
                        "on the other folds of the training patients) on the test images where its map and the "
                        "model's are both defined, their number in brackets. '—': not computed (cell-level marrow models, for cost; zoos built "
-                       "before 2026-12-06) or not matched to their images (docs/MODELS.md).")
+                       "before this column existed) or not matched to their images (docs/MODELS.md).")
 
     abl = metrics.get("ablation", {})
     if abl:

@@ -169,8 +169,8 @@ def _fit_model(name: str, profile: Profile, data: PatientData, y: np.ndarray, sp
 
 
 # Image models whose fold models' attention is stored. Not the cell-level ones: three more Grad-CAM passes over
-# every test crop cost 60-85 s per model on 2 CPU cores (VGG16-BN on the demo's test smears, 2026-12-06), a
-# fifth of the quick build for five models; lane and whole-field models cost seconds (docs/BENCHMARKS.md).
+# every test crop took 83 s for VGG16-BN on the demo's test smears on 2 CPU cores (benchmarks/attention.py
+# --copies 3, 2026-12-06), minutes for the five; lane models took 1-7 s each (docs/BENCHMARKS.md).
 FOLD_ATTENTION_FAMILIES = ("cnn",)
 
 
