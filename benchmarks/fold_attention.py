@@ -5,8 +5,8 @@
     python benchmarks/fold_attention.py --zoo data/demo/zoo --cohort data/demo/cohort \
         --model marrow_cell_vgg16_bn [--mask-background]
 
-Retrains the zoo's CV folds of one image model (``--arch A`` is ``--model ife_A``) (its cohort, split, profile and seeds: seed + 1000·(fold
-+ 1), as the trainer does) and reports each fold model's AUC and Grad-CAM attention on its held-out training
+Retrains the zoo's CV folds of one image model (``--arch A`` means ``--model ife_A``) with its cohort, split,
+profile and seeds (seed + 1000·(fold + 1), as the trainer does) and reports each fold model's AUC and Grad-CAM attention on its held-out training
 patients. The test patients are never used (their images are decoded with the rest, nothing is fitted on
 them). Two uses: how much a single model's attention figure varies between
 training runs (the leaderboard's interval is over patients only), and whether an input change helps, judged
@@ -32,7 +32,7 @@ def main() -> None:
 
     from zoo.cohort import load_cohort
     from zoo.explain.attention import attention_table
-    from zoo.models.registry import create_model
+    from zoo.models.registry import create_model, model_config
     from zoo.training.profiles import get_profile
     from zoo.training.splits import split_from_dict
     from zoo.training.trainer import prepare_data
@@ -45,8 +45,6 @@ def main() -> None:
     ap.add_argument("--density", default="raw", choices=["raw", "albumin"], help="IFE lane models only")
     ap.add_argument("--mask-background", action="store_true", help="cell-level marrow models only")
     a = ap.parse_args()
-    from zoo.models.registry import model_config
-
     name = a.model or f"ife_{a.arch}"
     cfg = model_config(name)
     modality = "marrow" if cfg.modality == "marrow" else "electrophoresis"

@@ -118,17 +118,23 @@ def test_batched_maps_equal_the_per_smear_computation(case):
     assert not any(m._forward_hooks for member in estimator.members for m in member.net_.modules())
 
 
+def _attention_inputs(smears, seed: int):
+    """(keys, the data ``_cell_rows`` reads, random target masks) for the smears: each smear its own image,
+    segmented as given."""
+    keys = [f"s{i}.png" for i in range(len(smears))]
+    by_key = dict(zip(keys, smears))
+    data = SimpleNamespace(banks={"marrow": SimpleNamespace(raw=lambda k: by_key[k][0])}, cells=None,
+                           eval_cells=SimpleNamespace(segmentation=lambda k: by_key[k][1:]))
+    rng = np.random.default_rng(seed)
+    return keys, data, {("marrow", k): (rng.random((SIDE, SIDE)) < 0.3, "ground truth") for k in keys}
+
+
 def test_attention_rows_equal_the_per_smear_computation_and_a_smear_without_crops_is_nan(case, monkeypatch):
     from zoo.explain import attention
     from zoo.explain.attention import _cell_rows, chance_share
 
     estimator, smears, refs = case
-    keys = [f"s{i}.png" for i in range(len(smears))]
-    by_key = dict(zip(keys, smears))
-    data = SimpleNamespace(banks={"marrow": SimpleNamespace(raw=lambda k: by_key[k][0])}, cells=None,
-                           eval_cells=SimpleNamespace(segmentation=lambda k: by_key[k][1:]))
-    rng = np.random.default_rng(1)
-    masks = {("marrow", k): (rng.random((SIDE, SIDE)) < 0.3, "ground truth") for k in keys}
+    keys, data, masks = _attention_inputs(smears, seed=1)
     rows = _cell_rows("m", estimator, data, keys, ["p0", "p0", "p1", "p2"], "test", None, masks)
     assert [r["image"] for r in rows] == [Path(k).name for k in keys]
     assert [r["patient_id"] for r in rows] == ["p0", "p0", "p1", "p2"]
@@ -171,12 +177,7 @@ def test_attention_rows_carry_each_members_attention_and_chance(case):
     from zoo.explain.attention import _cell_rows, _members_summary
 
     estimator, smears, _ = case
-    keys = [f"s{i}.png" for i in range(len(smears))]
-    by_key = dict(zip(keys, smears))
-    data = SimpleNamespace(banks={"marrow": SimpleNamespace(raw=lambda k: by_key[k][0])}, cells=None,
-                           eval_cells=SimpleNamespace(segmentation=lambda k: by_key[k][1:]))
-    rng = np.random.default_rng(2)
-    masks = {("marrow", k): (rng.random((SIDE, SIDE)) < 0.3, "ground truth") for k in keys}
+    keys, data, masks = _attention_inputs(smears, seed=2)
     owners = ["p0", "p0", "p1", "p2"]
     rows = pd.DataFrame(_cell_rows("m", estimator, data, keys, owners, "test", None, masks))
     for j, member in enumerate(estimator.members):

@@ -101,14 +101,10 @@ def chance_share(mask: np.ndarray, lanes=None, uniform: np.ndarray | None = None
     return float(mask[lanes_mask(lanes, mask.shape)].mean())
 
 
-def batched_cams(estimator, x_uint8: torch.Tensor, batch: int = 32) -> np.ndarray:
-    """Grad-CAM (class PD) for a batch of denoised uint8 inputs; FoldBag members averaged. (N, S, S) in [0, 1]."""
-    return member_cams(estimator, x_uint8, batch)[0]
-
-
 def member_cams(estimator, x_uint8: torch.Tensor, batch: int = 32) -> tuple[np.ndarray, list[np.ndarray]]:
-    """(the bag's CAMs as ``batched_cams``, each fold member's own CAMs): the same Grad-CAM passes, the
-    members kept apart so that the spread between training runs can be shown beside the bag's figure."""
+    """Grad-CAMs (class PD) of denoised uint8 inputs: (the model's, (N, S, S) in [0, 1], a FoldBag's members
+    averaged; each member's own). One Grad-CAM pass per member; the members are kept apart so that the spread
+    between training runs can be shown beside the bag's figure."""
     from zoo.explain.gradcam import cams_in_batches
 
     members = getattr(estimator, "members", [estimator])
