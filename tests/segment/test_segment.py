@@ -49,6 +49,31 @@ def test_prompted_segmentation_gives_one_instance_per_point(cohort224):
     assert all(r["is_plasma"] for r in s.instances)
 
 
+@pytest.mark.parametrize("prompted", [True, False])
+def test_each_instance_record_equals_the_whole_image_scan(cohort224, prompted):
+    """The segmenter reads each cell inside its own bounding box; the records (area, box, centroid, the
+    plasma-cell call) must be those of a scan of the whole label image, on every smear."""
+    from zoo.segment.base import instance_record
+    from zoo.segment.classical import ClassicalSegmenter
+
+    seg = ClassicalSegmenter()
+    n_marrow = len(cohort224.images[cohort224.images.modality == "marrow"])
+    checked = 0
+    for k in range(n_marrow):
+        img, rec, _ = _marrow(cohort224, k)
+        points = rec["plasma_cell_points"] if prompted else None
+        s = seg.segment(img, points)
+        scale = (img.shape[0] / seg.reference_size) ** 2
+        for r in s.instances:
+            if r["area"] == 0:
+                continue
+            whole = s.labels == r["id"]
+            is_pc = True if prompted else seg._looks_plasma(img, whole, scale)
+            assert r == instance_record(s.labels, r["id"], is_pc, points[r["id"] - 1] if prompted else None)
+            checked += 1
+    assert checked > 50
+
+
 def test_sam_code_path_with_a_tiny_random_sam(cohort224):
     from zoo.segment.sam import SamSegmenter, tiny_random_sam
 

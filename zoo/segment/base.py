@@ -51,8 +51,15 @@ def create_segmenter(name: str, **kw):
     return _SEGMENTERS[name](**kw)
 
 
-def instance_record(labels: np.ndarray, i: int, is_plasma: bool, point=None) -> dict:
-    ys, xs = np.nonzero(labels == i)
+def instance_record(labels: np.ndarray, i: int, is_plasma: bool, point=None, where=None) -> dict:
+    """``where``: the instance's bounding slices (``scipy.ndimage.find_objects``), so that a smear with
+    hundreds of cells is scanned once per cell's box, not once per cell over the whole image (the
+    prediction of a new patient segments every smear). The record is the same either way."""
+    if where is None:
+        ys, xs = np.nonzero(labels == i)
+    else:
+        ys, xs = np.nonzero(labels[where] == i)
+        ys, xs = ys + where[0].start, xs + where[1].start
     rec = {"id": int(i), "area": int(len(ys)), "is_plasma": bool(is_plasma),
            "bbox": [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1] if len(ys) else None,
            "centroid": [round(float(xs.mean()), 1), round(float(ys.mean()), 1)] if len(ys) else None}

@@ -59,14 +59,17 @@ class ClassicalSegmenter:
                 markers[y, x] = i
         labels = watershed(-dist, markers, mask=fg).astype(np.uint16)
         instances = []
-        for i in range(1, int(markers.max()) + 1):
-            if not (labels == i).any():
+        n = int(markers.max())
+        boxes = ndi.find_objects(labels, max_label=n) if n else []  # one scan; None where a label is absent
+        for i in range(1, n + 1):
+            box = boxes[i - 1]
+            if box is None:
                 if points:  # a prompt on background still gets a record, with an empty mask
                     instances.append({"id": i, "area": 0, "is_plasma": True, "bbox": None, "centroid": None,
                                       "point": [float(points[i - 1][0]), float(points[i - 1][1])]})
                 continue
-            is_pc = True if points else self._looks_plasma(img, labels == i, s)
-            instances.append(instance_record(labels, i, is_pc, points[i - 1] if points else None))
+            is_pc = True if points else self._looks_plasma(img[box], labels[box] == i, s)
+            instances.append(instance_record(labels, i, is_pc, points[i - 1] if points else None, where=box))
         return Segmentation(labels=labels, instances=instances, segmenter=NAME, prompted=bool(points))
 
     def _looks_plasma(self, img: np.ndarray, m: np.ndarray, s: float) -> bool:
