@@ -33,7 +33,7 @@ def table(zoo_dir: Path) -> dict:
             "model": name, "modality": rec["modality"], "family": rec["family"], "oof_auc": m["oof"]["auc"],
             "test_auc": auc, "test_ci": t.get("auc_ci"),
             # the evaluation's own figure: the oracle on the same patients as this model's predictions
-            "oracle_auc": t.get("oracle_auc"), "lift_vs_oracle": t.get("oracle_lift"),
+            "oracle_auc": t.get("oracle_auc"), "lift_vs_oracle": t.get("oracle_lift"), "lift_ci": t.get("oracle_lift_ci"),
             "attention": att.get("mean"), "chance": att.get("chance"), "chance_whole_image": att.get("chance_whole_image"),
             "external_auc": ext.get("auc")})
     checks = {}
@@ -45,7 +45,7 @@ def table(zoo_dir: Path) -> dict:
         ratio = best["attention"] / best["chance"] if best["attention"] is not None and best["chance"] else None
         whole = (best["attention"] / best["chance_whole_image"]
                  if best["attention"] is not None and best.get("chance_whole_image") else None)
-        checks[mod] = {"best_by_oof": best["model"], "lift_vs_oracle": best["lift_vs_oracle"],
+        checks[mod] = {"best_by_oof": best["model"], "lift_vs_oracle": best["lift_vs_oracle"], "lift_ci": best["lift_ci"],
                        "lift_ok": best["lift_vs_oracle"] is not None and best["lift_vs_oracle"] >= 0.8,
                        "attention_over_chance": ratio, "attention_ok": ratio is not None and ratio >= 2.0,
                        "attention_over_whole_image_share": whole,
@@ -70,13 +70,13 @@ def main() -> None:
     if a.json:
         print(json.dumps(res, indent=2))
         return
-    print("| model | OOF AUC | test AUC (95 % CI) | oracle AUC | lift vs oracle | attention (chance; whole-image share) "
+    print("| model | OOF AUC | test AUC (95 % CI) | oracle AUC | lift vs oracle (95 % CI) | attention (chance; whole-image share) "
           "| external AUC |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in res["rows"]:
-        ci = r["test_ci"] or [None, None]
+        ci, lci = r["test_ci"] or [None, None], r["lift_ci"] or [None, None]
         print(f"| {r['model']} | {_f(r['oof_auc'])} | {_f(r['test_auc'])} ({_f(ci[0])}–{_f(ci[1])}) | "
-              f"{_f(r['oracle_auc'])} | {_f(r['lift_vs_oracle'])} | {_f(r['attention'])} ({_f(r['chance'])}; {_f(r['chance_whole_image'])}) | "
+              f"{_f(r['oracle_auc'])} | {_f(r['lift_vs_oracle'])} ({_f(lci[0], '{:.2f}')}–{_f(lci[1], '{:.2f}')}) | {_f(r['attention'])} ({_f(r['chance'])}; {_f(r['chance_whole_image'])}) | "
               f"{_f(r['external_auc'])} |")
     print(json.dumps(res["checks"], indent=2))
 

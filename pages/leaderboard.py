@@ -8,7 +8,7 @@ from dashboard.sidebar import need_zoo
 from zoo.evaluation.published import PUBLISHED_LABEL
 from zoo.csvsafe import safe_csv_bytes
 from zoo.evaluation.threshold import at_threshold
-from zoo.leaderboard import calibration_flag, headline, sample_size_fields, sample_size_warnings
+from zoo.leaderboard import built_on, calibration_flag, headline, sample_size_fields, sample_size_warnings
 
 ctx = st.session_state["ctx"]
 zoo = need_zoo(ctx, "The leaderboard")
@@ -17,7 +17,7 @@ metrics = loaders.metrics(zp, stamp)
 st.title("Leaderboard")
 st.caption(f"Profile `{zoo.manifest['profile']['name']}` · selection, tuning, thresholds and ensemble membership "
            "from out-of-fold training predictions only; the hold-out test set is scored once. "
-           "AUC with 95% patient-level bootstrap CI.")
+           "AUC with 95% patient-level bootstrap CI." + built_on(zoo.manifest))
 
 has_ext = any("external" in r for r in metrics["models"].values())
 splits = ["test", "external"] if has_ext else ["test"]
@@ -81,7 +81,8 @@ table = pd.DataFrame({
     "Intercept CI": _ci(lb["cal_intercept_lo"], lb["cal_intercept_hi"]), "Cal. slope": lb["cal_slope"],
     "Slope CI": _ci(lb["cal_slope_lo"], lb["cal_slope_hi"]),
     "Sensitivity": lb["sensitivity"], "Specificity": lb["specificity"], "F1": lb["f1"],
-    "OOF AUC": lb["oof_auc"], "Lift vs oracle": lb["oracle_lift"], "p vs best single": lb["p_vs_best_single"],
+    "OOF AUC": lb["oof_auc"], "Lift vs oracle": lb["oracle_lift"],
+    "Lift CI": _ci(lb["oracle_lift_lo"], lb["oracle_lift_hi"]), "p vs best single": lb["p_vs_best_single"],
     "p (Holm)": lb["p_holm_vs_best_single"], "Published AUC": lb["published_auc"], "n": lb["n"],
     "Attention on target": lb["attention_on_target"], "(chance)": lb["attention_chance"],
     "Attention ÷ chance (95% CI)": [f"{r:.2f} ({c})" if pd.notna(r) else "" for r, c in
@@ -108,7 +109,7 @@ num["Cal. intercept"] = st.column_config.NumberColumn(format="%.2f", help="Calib
 num["Cal. slope"] = st.column_config.NumberColumn(format="%.2f", help="1 is ideal; below 1 predictions are too "
                                                   "extreme, above 1 too timid (squeezed towards the middle)")
 num["Lift vs oracle"] = st.column_config.NumberColumn(format="%.2f", help="(AUC − 0.5) / (oracle AUC − 0.5) on the "
-                                                      "same patients: 1 = as good as the true risk, 0 = chance")
+                                                      "same patients: 1 = as good as the true risk, 0 = chance. Its 95% CI resamples model and oracle together.")
 num["p vs best single"] = st.column_config.NumberColumn(format="%.3f", help="Paired stratified bootstrap, ensemble "
                                                         "vs best single model (chosen by OOF AUC)")
 num["p (Holm)"] = st.column_config.NumberColumn(format="%.3f", help="Holm-adjusted across the ensembles compared")

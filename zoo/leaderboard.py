@@ -12,6 +12,17 @@ GROUP_LABEL = {"clinical": "Clinical", "marrow": "Bone marrow", "electrophoresis
                "multimodal": "Joint fusion", "ensemble": "Ensemble", "reference": "Staging (reference)"}
 
 
+def built_on(manifest: dict) -> str:
+    """A caption fragment naming the machine that built the zoo ('' for zoos built before it was recorded):
+    the CNNs' figures depend on the CPU's floating-point path, so two zoos compare only alongside it."""
+    m = manifest.get("build_machine") or {}
+    if not m.get("cpu"):
+        return ""
+    gpu = f", GPU {m['gpu']}" if m.get("gpu") else ""
+    return (f" Built on {m['cpu']} ({m.get('torch_cpu_capability')}, {m.get('torch_threads')} threads{gpu}); "
+            "image models rebuilt on another machine give somewhat different figures.")
+
+
 def sample_size_fields(metrics: dict) -> dict:
     """The cohort's sample-size check as flat leaderboard fields (the same on every row; None when not stored)."""
     ss = metrics.get("sample_size") or {}
@@ -76,7 +87,8 @@ def leaderboard_table(zoo, split: str = "test") -> pd.DataFrame:
             "cal_slope_lo": ci("cal_slope_ci")[0], "cal_slope_hi": ci("cal_slope_ci")[1], "ece": m.get("ece"),
             "mean_predicted": m.get("mean_predicted"), "observed_rate": m.get("observed_rate"),
             "threshold": rec.get("threshold"), "oof_auc": rec["oof"]["auc"], "oracle_auc": m.get("oracle_auc"),
-            "oracle_lift": m.get("oracle_lift"),
+            "oracle_lift": m.get("oracle_lift"), "oracle_lift_lo": ci("oracle_lift_ci")[0],
+            "oracle_lift_hi": ci("oracle_lift_ci")[1],
             "delta_auc_vs_best_single": vs.get("delta"), "p_vs_best_single": vs.get("p_value"),
             "p_holm_vs_best_single": vs.get("p_holm"),
             "updated_brier": upd.get("brier"), "updated_cal_slope": upd.get("cal_slope"),

@@ -45,6 +45,16 @@ def test_zoo_has_every_model_ensembles_and_metrics(test_zoo):
     assert set(m["ablation"]["ens_soft_vote"]["test"]) >= {"all", "without_clinical", "without_marrow",
                                                            "without_electrophoresis"}
     assert "p_value" in m["models"]["ens_stacking"]["test"]["vs_best_single"]
+    lifts = 0
+    for name, rec in m["models"].items():  # every model beside the synthetic oracle: lift with a paired CI
+        t = rec["test"]
+        if t.get("oracle_lift") is not None and np.isfinite(t["oracle_lift_ci"]).all():
+            lo, hi = t["oracle_lift_ci"]
+            assert lo <= t["oracle_lift"] <= hi, name
+            lifts += 1
+    assert lifts >= len(m["models"]) // 2
+    machine = test_zoo.manifest["build_machine"]
+    assert machine["cpu"] and machine["torch_cpu_capability"] and machine["torch_threads"] >= 1
 
 
 def test_selection_uses_no_test_information(tiny_cohort_dir, tmp_path):

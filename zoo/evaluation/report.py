@@ -44,6 +44,32 @@ def oracle_aucs(oracle: pd.DataFrame | None, y: pd.Series, mask: np.ndarray | No
             for m in ("clinical", "marrow", "electrophoresis", "true") if f"p_{m}" in o}
 
 
+def lift_over_oracle(y, p, oracle_p, case_weight: np.ndarray, W: np.ndarray) -> tuple[float | None, float | None,
+                                                                                         list[float]]:
+    """(oracle AUC, lift, 95 % CI of the lift): lift = (AUC − 0.5)/(oracle AUC − 0.5) on the same patients.
+
+    Both AUCs carry the same case weights (censoring), and the interval resamples model and oracle together
+    (the same bootstrap multiplicities ``W`` as the AUC's CI), so it shows how far a lift verdict such as
+    "≥ 0.8" can move on another draw of test patients. A resample where the oracle is at or below chance
+    has no lift; when more than 2.5 % of resamples are such, the denominator's own interval reaches chance,
+    the ratio is unbounded, and no interval is given (NaN), as none is when the point lift is undefined.
+    """
+    y, p, o = np.asarray(y, dtype=int), np.asarray(p, dtype=float), np.asarray(oracle_p, dtype=float)
+    ok = ~np.isnan(p) & ~np.isnan(o)
+    y, p, o, cw, W = y[ok], p[ok], o[ok], np.asarray(case_weight, dtype=float)[ok], W[:, ok]
+    if len(y) == 0 or len(np.unique(y)) < 2:
+        return None, None, [float("nan"), float("nan")]
+    one, Wc = cw[None, :], W * cw[None, :]
+    a, ao = float(weighted_auc(y, p, one)[0]), float(weighted_auc(y, o, one)[0])
+    lift = (a - 0.5) / (ao - 0.5) if ao > 0.5 else None
+    ab, aob = weighted_auc(y, p, Wc), weighted_auc(y, o, Wc)
+    if lift is None or np.mean(~(aob > 0.5)) > 0.025:
+        return ao, lift, [float("nan"), float("nan")]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        reps = np.where(aob > 0.5, (ab - 0.5) / (aob - 0.5), np.nan)
+    return ao, lift, percentile_ci(reps)
+
+
 def metric_suite(y, p, threshold: float, train_prevalence: float, W: np.ndarray,
                  case_weight: np.ndarray | None = None) -> dict:
     """Point estimates (with case weights) and 95 % bootstrap CIs (W: resample multiplicities × case weights).
@@ -154,13 +180,10 @@ def evaluate(y: dict[str, pd.Series], preds: dict[str, pd.DataFrame], groups: di
                 m["vs_best_single"] = paired_auc_test(yy, pp, preds[split][best_single].to_numpy(), n_boot, seed,
                                                       case_weights=cw[split])
             orc = oracle.get(split) if oracle else None
-            if orc is not None:
-                ref = oracle_aucs(orc, y[split], ~np.isnan(pp))
-                key = ORACLE_FOR.get(groups[name], "true")
-                o = ref.get(key) if ref else None
-                m["oracle_auc"] = o
-                m["oracle_lift"] = ((m["auc"] - 0.5) / (o - 0.5)) if o is not None and o > 0.5 and \
-                    np.isfinite(m.get("auc", np.nan)) else None
+            key = ORACLE_FOR.get(groups[name], "true")
+            if orc is not None and f"p_{key}" in orc:
+                o = orc[f"p_{key}"].reindex(y[split].index).to_numpy(dtype=float)
+                m["oracle_auc"], m["oracle_lift"], m["oracle_lift_ci"] = lift_over_oracle(yy, pp, o, cw[split], W[split])
             if split == "external" and np.isfinite(m.get("auc", np.nan)):
                 a, shifted = intercept_update(yy, pp, cw[split])
                 upd = metric_suite(yy, shifted, thr, train_prev, W[split], cw[split])

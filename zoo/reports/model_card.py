@@ -167,6 +167,7 @@ def card_context(zoo, cohorts: dict | None = None, notes: list[str] | None = Non
         "generated": generated or dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "zoo": {"hash": zoo.hash, "created": man.get("created"), "profile": man["profile"].get("name"),
                 "seed": man.get("seed"), "versions": man.get("library_versions") or {},
+                "machine": man.get("build_machine"),
                 "schema_version": man.get("schema_version"), "n_models": len(zoo.model_names),
                 "n_ensembles": len(zoo.ensemble_names), "files": sorted((man.get("files") or {}).items()),
                 "profile_settings": man["profile"]},

@@ -251,7 +251,7 @@ def assemble_zoo(out: Path, cohort, ext_cohort, names, prof, seed, split, ids, r
         "external": {"path": run_info["external"], "fingerprint": run_info["external_fingerprint"],
                      "n": len(ids["external"])} if has_ext else None,
         "profile": asdict(prof), "seed": seed, "pretrained": run_info["pretrained"],
-        "library_versions": _versions(),
+        "library_versions": _versions(), "build_machine": _machine(),
         "models": {n: {"modality": groups[n], "family": model_config(n).family, "display": model_config(n).display,
                        "paper_name": model_config(n).paper_name, "arch": model_config(n).arch,
                        "oof_auc": oof_auc[n], "test_auc": metrics["models"][n]["test"].get("auc")} for n in names},
@@ -395,3 +395,9 @@ def _versions() -> dict:
     from zoo.training.trainer import library_versions
 
     return library_versions()
+
+
+def _machine() -> dict:
+    from zoo.training.trainer import build_machine
+
+    return build_machine()

@@ -55,6 +55,30 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def build_machine() -> dict[str, str | int | None]:
+    """The machine that assembled a zoo, stored beside the library versions.
+
+    Why: the CNNs' weights depend on the CPU's floating-point path, not only on code, data and seed. The
+    same commit and seeds built on two 2-core machines of different CPUs gave image-model test AUCs up to
+    0.057 apart (docs/BENCHMARKS.md), so a reviewer comparing two zoos' figures needs to know whether they
+    came from the same kind of machine. With the Ray executor, models may have trained on other workers.
+    """
+    import os
+
+    import torch
+
+    cpu = None
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.lower().startswith("model name")), None)
+    except OSError:
+        pass
+    return {"cpu": cpu or platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch_threads": torch.get_num_threads(),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "platform": platform.platform(terse=True)}
+
+
 def _predictions_frame(ids: list[str], split: str, p: np.ndarray, raw: np.ndarray | None = None,
                        fold: np.ndarray | None = None) -> pd.DataFrame:
     """``prob`` is the calibrated probability; ``prob_raw`` the model's own score before recalibration."""
