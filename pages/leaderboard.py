@@ -3,6 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, loaders, report_panels, state
+from dashboard.auth import _md  # the CPU name is whatever the machine reports: shown as typed
 from dashboard.datasets import redact
 from dashboard.sidebar import need_zoo
 from zoo.evaluation.published import PUBLISHED_LABEL
@@ -17,7 +18,7 @@ metrics = loaders.metrics(zp, stamp)
 st.title("Leaderboard")
 st.caption(f"Profile `{zoo.manifest['profile']['name']}` · selection, tuning, thresholds and ensemble membership "
            "from out-of-fold training predictions only; the hold-out test set is scored once. "
-           "AUC with 95% patient-level bootstrap CI." + built_on(zoo.manifest))
+           "AUC with 95% patient-level bootstrap CI." + _md(built_on(zoo.manifest)))
 
 has_ext = any("external" in r for r in metrics["models"].values())
 splits = ["test", "external"] if has_ext else ["test"]

@@ -58,10 +58,42 @@ def test_one_outcome_class_gives_no_lift():
 
 
 def test_no_interval_where_the_oracle_itself_is_not_clearly_above_chance():
-    """The lift's denominator near zero makes the ratio unbounded: no interval rather than a misleading one."""
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 2, 60)
-    o = rng.random(60)  # an oracle with no information on these patients
-    p = rng.random(60)
-    ao, lift, ci = lift_over_oracle(y, p, o, np.ones(60), resample_weights(y, 300, seed=0))
-    assert np.isnan(ci).all()
+    """An oracle just above chance on these patients has a point lift, but its own interval reaches chance: the
+    ratio is unbounded, so no interval rather than a misleading one."""
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 80)
+    o = rng.random(80) + 0.08 * y  # barely informative
+    p = rng.random(80) + 0.3 * y
+    assert 0.53 < roc_auc_score(y, o) < 0.58
+    ao, lift, ci = lift_over_oracle(y, p, o, np.ones(80), resample_weights(y, 300, seed=0))
+    assert lift is not None and lift > 1 and np.isnan(ci).all()
+
+
+def test_the_interval_carries_the_case_weights():
+    """Zero censoring weights on 50 patients: the same interval as leaving them out of the resamples."""
+    y, p, o = _cohort()
+    W = resample_weights(y, 300, seed=2)
+    cw = np.ones(len(y))
+    cw[:50] = 0.0
+    _, lift, ci = lift_over_oracle(y, p, o, cw, W)
+    _, lift_kept, ci_kept = lift_over_oracle(y[50:], p[50:], o[50:], np.ones(len(y) - 50), W[:, 50:])
+    assert np.isclose(lift, lift_kept) and np.allclose(ci, ci_kept)
+    _, _, ci_all = lift_over_oracle(y, p, o, np.ones(len(y)), W)
+    assert not np.allclose(ci, ci_all)
+
+
+def test_a_few_resamples_with_the_oracle_at_chance_widen_the_interval_instead_of_vanishing():
+    """Under 1 % of resamples put this oracle at or below chance: the interval exists, and those resamples count
+    as unbounded lifts (dropping them would pull the upper bound down)."""
+    from zoo.evaluation.bootstrap import weighted_auc
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 80)
+    o = rng.random(80) + 0.2 * y
+    p = rng.random(80) + 0.3 * y
+    W = resample_weights(y, 400, seed=0)
+    ab, aob = weighted_auc(y, p, W), weighted_auc(y, o, W)
+    assert 0 < np.mean(aob <= 0.5) < 0.02
+    _, lift, ci = lift_over_oracle(y, p, o, np.ones(80), W)
+    dropped = np.quantile((ab[aob > 0.5] - 0.5) / (aob[aob > 0.5] - 0.5), 0.975)
+    assert np.isfinite(ci).all() and ci[0] < lift < ci[1] and ci[1] > dropped

@@ -32,7 +32,7 @@ def test_report_writes_html_pdf_and_subgroups_csv(card):
     assert "R2-ISS" in html and "ΔAUC" in html, "the staging comparison is in the card"
     assert "nan" not in re.sub(r"<[^>]+>", " ", html).split(), "missing numbers show as a dash"
     spec = html[html.index('id="specification"'):]
-    assert re.search(r"Built on .+ \((AVX\w*|DEFAULT|NO AVX|ZVECTOR|VSX|SVE\d*), \d+\s+threads", spec), \
+    assert re.search(r"Built on .+ \((AVX\w*|DEFAULT|NO AVX|ZVECTOR|VSX|SVE\d*),\s+\d+\s+threads", spec), \
         "the card names the machine whose floating-point path the image models' weights depend on"
 
 

@@ -45,14 +45,11 @@ def test_zoo_has_every_model_ensembles_and_metrics(test_zoo):
     assert set(m["ablation"]["ens_soft_vote"]["test"]) >= {"all", "without_clinical", "without_marrow",
                                                            "without_electrophoresis"}
     assert "p_value" in m["models"]["ens_stacking"]["test"]["vs_best_single"]
-    lifts = 0
-    for name, rec in m["models"].items():  # every model beside the synthetic oracle: lift with a paired CI
+    for name, rec in m["models"].items():  # clinical models beside the synthetic clinical oracle: a lift and its CI
         t = rec["test"]
-        if t.get("oracle_lift") is not None and np.isfinite(t["oracle_lift_ci"]).all():
+        if rec["modality"] == "clinical":
             lo, hi = t["oracle_lift_ci"]
-            assert lo <= t["oracle_lift"] <= hi, name
-            lifts += 1
-    assert lifts >= len(m["models"]) // 2
+            assert t["oracle_lift"] is not None and lo < hi, name
     machine = test_zoo.manifest["build_machine"]
     assert machine["cpu"] and machine["torch_cpu_capability"] and machine["torch_threads"] >= 1
 

@@ -35,7 +35,10 @@ def _auc(y, p) -> float:
 
 
 def oracle_aucs(oracle: pd.DataFrame | None, y: pd.Series, mask: np.ndarray | None = None) -> dict[str, float] | None:
-    """AUC of each modality's oracle (true risk from that modality's information) on the same patients."""
+    """AUC of each modality's oracle (true risk from that modality's information) on the same patients.
+
+    Unweighted: the cohort's ceiling as drawn (``metrics['oracle']``). Each model's own ``oracle_auc`` is
+    computed by ``lift_over_oracle`` on that model's patients with the censoring weights."""
     if oracle is None:
         return None
     o = oracle.reindex(y.index)
@@ -50,24 +53,31 @@ def lift_over_oracle(y, p, oracle_p, case_weight: np.ndarray, W: np.ndarray) -> 
 
     Both AUCs carry the same case weights (censoring), and the interval resamples model and oracle together
     (the same bootstrap multiplicities ``W`` as the AUC's CI), so it shows how far a lift verdict such as
-    "≥ 0.8" can move on another draw of test patients. A resample where the oracle is at or below chance
-    has no lift; when more than 2.5 % of resamples are such, the denominator's own interval reaches chance,
-    the ratio is unbounded, and no interval is given (NaN), as none is when the point lift is undefined.
+    "≥ 0.8" can move on another draw of test patients. Patients without a model prediction or an oracle
+    score are left out of both AUCs (on synthetic splits the oracle covers everyone, so ``auc`` is the
+    model's own). A resample where the oracle is at or below chance has an unbounded lift: it is kept in
+    the quantiles at ±∞ (the sign of the model's lift), so when about 2.5 % of resamples or more are such,
+    a bound is infinite and no interval is given (NaN), as none is when the point lift is undefined.
+    Resamples without both classes are skipped, as for the AUC's CI.
     """
     y, p, o = np.asarray(y, dtype=int), np.asarray(p, dtype=float), np.asarray(oracle_p, dtype=float)
     ok = ~np.isnan(p) & ~np.isnan(o)
     y, p, o, cw, W = y[ok], p[ok], o[ok], np.asarray(case_weight, dtype=float)[ok], W[:, ok]
+    none = [float("nan"), float("nan")]
     if len(y) == 0 or len(np.unique(y)) < 2:
-        return None, None, [float("nan"), float("nan")]
+        return None, None, none
     one, Wc = cw[None, :], W * cw[None, :]
     a, ao = float(weighted_auc(y, p, one)[0]), float(weighted_auc(y, o, one)[0])
     lift = (a - 0.5) / (ao - 0.5) if ao > 0.5 else None
     ab, aob = weighted_auc(y, p, Wc), weighted_auc(y, o, Wc)
-    if lift is None or np.mean(~(aob > 0.5)) > 0.025:
-        return ao, lift, [float("nan"), float("nan")]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        reps = np.where(aob > 0.5, (ab - 0.5) / (aob - 0.5), np.nan)
-    return ao, lift, percentile_ci(reps)
+    fin = np.isfinite(ab) & np.isfinite(aob)
+    ab, aob = ab[fin], aob[fin]
+    if lift is None or len(aob) == 0:
+        return ao, lift, none
+    above = aob > 0.5
+    reps = np.where(above, (ab - 0.5) / np.where(above, aob - 0.5, 1.0), np.where(ab >= 0.5, np.inf, -np.inf))
+    lo, hi = np.quantile(reps, [0.025, 0.975])
+    return ao, lift, ([float(lo), float(hi)] if np.isfinite(lo) and np.isfinite(hi) else none)
 
 
 def metric_suite(y, p, threshold: float, train_prevalence: float, W: np.ndarray,

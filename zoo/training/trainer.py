@@ -76,7 +76,7 @@ def build_machine() -> dict[str, str | int | None]:
     return {"cpu": cpu or platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
             "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch_threads": torch.get_num_threads(),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "platform": platform.platform(terse=True)}
+            "platform": f"{platform.system()} {platform.machine()}"}  # no kernel build, host name or path
 
 
 def _predictions_frame(ids: list[str], split: str, p: np.ndarray, raw: np.ndarray | None = None,
