@@ -77,7 +77,10 @@ def test_leaderboard_renders_and_threshold_drives_metrics(app_env):
     at = _run("../pages/leaderboard.py")
     assert at.title[0].value == "Leaderboard"
     table = at.dataframe[0].value
-    assert {"AUC", "AUC 95% CI", "Published AUC"} <= set(table.columns)
+    assert {"AUC", "AUC 95% CI", "Published AUC", "Lift vs oracle", "Lift CI"} <= set(table.columns)
+    # the synthetic oracle's lift with its interval (clinical models have a clinical oracle well above chance)
+    assert table["Lift CI"].str.match(r"^-?\d+\.\d\d–-?\d+\.\d\d$").any()
+    assert any("Built on" in c.value and "threads" in c.value for c in at.caption), "the zoo's build machine"
     # an image model's attention is shown as a multiple of chance with its interval over patients
     ratio = table["Attention ÷ chance (95% CI)"]
     assert ratio.str.match(r"^\d+\.\d\d \(\d+\.\d\d–\d+\.\d\d\)$").any()
