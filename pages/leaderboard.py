@@ -144,8 +144,10 @@ orc = metrics.get("oracle", {}).get(split)
 notes = [f"Thresholded metrics at each model's OOF Youden threshold. **Published AUC**: {PUBLISHED_LABEL} "
          "(chosen on their test set; a reference, not comparable)."]
 if orc:
-    notes.append("Oracle AUC (true risk from each modality's own information, synthetic cohorts only): "
-                 + ", ".join(f"{k} {v:.3f}" for k, v in orc.items()) + ". 'Lift vs oracle' = (AUC − 0.5)/(oracle − 0.5).")
+    notes.append("Oracle AUC over every patient of this split (true risk from each modality's own information, "
+                 "synthetic cohorts only): " + ", ".join(f"{k} {v:.3f}" for k, v in orc.items())
+                 + ". 'Lift vs oracle' = (AUC − 0.5)/(oracle AUC − 0.5), the oracle taken on the patients the model "
+                 "scored with the same censoring weights (`oracle_auc` in the CSV), and its CI resamples both together.")
 st.caption(" ".join(notes))
 st.download_button("Download table (CSV, each model's own OOF threshold)",
                    safe_csv_bytes(lb.drop(columns=["reclassification_vs_staging"], errors="ignore")),
