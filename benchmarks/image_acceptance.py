@@ -54,7 +54,9 @@ def table(zoo_dir: Path) -> dict:
     timings = manifest.get("timings_seconds") or {}
     checks["joint_in_leaderboard"] = any(r["family"] == "joint" for r in rows)
     checks["build_total_s"] = timings.get("build_total")
-    return {"rows": rows, "checks": checks, "oracle_test": oracle.get("test")}
+    # the image models' figures depend on the machine (docs/MODELS.md): a table names the one it came from
+    return {"rows": rows, "checks": checks, "oracle_test": oracle.get("test"),
+            "build_machine": manifest.get("build_machine")}
 
 
 def _f(v, fmt="{:.3f}") -> str:
@@ -70,6 +72,9 @@ def main() -> None:
     if a.json:
         print(json.dumps(res, indent=2))
         return
+    m = res["build_machine"] or {}
+    print(f"Built on: {m.get('cpu', 'not recorded')} ({m.get('torch_cpu_capability', '?')}, "
+          f"{m.get('torch_threads', '?')} threads{', GPU ' + m['gpu'] if m.get('gpu') else ''})\n")
     print("| model | OOF AUC | test AUC (95 % CI) | oracle AUC | lift vs oracle (95 % CI) | attention (chance; whole-image share) "
           "| external AUC |")
     print("| --- | --- | --- | --- | --- | --- | --- |")

@@ -110,7 +110,8 @@ num["Cal. intercept"] = st.column_config.NumberColumn(format="%.2f", help="Calib
 num["Cal. slope"] = st.column_config.NumberColumn(format="%.2f", help="1 is ideal; below 1 predictions are too "
                                                   "extreme, above 1 too timid (squeezed towards the middle)")
 num["Lift vs oracle"] = st.column_config.NumberColumn(format="%.2f", help="(AUC − 0.5) / (oracle AUC − 0.5) on the "
-                                                      "same patients: 1 = as good as the true risk, 0 = chance. Its 95% CI resamples model and oracle together.")
+                                                      "same patients: 1 = as good as the true risk, 0 = chance. "
+                                                      "Its 95% CI resamples model and oracle together.")
 num["p vs best single"] = st.column_config.NumberColumn(format="%.3f", help="Paired stratified bootstrap, ensemble "
                                                         "vs best single model (chosen by OOF AUC)")
 num["p (Holm)"] = st.column_config.NumberColumn(format="%.3f", help="Holm-adjusted across the ensembles compared")
