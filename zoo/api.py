@@ -222,17 +222,27 @@ class Zoo:
         return leaderboard_table(self, split)
 
     # ----- prediction ----------------------------------------------------------------------
-    def _image_probs(self, name: str, model, modality: str, images: list[np.ndarray], keys: list[str]):
+    def _image_probs(self, name: str, model, modality: str, images: list[np.ndarray], keys: list[str],
+                     banks_memo: dict | None = None):
         """Per-image P(PD) and embedding, cached by (model, image content hash).
 
         The values returned are the ones looked up or computed in this call, never read back from the
         cache after storing: another thread may evict an entry between ``put`` and a later ``get``.
+        ``banks_memo`` (one prediction's scratch dict) lets the image models of one prediction share the
+        bank of the same images, so a gel's lanes are found and straightened once per input setting, not
+        once per model; it is not kept, so the long-lived cache holds no pixels.
         """
         found = {i: hit for i, k in enumerate(keys) if (hit := self._image_cache.get((name, k))) is not None}
         todo = [i for i in range(len(keys)) if i not in found]
         if todo:
-            one = PatientData.single({}, {modality: [images[i] for i in todo]}, keys={modality: [keys[i] for i in todo]})
-            bank = one.banks[modality]
+            mk = (modality, tuple(keys[i] for i in todo))
+            bank = None if banks_memo is None else banks_memo.get(mk)
+            if bank is None:
+                one = PatientData.single({}, {modality: [images[i] for i in todo]},
+                                         keys={modality: [keys[i] for i in todo]})
+                bank = one.banks[modality]
+                if banks_memo is not None:
+                    banks_memo[mk] = bank
             members = getattr(model, "members", [model])
             x = members[0].bank_tensor(bank)
             ran = [m._run(x, "both") for m in members]  # P(PD) and features from one forward pass
@@ -299,11 +309,18 @@ class Zoo:
             self._image_cache.put(("segmentation", key), hit)
         return hit
 
-    def joint_patient(self, X: pd.DataFrame, images: dict[str, list[np.ndarray]]) -> PatientData:
-        """One patient as a joint fusion model reads it: canonical clinical row and the uploaded images."""
+    def joint_patient(self, X: pd.DataFrame, images: dict[str, list[np.ndarray]],
+                      banks_memo: dict | None = None) -> PatientData:
+        """One patient as a joint fusion model reads it: canonical clinical row and the uploaded images.
+
+        ``banks_memo``: the prediction's shared banks (see ``_image_probs``), used and filled here."""
         keys = {m: _content_keys(arrs) for m, arrs in images.items()}
+        memo = {} if banks_memo is None else banks_memo
         one = PatientData.single({}, images, schema=self.schema, features=self.features, keys=keys,
-                                 segmentation_for=self._segmentation)
+                                 segmentation_for=self._segmentation,
+                                 banks={m: b for m in keys if (b := memo.get((m, tuple(keys[m])))) is not None})
+        for m in keys:
+            memo.setdefault((m, tuple(keys[m])), one.banks[m])
         return PatientData(one.ids, X.reindex(columns=self.features).set_axis(one.ids), one.images, one.banks,
                            one.schema, self.features, one.cells, one.eval_cells)
 
@@ -323,6 +340,7 @@ class Zoo:
         shared: dict[str, np.ndarray] = {}  # each distinct fitted clinical preprocessing runs once, as in score()
         clin = self.clinical_probabilities(X, shared=shared)
         crops_memo: dict = {}  # plasma-cell crops of this prediction's smears, per crop size
+        banks_memo: dict = {}  # this prediction's images as one bank per modality: lanes straightened once
         for name in self.model_names:
             mod = self.manifest["models"][name]["modality"]
             est = self.model(name)
@@ -330,7 +348,7 @@ class Zoo:
                 p = clin[name][0] if name in clin else est.predict_proba(X)[0, 1]
                 model_probs[name] = None if np.isnan(p) else float(p)
             elif mod == "multimodal":  # joint fusion: the whole patient at once, any modality may be missing
-                p = est.predict_proba(self.joint_patient(X, images))[0, 1]
+                p = est.predict_proba(self.joint_patient(X, images, banks_memo))[0, 1]
                 model_probs[name] = None if np.isnan(p) else float(p)
             else:
                 arrs = images.get(mod, [])
@@ -343,7 +361,7 @@ class Zoo:
                     model_probs[name] = None if np.isnan(p) else p
                     emb_by_model[name] = e
                     continue
-                ps, es = self._image_probs(name, est, mod, arrs, keys[mod])
+                ps, es = self._image_probs(name, est, mod, arrs, keys[mod], banks_memo)
                 # a patient's score is the mean over their images; the recalibrator maps that score to a risk
                 model_probs[name] = float(calibrate_if_needed(est, np.array([np.mean(ps)]))[0])
                 emb_by_model[name] = np.mean(es, axis=0)

@@ -153,23 +153,28 @@ class PatientData:
     @classmethod
     def single(cls, clinical: dict, images: dict[str, list[np.ndarray]] | None = None,
                schema: Schema = DEFAULT_SCHEMA, features: list[str] | None = None,
-               keys: dict[str, list[str]] | None = None, segmentation_for=None) -> "PatientData":
+               keys: dict[str, list[str]] | None = None, segmentation_for=None,
+               banks: dict[str, ImageBank] | None = None) -> "PatientData":
         """One patient from a form and optional uploads (keys default to content hashes).
 
         ``segmentation_for(key, img)``: where the smears' plasma-cell segmentations come from (a cache shared
-        by the models of one prediction); by default each is segmented unprompted here."""
+        by the models of one prediction); by default each is segmented unprompted here. ``banks``: a bank per
+        modality already holding these images under these keys (shared by the models of one prediction, so
+        its cached inputs are computed once); one whose keys differ is not used."""
         from zoo.cohort.images import image_sha256
         from zoo.segment.cells import CellBank, cohort_segmentation
 
         feats = features or [v.name for v in schema.features()]
         row = {f: clinical.get(f, np.nan) for f in feats}
         images = images or {}
-        per, banks = {}, {}
+        given, per, banks = banks or {}, {}, {}
         for m in MODALITIES:
             arrs = images.get(m, [])
             ks = (keys or {}).get(m) or [image_sha256(a) for a in arrs]
             per[m] = [list(ks)]
-            banks[m] = ImageBank.from_arrays(dict(zip(ks, arrs)))
+            shared = given.get(m)
+            banks[m] = shared if shared is not None and shared.keys == list(ks) else ImageBank.from_arrays(
+                dict(zip(ks, arrs)))
         df = pd.DataFrame([row], index=pd.Index(["patient"], name="patient_id"), columns=feats)
         cells = CellBank(banks["marrow"].raw, banks["marrow"].keys, segmentation_for or cohort_segmentation(None))
         return cls(ids=["patient"], clinical=df, images=per, banks=banks, schema=schema, features=feats, cells=cells,

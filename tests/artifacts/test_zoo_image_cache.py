@@ -129,3 +129,45 @@ def test_cell_models_of_one_prediction_cut_each_smears_crops_once_per_size(zoo, 
     other = OtherSize()
     zoo._cell_probs("other_size", other, [a, b], keys, memo)
     assert len(calls) == 4 and len(memo) == 4 and other.shapes[0][1:] == (3, 48, 48)
+
+
+def test_gel_models_of_one_prediction_find_each_gels_lanes_once(zoo, tiny_cohort, monkeypatch):
+    """The IFE models and the joint model of one prediction read the same straightened lanes: each gel's lanes are
+    found once per lane setting, not once per model, and every model's answer is the one a fresh bank gives."""
+    from zoo.cohort.images import read_image
+    from zoo.data import ImageBank
+
+    gel_models = [n for n in zoo.model_names if zoo.manifest["models"][n]["modality"] == "electrophoresis"]
+    lane_models = [n for n in gel_models if getattr(zoo.model(n), "view", getattr(
+        getattr(zoo.model(n), "members", [None])[0], "view", None)) == "lanes"]
+    assert len(lane_models) >= 2, gel_models
+    gels = [read_image(p) for pid in tiny_cohort.patient_ids[:2] for p in tiny_cohort.image_paths(pid, "electrophoresis")]
+    settings = {(m.image_size, m.lane_width, getattr(m, "lane_density", "raw"))
+                for n in lane_models for m in getattr(zoo.model(n), "members", [zoo.model(n)])}
+    settings |= {(j.lane_height, j.lane_width, "raw") for n in zoo.model_names
+                 if zoo.manifest["models"][n]["family"] == "joint" for j in [zoo.model(n)]}
+    alone = {}
+    for n in gel_models:  # each model on its own: no memo shared with another model
+        zoo._image_cache = _LRU()
+        alone[n] = zoo._image_probs(n, zoo.model(n), "electrophoresis", gels, [f"g{i}" for i in range(len(gels))])
+    calls = []
+    real = ImageBank._lane_tensor
+
+    def counting(self, imgs, *a, **k):
+        calls.append(len(imgs))
+        return real(self, imgs, *a, **k)
+
+    monkeypatch.setattr(ImageBank, "_lane_tensor", counting)
+    zoo._image_cache = _LRU()
+    pred = zoo.predict_patient({"age": 70}, {"electrophoresis": gels}).model_probs
+    assert sum(calls) == len(gels) * len(settings)  # per gel and lane setting, however many models read them
+    joint = [n for n in zoo.model_names if zoo.manifest["models"][n]["family"] == "joint"]
+    zoo._image_cache = _LRU()
+    X = zoo.clinical_frame([{"age": 70}])
+    for n in joint:  # the joint model on a bank of its own gives the answer it gave on the shared one
+        assert zoo.model(n).predict_proba(zoo.joint_patient(X, {"electrophoresis": gels}))[0, 1] == pytest.approx(pred[n])
+    for n in gel_models:
+        probs, embs = zoo._image_probs(n, zoo.model(n), "electrophoresis", gels, [f"g{i}" for i in range(len(gels))],
+                                       {})
+        assert probs == pytest.approx(alone[n][0]) and np.allclose(embs, alone[n][1]), n
+        assert pred[n] is not None
