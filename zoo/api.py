@@ -232,25 +232,34 @@ class Zoo:
         bank of the same images, so a gel's lanes are found and straightened once per input setting, not
         once per model; it is not kept, so the long-lived cache holds no pixels.
         """
+        import torch
+
         found = {i: hit for i, k in enumerate(keys) if (hit := self._image_cache.get((name, k))) is not None}
-        todo = [i for i in range(len(keys)) if i not in found]
-        if todo:
-            mk = (modality, tuple(keys[i] for i in todo))
+        # each distinct image once: the same picture uploaded twice is one bank row (it was an IndexError)
+        first = {}
+        for i in range(len(keys)):
+            if i not in found:
+                first.setdefault(keys[i], i)
+        if first:
+            mk = (modality, tuple(first))
             bank = None if banks_memo is None else banks_memo.get(mk)
             if bank is None:
-                one = PatientData.single({}, {modality: [images[i] for i in todo]},
-                                         keys={modality: [keys[i] for i in todo]})
+                one = PatientData.single({}, {modality: [images[i] for i in first.values()]},
+                                         keys={modality: list(first)})
                 bank = one.banks[modality]
                 if banks_memo is not None:
                     banks_memo[mk] = bank
             members = getattr(model, "members", [model])
-            x = members[0].bank_tensor(bank)
+            x = members[0].bank_tensor(bank)[torch.from_numpy(bank.index_of(list(first)))]
             ran = [m._run(x, "both") for m in members]  # P(PD) and features from one forward pass
             probs = np.mean([p.numpy() for p, _ in ran], axis=0)
             embs = np.hstack([e.numpy() for _, e in ran])
-            for j, i in enumerate(todo):
-                found[i] = (float(probs[j]), embs[j])
-                self._image_cache.put((name, keys[i]), found[i])
+            for j, k in enumerate(first):
+                hit = (float(probs[j]), embs[j])
+                self._image_cache.put((name, k), hit)
+                for i in range(len(keys)):
+                    if keys[i] == k and i not in found:
+                        found[i] = hit
         return [found[i][0] for i in range(len(keys))], [found[i][1] for i in range(len(keys))]
 
     def _cell_probs(self, name: str, model, images: list[np.ndarray], keys: list[str], crops_memo: dict | None = None):

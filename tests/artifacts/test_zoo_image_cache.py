@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from zoo.api import _LRU, Zoo
+from zoo.evaluation.calibration import calibrate_if_needed
 
 
 def _marrow_model(zoo: Zoo) -> str:
@@ -170,4 +171,41 @@ def test_gel_models_of_one_prediction_find_each_gels_lanes_once(zoo, tiny_cohort
         probs, embs = zoo._image_probs(n, zoo.model(n), "electrophoresis", gels, [f"g{i}" for i in range(len(gels))],
                                        {})
         assert probs == pytest.approx(alone[n][0]) and np.allclose(embs, alone[n][1]), n
-        assert pred[n] is not None
+        assert pred[n] == pytest.approx(float(calibrate_if_needed(zoo.model(n), np.array([np.mean(alone[n][0])]))[0]))
+
+
+def _gels(tiny_cohort, k=2):
+    from zoo.cohort.images import read_image
+
+    return [read_image(p) for pid in tiny_cohort.patient_ids[:k] for p in tiny_cohort.image_paths(pid, "electrophoresis")]
+
+
+def test_shared_banks_give_each_gel_its_own_answer_with_some_gels_already_cached(zoo, tiny_cohort):
+    """One model has gel 0 cached, the others nothing: each computes what it lacks from a bank of exactly those
+    gels, and every gel's stored answer is the one that gel gets alone."""
+    from zoo.api import _content_keys
+
+    gels = _gels(tiny_cohort)
+    keys = _content_keys(gels)
+    gel_models = [n for n in zoo.model_names if zoo.manifest["models"][n]["modality"] == "electrophoresis"]
+    alone = {}
+    for n in gel_models:
+        for g, k in zip(gels, keys):
+            zoo._image_cache = _LRU()
+            alone[(n, k)] = zoo._image_probs(n, zoo.model(n), "electrophoresis", [g], [k])[0][0]
+    zoo._image_cache = _LRU()
+    zoo._image_probs(gel_models[0], zoo.model(gel_models[0]), "electrophoresis", gels[:1], keys[:1])
+    zoo.predict_patient({"age": 70}, {"electrophoresis": gels})
+    for n in gel_models:
+        for k in keys:
+            assert zoo._image_cache.get((n, k))[0] == pytest.approx(alone[(n, k)], abs=1e-6), (n, k)
+
+
+def test_the_same_gel_uploaded_twice_predicts_as_once(zoo, tiny_cohort):
+    """Two identical uploads are one image: it used to raise an IndexError (one bank row for two entries)."""
+    g = _gels(tiny_cohort, 1)[0]
+    once = zoo.predict_patient({"age": 70}, {"electrophoresis": [g]}).model_probs
+    zoo._image_cache = _LRU()
+    twice = zoo.predict_patient({"age": 70}, {"electrophoresis": [g, g.copy()]}).model_probs
+    gel_models = [n for n in zoo.model_names if zoo.manifest["models"][n]["modality"] == "electrophoresis"]
+    assert {n: twice[n] for n in gel_models} == pytest.approx({n: once[n] for n in gel_models})
