@@ -14,7 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from zoo.leaderboard import machine_label  # noqa: E402
 
 
 def table(zoo_dir: Path) -> dict:
@@ -72,9 +76,7 @@ def main() -> None:
     if a.json:
         print(json.dumps(res, indent=2))
         return
-    m = res["build_machine"] or {}
-    print(f"Built on: {m.get('cpu', 'not recorded')} ({m.get('torch_cpu_capability', '?')}, "
-          f"{m.get('torch_threads', '?')} threads{', GPU ' + m['gpu'] if m.get('gpu') else ''})\n")
+    print(f"Built on: {machine_label(res['build_machine']) or 'not recorded'}\n")
     print("| model | OOF AUC | test AUC (95 % CI) | oracle AUC | lift vs oracle (95 % CI) | attention (chance; whole-image share) "
           "| external AUC |")
     print("| --- | --- | --- | --- | --- | --- | --- |")

@@ -12,15 +12,22 @@ GROUP_LABEL = {"clinical": "Clinical", "marrow": "Bone marrow", "electrophoresis
                "multimodal": "Joint fusion", "ensemble": "Ensemble", "reference": "Staging (reference)"}
 
 
+def machine_label(machine: dict | None) -> str | None:
+    """'CPU (torch CPU capability, N threads[, GPU name])' of a manifest's ``build_machine``; None where no
+    machine was recorded. The one wording the leaderboard, the model card and the acceptance script show."""
+    m = machine or {}
+    if not m.get("cpu"):
+        return None
+    gpu = f", GPU {m['gpu']}" if m.get("gpu") else ""
+    return f"{m['cpu']} ({m.get('torch_cpu_capability') or '?'}, {m.get('torch_threads') or '?'} threads{gpu})"
+
+
 def built_on(manifest: dict) -> str:
     """A caption fragment naming the machine that built the zoo ('' for zoos built before it was recorded):
     the CNNs' figures depend on the CPU's floating-point path, so two zoos compare only alongside it."""
-    m = manifest.get("build_machine") or {}
-    if not m.get("cpu"):
-        return ""
-    gpu = f", GPU {m['gpu']}" if m.get("gpu") else ""
-    return (f" Built on {m['cpu']} ({m.get('torch_cpu_capability')}, {m.get('torch_threads')} threads{gpu}); "
-            "image models rebuilt on another machine give somewhat different figures.")
+    label = machine_label(manifest.get("build_machine"))
+    return (f" Built on {label}; image models rebuilt on another machine give somewhat different figures."
+            if label else "")
 
 
 def sample_size_fields(metrics: dict) -> dict:

@@ -78,13 +78,14 @@ def test_pdf_renderer_fetches_nothing_but_data_uris(tmp_path):
 
 
 def test_card_values_are_escaped():
+    from zoo.leaderboard import machine_label
     from zoo.reports.render import render_html
 
     html = render_html("model_card.html.j2", _minimal_context(notes=['<script>alert(1)</script>']))
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
     assert "Built on" not in html and "not recorded" in html, "a zoo without a recorded machine says so"
     ctx = _minimal_context()
-    ctx["zoo"]["machine"] = {"cpu": "<img src=x onerror=alert(1)>"}  # the CPU name is whatever the machine reports
+    ctx["zoo"]["machine"] = machine_label({"cpu": "<img src=x onerror=alert(1)>"})  # whatever the machine reports
     html = render_html("model_card.html.j2", ctx)
     assert "<img src=x" not in html and "Built on &lt;img src=x onerror=alert(1)&gt; (?," in html
 

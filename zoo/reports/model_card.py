@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from zoo.leaderboard import machine_label
 from zoo.reports import figures, tripod
 from zoo.reports.render import html_to_pdf, render_html
 
@@ -167,7 +168,7 @@ def card_context(zoo, cohorts: dict | None = None, notes: list[str] | None = Non
         "generated": generated or dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "zoo": {"hash": zoo.hash, "created": man.get("created"), "profile": man["profile"].get("name"),
                 "seed": man.get("seed"), "versions": man.get("library_versions") or {},
-                "machine": man.get("build_machine"),
+                "machine": machine_label(man.get("build_machine")),
                 "schema_version": man.get("schema_version"), "n_models": len(zoo.model_names),
                 "n_ensembles": len(zoo.ensemble_names), "files": sorted((man.get("files") or {}).items()),
                 "profile_settings": man["profile"]},
