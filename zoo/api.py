@@ -237,9 +237,9 @@ class Zoo:
         found = {i: hit for i, k in enumerate(keys) if (hit := self._image_cache.get((name, k))) is not None}
         # each distinct image once: the same picture uploaded twice is one bank row (it was an IndexError)
         first = {}
-        for i in range(len(keys)):
+        for i, k in enumerate(keys):
             if i not in found:
-                first.setdefault(keys[i], i)
+                first.setdefault(k, i)
         if first:
             mk = (modality, tuple(first))
             bank = None if banks_memo is None else banks_memo.get(mk)
@@ -254,12 +254,10 @@ class Zoo:
             ran = [m._run(x, "both") for m in members]  # P(PD) and features from one forward pass
             probs = np.mean([p.numpy() for p, _ in ran], axis=0)
             embs = np.hstack([e.numpy() for _, e in ran])
-            for j, k in enumerate(first):
-                hit = (float(probs[j]), embs[j])
+            computed = {k: (float(probs[j]), embs[j]) for j, k in enumerate(first)}
+            for k, hit in computed.items():
                 self._image_cache.put((name, k), hit)
-                for i in range(len(keys)):
-                    if keys[i] == k and i not in found:
-                        found[i] = hit
+            found.update({i: computed[k] for i, k in enumerate(keys) if i not in found})
         return [found[i][0] for i in range(len(keys))], [found[i][1] for i in range(len(keys))]
 
     def _cell_probs(self, name: str, model, images: list[np.ndarray], keys: list[str], crops_memo: dict | None = None):
