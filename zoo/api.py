@@ -283,7 +283,7 @@ class Zoo:
                 c = crops_from(img, labels, instances, size, maskbg)
                 if crops_memo is not None:
                     crops_memo[(k, size, maskbg)] = c
-            parts.append(c)
+            parts.append(c[members[0].pooled(len(c))])  # the crops evaluation pooled from a smear like it
         crops = torch.from_numpy(np.concatenate(parts)) if parts else torch.empty(0, 3, size, size, dtype=torch.uint8)
         res = [m.predict_crops(crops) for m in members]
         p = float(np.mean([r[0] for r in res]))

@@ -133,12 +133,14 @@ class _MemberOutputs(NamedTuple):
 
 
 def smear_crops(estimator, image: np.ndarray, labels: np.ndarray, instances: list[dict]) -> SmearCrops:
-    """The plasma-cell crops a cell-level model pools for one smear, with their boxes on it."""
+    """The plasma-cell crops a cell-level model pools for one smear (``pooled``: at most its limit per smear),
+    with their boxes on it."""
     from zoo.segment.cells import crop_boxes, crops_from
 
     first = getattr(estimator, "members", [estimator])[0]
-    return SmearCrops(crops_from(image, labels, instances, first.image_size, first.mask_background),
-                      crop_boxes(image.shape[:2], instances), tuple(image.shape[:2]))
+    crops = crops_from(image, labels, instances, first.image_size, first.mask_background)
+    keep = first.pooled(len(crops))  # only the cells the prediction pools get a map
+    return SmearCrops(crops[keep], crop_boxes(image.shape[:2], instances)[keep], tuple(image.shape[:2]))
 
 
 def cell_maps(estimator, image: np.ndarray, labels: np.ndarray, instances: list[dict],

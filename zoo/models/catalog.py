@@ -86,6 +86,9 @@ for _modality, _prefix in MODALITY_PREFIX.items():
 # Every architecture is trained by default in ``paper`` and ``quick``; ``test`` trains the ResNet-18 one only.
 CELL_DEFAULT_CPU = ("resnet18",)
 CELL_CROP = 32  # pixels; AlexNet needs 64
+# Crops of one smear a cell-level model pools at prediction in the CPU profiles (docs/MODELS.md, "Cells pooled
+# per smear"): on training folds 16 gave the AUC of all of them; the paper profile pools every cell.
+CELL_POOL_PER_IMAGE = 16
 
 
 def _cell_factory(cfg: ModelConfig, profile, **overrides):
@@ -96,7 +99,8 @@ def _cell_factory(cfg: ModelConfig, profile, **overrides):
         epochs=profile.epochs, batch_size=max(profile.batch_size, 64),
         lr=profile.lr * (1.0 if profile.name == "paper" else LR_SCALE.get(cfg.arch, 1.0)), betas=profile.betas,
         weight_decay=profile.weight_decay, dropout=profile.dropout,
-        images_per_patient=None if profile.name == "paper" else 4, augment="paper", width=_width(cfg.arch, profile, overrides))
+        images_per_patient=None if profile.name == "paper" else 4, augment="paper", width=_width(cfg.arch, profile, overrides),
+        max_cells_per_image=None if profile.name == "paper" else CELL_POOL_PER_IMAGE)
     params.update(overrides)
     return CellBagClassifier(**params)
 

@@ -3,6 +3,9 @@
 Each crop carries its patient's label. Pooling is the mean of cell
 probabilities by default; ``pooling="attention"`` adds gated attention-MIL
 (Ilse et al. 2018) fit on the trained CNN's cell embeddings, bag by bag.
+Training draws from every crop; prediction pools at most ``max_cells_per_image``
+crops of each smear (``zoo.segment.cells.pooled_index``), wherever it happens:
+evaluation, the dashboard, the API and the Grad-CAM of a smear.
 """
 from __future__ import annotations
 
@@ -35,13 +38,21 @@ class CellBagClassifier(CNNClassifier):
                  batch_size: int = 64, lr: float = 1e-3, betas: tuple[float, float] = (0.85, 0.995),
                  weight_decay: float = 1e-4, dropout: float = 0.3, images_per_patient: int | None = 8,
                  pretrained: bool = False, augment: str = "paper", device: str = "auto", seed: int = 0,
-                 progress=None, pooling: str = "mean", mask_background: bool = False, width: float = 1.0) -> None:
+                 progress=None, pooling: str = "mean", mask_background: bool = False, width: float = 1.0,
+                 max_cells_per_image: int | None = None) -> None:
         super().__init__(arch=arch, modality=modality, image_size=image_size, epochs=epochs, batch_size=batch_size,
                          lr=lr, betas=betas, weight_decay=weight_decay, dropout=dropout,
                          images_per_patient=images_per_patient, pretrained=pretrained, augment=augment,
                          device=device, seed=seed, progress=progress, width=width)
         self.pooling = pooling
         self.mask_background = mask_background
+        self.max_cells_per_image = max_cells_per_image
+
+    def pooled(self, n_crops: int) -> np.ndarray:
+        """Rows of one smear's ``n_crops`` crops (segmenter order) that prediction pools."""
+        from zoo.segment.cells import pooled_index
+
+        return pooled_index(n_crops, getattr(self, "max_cells_per_image", None))
 
     def _samples(self, data: PatientData, for_fit: bool = False):
         """Crops of segmented plasma cells. Fitting may use annotation-prompted segmentation (``data.cells``);
@@ -59,6 +70,10 @@ class CellBagClassifier(CNNClassifier):
         img_rows = bank.index_of(keys)
         row_to_owner = dict(zip(img_rows.tolist(), owner_of_key))
         sel = np.flatnonzero(np.isin(crop_img, img_rows))
+        if not for_fit:  # training draws from every crop; prediction pools at most the limit per smear
+            from zoo.segment.cells import pooled_rows
+
+            sel = sel[pooled_rows(crop_img[sel], getattr(self, "max_cells_per_image", None))]
         owner = np.array([row_to_owner[r] for r in crop_img[sel]], dtype=np.int64)
         return crops[torch.from_numpy(sel)], owner
 
@@ -98,7 +113,8 @@ class CellBagClassifier(CNNClassifier):
         return (out, mean_emb) if what == "both" else out
 
     def predict_crops(self, crops: torch.Tensor) -> tuple[float, np.ndarray]:
-        """Patient P(PD) and mean embedding from one patient's crops (uploads, the dashboard)."""
+        """Patient P(PD) and mean embedding from one patient's pooled crops (uploads, the dashboard): each
+        smear's crops already chosen by ``pooled``."""
         self._check_fitted()
         owner = np.zeros(len(crops), dtype=np.int64)
         if len(crops) == 0:

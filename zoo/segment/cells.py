@@ -36,6 +36,35 @@ def crop_boxes(shape: tuple[int, int], instances: list[dict]) -> np.ndarray:
     return np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
 
 
+def pooled_index(n: int, limit: int | None) -> np.ndarray:
+    """Which of one smear's ``n`` plasma-cell crops a cell-level model pools: all of them, or ``limit`` spread
+    evenly over the segmenter's order (raster order: top to bottom of the smear).
+
+    Why a limit: a mean-pooled cell model's patient score barely moves past a dozen cells per smear
+    (measured on training folds, docs/MODELS.md "Cells pooled per smear"), while every crop costs a
+    forward pass in each of five networks. Why evenly spaced and not random: the same smear must always
+    give the same prediction, and a new patient's image has no seed.
+    """
+    if limit is None or n <= limit:
+        return np.arange(n)
+    if limit < 1:
+        raise ValueError(f"Expected at least 1 cell pooled per smear. Got {limit}.")
+    return np.linspace(0, n - 1, limit).round().astype(np.int64)  # steps of at least 1: distinct rows
+
+
+def pooled_rows(groups: np.ndarray, limit: int | None) -> np.ndarray:
+    """Positions (sorted) of the crops pooled, ``pooled_index`` applied to each smear's crops; ``groups`` gives
+    each crop's smear, crops of a smear in the segmenter's order."""
+    groups = np.asarray(groups)
+    if limit is None:
+        return np.arange(len(groups))
+    keep = []
+    for g in np.unique(groups):
+        rows = np.flatnonzero(groups == g)
+        keep.append(rows[pooled_index(len(rows), limit)])
+    return np.sort(np.concatenate(keep)) if keep else np.zeros(0, np.int64)
+
+
 def crops_from(img: np.ndarray, labels: np.ndarray, instances: list[dict], out_size: int,
                mask_background: bool = False) -> np.ndarray:
     """uint8 (n, 3, out, out) crops centred on each plasma-cell instance."""

@@ -1,0 +1,93 @@
+"""A cell-level model pools at most ``max_cells_per_image`` crops of each smear, and every place that predicts with
+it — evaluation (``predict_proba`` on a cohort), the predictor and API (``Zoo._cell_probs``) and the smear's
+Grad-CAM — pools the same crops; training still draws from all of them."""
+import numpy as np
+import pytest
+import torch
+
+from zoo.segment.cells import pooled_index, pooled_rows
+
+
+def test_pooled_index_spreads_the_limit_over_the_smear_and_keeps_small_smears_whole():
+    assert pooled_index(5, 16).tolist() == [0, 1, 2, 3, 4]
+    assert pooled_index(5, None).tolist() == [0, 1, 2, 3, 4]
+    assert pooled_index(0, 16).tolist() == []
+    for n, k in [(17, 16), (51, 16), (1000, 16), (3, 1), (40, 7)]:
+        idx = pooled_index(n, k)
+        assert len(idx) == k and len(set(idx.tolist())) == k and (np.diff(idx) > 0).all()
+        assert idx[0] == 0 and (k == 1 or idx[-1] == n - 1)  # from the first cell to the last
+    assert pooled_index(51, 16).tolist() == pooled_index(51, 16).tolist()  # no randomness: same smear, same cells
+    with pytest.raises(ValueError, match="at least 1 cell"):
+        pooled_index(5, 0)
+
+
+def test_pooled_rows_applies_the_limit_to_each_smear():
+    groups = np.array([7] * 5 + [2] * 2 + [9] * 6)
+    rows = pooled_rows(groups, 3)
+    assert rows.tolist() == [0, 2, 4, 5, 6, 7, 9, 12]
+    assert pooled_rows(groups, None).tolist() == list(range(13))
+
+
+def _untrained(cap):
+    from zoo.models.cells import CellBagClassifier
+    from zoo.models.networks import build_network
+
+    torch.manual_seed(0)
+    est = CellBagClassifier(arch="resnet18", image_size=32, device="cpu", max_cells_per_image=cap)
+    net, _ = build_network("resnet18", 0.0)
+    est.net_, est.device_, est.classes_, est.attention_ = net.eval(), torch.device("cpu"), np.array([0, 1]), None
+    return est
+
+
+@pytest.fixture(scope="module")
+def crowded(tiny_cohort):
+    """Patients of the tiny cohort whose smears have more plasma-cell crops than the limit used here."""
+    from zoo.data import PatientData
+
+    data = PatientData.from_cohort(tiny_cohort)
+    bank = data.eval_cells or data.cells
+    _, crop_img = bank.crops(32)
+    per_image = np.bincount(crop_img, minlength=len(bank.keys))
+    rows = [i for i, ks in enumerate(data.images["marrow"])
+            if ks and (per_image[bank.index_of(ks)] > 3).all()][:4]
+    assert len(rows) >= 2, "the tiny cohort needs smears with more than 3 plasma cells"
+    return data.subset(rows), bank
+
+
+def test_evaluation_pools_the_limited_crops_of_each_smear_and_training_all(crowded):
+    data, bank = crowded
+    est, full = _untrained(3), _untrained(None)
+    crops, crop_img = bank.crops(32)
+    got = est.predict_proba(data)[:, 1]
+    for j, ks in enumerate(data.images["marrow"]):
+        parts = []
+        for r in bank.index_of(ks):
+            rows = np.flatnonzero(crop_img == r)
+            parts.append(rows[pooled_index(len(rows), 3)])
+        expect = est._run(crops[torch.from_numpy(np.concatenate(parts))], "proba").mean().item()
+        assert got[j] == pytest.approx(expect, abs=1e-6)
+    assert not np.allclose(got, full.predict_proba(data)[:, 1], atol=1e-6)  # the limit changed something
+    fit_x, _ = est._samples(data, for_fit=True)
+    pred_x, _ = est._samples(data)
+    assert len(pred_x) == 3 * sum(len(ks) for ks in data.images["marrow"]) < len(fit_x)
+
+
+def test_the_predictor_and_the_smear_map_pool_what_evaluation_pooled(crowded, tiny_cohort):
+    """The dashboard's answer for a patient equals the evaluated one, and its Grad-CAM shows those cells only."""
+    from zoo.api import _LRU, Zoo
+    from zoo.explain.gradcam import cell_maps
+
+    data, bank = crowded
+    est = _untrained(3)
+    zoo = Zoo.__new__(Zoo)
+    zoo._image_cache = _LRU()
+    evaluated = est.predict_proba(data)[:, 1]
+    for j, ks in enumerate(data.images["marrow"]):
+        imgs = [bank._loader(k) for k in ks]
+        p, _ = zoo._cell_probs("m", est, imgs, [f"k{j}_{i}" for i in range(len(ks))])
+        assert p == pytest.approx(evaluated[j], abs=1e-6)
+    k = data.images["marrow"][0][0]
+    labels, inst = bank.segmentation(k)
+    maps = cell_maps(est, bank._loader(k), labels, inst)
+    assert len(maps.tiles) == 3  # the smear has more plasma cells; only the pooled ones are mapped
+    assert maps.probability == pytest.approx(zoo._cell_probs("m", est, [bank._loader(k)], ["solo"])[0], abs=1e-5)
