@@ -15,7 +15,8 @@ def test_pooled_index_spreads_the_limit_over_the_smear_and_keeps_small_smears_wh
     for n, k in [(17, 16), (51, 16), (1000, 16), (3, 1), (40, 7)]:
         idx = pooled_index(n, k)
         assert len(idx) == k and len(set(idx.tolist())) == k and (np.diff(idx) > 0).all()
-        assert idx[0] == 0 and (k == 1 or idx[-1] == n - 1)  # from the first cell to the last
+        assert idx[0] < n / k and idx[-1] >= n - n / k  # from the first share of the smear to the last
+    assert pooled_index(51, 16)[0] > 0 and pooled_index(51, 16)[-1] < 50  # not always the (edge) end cells
     assert pooled_index(51, 16).tolist() == pooled_index(51, 16).tolist()  # no randomness: same smear, same cells
     with pytest.raises(ValueError, match="at least 1 cell"):
         pooled_index(5, 0)
@@ -24,7 +25,7 @@ def test_pooled_index_spreads_the_limit_over_the_smear_and_keeps_small_smears_wh
 def test_pooled_rows_applies_the_limit_to_each_smear():
     groups = np.array([7] * 5 + [2] * 2 + [9] * 6)
     rows = pooled_rows(groups, 3)
-    assert rows.tolist() == [0, 2, 4, 5, 6, 7, 9, 12]
+    assert rows.tolist() == [0, 2, 4, 5, 6, 8, 10, 12]
     assert pooled_rows(groups, None).tolist() == list(range(13))
 
 
@@ -91,3 +92,30 @@ def test_the_predictor_and_the_smear_map_pool_what_evaluation_pooled(crowded, ti
     maps = cell_maps(est, bank._loader(k), labels, inst)
     assert len(maps.tiles) == 3  # the smear has more plasma cells; only the pooled ones are mapped
     assert maps.probability == pytest.approx(zoo._cell_probs("m", est, [bank._loader(k)], ["solo"])[0], abs=1e-5)
+
+
+def test_the_cpu_profiles_cap_the_cells_and_paper_pools_them_all(tiny_cohort):
+    from zoo.data import PatientData
+    from zoo.models import create_model
+    from zoo.models.catalog import CELL_POOL_PER_IMAGE
+
+    assert create_model("marrow_cell_vgg16_bn", "quick").max_cells_per_image == CELL_POOL_PER_IMAGE == 16
+    assert create_model("marrow_cell_resnet18", "test").max_cells_per_image == CELL_POOL_PER_IMAGE
+    assert create_model("marrow_cell_resnet18", "paper").max_cells_per_image is None
+    data = PatientData.from_cohort(tiny_cohort)
+    with pytest.raises(ValueError, match="max_cells_per_image"):  # refused before training, not at the first prediction
+        create_model("marrow_cell_resnet18", "test", max_cells_per_image=0).fit(data, tiny_cohort.y)
+
+
+def test_a_built_zoo_keeps_its_cell_models_cap(test_zoo):
+    """Saved with the model's parameters and restored on load (a zoo saved before the cap loads uncapped)."""
+    from zoo.models.cells import CellBagClassifier
+
+    cells = [n for n in test_zoo.model_names if test_zoo.manifest["models"][n]["family"] == "cell"]
+    assert cells
+    for n in cells:
+        base = getattr(test_zoo.model(n), "base", test_zoo.model(n))
+        for member in getattr(base, "members", [base]):
+            assert isinstance(member, CellBagClassifier) and member.max_cells_per_image == 16, n
+    params = {k: v for k, v in CellBagClassifier().get_params().items() if k != "max_cells_per_image"}
+    assert CellBagClassifier(**params).max_cells_per_image is None

@@ -113,6 +113,27 @@ def test_training_resumes_model_by_model(tiny_cohort_dir, tmp_path):
     assert Zoo.load(out).model_names == CLINICAL_ONLY
 
 
+def test_resume_retrains_an_image_model_whose_recipe_the_code_changed(tiny_cohort_dir, tmp_path, monkeypatch):
+    """A build interrupted before a code change and resumed after it must not mix the two recipes: the image
+    model whose settings changed (here the cells a cell-level model pools) is trained again, the rest kept."""
+    import zoo.models.catalog as catalog
+
+    out, models = tmp_path / "zoo", ["clinical_lr", "marrow_cell_resnet18", "clinical_dt"]
+    with pytest.raises(Interrupted):
+        train_zoo(tiny_cohort_dir, out, profile="test", models=models, stop_after=2, show_bars=False)
+    done = json.loads((out / "models" / "marrow_cell_resnet18" / "DONE.json").read_text())
+    assert done["recipe"]["max_cells_per_image"] == catalog.CELL_POOL_PER_IMAGE
+    stamps = {n: (out / "models" / n / "DONE.json").stat().st_mtime_ns for n in models[:2]}
+    monkeypatch.setattr(catalog, "CELL_POOL_PER_IMAGE", 8)
+    events = []
+    train_zoo(tiny_cohort_dir, out, profile="test", models=models, show_bars=False, progress=events.append)
+    assert (out / "models" / "clinical_lr" / "DONE.json").stat().st_mtime_ns == stamps["clinical_lr"]
+    assert (out / "models" / "marrow_cell_resnet18" / "DONE.json").stat().st_mtime_ns != stamps["marrow_cell_resnet18"]
+    assert [e["model"] for e in events if e["stage"] == "model_done" and e.get("resumed")] == ["clinical_lr"]
+    base = Zoo.load(out).model("marrow_cell_resnet18").base
+    assert all(m.max_cells_per_image == 8 for m in getattr(base, "members", [base]))
+
+
 def test_resume_with_different_settings_is_refused(tiny_cohort_dir, tmp_path):
     out = tmp_path / "zoo"
     with pytest.raises(Interrupted):

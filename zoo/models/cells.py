@@ -5,7 +5,8 @@ probabilities by default; ``pooling="attention"`` adds gated attention-MIL
 (Ilse et al. 2018) fit on the trained CNN's cell embeddings, bag by bag.
 Training draws from every crop; prediction pools at most ``max_cells_per_image``
 crops of each smear (``zoo.segment.cells.pooled_index``), wherever it happens:
-evaluation, the dashboard, the API and the Grad-CAM of a smear.
+evaluation, the dashboard, the API and the Grad-CAM of a smear. (Attention-MIL
+pooling is fitted on whole bags and then reads capped ones; no profile uses it.)
 """
 from __future__ import annotations
 
@@ -57,6 +58,9 @@ class CellBagClassifier(CNNClassifier):
     def _samples(self, data: PatientData, for_fit: bool = False):
         """Crops of segmented plasma cells. Fitting may use annotation-prompted segmentation (``data.cells``);
         prediction always uses the unprompted segmentation a new patient gets (``data.eval_cells``)."""
+        cap = getattr(self, "max_cells_per_image", None)
+        if for_fit and cap is not None and (not isinstance(cap, (int, np.integer)) or cap < 1):
+            raise ValueError(f"Expected max_cells_per_image to be None or a whole number of at least 1. Got {cap!r}.")
         bank = data.cells if for_fit else (data.eval_cells or data.cells)
         if bank is None:
             raise ValueError("Expected plasma-cell crops for a cell-level model. Got a PatientData without a CellBank.")
@@ -73,7 +77,7 @@ class CellBagClassifier(CNNClassifier):
         if not for_fit:  # training draws from every crop; prediction pools at most the limit per smear
             from zoo.segment.cells import pooled_rows
 
-            sel = sel[pooled_rows(crop_img[sel], getattr(self, "max_cells_per_image", None))]
+            sel = sel[pooled_rows(crop_img[sel], cap)]
         owner = np.array([row_to_owner[r] for r in crop_img[sel]], dtype=np.int64)
         return crops[torch.from_numpy(sel)], owner
 

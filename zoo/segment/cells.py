@@ -38,18 +38,21 @@ def crop_boxes(shape: tuple[int, int], instances: list[dict]) -> np.ndarray:
 
 def pooled_index(n: int, limit: int | None) -> np.ndarray:
     """Which of one smear's ``n`` plasma-cell crops a cell-level model pools: all of them, or ``limit`` spread
-    evenly over the segmenter's order (raster order: top to bottom of the smear).
+    evenly over the segmenter's order (the classical segmenter's clumps from the top of the smear down; a
+    stored SAM segmentation's masks by area), each the middle of its share, so the first and last cells —
+    often ones cut by the smear's edge — are not always taken.
 
-    Why a limit: a mean-pooled cell model's patient score barely moves past a dozen cells per smear
-    (measured on training folds, docs/MODELS.md "Cells pooled per smear"), while every crop costs a
-    forward pass in each of five networks. Why evenly spaced and not random: the same smear must always
-    give the same prediction, and a new patient's image has no seed.
+    Why a limit: on the demo's training folds a mean-pooled cell model's AUC did not move past 16 cells per
+    smear (docs/MODELS.md, "Cells pooled per smear"), while every crop costs a forward pass in each of five
+    networks. Why not random: the same smear must always give the same prediction, and a new patient's
+    image has no seed. The price: one cell more or less in a smear moves most of the picks, so a slightly
+    different segmentation of the same smear gives a different subset (not a different model).
     """
     if limit is None or n <= limit:
         return np.arange(n)
     if limit < 1:
         raise ValueError(f"Expected at least 1 cell pooled per smear. Got {limit}.")
-    return np.linspace(0, n - 1, limit).round().astype(np.int64)  # steps of at least 1: distinct rows
+    return ((np.arange(limit) + 0.5) * n / limit).astype(np.int64)  # steps of n/limit > 1: distinct rows
 
 
 def pooled_rows(groups: np.ndarray, limit: int | None) -> np.ndarray:

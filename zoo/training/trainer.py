@@ -216,7 +216,19 @@ def fold_model_attention(name: str, fold_models: list, data: PatientData, test_i
     return rows[keep] if len(rows) else pd.DataFrame(columns=["patient_id", "image"])
 
 
-def _commit_model(out_dir: Path, name: str, res: dict, ids: dict[str, list[str]], fold: np.ndarray) -> None:
+def model_recipe(name: str, prof: Profile) -> dict | None:
+    """The settings an image model is built with by this code under ``prof`` (None for other families, whose
+    parameters hold estimators rather than plain values). Stored beside each trained image model, so that a
+    build resumed by newer code retrains a model whose recipe the code has since changed (the cells a
+    cell-level model pools, say) instead of mixing the two in one zoo."""
+    if model_config(name).family not in ("cnn", "cell"):
+        return None
+    p = create_model(name, prof).get_params(deep=False)
+    return json.loads(json.dumps({k: v for k, v in p.items() if k not in ("progress", "device", "seed", "pretrained")}))
+
+
+def _commit_model(out_dir: Path, name: str, res: dict, ids: dict[str, list[str]], fold: np.ndarray,
+                  recipe: dict | None = None) -> None:
     """Write one model into models/.tmp-NAME, then rename: a model dir exists only when complete."""
     from zoo.artifacts.model_io import save_fitted
     from zoo.artifacts.serialize import save_arrays
@@ -237,19 +249,26 @@ def _commit_model(out_dir: Path, name: str, res: dict, ids: dict[str, list[str]]
         atomic_write_parquet(tmp / "fold_attention.parquet", res["fold_attention"])
     if res.get("embeddings"):
         save_arrays({k: v for k, v in res["embeddings"].items() if v is not None}, tmp / "embeddings.safetensors")
-    atomic_write_json(tmp / "DONE.json", {"files": hash_tree(tmp)})
+    atomic_write_json(tmp / "DONE.json", {"files": hash_tree(tmp), **({"recipe": recipe} if recipe else {})})
     shutil.rmtree(final_dir, ignore_errors=True)
     tmp.rename(final_dir)
     fsync_dir(final_dir.parent)
 
 
-def _model_done(out_dir: Path, name: str) -> bool:
+def _model_done(out_dir: Path, name: str, recipe: dict | None = None, prog: Progress | None = None) -> bool:
+    """Whether a resumed build may keep this committed model: complete, intact, and (image models) built with
+    the recipe this code would use now."""
     d = out_dir / "models" / name
     if not (d / "DONE.json").is_file():
         return False
     try:
-        verify_hashes(d, read_json(d / "DONE.json")["files"], f"model {name}")
+        done = read_json(d / "DONE.json")
+        verify_hashes(d, done["files"], f"model {name}")
     except ZooIntegrityError:
+        return False
+    if recipe is not None and done.get("recipe") != recipe:
+        if prog is not None:
+            prog.message(f"{name}: trained earlier with other settings than this code's; training it again")
         return False
     return True
 
@@ -346,7 +365,7 @@ def _train_into(out: Path, cohort_dir, prof: Profile, external, device, seed, mo
 
         todo = []
         for name in names:
-            if _model_done(out, name):
+            if _model_done(out, name, model_recipe(name, prof), prog):
                 prog.message(f"{name}: already trained, resuming after it")
                 prog.end_model(name, resumed=True)
             else:
@@ -377,7 +396,7 @@ def _train_into(out: Path, cohort_dir, prof: Profile, external, device, seed, mo
         names_iter = names
     try:
         for k, name in enumerate(names_iter):
-            if _model_done(out, name):
+            if _model_done(out, name, model_recipe(name, prof), prog):
                 prog.message(f"{name}: already trained, resuming after it")
                 prog.end_model(name, resumed=True)
                 continue
@@ -387,7 +406,7 @@ def _train_into(out: Path, cohort_dir, prof: Profile, external, device, seed, mo
             try:
                 res = _fit_model(name, prof, data, y, split, ext, device, seed, pretrained, prog, case_weights,
                                  cohort.root)
-                _commit_model(out, name, res, ids, split.fold)
+                _commit_model(out, name, res, ids, split.fold, model_recipe(name, prof))
             except (KeyboardInterrupt, Interrupted, MemoryError):
                 raise
             except Exception as e:  # noqa: BLE001 - one model's failure must not cost the whole zoo
@@ -455,7 +474,7 @@ def train_one_model(job: dict, name: str) -> float:
            "external": ext.ids if ext else []}
     res = _fit_model(name, job["profile"], data, y, split, ext, job["device"], job["seed"], job["pretrained"],
                      Progress(1, None, bars=False), case_weights, cohort.root)
-    _commit_model(out, name, res, ids, split.fold)
+    _commit_model(out, name, res, ids, split.fold, model_recipe(name, job["profile"]))
     return round(time.perf_counter() - t, 2)
 
 
