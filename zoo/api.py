@@ -275,15 +275,16 @@ class Zoo:
             return hit
         members = getattr(model, "members", [model])
         size, maskbg = members[0].image_size, members[0].mask_background
+        cap = getattr(members[0], "max_cells_per_image", None)
         parts = []
         for img, k in zip(images, keys):
-            c = None if crops_memo is None else crops_memo.get((k, size, maskbg))
-            if c is None:
+            c = None if crops_memo is None else crops_memo.get((k, size, maskbg, cap))
+            if c is None:  # only the cells evaluation pooled from a smear like it are cut
                 labels, instances = self._segmentation(k, img)
-                c = crops_from(img, labels, instances, size, maskbg)
+                c = crops_from(img, labels, members[0].pooled(instances), size, maskbg)
                 if crops_memo is not None:
-                    crops_memo[(k, size, maskbg)] = c
-            parts.append(c[members[0].pooled(len(c))])  # the crops evaluation pooled from a smear like it
+                    crops_memo[(k, size, maskbg, cap)] = c
+            parts.append(c)
         crops = torch.from_numpy(np.concatenate(parts)) if parts else torch.empty(0, 3, size, size, dtype=torch.uint8)
         res = [m.predict_crops(crops) for m in members]
         p = float(np.mean([r[0] for r in res]))

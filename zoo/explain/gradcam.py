@@ -138,9 +138,9 @@ def smear_crops(estimator, image: np.ndarray, labels: np.ndarray, instances: lis
     from zoo.segment.cells import crop_boxes, crops_from
 
     first = getattr(estimator, "members", [estimator])[0]
-    crops = crops_from(image, labels, instances, first.image_size, first.mask_background)
-    keep = first.pooled(len(crops))  # only the cells the prediction pools get a map
-    return SmearCrops(crops[keep], crop_boxes(image.shape[:2], instances)[keep], tuple(image.shape[:2]))
+    pooled = first.pooled(instances)  # only the cells the prediction pools get a map
+    return SmearCrops(crops_from(image, labels, pooled, first.image_size, first.mask_background),
+                      crop_boxes(image.shape[:2], pooled), tuple(image.shape[:2]))
 
 
 def cell_maps(estimator, image: np.ndarray, labels: np.ndarray, instances: list[dict],

@@ -49,11 +49,11 @@ class CellBagClassifier(CNNClassifier):
         self.mask_background = mask_background
         self.max_cells_per_image = max_cells_per_image
 
-    def pooled(self, n_crops: int) -> np.ndarray:
-        """Rows of one smear's ``n_crops`` crops (segmenter order) that prediction pools."""
-        from zoo.segment.cells import pooled_index
+    def pooled(self, instances: list[dict]) -> list[dict]:
+        """The instances of one smear's segmentation whose crops prediction pools (``pooled_instances``)."""
+        from zoo.segment.cells import pooled_instances
 
-        return pooled_index(n_crops, getattr(self, "max_cells_per_image", None))
+        return pooled_instances(instances, getattr(self, "max_cells_per_image", None))
 
     def _samples(self, data: PatientData, for_fit: bool = False):
         """Crops of segmented plasma cells. Fitting may use annotation-prompted segmentation (``data.cells``);

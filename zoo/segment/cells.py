@@ -68,6 +68,13 @@ def pooled_rows(groups: np.ndarray, limit: int | None) -> np.ndarray:
     return np.sort(np.concatenate(keep)) if keep else np.zeros(0, np.int64)
 
 
+def pooled_instances(instances: list[dict], limit: int | None) -> list[dict]:
+    """The plasma-cell instances of one smear whose crops a cell-level model pools (``pooled_index`` over the
+    ones ``crops_from`` would cut), so a single smear's crops can be cut for those cells only."""
+    plasma = [r for r in instances if r.get("is_plasma") and r.get("centroid")]
+    return [plasma[i] for i in pooled_index(len(plasma), limit)]
+
+
 def crops_from(img: np.ndarray, labels: np.ndarray, instances: list[dict], out_size: int,
                mask_background: bool = False) -> np.ndarray:
     """uint8 (n, 3, out, out) crops centred on each plasma-cell instance."""
