@@ -86,7 +86,8 @@ def cam(zoo_path: str, stamp: str, model: str, image_path: str, method: str, coh
             "target_source": source,
             # cell-level models: each plasma-cell crop's box, weight in the pooled prediction and own P(PD)
             "tiles": [{"box": list(t.box), "weight": t.weight, "probability": t.probability}
-                      for t in (r.tiles or [])] if r.tiles is not None else None}
+                      for t in (r.tiles or [])] if r.tiles is not None else None,
+            "cells_found": r.cells_found}
 
 
 @st.cache_data(max_entries=64, show_spinner="Segmenting plasma cells…")

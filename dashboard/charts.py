@@ -261,9 +261,10 @@ def cam_colour_scale(width: int = 360, height: int = 14) -> np.ndarray:
     return np.repeat(row[None], height, axis=0)
 
 
-def tile_weights(container, tiles: list[dict], top: int = 5) -> None:
+def tile_weights(container, tiles: list[dict], top: int = 5, found: int | None = None) -> None:
     """A cell-level model's heaviest plasma-cell crops: where each sits, its share of the pooled prediction
-    (MIL attention, or equal shares under mean pooling) and its own P(PD)."""
+    (MIL attention, or equal shares under mean pooling) and its own P(PD). ``found``: the plasma cells the
+    segmenter found, when the model pools only some of them (at most its limit per smear)."""
     if not tiles:
         container.caption("No plasma cell was found in this image, so this model has nothing to pool here.")
         return
@@ -274,7 +275,9 @@ def tile_weights(container, tiles: list[dict], top: int = 5) -> None:
     df = pd.DataFrame({"cell at (x, y)": [f"({(b[0] + b[2]) // 2}, {(b[1] + b[3]) // 2})" for b in df["box"]],
                        "weight": [f"{w:.0%}" for w in df["weight"]],
                        "P(PD) of this cell": [f"{p:.2f}" for p in df["probability"]]})
-    container.caption(f"{len(tiles)} plasma-cell crops pooled with equal weights (mean); the {len(df)} with the "
-                      "highest P(PD):" if equal else
-                      f"{len(tiles)} plasma-cell crops pooled by attention; the {len(df)} heaviest:")
+    pooled = (f"{len(tiles)} of the {found} plasma cells found are pooled (at most {len(tiles)} per smear, spread "
+              "evenly over it)" if found is not None and found > len(tiles)
+              else f"{len(tiles)} plasma-cell crops pooled")
+    container.caption(f"{pooled}, with equal weights (mean); the {len(df)} with the highest P(PD):" if equal else
+                      f"{pooled}, by attention; the {len(df)} heaviest:")
     container.dataframe(df, hide_index=True, width="stretch")

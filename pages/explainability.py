@@ -65,7 +65,7 @@ with tab_img:
                              "lane model the uniform map covers the lanes only, since its map is zero between "
                              "lanes; for a cell-level model it covers its plasma-cell crops, with their weights.")
             if r.get("tiles") is not None:
-                charts.tile_weights(col, r["tiles"])
+                charts.tile_weights(col, r["tiles"], found=r.get("cells_found"))
         st.caption("Target layers: " + ", ".join(f"{label[m]} → `{results[m]['layer']}`" for m in mods)
                    + ". Each CAM runs on a private copy of the network.")
 

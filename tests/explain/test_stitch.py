@@ -109,6 +109,12 @@ def test_the_crop_table_says_how_crops_were_pooled_and_lists_the_informative_one
     att = Box()
     tile_weights(att, [{**t, "weight": w} for t, w in zip(tiles, (0.7, 0.1, 0.1, 0.1))], top=1)
     assert "attention" in att.captions[0] and list(att.frames[0]["weight"]) == ["70%"]
+    capped = Box()  # a smear with more plasma cells than the model pools says how many it left out
+    tile_weights(capped, tiles, top=2, found=31)
+    assert capped.captions[0].startswith("4 of the 31 plasma cells found are pooled (at most 4 per smear")
+    assert "of the" not in mean.captions[0]
+    tile_weights(capped, tiles, top=2, found=4)
+    assert capped.captions[1].startswith("4 plasma-cell crops pooled")
     empty = Box()
     tile_weights(empty, [])
     assert "No plasma cell" in empty.captions[0] and not empty.frames

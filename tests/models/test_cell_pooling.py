@@ -91,6 +91,10 @@ def test_the_predictor_and_the_smear_map_pool_what_evaluation_pooled(crowded, ti
     labels, inst = bank.segmentation(k)
     maps = cell_maps(est, bank._loader(k), labels, inst)
     assert len(maps.tiles) == 3  # the smear has more plasma cells; only the pooled ones are mapped
+    from zoo.explain.gradcam import cell_cam
+
+    shown = cell_cam(est, bank._loader(k), segmentation=(labels, inst))
+    assert len(shown.tiles) == 3 and shown.cells_found == sum(1 for r in inst if r.get("is_plasma") and r.get("centroid")) > 3
     assert maps.probability == pytest.approx(zoo._cell_probs("m", est, [bank._loader(k)], ["solo"])[0], abs=1e-5)
 
 

@@ -32,6 +32,7 @@ class CamResult:
     lanes: object = None   # zoo.lanes.Lanes the map was computed on (lane models), else None
     tiles: list | None = None  # cell-level models: one zoo.explain.stitch.Tile per plasma-cell crop
     uniform: np.ndarray | None = None  # cell-level models: the map that ignores the image, same crops and weights
+    cells_found: int | None = None  # cell-level models: plasma cells the segmenter found (``tiles`` are those pooled)
 
 
 def _cam_class(method: str):
@@ -285,8 +286,9 @@ def cell_cam(estimator, image: np.ndarray, method: str = "gradcam", display_size
         first = getattr(estimator, "members", [estimator])[0]
         layer = deepest_layer_with_map(copy.deepcopy(first.net_).float().cpu(), (first.image_size,) * 2,
                                        CELL_CAM_MIN_SIDE)
+    found = sum(1 for r in instances if r.get("is_plasma") and r.get("centroid"))
     return CamResult(cam=cam_big, overlay=overlay, image=disp, probability=maps.probability, method=method,
-                     layer=layer, tiles=maps.tiles, uniform=maps.uniform)
+                     layer=layer, tiles=maps.tiles, uniform=maps.uniform, cells_found=found)
 
 
 def energy_inside(cam: np.ndarray, mask: np.ndarray) -> float:
