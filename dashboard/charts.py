@@ -275,8 +275,8 @@ def tile_weights(container, tiles: list[dict], top: int = 5, found: int | None =
     df = pd.DataFrame({"cell at (x, y)": [f"({(b[0] + b[2]) // 2}, {(b[1] + b[3]) // 2})" for b in df["box"]],
                        "weight": [f"{w:.0%}" for w in df["weight"]],
                        "P(PD) of this cell": [f"{p:.2f}" for p in df["probability"]]})
-    pooled = (f"{len(tiles)} of the {found} plasma cells found are pooled (at most {len(tiles)} per smear, spread "
-              "evenly over it)" if found is not None and found > len(tiles)
+    pooled = (f"{len(tiles)} of the {found} plasma cells found are pooled (at most {len(tiles)} per smear, taken "
+              "from the top of the smear to the bottom)" if found is not None and found > len(tiles)
               else f"{len(tiles)} plasma-cell crops pooled")
     container.caption(f"{pooled}, with equal weights (mean); the {len(df)} with the highest P(PD):" if equal else
                       f"{pooled}, by attention; the {len(df)} heaviest:")

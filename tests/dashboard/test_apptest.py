@@ -228,6 +228,19 @@ def test_explainability_renders(app_env, tiny_cohort):
     assert len(at.get("vega_lite_chart")) == n_charts + 2, "mean |SHAP| and beeswarm over the test patients"
 
 
+def test_explainability_says_how_many_of_a_smears_plasma_cells_a_cell_model_pooled(app_env, tiny_cohort, monkeypatch):
+    """The crop table under a cell-level model's map counts the cells it pooled against those found (the tiny
+    cohort's smears have fewer than 16, so the limit is lowered to 2 here to make it bind)."""
+    import zoo.segment.cells as cells
+
+    real = cells.pooled_instances
+    monkeypatch.setattr(cells, "pooled_instances", lambda instances, limit: real(instances, 2))
+    pid = next(p for p in tiny_cohort.patient_ids if tiny_cohort.image_paths(p, "marrow"))
+    at = _run("../pages/explainability.py", patient=pid)
+    captions = " ".join(c.value for c in at.caption)
+    assert "plasma cells found are pooled (at most 2 per smear" in captions, captions[:2000]
+
+
 def test_leaderboard_warns_when_the_cohort_is_too_small(app_env, test_zoo):
     at = _run("../pages/leaderboard.py")
     need = test_zoo.metrics()["sample_size"]["development"]["riley"]["n"]

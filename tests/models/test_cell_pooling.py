@@ -121,5 +121,25 @@ def test_a_built_zoo_keeps_its_cell_models_cap(test_zoo):
         base = getattr(test_zoo.model(n), "base", test_zoo.model(n))
         for member in getattr(base, "members", [base]):
             assert isinstance(member, CellBagClassifier) and member.max_cells_per_image == 16, n
-    params = {k: v for k, v in CellBagClassifier().get_params().items() if k != "max_cells_per_image"}
-    assert CellBagClassifier(**params).max_cells_per_image is None
+
+
+def test_a_cell_model_saved_before_the_limit_loads_pooling_every_cell(test_zoo, test_zoo_dir, tmp_path):
+    """model.json written before the limit existed has no ``max_cells_per_image``: such a model pools every crop,
+    as its stored scores did."""
+    import json
+    import shutil
+
+    from zoo.artifacts.model_io import load_fitted
+    from zoo.models.registry import model_config
+
+    name = next(n for n in test_zoo.model_names if test_zoo.manifest["models"][n]["family"] == "cell")
+    old = tmp_path / name
+    shutil.copytree(test_zoo_dir / "models" / name, old)
+    rec = json.loads((old / "model.json").read_text())
+    assert rec["params"].pop("max_cells_per_image") == 16
+    (old / "model.json").write_text(json.dumps(rec))
+    base = load_fitted(model_config(name), old, device="cpu")
+    base = getattr(base, "base", base)
+    members = getattr(base, "members", [base])
+    assert members and all(m.max_cells_per_image is None for m in members)
+    assert len(members[0].pooled([{"is_plasma": True, "centroid": [i, i]} for i in range(40)])) == 40

@@ -118,18 +118,31 @@ def test_resume_retrains_an_image_model_whose_recipe_the_code_changed(tiny_cohor
     model whose settings changed (here the cells a cell-level model pools) is trained again, the rest kept."""
     import zoo.models.catalog as catalog
 
-    out, models = tmp_path / "zoo", ["clinical_lr", "marrow_cell_resnet18", "clinical_dt"]
+    out, models = tmp_path / "zoo", ["clinical_lr", "marrow_cell_resnet18", "clinical_dt", "clinical_knn"]
     with pytest.raises(Interrupted):
         train_zoo(tiny_cohort_dir, out, profile="test", models=models, stop_after=2, show_bars=False)
     done = json.loads((out / "models" / "marrow_cell_resnet18" / "DONE.json").read_text())
-    assert done["recipe"]["max_cells_per_image"] == catalog.CELL_POOL_PER_IMAGE
-    stamps = {n: (out / "models" / n / "DONE.json").stat().st_mtime_ns for n in models[:2]}
-    monkeypatch.setattr(catalog, "CELL_POOL_PER_IMAGE", 8)
+    assert done["recipe"]["max_cells_per_image"] == catalog.CELL_POOL_PER_IMAGE and done["recipe"]["pooling_rule"]
+
+    def stamps():
+        return {n: (out / "models" / n / "DONE.json").stat().st_mtime_ns
+                for n in models if (out / "models" / n / "DONE.json").is_file()}
+
+    before = stamps()
+    events = []  # the same code resumes: the cell model is kept, not trained again
+    with pytest.raises(Interrupted):
+        train_zoo(tiny_cohort_dir, out, profile="test", models=models, stop_after=3, show_bars=False,
+                  progress=events.append)
+    assert [e["model"] for e in events if e["stage"] == "model_done" and e.get("resumed")] == models[:2]
+    after = stamps()
+    assert {n: after[n] for n in before} == before and "clinical_dt" in after
+    monkeypatch.setattr(catalog, "CELL_POOL_PER_IMAGE", 8)  # code that pools other cells resumes: retrained
     events = []
     train_zoo(tiny_cohort_dir, out, profile="test", models=models, show_bars=False, progress=events.append)
-    assert (out / "models" / "clinical_lr" / "DONE.json").stat().st_mtime_ns == stamps["clinical_lr"]
-    assert (out / "models" / "marrow_cell_resnet18" / "DONE.json").stat().st_mtime_ns != stamps["marrow_cell_resnet18"]
-    assert [e["model"] for e in events if e["stage"] == "model_done" and e.get("resumed")] == ["clinical_lr"]
+    final = stamps()
+    assert final["clinical_lr"] == after["clinical_lr"] and final["clinical_dt"] == after["clinical_dt"]
+    assert final["marrow_cell_resnet18"] != after["marrow_cell_resnet18"]
+    assert [e["model"] for e in events if e["stage"] == "model_done" and e.get("resumed")] == ["clinical_lr", "clinical_dt"]
     base = Zoo.load(out).model("marrow_cell_resnet18").base
     assert all(m.max_cells_per_image == 8 for m in getattr(base, "members", [base]))
 

@@ -38,21 +38,28 @@ def crop_boxes(shape: tuple[int, int], instances: list[dict]) -> np.ndarray:
 
 def pooled_index(n: int, limit: int | None) -> np.ndarray:
     """Which of one smear's ``n`` plasma-cell crops a cell-level model pools: all of them, or ``limit`` spread
-    evenly over the segmenter's order (the classical segmenter's clumps from the top of the smear down; a
-    stored SAM segmentation's masks by area), each the middle of its share, so the first and last cells —
-    often ones cut by the smear's edge — are not always taken.
+    over the segmenter's order (the classical segmenter's clumps by their topmost pixel, so top to bottom of
+    the smear; a stored SAM segmentation's masks by area), each the middle of its share. For smears with
+    more than twice the limit the first and last cells, often ones cut by the smear's edge, are not taken;
+    below that both ends are (as pooling every cell takes every edge cell).
 
-    Why a limit: on the demo's training folds a mean-pooled cell model's AUC did not move past 16 cells per
-    smear (docs/MODELS.md, "Cells pooled per smear"), while every crop costs a forward pass in each of five
-    networks. Why not random: the same smear must always give the same prediction, and a new patient's
-    image has no seed. The price: one cell more or less in a smear moves most of the picks, so a slightly
-    different segmentation of the same smear gives a different subset (not a different model).
+    Why a limit: on the demo's training folds VGG16-BN's AUC did not move past 16 cells per smear, and on a
+    whole build the five architectures lost 0.001-0.005 of OOF AUC (docs/MODELS.md, "Cells pooled per
+    smear"), while every crop costs a forward pass in each of five networks. Why not random: the same smear
+    must always give the same prediction, and a new patient's image has no seed. The price: one cell more
+    or less in a smear moves most of the picks, so a slightly different segmentation of the same smear
+    gives a different subset (not a different model).
     """
     if limit is None or n <= limit:
         return np.arange(n)
     if limit < 1:
         raise ValueError(f"Expected at least 1 cell pooled per smear. Got {limit}.")
     return ((np.arange(limit) + 0.5) * n / limit).astype(np.int64)  # steps of n/limit > 1: distinct rows
+
+
+# Bump when ``pooled_index`` picks other cells at the same limit: a resumed build then retrains the cell models
+# (``zoo.training.trainer.model_recipe``), whose stored scores used the old picks.
+POOLING_RULE = "share-midpoints-1"
 
 
 def pooled_rows(groups: np.ndarray, limit: int | None) -> np.ndarray:

@@ -221,10 +221,16 @@ def model_recipe(name: str, prof: Profile) -> dict | None:
     parameters hold estimators rather than plain values). Stored beside each trained image model, so that a
     build resumed by newer code retrains a model whose recipe the code has since changed (the cells a
     cell-level model pools, say) instead of mixing the two in one zoo."""
-    if model_config(name).family not in ("cnn", "cell"):
+    family = model_config(name).family
+    if family not in ("cnn", "cell"):
         return None
     p = create_model(name, prof).get_params(deep=False)
-    return json.loads(json.dumps({k: v for k, v in p.items() if k not in ("progress", "device", "seed", "pretrained")}))
+    recipe = {k: v for k, v in p.items() if k not in ("progress", "device", "seed", "pretrained")}
+    if family == "cell":  # which cells a limit picks is code, not a parameter
+        from zoo.segment.cells import POOLING_RULE
+
+        recipe["pooling_rule"] = POOLING_RULE
+    return json.loads(json.dumps(recipe))
 
 
 def _commit_model(out_dir: Path, name: str, res: dict, ids: dict[str, list[str]], fold: np.ndarray,
@@ -268,7 +274,8 @@ def _model_done(out_dir: Path, name: str, recipe: dict | None = None, prog: Prog
         return False
     if recipe is not None and done.get("recipe") != recipe:
         if prog is not None:
-            prog.message(f"{name}: trained earlier with other settings than this code's; training it again")
+            prog.message(f"{name}: trained earlier " + ("by code that did not record its settings" if "recipe" not in done
+                                                       else "with other settings than this code's") + "; training it again")
         return False
     return True
 
