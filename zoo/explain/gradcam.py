@@ -286,7 +286,9 @@ def cell_cam(estimator, image: np.ndarray, method: str = "gradcam", display_size
         first = getattr(estimator, "members", [estimator])[0]
         layer = deepest_layer_with_map(copy.deepcopy(first.net_).float().cpu(), (first.image_size,) * 2,
                                        CELL_CAM_MIN_SIDE)
-    found = sum(1 for r in instances if r.get("is_plasma") and r.get("centroid"))
+    from zoo.segment.cells import plasma_instances
+
+    found = len(plasma_instances(instances))
     return CamResult(cam=cam_big, overlay=overlay, image=disp, probability=maps.probability, method=method,
                      layer=layer, tiles=maps.tiles, uniform=maps.uniform, cells_found=found)
 

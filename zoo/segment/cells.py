@@ -23,6 +23,12 @@ def _crop_half(height: int) -> int:
     return max(4, int(round(CROP_AT_REFERENCE * height / REFERENCE_SIZE / 2)))
 
 
+def plasma_instances(instances: list[dict]) -> list[dict]:
+    """The instances a cell-level model can cut a crop around: plasma cells with a centroid. One filter for the
+    crops, their boxes, the cells a model pools and the count the explainability page shows."""
+    return [r for r in instances if r.get("is_plasma") and r.get("centroid")]
+
+
 def crop_boxes(shape: tuple[int, int], instances: list[dict]) -> np.ndarray:
     """(n, 4) boxes x0, y0, x1, y1 in image pixels of the crops ``crops_from`` cuts, in the same order.
 
@@ -32,7 +38,7 @@ def crop_boxes(shape: tuple[int, int], instances: list[dict]) -> np.ndarray:
     half = _crop_half(shape[0])
     boxes = [(int(round(r["centroid"][0])) - half, int(round(r["centroid"][1])) - half,
               int(round(r["centroid"][0])) + half, int(round(r["centroid"][1])) + half)
-             for r in instances if r.get("is_plasma") and r.get("centroid")]
+             for r in plasma_instances(instances)]
     return np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
 
 
@@ -78,7 +84,7 @@ def pooled_rows(groups: np.ndarray, limit: int | None) -> np.ndarray:
 def pooled_instances(instances: list[dict], limit: int | None) -> list[dict]:
     """The plasma-cell instances of one smear whose crops a cell-level model pools (``pooled_index`` over the
     ones ``crops_from`` would cut), so a single smear's crops can be cut for those cells only."""
-    plasma = [r for r in instances if r.get("is_plasma") and r.get("centroid")]
+    plasma = plasma_instances(instances)
     return [plasma[i] for i in pooled_index(len(plasma), limit)]
 
 
@@ -92,9 +98,7 @@ def crops_from(img: np.ndarray, labels: np.ndarray, instances: list[dict], out_s
     pad = np.pad(img, ((half, half), (half, half), (0, 0)), mode="reflect")
     lab = np.pad(labels, ((half, half), (half, half)), mode="constant")
     out = []
-    for r in instances:
-        if not r.get("is_plasma") or not r.get("centroid"):
-            continue
+    for r in plasma_instances(instances):
         cx, cy = (int(round(v)) + half for v in r["centroid"])
         c = pad[cy - half:cy + half, cx - half:cx + half].copy()
         if mask_background:
