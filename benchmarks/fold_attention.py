@@ -3,7 +3,7 @@
     python benchmarks/fold_attention.py --zoo data/demo/zoo --cohort data/demo/cohort --arch resnet18 \
         [--density raw|albumin]
     python benchmarks/fold_attention.py --zoo data/demo/zoo --cohort data/demo/cohort \
-        --model marrow_cell_vgg16_bn [--mask-background]
+        --model marrow_cell_vgg16_bn [--mask-background] [--images-per-patient 16]
 
 Retrains the zoo's CV folds of one image model (``--arch A`` means ``--model ife_A``) with its cohort, split,
 profile and seeds (seed + 1000·(fold + 1), as the trainer does) and reports each fold model's AUC and Grad-CAM attention on its held-out training
@@ -12,7 +12,8 @@ them). Two uses: how much a single model's attention figure varies between
 training runs (the leaderboard's interval is over patients only), and whether an input change helps, judged
 on training folds before any build is looked at on test (``--density albumin``: lanes relative to the gel's
 albumin, ``zoo.lanes.albumin_scaled``; ``--mask-background``: plasma-cell crops with everything outside
-the cell's mask filled with the cell's mean colour, ``zoo.segment.cells.crops_from``).
+the cell's mask filled with the cell's mean colour, ``zoo.segment.cells.crops_from``; ``--images-per-patient``:
+crops drawn per training patient per epoch for a cell model, instead of its profile's number).
 """
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ def main() -> None:
     ap.add_argument("--model", help="a registered image model, e.g. marrow_cell_vgg16_bn")
     ap.add_argument("--density", default="raw", choices=["raw", "albumin"], help="IFE lane models only")
     ap.add_argument("--mask-background", action="store_true", help="cell-level marrow models only")
+    ap.add_argument("--images-per-patient", type=int, help="cell-level marrow models only: crops per training "
+                    "patient per epoch (default: the profile's)")
     a = ap.parse_args()
     name = a.model or f"ife_{a.arch}"
     cfg = model_config(name)
@@ -54,7 +57,11 @@ def main() -> None:
         sys.exit("--density applies to IFE lane models only.")
     if a.mask_background and cfg.family != "cell":
         sys.exit("--mask-background applies to cell-level marrow models only.")
+    if a.images_per_patient is not None and (cfg.family != "cell" or a.images_per_patient < 1):
+        sys.exit("--images-per-patient takes a positive number and applies to cell-level marrow models only.")
     variant = {"lane_density": a.density} if cfg.modality != "marrow" else {"mask_background": a.mask_background}
+    if a.images_per_patient is not None:
+        variant["images_per_patient"] = a.images_per_patient
     t = time.perf_counter()
     run = json.loads((a.zoo / "run.json").read_text())
     cohort = load_cohort(a.cohort)
