@@ -3,7 +3,8 @@
     python benchmarks/fold_attention.py --zoo data/demo/zoo --cohort data/demo/cohort --arch resnet18 \
         [--density raw|albumin]
     python benchmarks/fold_attention.py --zoo data/demo/zoo --cohort data/demo/cohort \
-        --model marrow_cell_vgg16_bn [--mask-background] [--images-per-patient 16]
+        --model marrow_cell_vgg16_bn [--mask-background] [--images-per-patient 16] \
+        [--cam-min-side 4,7] [--randomised]
 
 Retrains the zoo's CV folds of one image model (``--arch A`` means ``--model ife_A``) with its cohort, split,
 profile and seeds (seed + 1000·(fold + 1), as the trainer does) and reports each fold model's AUC and Grad-CAM attention on its held-out training
@@ -13,11 +14,16 @@ training runs (the leaderboard's interval is over patients only), and whether an
 on training folds before any build is looked at on test (``--density albumin``: lanes relative to the gel's
 albumin, ``zoo.lanes.albumin_scaled``; ``--mask-background``: plasma-cell crops with everything outside
 the cell's mask filled with the cell's mean colour, ``zoo.segment.cells.crops_from``; ``--images-per-patient``:
-crops drawn per training patient per epoch for a cell model, instead of its profile's number).
+crops drawn per training patient per epoch for a cell model, instead of its profile's number). ``--cam-min-side``
+maps with the deepest layer whose map is at least that many pixels a side (several values: one attention figure
+each, same fold models); ``--randomised`` adds each fold model's randomised twin (every conv and linear layer
+re-initialised, BatchNorm re-estimated on its training inputs: the model-randomisation check of Adebayo et al.
+2018) at the same layers, so a layer whose map lands on the target whatever the network learned shows it.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -32,7 +38,6 @@ def main() -> None:
     from sklearn.metrics import roc_auc_score
 
     from zoo.cohort import load_cohort
-    from zoo.explain.attention import attention_table
     from zoo.models.registry import create_model, model_config
     from zoo.training.profiles import get_profile
     from zoo.training.splits import split_from_dict
@@ -45,6 +50,8 @@ def main() -> None:
     ap.add_argument("--model", help="a registered image model, e.g. marrow_cell_vgg16_bn")
     ap.add_argument("--density", default="raw", choices=["raw", "albumin"], help="IFE lane models only")
     ap.add_argument("--mask-background", action="store_true", help="cell-level marrow models only")
+    ap.add_argument("--cam-min-side", help="comma-separated map sides of the CAM layer (default: the product's)")
+    ap.add_argument("--randomised", action="store_true", help="also map with each fold model's randomised twin")
     ap.add_argument("--images-per-patient", type=int, help="cell-level marrow models only: crops per training "
                     "patient per epoch (default: the profile's)")
     a = ap.parse_args()
@@ -62,6 +69,9 @@ def main() -> None:
     variant = {"lane_density": a.density} if cfg.modality != "marrow" else {"mask_background": a.mask_background}
     if a.images_per_patient is not None:
         variant["images_per_patient"] = a.images_per_patient
+    sides = [int(v) for v in a.cam_min_side.split(",")] if a.cam_min_side else []
+    if any(v < 1 for v in sides):
+        sys.exit("--cam-min-side takes positive numbers, e.g. 4,7.")
     t = time.perf_counter()
     run = json.loads((a.zoo / "run.json").read_text())
     cohort = load_cohort(a.cohort)
@@ -79,22 +89,69 @@ def main() -> None:
                            **variant).fit(train.subset(fit_idx), y_tr[fit_idx])
         p = est.predict_proba(train.subset(held))[:, 1]
         ok = ~np.isnan(p)
-        att = attention_table({name: est}, data, np.asarray(split.train)[held], "oof", cohort.root,
-                              {name: modality})
-        # as the leaderboard: per patient over the images with a defined map, then over patients
-        per = att[att["on_target"].notna()].groupby("patient_id")[["on_target", "target_share_of_image"]].mean()
-        folds.append({"fold": f, "auc": round(float(roc_auc_score(y_tr[held][ok], p[ok])), 4),
-                      "attention": round(float(per["on_target"].mean()), 4),
-                      "chance": round(float(per["target_share_of_image"].mean()), 4),
-                      "ratio": round(float(per["on_target"].mean() / per["target_share_of_image"].mean()), 3),
-                      "on_bands": round(float(att["on_bands"].mean()), 4) if "on_bands" in att else None})
+        row = {"fold": f, "auc": round(float(roc_auc_score(y_tr[held][ok], p[ok])), 4)}
+        twin = _randomised(est, train.subset(fit_idx)) if a.randomised else None
+        for side in sides or [None]:
+            with _cam_side(side):
+                tag = "" if side is None else f"_{side}"
+                row.update(_attention(est, data, split, held, cohort, name, modality, tag))
+                if twin is not None:
+                    row.update(_attention(twin, data, split, held, cohort, name, modality, f"_randomised{tag}"))
+        folds.append(row)
         print(json.dumps(folds[-1]), flush=True)
-    print(json.dumps({"model": name, **variant, "folds": folds,
-                      "mean_fold_auc": round(float(np.mean([r["auc"] for r in folds])), 4),
-                      "mean_attention": round(float(np.mean([r["attention"] for r in folds])), 4),
-                      "mean_ratio": round(float(np.mean([r["ratio"] for r in folds])), 3),
-                      "seconds": round(time.perf_counter() - t, 1)}, indent=2))
+    means = {f"mean_{k}": round(float(np.mean([r[k] for r in folds])), 3 if k.startswith("ratio") else 4)
+             for k in folds[0] if k.startswith(("ratio", "attention")) and folds[0][k] is not None}
+    print(json.dumps({"model": name, **variant, "cam_min_side": sides or None, "randomised": a.randomised,
+                      "folds": folds, "mean_fold_auc": round(float(np.mean([r["auc"] for r in folds])), 4),
+                      **means, "seconds": round(time.perf_counter() - t, 1)}, indent=2))
 
+
+def _attention(est, data, split, held, cohort, name: str, modality: str, tag: str) -> dict:
+    """Attention on target of one fitted model on the held-out training patients, as the leaderboard takes it:
+    per patient over the images with a defined map, then over patients."""
+    from zoo.explain.attention import attention_table
+
+    att = attention_table({name: est}, data, np.asarray(split.train)[held], "oof", cohort.root, {name: modality})
+    per = att[att["on_target"].notna()].groupby("patient_id")[["on_target", "target_share_of_image"]].mean()
+    return {f"attention{tag}": round(float(per["on_target"].mean()), 4),
+            f"chance{tag}": round(float(per["target_share_of_image"].mean()), 4),
+            f"ratio{tag}": round(float(per["on_target"].mean() / per["target_share_of_image"].mean()), 3),
+            f"on_bands{tag}": round(float(att["on_bands"].mean()), 4) if "on_bands" in att else None}
+
+
+@contextlib.contextmanager
+def _cam_side(side: int | None):
+    """The product's CAM-layer rule (deepest map of at least N×N) with N = ``side`` for crops and lane views."""
+    import zoo.explain.gradcam as gradcam
+    import zoo.models.networks as networks
+
+    saved = gradcam.CELL_CAM_MIN_SIDE, networks.MIN_CAM_SIDE
+    if side is not None:
+        gradcam.CELL_CAM_MIN_SIDE = networks.MIN_CAM_SIDE = side
+    try:
+        yield
+    finally:
+        gradcam.CELL_CAM_MIN_SIDE, networks.MIN_CAM_SIDE = saved
+
+
+def _randomised(est, fit_data):
+    """A copy of a fitted image model with every conv and linear layer re-initialised (seeded) and BatchNorm
+    re-estimated on its training inputs: what its maps look like when the network has learned nothing."""
+    import copy
+
+    import torch
+
+    from zoo.models.cnn import _recalibrate_batchnorm
+
+    twin = copy.deepcopy(est)
+    torch.manual_seed(12345)
+    for m in twin.net_.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear, torch.nn.BatchNorm2d)):
+            m.reset_parameters()
+    x, _ = twin._samples(fit_data, for_fit=True)
+    _recalibrate_batchnorm(twin.net_, x, 64)
+    twin.net_.eval()
+    return twin
 
 if __name__ == "__main__":
     main()
