@@ -111,6 +111,20 @@ def test_the_cpu_profiles_cap_the_cells_and_paper_pools_them_all(tiny_cohort):
         create_model("marrow_cell_resnet18", "test", max_cells_per_image=0).fit(data, tiny_cohort.y)
 
 
+def test_each_profile_draws_its_own_number_of_crops_per_patient_per_epoch():
+    """quick trains its cell models on 16 crops per patient per epoch (4 left them undertrained), test keeps 4 for
+    the suite's time, paper every crop; an epoch draws that many of each patient's crops, all of a smaller bag."""
+    from zoo.models import create_model
+
+    assert create_model("marrow_cell_vgg16_bn", "quick").images_per_patient == 16
+    assert create_model("marrow_cell_resnet18", "test").images_per_patient == 4
+    assert create_model("marrow_cell_resnet18", "paper").images_per_patient is None
+    est = create_model("marrow_cell_vgg16_bn", "quick")
+    owner = np.repeat([0, 1, 2], [40, 16, 5])
+    order = est._epoch_order(owner, np.random.default_rng(0))
+    assert np.bincount(owner[order]).tolist() == [16, 16, 5] and len(set(order.tolist())) == len(order)
+
+
 def test_a_built_zoo_keeps_its_cell_models_cap(test_zoo):
     """Saved with the model's parameters and restored on load (a zoo saved before the cap loads uncapped)."""
     from zoo.models.cells import CellBagClassifier

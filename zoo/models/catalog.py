@@ -100,7 +100,7 @@ def _cell_factory(cfg: ModelConfig, profile, **overrides):
         epochs=profile.epochs, batch_size=max(profile.batch_size, 64),
         lr=profile.lr * (1.0 if profile.name == "paper" else LR_SCALE.get(cfg.arch, 1.0)), betas=profile.betas,
         weight_decay=profile.weight_decay, dropout=profile.dropout,
-        images_per_patient=None if profile.name == "paper" else 4, augment="paper", width=_width(cfg.arch, profile, overrides),
+        images_per_patient=profile.cells_per_patient, augment="paper", width=_width(cfg.arch, profile, overrides),
         max_cells_per_image=None if profile.name == "paper" else CELL_POOL_PER_IMAGE)
     params.update(overrides)
     return CellBagClassifier(**params)
