@@ -7,7 +7,7 @@
         [--cam-min-side 4,7] [--randomised]
 
 Retrains the zoo's CV folds of one image model (``--arch A`` means ``--model ife_A``) with its cohort, split,
-profile and seeds (seed + 1000·(fold + 1), as the trainer does) and reports each fold model's AUC and Grad-CAM attention on its held-out training
+profile name (this code's settings for it; a note names any that differ from the zoo's record) and seeds (seed + 1000·(fold + 1), as the trainer does) and reports each fold model's AUC and Grad-CAM attention on its held-out training
 patients. The test patients are never used (their images are decoded with the rest, nothing is fitted on
 them). Two uses: how much a single model's attention figure varies between
 training runs (the leaderboard's interval is over patients only), and whether an input change helps, judged
@@ -27,6 +27,7 @@ import contextlib
 import json
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +80,13 @@ def main() -> None:
         sys.exit(f"{a.cohort} is not the cohort {a.zoo} was built on (fingerprints differ): its folds would not be "
                  "the zoo's.")
     profile, seed, pretrained = get_profile(run["profile"]["name"]), int(run.get("seed", 0)), bool(run.get("pretrained"))
+    recorded = dict(run["profile"])
+    if recorded != json.loads(json.dumps(asdict(profile), default=list)):
+        from zoo.training.trainer import _settings_differing
+
+        print(f"Note: the fold models are trained with this code's {profile.name!r} profile, which differs from the "
+              f"one {a.zoo} was built with ({_settings_differing(recorded, json.loads(json.dumps(asdict(profile), default=list)))}).",
+              file=sys.stderr, flush=True)
     split = split_from_dict(json.loads((a.zoo / "split.json").read_text()), cohort.patient_ids)
     # the trainer's own inputs: for cell models, training smears segmented with the cohort's annotation points
     data = prepare_data(cohort, None, split)[0]
@@ -90,7 +98,7 @@ def main() -> None:
         p = est.predict_proba(train.subset(held))[:, 1]
         ok = ~np.isnan(p)
         row = {"fold": f, "auc": round(float(roc_auc_score(y_tr[held][ok], p[ok])), 4)}
-        twin = _randomised(est, train.subset(fit_idx)) if a.randomised else None
+        twin = _randomised(est, train.subset(fit_idx), seed=12345 + f) if a.randomised else None
         for side in sides or [None]:
             with _cam_side(side):
                 tag = "" if side is None else f"_{side}"
@@ -113,7 +121,8 @@ def _attention(est, data, split, held, cohort, name: str, modality: str, tag: st
 
     att = attention_table({name: est}, data, np.asarray(split.train)[held], "oof", cohort.root, {name: modality})
     per = att[att["on_target"].notna()].groupby("patient_id")[["on_target", "target_share_of_image"]].mean()
-    return {f"attention{tag}": round(float(per["on_target"].mean()), 4),
+    return {f"n_images{tag}": int(att["on_target"].notna().sum()),  # maps that are all zero have no share
+            f"attention{tag}": round(float(per["on_target"].mean()), 4),
             f"chance{tag}": round(float(per["target_share_of_image"].mean()), 4),
             f"ratio{tag}": round(float(per["on_target"].mean() / per["target_share_of_image"].mean()), 3),
             f"on_bands{tag}": round(float(att["on_bands"].mean()), 4) if "on_bands" in att else None}
@@ -134,7 +143,7 @@ def _cam_side(side: int | None):
         gradcam.CELL_CAM_MIN_SIDE, networks.MIN_CAM_SIDE = saved
 
 
-def _randomised(est, fit_data):
+def _randomised(est, fit_data, seed: int):
     """A copy of a fitted image model with every conv and linear layer re-initialised (seeded) and BatchNorm
     re-estimated on its training inputs: what its maps look like when the network has learned nothing."""
     import copy
@@ -144,7 +153,7 @@ def _randomised(est, fit_data):
     from zoo.models.cnn import _recalibrate_batchnorm
 
     twin = copy.deepcopy(est)
-    torch.manual_seed(12345)
+    torch.manual_seed(seed)  # one random network per fold, not the same one each time
     for m in twin.net_.modules():
         if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear, torch.nn.BatchNorm2d)):
             m.reset_parameters()

@@ -151,8 +151,18 @@ def test_resume_with_different_settings_is_refused(tiny_cohort_dir, tmp_path):
     out = tmp_path / "zoo"
     with pytest.raises(Interrupted):
         train_zoo(tiny_cohort_dir, out, profile="test", models=CLINICAL_ONLY, stop_after=1, show_bars=False)
-    with pytest.raises(ZooIntegrityError, match="different settings"):
+    with pytest.raises(ZooIntegrityError, match="different settings") as err:
         train_zoo(tiny_cohort_dir, out, profile="test", models=CLINICAL_ONLY, seed=9, show_bars=False)
+    assert "seed: 0 then, 9 now" in str(err.value), "the refusal names the setting that differs"
+    # a run recorded by a version whose profile lacked a setting the code now has: named, not just refused
+    import json
+
+    run = json.loads((out / "run.json").read_text())
+    run["seed"] = 0
+    del run["profile"]["cells_per_patient"]
+    (out / "run.json").write_text(json.dumps(run))
+    with pytest.raises(ZooIntegrityError, match=r"profile\.cells_per_patient: absent then, 4 now"):
+        train_zoo(tiny_cohort_dir, out, profile="test", models=CLINICAL_ONLY, show_bars=False)
 
 
 def test_progress_reaches_the_callback(tiny_cohort_dir, tmp_path):

@@ -32,7 +32,7 @@ class Profile:
     images_per_patient: int | None = None  # images drawn per patient per epoch (None = all)
     # plasma-cell crops drawn per patient per epoch by a cell-level marrow model (None = all). quick: 16, not 4:
     # on the demo zoo's training folds 4 left the cell models undertrained (fold-mean AUC +0.03 to +0.07 at 16
-    # over seven runs of two architectures) at about 3x the fit time (docs/MODELS.md, "Cells pooled per smear")
+    # over five training runs of two architectures) at about 3x the fit time (docs/MODELS.md, "Cells pooled per smear")
     cells_per_patient: int | None = None
     n_bootstrap: int = 1000
     test_size: float = 0.2

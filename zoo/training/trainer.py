@@ -318,6 +318,21 @@ def train_zoo(cohort_dir: str | Path, out: str | Path, profile: str | Profile = 
     return zoo_dir
 
 
+def _settings_differing(prev: dict, now: dict) -> str:
+    """The run settings an interrupted run and this one disagree on, named (``profile.cells_per_patient``), so a
+    refused resume says why: a newer version of this code may have added a profile setting the old run lacks."""
+    def flat(d: dict, pre: str = "") -> dict:
+        out = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{pre}{k}.") if isinstance(v, dict) else {f"{pre}{k}": v})
+        return out
+
+    a, b = flat(prev), flat(now)
+    keys = sorted(k for k in a.keys() | b.keys() if a.get(k, "<absent>") != b.get(k, "<absent>"))
+    named = [f"{k}: {a.get(k, 'absent')} then, {b.get(k, 'absent')} now" for k in keys[:4]]
+    return "; ".join(named) + (f"; and {len(keys) - 4} more" if len(keys) > 4 else "")
+
+
 def _train_into(out: Path, cohort_dir, prof: Profile, external, device, seed, models, pretrained, progress,
                 show_bars, stop_after, split_from, segmentation_dir, fail_fast, strict,
                 restart_if_different: bool, executor: str = "local", ray_address: str | None = None) -> Path:
@@ -338,10 +353,11 @@ def _train_into(out: Path, cohort_dir, prof: Profile, external, device, seed, mo
                 "split_from": str(split_from) if split_from else None}
     if (out / RUN).is_file():
         prev = read_json(out / RUN)
-        if json.dumps(prev, sort_keys=True) != json.dumps(json.loads(json.dumps(run_info, default=list)), sort_keys=True):
+        now = json.loads(json.dumps(run_info, default=list))
+        if json.dumps(prev, sort_keys=True) != json.dumps(now, sort_keys=True):
             if not restart_if_different:
                 raise ZooIntegrityError(
-                    f"{out.name} holds an interrupted run with different settings (cohort, profile, seed or models). "
+                    f"{out.name} holds an interrupted run with different settings ({_settings_differing(prev, now)}). "
                     "Resume with the same settings, or pass --overwrite / choose another --out.")
             shutil.rmtree(out)
     elif out.exists() and restart_if_different and is_zoo(out):
