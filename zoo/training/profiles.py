@@ -31,7 +31,7 @@ class Profile:
     grid: str = "full"            # size of the clinical hyperparameter grids: tiny | small | full
     images_per_patient: int | None = None  # images drawn per patient per epoch (None = all)
     # plasma-cell crops drawn per patient per epoch by a cell-level marrow model (None = all). quick: 16, not 4:
-    # on the demo zoo's training folds 4 left the cell models undertrained (fold-mean AUC +0.03 to +0.07 at 16
+    # on the demo zoo's training folds 4 left the cell models undertrained (fold-mean AUC +0.025 to +0.065 at 16
     # over five training runs of two architectures) at about 3x the fit time (docs/MODELS.md, "Cells pooled per smear")
     cells_per_patient: int | None = None
     n_bootstrap: int = 1000
