@@ -1,13 +1,16 @@
 """Attention on target of a zoo's image models, recomputed with the current Grad-CAM code (the zoo is not changed).
 
     python benchmarks/attention.py --zoo data/demo/zoo --cohort data/demo/cohort [--models 'marrow_cell_*'] \
-        [--copies 3]
+        [--copies 3] [--randomised]
 
 A zoo stores the attention figures of the code that built it; this prints what the current explanation code
 gives on the same models and test patients, e.g. after a change of the CAM layer, without a rebuild.
 ``--copies K`` also times, model by model, mapping a fold bag of K copies of the model (what storing K fold
 models' attention would cost; its figures equal the model's), after the model's own pass, so the test smears'
-segmentation, done in the first pass, is not counted in it.
+segmentation, done in the first pass, is not counted in it. ``--randomised`` also maps with each model's
+randomised twin (every fold member's conv, linear and BatchNorm layers re-initialised, BatchNorm re-estimated on
+the training patients' inputs; ``benchmarks/fold_attention.py``): the attention a network that learned nothing
+gets on the same images, a floor to read each model's figure against besides the uniform map's chance.
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ def main() -> None:
     ap.add_argument("--cohort", type=Path, required=True)
     ap.add_argument("--models", default="*")
     ap.add_argument("--copies", type=int, default=0, help="also time a fold bag of this many copies of each model")
+    ap.add_argument("--randomised", action="store_true", help="also map with each model's randomised twin")
     a = ap.parse_args()
     t = time.perf_counter()
     zoo = Zoo.load(a.zoo, device="cpu")
@@ -60,13 +64,34 @@ def main() -> None:
         att = pd.concat(parts, ignore_index=True)
     else:
         att = attention_table(models, data, np.asarray(test), "test", cohort.root, modality_of)
+    floor = {}
+    if a.randomised:
+        from benchmarks.fold_attention import randomised_twin
+        from zoo.models.cnn import FoldBag
+
+        train = data.subset(np.asarray([data.ids.index(p) for p in zoo.split()["train"]]))
+        for n, m in models.items():
+            base = getattr(m, "base", m)
+            members = getattr(base, "members", None)
+            twin = (FoldBag([randomised_twin(mb, train, seed=12345 + i) for i, mb in enumerate(members)])
+                    if members else randomised_twin(base, train, seed=12345))
+            g = attention_table({n: twin}, data, np.asarray(test), "test", cohort.root, modality_of)
+            # on the images where both the model's and its twin's maps have a share (an all-zero map has none)
+            both = (att[att["model"] == n].set_index(["patient_id", "image"])[["on_target", "target_share_of_image"]]
+                    .join(g.set_index(["patient_id", "image"])[["on_target"]], rsuffix="_twin").dropna())
+            chance = float(both["target_share_of_image"].mean()) if len(both) else float("nan")
+            floor[n] = {"twin_defined": int(g["on_target"].notna().sum()), "shared_images": int(len(both)),
+                        "ratio_shared": round(float(both["on_target"].mean()) / chance, 3) if len(both) else None,
+                        "twin_ratio_shared": round(float(both["on_target_twin"].mean()) / chance, 3)
+                        if len(both) else None}
     out = {}
     for n, g in att.groupby("model"):
         mean, chance = float(g["on_target"].mean()), float(g["target_share_of_image"].mean())
         out[n] = {"attention": round(mean, 4), "chance": round(chance, 4), "ratio": round(mean / chance, 3),
                   "whole_image_share": round(float(g["target_share_whole_image"].mean()), 4),
                   "images": int(len(g)), "defined": int(g["on_target"].notna().sum()),
-                  **({"seconds": seconds[n]} if a.copies else {})}
+                  **({"seconds": seconds[n]} if a.copies else {}),
+                  **({"randomised": floor[n]} if n in floor else {})}
     print(json.dumps({"models": out, "seconds": round(time.perf_counter() - t, 1)}, indent=2))
 
 

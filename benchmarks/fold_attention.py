@@ -98,7 +98,7 @@ def main() -> None:
         p = est.predict_proba(train.subset(held))[:, 1]
         ok = ~np.isnan(p)
         row = {"fold": f, "auc": round(float(roc_auc_score(y_tr[held][ok], p[ok])), 4)}
-        twin = _randomised(est, train.subset(fit_idx), seed=12345 + f) if a.randomised else None
+        twin = randomised_twin(est, train.subset(fit_idx), seed=12345 + f) if a.randomised else None
         for side in sides or [None]:
             with _cam_side(side):
                 tag = "" if side is None else f"_{side}"
@@ -143,7 +143,7 @@ def _cam_side(side: int | None):
         gradcam.CELL_CAM_MIN_SIDE, networks.MIN_CAM_SIDE = saved
 
 
-def _randomised(est, fit_data, seed: int):
+def randomised_twin(est, fit_data, seed: int):
     """A copy of a fitted image model with every conv and linear layer re-initialised (seeded) and BatchNorm
     re-estimated on its training inputs: what its maps look like when the network has learned nothing."""
     import copy

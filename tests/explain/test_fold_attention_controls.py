@@ -4,7 +4,7 @@ does nothing would make every comparison it feeds look like "no difference"."""
 import numpy as np
 import torch
 
-from benchmarks.fold_attention import _cam_side, _randomised
+from benchmarks.fold_attention import _cam_side, randomised_twin
 
 
 def test_cam_side_changes_the_layer_every_map_uses_and_restores_it():
@@ -30,7 +30,7 @@ def test_the_randomised_twin_forgets_the_weights_and_leaves_the_model_alone(tiny
     data = PatientData.from_cohort(tiny_cohort)
     est = create_model("marrow_cell_resnet18", "test").fit(data, tiny_cohort.y)
     kept = {k: v.clone() for k, v in est.net_.state_dict().items()}
-    a, b = _randomised(est, data, seed=1), _randomised(est, data, seed=2)
+    a, b = randomised_twin(est, data, seed=1), randomised_twin(est, data, seed=2)
     for k, v in est.net_.state_dict().items():
         assert torch.equal(v, kept[k]), f"the fitted model itself changed: {k}"
     convs = [k for k, v in kept.items() if k.endswith("weight") and v.dim() == 4]
