@@ -18,12 +18,47 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_eta_uses_finished_models_of_the_same_kind_and_never_invents_one():
-    status = {"models": ["marrow_resnet18", "ife_resnet18", "clinical_lr", "clinical_rf"],
-              "models_done": ["marrow_resnet18", "clinical_lr"],
-              "model_seconds": {"marrow_resnet18": 100.0, "clinical_lr": 4.0}}
-    assert estimate_remaining_s(status) == pytest.approx(104.0)
-    assert estimate_remaining_s({**status, "models_done": ["clinical_lr"], "model_seconds": {"clinical_lr": 4}}) is None
+    """Without reference times (not a quick build): each remaining model at the mean of its kind's finished ones;
+    no figure while a kind (IFE, marrow, joint, other) has none finished."""
+    status = {"models": ["marrow_cell_resnet18", "marrow_cell_vgg16_bn", "ife_resnet18", "ife_alexnet",
+                         "clinical_lr", "clinical_rf"],
+              "models_done": ["marrow_cell_resnet18", "ife_resnet18", "clinical_lr"],
+              "model_seconds": {"marrow_cell_resnet18": 100.0, "ife_resnet18": 50.0, "clinical_lr": 4.0}}
+    assert estimate_remaining_s(status) == pytest.approx(154.0)
+    assert estimate_remaining_s({**status, "profile": "test"}) == pytest.approx(154.0)
+    # an IFE model's time says nothing of a cell model's (3-6x longer on the demo): no figure yet
+    only_ife = {**status, "models_done": ["ife_resnet18"], "model_seconds": {"ife_resnet18": 50.0}}
+    assert estimate_remaining_s(only_ife) is None
+    assert estimate_remaining_s({**status, "models": [*status["models"], "joint_fusion"]}) is None
     assert estimate_remaining_s({**status, "models_done": status["models"]}) == 0.0
+
+
+def test_a_quick_build_scales_each_models_reference_time_by_its_own_pace():
+    """The demo's quick build: the reference seconds of what is left, times how much slower (or faster) this
+    machine ran the finished models — so the first IFE model already foresees the long cell models."""
+    from zoo.demo import QUICK_EVALUATION_SECONDS, QUICK_MODEL_SECONDS as REF
+
+    models = list(REF)
+    done = ["ife_alexnet", "ife_vgg16_bn"]
+    status = {"models": models, "models_done": done, "profile": "quick",
+              "model_seconds": {m: 2.0 * REF[m] for m in done}}  # a machine half as fast as the reference
+    left = sum(REF[m] for m in models if m not in done) + QUICK_EVALUATION_SECONDS
+    assert estimate_remaining_s(status) == pytest.approx(2.0 * left)
+    assert estimate_remaining_s(status) > 2.0 * 5 * REF["ife_alexnet"], "the cell models are foreseen, not averaged"
+    # a model the table does not know (a new registry entry): back to the per-kind estimate, not a guess
+    unknown = {**status, "models": [*models, "marrow_cell_resnet50"]}
+    assert estimate_remaining_s(unknown) is None
+    # the staging models' near-zero references do not set the pace
+    staged = {**status, "models_done": ["ref_iss"], "model_seconds": {"ref_iss": 5.0}}
+    assert estimate_remaining_s(staged) is None
+
+
+def test_build_status_passes_the_profile_through_only_when_it_is_one(tmp_path):
+    (tmp_path / STATUS).write_text(json.dumps({"state": "training", "profile": "quick", "models": ["ife_alexnet"],
+                                               "models_done": [], "model_seconds": {}}))
+    assert build_status(tmp_path)["profile"] == "quick"
+    (tmp_path / STATUS).write_text(json.dumps({"state": "training", "profile": "<b>x</b>", "models": []}))
+    assert build_status(tmp_path)["profile"] is None
 
 
 def _hold_lock(root: Path) -> subprocess.Popen:

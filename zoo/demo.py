@@ -93,23 +93,45 @@ def _previous_status(root: Path) -> dict:
     return doc
 
 
-def estimate_remaining_s(status: dict) -> float | None:
-    """Seconds left: each remaining model at the mean time of finished models of its kind (image or not).
+# Seconds of each model, and of the ensembles and evaluation after them, in a `quick` demo build on the 2-core
+# build machine (2026-12-07, build_total 2144 s; docs/BENCHMARKS.md). The cell models take 3-6x an IFE model, so
+# an average over the models finished so far cannot foresee them; these relative costs, scaled by how fast this
+# machine ran the models already finished, can.
+QUICK_MODEL_SECONDS = {
+    "ife_alexnet": 81, "ife_vgg16_bn": 71, "ife_resnet18": 53, "ife_mobilenet_v2": 36, "ife_densenet121": 102,
+    "marrow_cell_alexnet": 291, "marrow_cell_vgg16_bn": 386, "marrow_cell_resnet18": 251,
+    "marrow_cell_mobilenet_v2": 179, "marrow_cell_densenet121": 470, "joint_fusion": 76,
+    "clinical_lr": 3, "clinical_rf": 19, "clinical_knn": 2, "clinical_gb": 4, "clinical_adaboost": 6,
+    "clinical_svm": 2, "clinical_xgb": 2, "clinical_dt": 1, "ref_iss": 0.3, "ref_riss": 0.3, "ref_r2iss": 0.3,
+    "ref_imwg": 0.3,
+}
+QUICK_EVALUATION_SECONDS = 96  # ensembles, metrics and the attention pass, after the last model
 
-    Rough by design (image models dominate and differ by architecture); None until a model of that kind has
-    finished, so the page never shows an invented figure.
+
+def _kind(model: str) -> str:
+    return next((k for k in ("ife_", "marrow_", "joint") if model.startswith(k)), "other")
+
+
+def estimate_remaining_s(status: dict) -> float | None:
+    """Seconds left, or None when nothing finished yet says how fast this build runs.
+
+    A `quick` build whose models all have a reference time: the reference seconds of what is left (models, then
+    the evaluation) times this build's pace so far (its finished models' seconds over their reference seconds).
+    Otherwise each remaining model at the mean time of finished models of its kind (IFE, marrow, joint, other),
+    None while a kind has none finished, so the page never shows an invented figure. 0 when no model is left.
     """
     secs: dict = status.get("model_seconds", {})
     remaining = [m for m in status.get("models", []) if m not in set(status.get("models_done", []))]
     if not remaining:
         return 0.0
-
-    def is_image(m: str) -> bool:
-        return m.startswith(("marrow_", "ife_"))
-
+    ref = QUICK_MODEL_SECONDS
+    measured = [m for m in secs if m in ref and ref[m] >= 1]
+    if status.get("profile") == "quick" and measured and all(m in ref for m in remaining):
+        pace = sum(secs[m] for m in measured) / sum(ref[m] for m in measured)
+        return pace * (sum(ref[m] for m in remaining) + QUICK_EVALUATION_SECONDS)
     total = 0.0
     for m in remaining:
-        same = [s for n, s in secs.items() if is_image(n) == is_image(m)]
+        same = [s for n, s in secs.items() if _kind(n) == _kind(m)]
         if not same:
             return None
         total += sum(same) / len(same)
@@ -265,7 +287,8 @@ def build_status(root: Path = Path("data/demo")) -> dict | None:
     secs = {k: float(v) for k, v in secs.items() if k in models and isinstance(v, (int, float)) and 0 <= v < 1e6}
     current = _names([raw.get("current")])
     state = raw.get("state") if raw.get("state") in ("external cohort", "training", "done", "failed") else None
-    doc = {"state": state, "models": models, "models_done": done, "model_seconds": secs,
+    profile = raw.get("profile") if raw.get("profile") in ("test", "quick", "paper") else None
+    doc = {"state": state, "models": models, "models_done": done, "model_seconds": secs, "profile": profile,
            "current": current[0] if current else None,
            "error": str(raw.get("error", ""))[:500] if state == "failed" else None,
            "running": builder_running(root)}

@@ -30,10 +30,10 @@ def test_first_page_renders_while_the_zoo_trains_and_pages_refresh_when_it_lands
 
     demo = tmp_path / "demo"
     shutil.copytree(tiny_cohort_dir, demo / "cohort")
-    models = ["marrow_resnet18", "ife_resnet18", "clinical_lr", "clinical_rf"]
+    models = ["ife_alexnet", "ife_resnet18", "clinical_lr", "clinical_rf"]
     (demo / "build_status.json").write_text(json.dumps({
-        "state": "training", "models": models, "models_done": ["marrow_resnet18", "clinical_lr"],
-        "model_seconds": {"marrow_resnet18": 120.0, "clinical_lr": 3.0}, "current": "ife_resnet18"}))
+        "state": "training", "models": models, "models_done": ["ife_alexnet", "clinical_lr"],
+        "model_seconds": {"ife_alexnet": 120.0, "clinical_lr": 3.0}, "current": "ife_resnet18"}))
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; from zoo.demo import BuildLock; l = BuildLock(sys.argv[1]); "
          "assert l.acquire(); print('held', flush=True); time.sleep(900)", str(demo)],
@@ -56,7 +56,7 @@ def test_first_page_renders_while_the_zoo_trains_and_pages_refresh_when_it_lands
             sidebar = pg.locator('[data-testid="stSidebar"]')
             sidebar.get_by_text("Training the demo zoo: 2/4 models").wait_for(timeout=30_000)
             side = sidebar.inner_text()
-            assert "about 2 min left" in side, side  # one image model at 120 s + one other at 3 s
+            assert "about 2 min left" in side, side  # one IFE model at 120 s + one other at 3 s
             assert "ife_resnet18" in side and page_errors(pg) == []
             assert pg.get_by_text("Patients").first.is_visible(), "the explorer is usable"
             SHOTS.mkdir(exist_ok=True)
