@@ -40,17 +40,34 @@ def test_a_quick_build_scales_each_models_reference_time_by_its_own_pace():
 
     models = list(REF)
     done = ["ife_alexnet", "ife_vgg16_bn"]
-    status = {"models": models, "models_done": done, "profile": "quick",
-              "model_seconds": {m: 2.0 * REF[m] for m in done}}  # a machine half as fast as the reference
+    secs = {"ife_alexnet": 2.0 * REF["ife_alexnet"], "ife_vgg16_bn": 3.0 * REF["ife_vgg16_bn"]}
+    status = {"models": models, "models_done": done, "profile": "quick", "model_seconds": secs}
+    pace = sum(secs.values()) / (REF["ife_alexnet"] + REF["ife_vgg16_bn"])  # time over reference time, pooled
     left = sum(REF[m] for m in models if m not in done) + QUICK_EVALUATION_SECONDS
-    assert estimate_remaining_s(status) == pytest.approx(2.0 * left)
-    assert estimate_remaining_s(status) > 2.0 * 5 * REF["ife_alexnet"], "the cell models are foreseen, not averaged"
+    assert estimate_remaining_s(status) == pytest.approx(pace * left)
+    # every model done, the evaluation still running: its share is left, not nothing
+    all_done = {**status, "models_done": models, "model_seconds": {m: 2.0 * REF[m] for m in models}}
+    assert estimate_remaining_s(all_done) == pytest.approx(2.0 * QUICK_EVALUATION_SECONDS)
+    assert estimate_remaining_s(status) > pace * 5 * REF["ife_alexnet"], "the cell models are foreseen, not averaged"
     # a model the table does not know (a new registry entry): back to the per-kind estimate, not a guess
     unknown = {**status, "models": [*models, "marrow_cell_resnet50"]}
     assert estimate_remaining_s(unknown) is None
     # the staging models' near-zero references do not set the pace
     staged = {**status, "models_done": ["ref_iss"], "model_seconds": {"ref_iss": 5.0}}
     assert estimate_remaining_s(staged) is None
+
+
+def test_a_failed_models_time_is_not_recorded_so_it_cannot_set_the_pace(tmp_path):
+    from zoo.demo import _StatusWriter
+
+    w = _StatusWriter(tmp_path / STATUS)
+    for name, info in (("ife_alexnet", {}), ("marrow_cell_alexnet", {"failed": True}),
+                       ("marrow_cell_vgg16_bn", {"resumed": True})):
+        w({"stage": "model_start", "model": name})
+        w({"stage": "model_done", "model": name, **info})
+    doc = json.loads((tmp_path / STATUS).read_text())
+    assert doc["models_done"] == ["ife_alexnet", "marrow_cell_alexnet", "marrow_cell_vgg16_bn"]
+    assert set(doc["model_seconds"]) == {"ife_alexnet"}
 
 
 def test_build_status_passes_the_profile_through_only_when_it_is_one(tmp_path):

@@ -1,13 +1,14 @@
 """The demo: cohort (site A), external cohort (site B) and the quick zoo, built when absent.
 
 Why a background build: a newcomer's ``make run`` should show the dashboard in about a minute, not after the
-zoo's 10+ minutes of training. ``make run`` builds the site-A cohort in the foreground (the cohort explorer
+zoo's half hour of training. ``make run`` builds the site-A cohort in the foreground (the cohort explorer
 needs it), then starts ``python -m zoo demo`` as a separate process that builds site B and trains the zoo
 while the dashboard already serves. That process:
 
 * holds ``.build.lock`` (an ``flock``: the kernel drops it when the process dies, even by ``kill -9``), so two
   launches never build twice, and a dead builder is told apart from a running one;
-* writes ``build_status.json`` atomically after every model: done models, the current one, and a rough ETA;
+* writes ``build_status.json`` atomically after every model: done models, the current one, each model's seconds
+  (the reader turns them into an ETA: ``estimate_remaining_s``);
 * resumes where it stopped when started again (the trainer keeps finished models);
 * makes the zoo visible only when its manifest is written, last, so no page ever sees a half-written zoo.
 """
@@ -75,7 +76,8 @@ class _StatusWriter:
             self.set(current=event.get("model"))
         elif stage == "model_done":
             secs = dict(self.doc.get("model_seconds", {}))
-            if not event.get("resumed") and self._t_model:  # a model kept from an earlier run took no time now
+            # a model kept from an earlier run took no time now; a failed one's time says nothing of a model's cost
+            if not event.get("resumed") and not event.get("failed") and self._t_model:
                 secs[event["model"]] = round(time.perf_counter() - self._t_model, 1)
             self._t_model = 0.0
             done = [m for m in self.doc.get("models_done", []) if m != event["model"]] + [event["model"]]
@@ -118,17 +120,18 @@ def estimate_remaining_s(status: dict) -> float | None:
     A `quick` build whose models all have a reference time: the reference seconds of what is left (models, then
     the evaluation) times this build's pace so far (its finished models' seconds over their reference seconds).
     Otherwise each remaining model at the mean time of finished models of its kind (IFE, marrow, joint, other),
-    None while a kind has none finished, so the page never shows an invented figure. 0 when no model is left.
+    None while a kind has none finished, so the page never shows an invented figure; 0 when no model is left.
+    A failed model's seconds are not recorded (``_StatusWriter``), so a crash does not set the pace.
     """
     secs: dict = status.get("model_seconds", {})
     remaining = [m for m in status.get("models", []) if m not in set(status.get("models_done", []))]
-    if not remaining:
-        return 0.0
     ref = QUICK_MODEL_SECONDS
     measured = [m for m in secs if m in ref and ref[m] >= 1]
     if status.get("profile") == "quick" and measured and all(m in ref for m in remaining):
         pace = sum(secs[m] for m in measured) / sum(ref[m] for m in measured)
-        return pace * (sum(ref[m] for m in remaining) + QUICK_EVALUATION_SECONDS)
+        return pace * (sum(ref[m] for m in remaining) + QUICK_EVALUATION_SECONDS)  # the evaluation follows
+    if not remaining:
+        return 0.0
     total = 0.0
     for m in remaining:
         same = [s for n, s in secs.items() if _kind(n) == _kind(m)]

@@ -438,7 +438,7 @@ def _train_into(out: Path, cohort_dir, prof: Profile, external, device, seed, mo
                                         "Rerun without it to build the zoo without this model.") from e
                 failures[name] = failure_reason(e)
                 prog.message(f"warning: {name} failed and is left out of this zoo: {failures[name]}")
-                prog.end_model(name, seconds=round(time.perf_counter() - t, 2))
+                prog.end_model(name, seconds=round(time.perf_counter() - t, 2), failed=True)
                 continue
             timings[name] = round(time.perf_counter() - t, 2)
             prog.end_model(name, seconds=timings[name])
