@@ -80,12 +80,12 @@ def main() -> None:
         sys.exit(f"{a.cohort} is not the cohort {a.zoo} was built on (fingerprints differ): its folds would not be "
                  "the zoo's.")
     profile, seed, pretrained = get_profile(run["profile"]["name"]), int(run.get("seed", 0)), bool(run.get("pretrained"))
-    recorded = dict(run["profile"])
-    if recorded != json.loads(json.dumps(asdict(profile), default=list)):
+    current = json.loads(json.dumps(asdict(profile), default=list))
+    if run["profile"] != current:
         from zoo.training.trainer import _settings_differing
 
         print(f"Note: the fold models are trained with this code's {profile.name!r} profile, which differs from the "
-              f"one {a.zoo} was built with ({_settings_differing(recorded, json.loads(json.dumps(asdict(profile), default=list)))}).",
+              f"one {a.zoo} was built with ({_settings_differing(run['profile'], current)}).",
               file=sys.stderr, flush=True)
     split = split_from_dict(json.loads((a.zoo / "split.json").read_text()), cohort.patient_ids)
     # the trainer's own inputs: for cell models, training smears segmented with the cohort's annotation points

@@ -290,7 +290,9 @@ def build_status(root: Path = Path("data/demo")) -> dict | None:
     secs = {k: float(v) for k, v in secs.items() if k in models and isinstance(v, (int, float)) and 0 <= v < 1e6}
     current = _names([raw.get("current")])
     state = raw.get("state") if raw.get("state") in ("external cohort", "training", "done", "failed") else None
-    profile = raw.get("profile") if raw.get("profile") in ("test", "quick", "paper") else None
+    from zoo.training.profiles import PROFILES
+
+    profile = raw.get("profile") if isinstance(raw.get("profile"), str) and raw["profile"] in PROFILES else None
     doc = {"state": state, "models": models, "models_done": done, "model_seconds": secs, "profile": profile,
            "current": current[0] if current else None,
            "error": str(raw.get("error", ""))[:500] if state == "failed" else None,
