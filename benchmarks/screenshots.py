@@ -47,6 +47,10 @@ def main() -> None:
                         wait(pg, title)
                     except Exception as e:  # noqa: BLE001 - a page without image members has no scale
                         print(f"failure_cases: no Grad-CAM colour scale ({type(e).__name__}); shot as drawn")
+                if page == "leaderboard":  # the curves' SVG/PNG exports take seconds each, with no running
+                    pg.get_by_role("heading", name="At threshold").first.wait_for(timeout=180_000)  # indicator
+                    wait(pg, title)  # shown: wait for the section after them, then for the charts to draw
+                    _wait_for_charts(pg, 3)
                 name = page
                 if click == "filtered":  # filters from the link, shown as chips
                     name += "_filtered"
@@ -59,6 +63,22 @@ def main() -> None:
             b.close()
     finally:
         proc.terminate()
+
+
+def _wait_for_charts(pg, n: int, timeout_s: float = 60.0) -> None:
+    """Until ``n`` Vega-Lite charts have drawn (a canvas or an svg inside each): a chart's frame appears before
+    its drawing, and a shot taken between the two shows an empty box or none (seen: a leaderboard with only its
+    ROC). Said, not raised, when they do not: the shot is taken as drawn."""
+    import time
+
+    charts = pg.locator('[data-testid="stVegaLiteChart"]')
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if charts.count() >= n and all(charts.nth(i).locator("canvas, svg").count() for i in range(n)):
+            time.sleep(0.5)
+            return
+        time.sleep(0.25)
+    print(f"only {charts.count()} of {n} charts drawn after {timeout_s:.0f} s; shot as drawn")
 
 
 if __name__ == "__main__":
