@@ -9,7 +9,7 @@ gives on the same models and test patients, e.g. after a change of the CAM layer
 models' attention would cost; its figures equal the model's), after the model's own pass, so the test smears'
 segmentation, done in the first pass, is not counted in it. ``--randomised`` also maps with each model's
 randomised twin (every fold member's conv, linear and BatchNorm layers re-initialised, BatchNorm re-estimated on
-the training patients' inputs; ``benchmarks/fold_attention.py``): the attention a network that learned nothing
+the training patients' inputs; ``zoo.explain.attention.randomised_twin``): the attention a network that learned nothing
 gets on the same images, a floor to read each model's figure against besides the uniform map's chance.
 """
 from __future__ import annotations
@@ -66,15 +66,11 @@ def main() -> None:
         att = attention_table(models, data, np.asarray(test), "test", cohort.root, modality_of)
     floor = {}
     if a.randomised:
-        from benchmarks.fold_attention import randomised_twin
-        from zoo.models.cnn import FoldBag
+        from zoo.explain.attention import randomised_model
 
         train = data.subset(np.asarray([data.ids.index(p) for p in zoo.split()["train"]]))
         for n, m in models.items():
-            base = getattr(m, "base", m)
-            members = getattr(base, "members", None)
-            twin = (FoldBag([randomised_twin(mb, train, seed=12345 + i) for i, mb in enumerate(members)])
-                    if members else randomised_twin(base, train, seed=12345))
+            twin = randomised_model(m, train)  # what the build stores beside each model since it maps twins
             g = attention_table({n: twin}, data, np.asarray(test), "test", cohort.root, modality_of)
             # on the images where both the model's and its twin's maps have a share (an all-zero map has none)
             both = (att[att["model"] == n].set_index(["patient_id", "image"])[["on_target", "target_share_of_image"]]

@@ -39,6 +39,7 @@ def main() -> None:
     from sklearn.metrics import roc_auc_score
 
     from zoo.cohort import load_cohort
+    from zoo.explain.attention import TWIN_SEED, randomised_twin
     from zoo.models.registry import create_model, model_config
     from zoo.training.profiles import get_profile
     from zoo.training.splits import split_from_dict
@@ -98,7 +99,7 @@ def main() -> None:
         p = est.predict_proba(train.subset(held))[:, 1]
         ok = ~np.isnan(p)
         row = {"fold": f, "auc": round(float(roc_auc_score(y_tr[held][ok], p[ok])), 4)}
-        twin = randomised_twin(est, train.subset(fit_idx), seed=12345 + f) if a.randomised else None
+        twin = randomised_twin(est, train.subset(fit_idx), seed=TWIN_SEED + f) if a.randomised else None
         for side in sides or [None]:
             with _cam_side(side):
                 tag = "" if side is None else f"_{side}"
@@ -142,25 +143,6 @@ def _cam_side(side: int | None):
     finally:
         gradcam.CELL_CAM_MIN_SIDE, networks.MIN_CAM_SIDE = saved
 
-
-def randomised_twin(est, fit_data, seed: int):
-    """A copy of a fitted image model with every conv and linear layer re-initialised (seeded) and BatchNorm
-    re-estimated on its training inputs: what its maps look like when the network has learned nothing."""
-    import copy
-
-    import torch
-
-    from zoo.models.cnn import _recalibrate_batchnorm
-
-    twin = copy.deepcopy(est)
-    torch.manual_seed(seed)  # one random network per fold, not the same one each time
-    for m in twin.net_.modules():
-        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear, torch.nn.BatchNorm2d)):
-            m.reset_parameters()
-    x, _ = twin._samples(fit_data, for_fit=True)
-    _recalibrate_batchnorm(twin.net_, x, 64)
-    twin.net_.eval()
-    return twin
 
 if __name__ == "__main__":
     main()

@@ -242,12 +242,19 @@ def curves_tab() -> None:
         with st.expander("Attention on target: correct vs wrong predictions"):
             att = att.assign(attention_ci=_ci(att["attention_lo"], att["attention_hi"], "{:.3f}"),
                              ratio_ci=_ci(att["attention_ratio_lo"], att["attention_ratio_hi"]),
+                             twin_ci=_ci(*(att[c] if c in att else [None] * len(att)
+                                           for c in ("attention_twin_ratio_lo", "attention_twin_ratio_hi"))),
+                             over_twin=_ci(*(att[c] if c in att else [None] * len(att)
+                                             for c in ("attention_over_twin_lo", "attention_over_twin_hi"))),
                              members=_members(*(att[c] if c in att else [None] * len(att)
                                                 for c in ("attention_members_ratio", "attention_members_images"))))
             cols = {"display": "Model", "attention_on_target": "all", "attention_ci": "95% CI",
                     "attention_correct": "correct", "attention_wrong": "wrong", "attention_chance": "chance",
                     "attention_ratio": "÷ chance", "ratio_ci": "÷ chance 95% CI",
-                    "members": "fold models ÷ chance (images)", "attention_on_bands": "on bands",
+                    "members": "fold models ÷ chance (images)",
+                    "attention_twin_ratio": "randomised network ÷ chance", "twin_ci": "randomised 95% CI",
+                    "attention_over_twin": "trained − randomised", "over_twin": "trained − randomised 95% CI",
+                    "attention_on_bands": "on bands",
                     "attention_bands_chance": "bands chance", "attention_target": "target"}
             for group, part in att.groupby("group", sort=False):  # one table per modality: no empty columns
                 has_bands = "attention_on_bands" in part and part["attention_on_bands"].notna().any()
@@ -257,7 +264,8 @@ def curves_tab() -> None:
                 st.dataframe(part[shown].rename(columns=cols), hide_index=True, width="stretch",
                              column_config={c: st.column_config.NumberColumn(format="%.3f")
                                             for c in ("all", "correct", "wrong", "chance", "÷ chance", "on bands",
-                                                      "bands chance")})
+                                                      "bands chance", "randomised network ÷ chance",
+                                                      "trained − randomised")})
             st.caption("Target per model as stored with its figures: ground truth on synthetic cohorts (plasma-cell "
                        "masks; for gels, the polyclonal γ region outside the M-protein bands, where immunoparesis, "
                        "the gel's risk signal, shows, with the share on the bands beside it), otherwise the "
@@ -266,8 +274,14 @@ def curves_tab() -> None:
                        "the same patients. They leave out the variation between training runs; the 'fold models' column "
                        "shows some of it: the ratio of each cross-validation fold model of the same recipe (trained "
                        "on the other folds of the training patients) on the test images where its map and the "
-                       "model's are both defined, their number in brackets. '—': not computed (cell-level marrow models, for cost; zoos built "
-                       "before this column existed) or not matched to their images (docs/MODELS.md).")
+                       "model's are both defined, their number in brackets. 'Randomised network': the same "
+                       "architecture with its weights re-drawn at random (BatchNorm re-estimated on the training "
+                       "patients), mapped on the same images — what a network that learned nothing scores, since "
+                       "even untrained convolutions follow edges and dark blobs (Adebayo et al. 2018); 'trained − "
+                       "randomised' is the part of the ratio the training put there, on the images where both maps "
+                       "are defined, its interval over patients (one random network per fold model; the spread "
+                       "between random networks is left out). '—': not computed (the fold models of cell-level "
+                       "marrow models, for cost; zoos built before these columns existed) or not matched to their images (docs/MODELS.md).")
 
     abl = metrics.get("ablation", {})
     if abl:

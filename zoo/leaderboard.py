@@ -75,6 +75,8 @@ def leaderboard_table(zoo, split: str = "test") -> pd.DataFrame:
         upd = m.get("after_intercept_update") or {}
         att = m.get("attention_on_target") or {}
         att_ci = lambda k: (att.get(k) or [None, None])  # noqa: E731  (as ``ci``, for the attention record)
+        twin = att.get("twin") or {}
+        twin_ci = lambda k: (twin.get(k) or [None, None])  # noqa: E731
         unc = m.get("uncertainty") or {}
         row = {
             "model": name, "display": mf.get("display") or ens.get("display", name),
@@ -111,6 +113,12 @@ def leaderboard_table(zoo, split: str = "test") -> pd.DataFrame:
             # each fold member's ratio: the training-run spread the patient interval leaves out
             "attention_members_ratio": [r.get("ratio") for r in att.get("members", [])] or None,
             "attention_members_images": [r.get("n_images") for r in att.get("members", [])] or None,
+            # the same model's randomised twin (weights re-drawn) on the same images: the floor its ratio is read
+            # against, and the difference the training made (paired bootstrap CI over patients)
+            "attention_twin_ratio": twin.get("twin_ratio"), "attention_twin_ratio_lo": twin_ci("twin_ratio_ci")[0],
+            "attention_twin_ratio_hi": twin_ci("twin_ratio_ci")[1],
+            "attention_over_twin": twin.get("difference"), "attention_over_twin_lo": twin_ci("difference_ci")[0],
+            "attention_over_twin_hi": twin_ci("difference_ci")[1],
             "conformal_coverage": unc.get("coverage"), "conformal_coverage_lo": (unc.get("coverage_ci") or [None])[0],
             "conformal_coverage_hi": (unc.get("coverage_ci") or [None, None])[1],
             "conformal_coverage_pd": unc.get("coverage_pd"), "conformal_coverage_non_pd": unc.get("coverage_non_pd"),

@@ -141,6 +141,49 @@ def test_ratio_to_chance_uses_the_same_images_as_the_attention_and_resamples_bot
     assert s["ratio_ci"][1] - s["ratio_ci"][0] < 0.3 * mean_width, "chance resampled with the attention"
 
 
+def test_the_summary_reads_each_model_against_its_randomised_twin_on_the_same_images():
+    rng = np.random.default_rng(2)
+    n = 80
+    chance = rng.uniform(0.2, 0.4, n)
+    on = np.clip(2.0 * chance + rng.normal(0, 0.05, n), 0, 1)      # the trained model: about 2x chance
+    twin = np.clip(1.5 * chance + rng.normal(0, 0.05, n), 0, 1)    # its random network: already 1.5x
+    twin[:4] = np.nan  # the twin's map all zero on four images: those images leave both sides of the pairing
+    ids = [f"p{i}" for i in range(n)]
+    att = pd.DataFrame({"patient_id": ids, "split": "test", "model": "m", "image": ids, "on_target": on,
+                        "target_share_of_image": chance, "target_share_whole_image": 0.1,
+                        "target_source": "ground truth", "twin_on_target": twin, "twin_share_of_image": chance})
+    preds = pd.DataFrame({"model": "m", "split": "test", "patient_id": ids, "prob": 0.5, "y": rng.integers(0, 2, n)})
+    t = summarise(att, preds, {"m": 0.5})["m"]["test"]["twin"]
+    ok = ~np.isnan(twin)
+    assert t["n_images"] == t["n_patients"] == n - 4
+    assert t["ratio"] == pytest.approx(on[ok].mean() / chance[ok].mean())
+    assert t["twin_ratio"] == pytest.approx(twin[ok].mean() / chance[ok].mean())
+    assert t["difference"] == pytest.approx(t["ratio"] - t["twin_ratio"]) and 0.35 < t["difference"] < 0.65
+    lo, hi = t["difference_ci"]
+    assert 0 < lo < t["difference"] < hi, "paired over patients: 0.5 above the twin is told apart from no lift"
+    assert t["twin_ratio_ci"][0] < t["twin_ratio"] < t["twin_ratio_ci"][1]
+    # a model no better than its twin: the difference's interval covers 0
+    same = summarise(att.assign(on_target=twin), preds, {"m": 0.5})["m"]["test"]["twin"]
+    assert same["difference"] == pytest.approx(0.0) and same["difference_ci"] == pytest.approx([0.0, 0.0])
+    # a zoo without twins: no twin record rather than a made-up one
+    assert "twin" not in summarise(att.drop(columns=["twin_on_target", "twin_share_of_image"]), preds,
+                                   {"m": 0.5})["m"]["test"]
+
+
+def test_twin_rows_are_matched_by_model_patient_and_image_and_never_guessed():
+    from zoo.explain.attention import with_twin
+
+    att = pd.DataFrame({"model": ["m", "m", "k"], "patient_id": ["a", "b", "a"], "image": ["1.png", "2.png", "1.png"],
+                        "on_target": [0.5, 0.6, 0.7], "target_share_of_image": [0.2, 0.3, 0.2]})
+    twin = pd.DataFrame({"model": ["m", "m", "k"], "patient_id": ["b", "a", "a"], "image": ["2.png", "1.png", "1.png"],
+                         "on_target": [0.1, 0.2, 0.3], "target_share_of_image": [0.3, 0.2, 0.25]})
+    got = with_twin(att, twin).set_index(["model", "patient_id"])
+    assert got.loc[("m", "a"), "twin_on_target"] == 0.2 and got.loc[("m", "b"), "twin_on_target"] == 0.1
+    assert got.loc[("k", "a"), "twin_share_of_image"] == 0.25 and got.loc[("k", "a"), "on_target"] == 0.7
+    dup = pd.concat([twin, twin.iloc[[0]]])  # one patient with two files of one name: not matched
+    assert "twin_on_target" not in with_twin(att, dup)
+
+
 def test_a_lane_bags_member_cams_are_each_member_alone_and_average_to_the_bags():
     import torch
 

@@ -4,7 +4,8 @@ does nothing would make every comparison it feeds look like "no difference"."""
 import numpy as np
 import torch
 
-from benchmarks.fold_attention import _cam_side, randomised_twin
+from benchmarks.fold_attention import _cam_side
+from zoo.explain.attention import randomised_twin
 
 
 def test_cam_side_changes_the_layer_every_map_uses_and_restores_it():
@@ -43,3 +44,31 @@ def test_the_randomised_twin_forgets_the_weights_and_leaves_the_model_alone(tiny
         "BatchNorm statistics re-estimated for the new weights, not reset to zero nor kept from training"
     p = a.predict_proba(data)[:, 1]
     assert np.isfinite(p[~np.isnan(p)]).all()
+
+
+def test_the_twin_of_an_attention_pooled_model_forgets_its_pooling_too(tiny_cohort):
+    from zoo.data import PatientData
+    from zoo.models import create_model
+
+    data = PatientData.from_cohort(tiny_cohort)
+    est = create_model("marrow_cell_resnet18", "test", pooling="attention").fit(data, tiny_cohort.y)
+    kept = {k: v.clone() for k, v in est.attention_.state_dict().items()}
+    twin = randomised_twin(est, data, seed=3)
+    assert all(not torch.equal(twin.attention_.state_dict()[k], v) for k, v in kept.items())
+    assert all(torch.equal(est.attention_.state_dict()[k], v) for k, v in kept.items()), "the model itself kept"
+
+
+def test_a_zoo_models_twin_keeps_its_fold_bag_shape_with_one_random_network_per_member(tiny_cohort):
+    from zoo.data import PatientData
+    from zoo.explain.attention import randomised_model
+    from zoo.models import create_model
+    from zoo.models.cnn import FoldBag
+
+    data = PatientData.from_cohort(tiny_cohort)
+    a = create_model("ife_resnet18", "test").fit(data, tiny_cohort.y)
+    twin = randomised_model(FoldBag([a, a]), data)
+    assert isinstance(twin, FoldBag) and len(twin.members) == 2
+    w = [m.net_.state_dict() for m in twin.members]
+    conv = next(k for k, v in w[0].items() if k.endswith("weight") and v.dim() == 4)
+    assert not torch.equal(w[0][conv], w[1][conv]), "each member its own random network"
+    assert not torch.equal(w[0][conv], a.net_.state_dict()[conv])

@@ -188,6 +188,13 @@ def test_zoo_stores_attention_on_target(test_zoo):
                 assert a["ratio_ci"][0] <= a["ratio"] <= a["ratio_ci"][1]
         else:  # every map of this model was all-zero on test: no share, and no made-up number
             assert np.isnan(a["mean"])
+        # each model's randomised twin on the same images, beside it (zoo.explain.attention.randomised_twin)
+        rows = att[att["model"] == n]
+        assert rows["twin_on_target"].dropna().between(0, 1).all() and rows["twin_on_target"].notna().any(), n
+        t = a["twin"]
+        if t.get("n_patients", 0) >= 2:
+            assert t["difference"] == pytest.approx(t["ratio"] - t["twin_ratio"])
+            assert t["difference_ci"][0] <= t["difference"] <= t["difference_ci"][1]
         # each CV fold model's figure on the same test patients is stored beside the final model's (not for
         # cell-level models: zoo.training.trainer.FOLD_ATTENTION_FAMILIES)
         if test_zoo.manifest["models"][n]["family"] == "cell":

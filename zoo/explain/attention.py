@@ -118,6 +118,61 @@ def member_cams(estimator, x_uint8: torch.Tensor, batch: int = 32) -> tuple[np.n
     return out / np.where(mx > 0, mx, 1)[:, None, None], own
 
 
+TWIN_SEED = 12345  # the randomised twins' seed (fold member j gets TWIN_SEED + j): one fixed random network
+
+
+def randomised_twin(est, fit_data, seed: int):
+    """A copy of a fitted CNN with every conv, linear and BatchNorm layer re-initialised (seeded), its attention
+    pooling too, and BatchNorm re-estimated on its training inputs: what its maps look like when the network
+    has learned nothing.
+
+    Why: the uniform map's chance is not the floor a reader should compare a Grad-CAM figure with. An untrained
+    network's maps already follow edges and dark blobs (Adebayo et al. 2018, "Sanity checks for saliency
+    maps"), so on a smear a network that learned nothing can land on plasma cells more often than a uniform
+    map does; only attention above its twin's is attention the training put there.
+    """
+    from zoo.models.cnn import _recalibrate_batchnorm
+
+    twin = copy.deepcopy(est)
+    torch.manual_seed(seed)
+    nets = [twin.net_] + [m for m in [getattr(twin, "attention_", None)] if isinstance(m, torch.nn.Module)]
+    for net in nets:
+        for m in net.modules():
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear, torch.nn.modules.batchnorm._BatchNorm)):
+                m.reset_parameters()
+    x, _ = twin._samples(fit_data, for_fit=True)
+    _recalibrate_batchnorm(twin.net_, x, 64)
+    twin.net_.eval()
+    return twin
+
+
+def randomised_model(model, fit_data, seed: int = TWIN_SEED):
+    """The randomised twin of a zoo's image model as loaded (a recalibration wrapper around one CNN or a fold
+    bag): each fold member its own random network (seed + j); the recalibration is left out, as it does not
+    change a map."""
+    from zoo.models.cnn import FoldBag
+
+    base = getattr(model, "base", model)
+    members = getattr(base, "members", None)
+    if members:
+        return FoldBag([randomised_twin(m, fit_data, seed + j) for j, m in enumerate(members)])
+    return randomised_twin(base, fit_data, seed)
+
+
+def with_twin(att: pd.DataFrame, twin: pd.DataFrame) -> pd.DataFrame:
+    """The model's attention rows with its randomised twin's on the same images beside them
+    (``twin_on_target``, ``twin_share_of_image``: the twin's own chance, which differs from the model's only
+    when attention pooling weighs the crops differently). Rows are matched by model, patient and file name."""
+    if att.empty:
+        return att
+    cols = ["model", "patient_id", "image", "on_target", "target_share_of_image"]
+    tw = (twin[cols].rename(columns={"on_target": "twin_on_target", "target_share_of_image": "twin_share_of_image"})
+          if not twin.empty else pd.DataFrame(columns=cols[:3] + ["twin_on_target", "twin_share_of_image"]))
+    if tw.duplicated(cols[:3]).any() or att.duplicated(cols[:3]).any():
+        return att  # two images of one name for one patient: not matched rather than guessed (see _with_fold_models)
+    return att.merge(tw, on=cols[:3], how="left")
+
+
 def attention_table(models: dict[str, object], data, patient_idx: np.ndarray, split: str,
                     cohort_root: Path | None, modality_of: dict[str, str]) -> pd.DataFrame:
     """One row per (model, image) of the given patients: the CAM energy share on target."""
@@ -261,6 +316,7 @@ def summarise(att: pd.DataFrame, preds: pd.DataFrame, thresholds: dict[str, floa
             "target": "; ".join(sorted(images["target_source"].astype(str).unique())),
             **_bands_summary(images),
             **_members_summary(images),
+            **_twin_summary(images),
             # an all-zero CAM has no defined share (NaN); a model whose maps are all zero has no mean
             "n_defined": int(g["on_target"].notna().sum()),
             **_uncertainty(g["on_target"].to_numpy(float), chance)}
@@ -292,6 +348,33 @@ def _members_summary(rows: pd.DataFrame) -> dict:
 
 
 ATTENTION_BOOTSTRAP = 1000
+
+
+def _twin_summary(rows: pd.DataFrame, n_boot: int = ATTENTION_BOOTSTRAP, seed: int = 0) -> dict:
+    """The model's ratio to chance beside its randomised twin's, on the images where both maps are defined
+    (per patient, then over patients), with 95 % bootstrap intervals of the twin's ratio and of the difference
+    (patients resampled together, so the pairing on the same images is kept).
+
+    The difference is the figure a reviewer needs: how much of the attention on target the training put
+    there. Its interval leaves out the variation between random networks (one twin per fold member)."""
+    if "twin_on_target" not in rows or rows["twin_on_target"].notna().sum() == 0:
+        return {}
+    from zoo.evaluation.bootstrap import bootstrap_weights, percentile_ci
+
+    cols = ["on_target", "target_share_of_image", "twin_on_target", "twin_share_of_image"]
+    ok = rows[cols].notna().all(axis=1)
+    per = rows[ok].groupby("patient_id")[cols].mean()
+    if len(per) < 2 or per["target_share_of_image"].sum() <= 0 or per["twin_share_of_image"].sum() <= 0:
+        return {"twin": {"n_images": int(ok.sum()), "n_patients": int(len(per))}}
+    a, c, ta, tc = (per[k].to_numpy(float) for k in cols)
+    ratio, twin_ratio = a.mean() / c.mean(), ta.mean() / tc.mean()
+    w = bootstrap_weights(len(per), n_boot, seed)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r_b = (w @ a) / (w @ c)
+        t_b = (w @ ta) / (w @ tc)
+    return {"twin": {"ratio": float(ratio), "twin_ratio": float(twin_ratio), "twin_ratio_ci": percentile_ci(t_b),
+                     "difference": float(ratio - twin_ratio), "difference_ci": percentile_ci(r_b - t_b),
+                     "n_images": int(ok.sum()), "n_patients": int(len(per))}}
 
 
 def _uncertainty(on_target: np.ndarray, chance: np.ndarray, n_boot: int = ATTENTION_BOOTSTRAP,

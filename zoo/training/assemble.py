@@ -210,10 +210,11 @@ def assemble_zoo(out: Path, cohort, ext_cohort, names, prof, seed, split, ids, r
     metrics["sample_size"] = _sample_size(y, cohort, data.features)
     _staging_comparisons(metrics, y, preds, groups, oof_auc, clin, cohort, ext_cohort, case_w, prof, seed)
     t_att = time.perf_counter()
-    att = _attention(out, names, data, split, ext, cohort, ext_cohort, prof)
+    att, t_twins = _attention(out, names, data, split, ext, cohort, ext_cohort, prof)
     # part of ensembles_and_evaluation, kept apart: the image models' Grad-CAMs on every test image (and
-    # external image in the paper profile)
+    # external image in the paper profile), their randomised twins' included (also given alone)
     timings["evaluation_attention"] = round(time.perf_counter() - t_att, 2)
+    timings["evaluation_attention_twins"] = round(t_twins, 2)
     if not att.empty:
         atomic_write_parquet(out / "attention.parquet", att)
         from zoo.explain.attention import summarise
@@ -299,20 +300,37 @@ def _staging_comparisons(metrics, y, preds, groups, oof_auc, clin, cohort, ext_c
             metrics["models"][name][s]["vs_staging"] = rec
 
 
-def _attention(out: Path, names, data, split, ext, cohort, ext_cohort, prof) -> pd.DataFrame:
-    """Attention-on-target of every whole-field image model on the test set (and external in ``paper``)."""
+def _attention(out: Path, names, data, split, ext, cohort, ext_cohort, prof) -> tuple[pd.DataFrame, float]:
+    """Attention-on-target of every image model on the test set (and external in ``paper``), with each model's
+    randomised twin beside it on the test set; and the seconds the twins took."""
     from zoo.artifacts.model_io import load_fitted
-    from zoo.explain.attention import attention_table
+    from zoo.explain.attention import attention_table, with_twin
 
     cams = [n for n in names if model_config(n).family in ("cnn", "cell")]
     if not cams:
-        return pd.DataFrame()
+        return pd.DataFrame(), 0.0
     models = {n: load_fitted(model_config(n), out / "models" / n, device="cpu") for n in cams}
     modality_of = {n: model_config(n).modality for n in cams}
-    parts = [_with_fold_models(out, attention_table(models, data, split.test, "test", cohort.root, modality_of))]
+    test = _with_fold_models(out, attention_table(models, data, split.test, "test", cohort.root, modality_of))
+    t = time.perf_counter()
+    parts = [with_twin(test, _twin_attention(models, data, split, cohort, modality_of))]
+    t_twins = time.perf_counter() - t
     if ext is not None and prof.name == "paper":
         parts.append(attention_table(models, ext, np.arange(len(ext)), "external", ext_cohort.root, modality_of))
-    return pd.concat(parts, ignore_index=True)
+    return pd.concat(parts, ignore_index=True), t_twins
+
+
+def _twin_attention(models: dict, data, split, cohort, modality_of: dict) -> pd.DataFrame:
+    """Each image model's randomised twin (``zoo.explain.attention.randomised_twin``: same architecture, weights
+    re-drawn, BatchNorm re-estimated on the training patients' inputs) mapped on the same test images: the
+    attention a network that learned nothing gets there, stored beside the model's. One twin at a time."""
+    from zoo.explain.attention import attention_table, randomised_model
+
+    train = data.subset(split.train)
+    parts = [attention_table({n: randomised_model(m, train)}, data, split.test, "test", cohort.root, modality_of)
+             for n, m in models.items()]
+    parts = [p for p in parts if not p.empty]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
 def _with_fold_models(out: Path, att: pd.DataFrame) -> pd.DataFrame:
