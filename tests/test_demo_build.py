@@ -57,14 +57,51 @@ def test_a_quick_build_scales_each_models_reference_time_by_its_own_pace():
     assert estimate_remaining_s(staged) is None
 
 
+def test_the_eta_counts_down_through_the_model_in_training_and_never_below_what_follows_it(tmp_path):
+    from zoo.demo import QUICK_EVALUATION_SECONDS, QUICK_MODEL_SECONDS as REF
+
+    models = list(REF)
+    done = ["ife_alexnet"]
+    status = {"models": models, "models_done": done, "profile": "quick",
+              "model_seconds": {"ife_alexnet": 2.0 * REF["ife_alexnet"]}, "current": "marrow_cell_densenet121"}
+    full = 2.0 * (sum(REF[m] for m in models if m not in done) + QUICK_EVALUATION_SECONDS)
+    assert estimate_remaining_s(status) == pytest.approx(full), "no start time: the model counts whole"
+    t0 = 1_000_000.0
+    running = {**status, "current_started": t0}
+    assert estimate_remaining_s(running, now=t0 + 100) == pytest.approx(full - 100)
+    # past its expected time (2 x 470 s here) the model counts as about to finish, not as negative time
+    assert estimate_remaining_s(running, now=t0 + 5000) == pytest.approx(full - 2.0 * REF["marrow_cell_densenet121"])
+    assert estimate_remaining_s(running, now=t0 - 50) == pytest.approx(full), "a clock step back: nothing subtracted"
+    # the per-kind estimate (no reference table) counts down the same way
+    kinds = {"models": ["ife_a", "ife_b"], "models_done": ["ife_a"], "model_seconds": {"ife_a": 60.0},
+             "current": "ife_b", "current_started": t0}
+    assert estimate_remaining_s(kinds, now=t0 + 45) == pytest.approx(15.0)
+    assert estimate_remaining_s(kinds, now=t0 + 90) == pytest.approx(0.0)
+    # the status file carries the start; a start in the future, or not a number, is dropped
+    import time as _time
+
+    (tmp_path / STATUS).write_text(json.dumps({"state": "training", "models": models, "models_done": done,
+                                               "current": "ife_vgg16_bn", "current_started": _time.time() - 30}))
+    assert 0 < _time.time() - build_status(tmp_path)["current_started"] < 60
+    for bad in (_time.time() + 3600, True, "yesterday"):
+        (tmp_path / STATUS).write_text(json.dumps({"state": "training", "models": models, "current": "ife_vgg16_bn",
+                                                   "current_started": bad}))
+        assert build_status(tmp_path)["current_started"] is None, bad
+
+
 def test_a_failed_models_time_is_not_recorded_so_it_cannot_set_the_pace(tmp_path):
     from zoo.demo import _StatusWriter
+
+    import time as _time
 
     w = _StatusWriter(tmp_path / STATUS)
     for name, info in (("ife_alexnet", {}), ("marrow_cell_alexnet", {"failed": True}),
                        ("marrow_cell_vgg16_bn", {"resumed": True})):
         w({"stage": "model_start", "model": name})
+        started = json.loads((tmp_path / STATUS).read_text())
+        assert started["current"] == name and abs(_time.time() - started["current_started"]) < 60
         w({"stage": "model_done", "model": name, **info})
+        assert json.loads((tmp_path / STATUS).read_text())["current_started"] is None
     doc = json.loads((tmp_path / STATUS).read_text())
     assert doc["models_done"] == ["ife_alexnet", "marrow_cell_alexnet", "marrow_cell_vgg16_bn"]
     assert set(doc["model_seconds"]) == {"ife_alexnet"}

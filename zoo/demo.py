@@ -73,7 +73,7 @@ class _StatusWriter:
         stage = event.get("stage")
         if stage == "model_start":
             self._t_model = time.perf_counter()
-            self.set(current=event.get("model"))
+            self.set(current=event.get("model"), current_started=time.time())
         elif stage == "model_done":
             secs = dict(self.doc.get("model_seconds", {}))
             # a model kept from an earlier run took no time now; a failed one's time says nothing of a model's cost
@@ -81,7 +81,7 @@ class _StatusWriter:
                 secs[event["model"]] = round(time.perf_counter() - self._t_model, 1)
             self._t_model = 0.0
             done = [m for m in self.doc.get("models_done", []) if m != event["model"]] + [event["model"]]
-            self.set(models_done=done, model_seconds=secs, current=None)
+            self.set(models_done=done, model_seconds=secs, current=None, current_started=None)
 
 
 def _previous_status(root: Path) -> dict:
@@ -114,7 +114,7 @@ def _kind(model: str) -> str:
     return next((k for k in ("ife_", "marrow_", "joint") if model.startswith(k)), "other")
 
 
-def estimate_remaining_s(status: dict) -> float | None:
+def estimate_remaining_s(status: dict, now: float | None = None) -> float | None:
     """Seconds left, or None when nothing finished yet says how fast this build runs.
 
     A `quick` build whose models all have a reference time: the reference seconds of what is left (models, then
@@ -122,6 +122,9 @@ def estimate_remaining_s(status: dict) -> float | None:
     Otherwise each remaining model at the mean time of finished models of its kind (IFE, marrow, joint, other),
     None while a kind has none finished, so the page never shows an invented figure; 0 when no model is left.
     A failed model's seconds are not recorded (``_StatusWriter``), so a crash does not set the pace.
+    The model in training (``current``, started at ``current_started``, epoch seconds) counts with what is left
+    of its expected time, never below zero: the figure counts down between models, which take up to 8 minutes
+    each, instead of standing still.
     """
     secs: dict = status.get("model_seconds", {})
     remaining = [m for m in status.get("models", []) if m not in set(status.get("models_done", []))]
@@ -129,15 +132,23 @@ def estimate_remaining_s(status: dict) -> float | None:
     measured = [m for m in secs if m in ref and ref[m] >= 1]
     if status.get("profile") == "quick" and measured and all(m in ref for m in remaining):
         pace = sum(secs[m] for m in measured) / sum(ref[m] for m in measured)
-        return pace * (sum(ref[m] for m in remaining) + QUICK_EVALUATION_SECONDS)  # the evaluation follows
-    if not remaining:
-        return 0.0
-    total = 0.0
+        expected = {m: pace * ref[m] for m in remaining}
+        return _less_elapsed(status, expected, now) + pace * QUICK_EVALUATION_SECONDS  # the evaluation follows
+    expected = {}
     for m in remaining:
         same = [s for n, s in secs.items() if _kind(n) == _kind(m)]
         if not same:
             return None
-        total += sum(same) / len(same)
+        expected[m] = sum(same) / len(same)
+    return _less_elapsed(status, expected, now)
+
+
+def _less_elapsed(status: dict, expected: dict[str, float], now: float | None) -> float:
+    """The expected seconds of the remaining models, the one in training counted only for what is left of it."""
+    total = sum(expected.values())
+    cur, started = status.get("current"), status.get("current_started")
+    if cur in expected and isinstance(started, (int, float)):
+        total -= min(max((time.time() if now is None else now) - started, 0.0), expected[cur])
     return total
 
 
@@ -289,12 +300,16 @@ def build_status(root: Path = Path("data/demo")) -> dict | None:
     secs = raw.get("model_seconds") if isinstance(raw.get("model_seconds"), dict) else {}
     secs = {k: float(v) for k, v in secs.items() if k in models and isinstance(v, (int, float)) and 0 <= v < 1e6}
     current = _names([raw.get("current")])
+    started = raw.get("current_started")
+    # a start time from the future or from before this machine's clock could say anything: dropped
+    started = float(started) if (current and isinstance(started, (int, float)) and not isinstance(started, bool)
+                                 and 0 < started <= time.time() + 60) else None
     state = raw.get("state") if raw.get("state") in ("external cohort", "training", "done", "failed") else None
     from zoo.training.profiles import PROFILES
 
     profile = raw.get("profile") if isinstance(raw.get("profile"), str) and raw["profile"] in PROFILES else None
     doc = {"state": state, "models": models, "models_done": done, "model_seconds": secs, "profile": profile,
-           "current": current[0] if current else None,
+           "current": current[0] if current else None, "current_started": started,
            "error": str(raw.get("error", ""))[:500] if state == "failed" else None,
            "running": builder_running(root)}
     doc["eta_s"] = estimate_remaining_s(doc) if state == "training" else None
