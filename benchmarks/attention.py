@@ -66,11 +66,11 @@ def main() -> None:
         att = attention_table(models, data, np.asarray(test), "test", cohort.root, modality_of)
     floor = {}
     if a.randomised:
-        from zoo.explain.attention import randomised_model
+        from zoo.explain.attention import randomised_model, twin_seed
 
         train = data.subset(np.asarray([data.ids.index(p) for p in zoo.split()["train"]]))
         for n, m in models.items():
-            twin = randomised_model(m, train)  # what the build stores beside each model since it maps twins
+            twin = randomised_model(m, train, twin_seed(n, 0))  # the build's first random network of this model
             g = attention_table({n: twin}, data, np.asarray(test), "test", cohort.root, modality_of)
             # on the images where both the model's and its twin's maps have a share (an all-zero map has none)
             both = (att[att["model"] == n].set_index(["patient_id", "image"])[["on_target", "target_share_of_image"]]

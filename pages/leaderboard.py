@@ -68,6 +68,15 @@ def _members(ratios, images) -> list[str]:
             for r, ns in zip(ratios, images)]
 
 
+def _draws(values) -> list[str]:
+    """Each random network's ratio to chance, as '1.02 / 1.06 / 0.98' ('—' when none)."""
+    out = []
+    for v in values:
+        rs = list(v) if hasattr(v, "__len__") and not isinstance(v, str) else []
+        out.append(" / ".join("—" if r is None or pd.isna(r) else f"{r:.2f}" for r in rs) if rs else "—")
+    return out
+
+
 def _ci(lo, hi, fmt="{:.2f}"):
     return [f"{fmt.format(a)}–{fmt.format(b)}" if pd.notna(a) and pd.notna(b) else "—" for a, b in zip(lo, hi)]
 
@@ -244,6 +253,8 @@ def curves_tab() -> None:
                              ratio_ci=_ci(att["attention_ratio_lo"], att["attention_ratio_hi"]),
                              twin_ci=_ci(*(att[c] if c in att else [None] * len(att)
                                            for c in ("attention_twin_ratio_lo", "attention_twin_ratio_hi"))),
+                             twin_draws=_draws(att["attention_twin_draws"] if "attention_twin_draws" in att
+                                               else [None] * len(att)),
                              over_twin=_ci(*(att[c] if c in att else [None] * len(att)
                                              for c in ("attention_over_twin_lo", "attention_over_twin_hi"))),
                              members=_members(*(att[c] if c in att else [None] * len(att)
@@ -252,7 +263,9 @@ def curves_tab() -> None:
                     "attention_correct": "correct", "attention_wrong": "wrong", "attention_chance": "chance",
                     "attention_ratio": "÷ chance", "ratio_ci": "÷ chance 95% CI",
                     "members": "fold models ÷ chance (images)",
-                    "attention_twin_ratio": "randomised network ÷ chance", "twin_ci": "randomised 95% CI",
+                    "attention_twin_images": "images compared", "attention_twin_trained_ratio": "trained ÷ chance there",
+                    "attention_twin_ratio": "randomised ÷ chance", "twin_ci": "randomised 95% CI",
+                    "twin_draws": "each random network",
                     "attention_over_twin": "trained − randomised", "over_twin": "trained − randomised 95% CI",
                     "attention_on_bands": "on bands",
                     "attention_bands_chance": "bands chance", "attention_target": "target"}
@@ -264,8 +277,8 @@ def curves_tab() -> None:
                 st.dataframe(part[shown].rename(columns=cols), hide_index=True, width="stretch",
                              column_config={c: st.column_config.NumberColumn(format="%.3f")
                                             for c in ("all", "correct", "wrong", "chance", "÷ chance", "on bands",
-                                                      "bands chance", "randomised network ÷ chance",
-                                                      "trained − randomised")})
+                                                      "bands chance", "randomised ÷ chance",
+                                                      "trained ÷ chance there", "trained − randomised")})
             st.caption("Target per model as stored with its figures: ground truth on synthetic cohorts (plasma-cell "
                        "masks; for gels, the polyclonal γ region outside the M-protein bands, where immunoparesis, "
                        "the gel's risk signal, shows, with the share on the bands beside it), otherwise the "
@@ -274,14 +287,17 @@ def curves_tab() -> None:
                        "the same patients. They leave out the variation between training runs; the 'fold models' column "
                        "shows some of it: the ratio of each cross-validation fold model of the same recipe (trained "
                        "on the other folds of the training patients) on the test images where its map and the "
-                       "model's are both defined, their number in brackets. 'Randomised network': the same "
-                       "architecture with its weights re-drawn at random (BatchNorm re-estimated on the training "
-                       "patients), mapped on the same images — what a network that learned nothing scores, since "
-                       "even untrained convolutions follow edges and dark blobs (Adebayo et al. 2018); 'trained − "
-                       "randomised' is the part of the ratio the training put there, on the images where both maps "
-                       "are defined, its interval over patients (one random network per fold model; the spread "
-                       "between random networks is left out). '—': not computed (the fold models of cell-level "
-                       "marrow models, for cost; zoos built before these columns existed) or not matched to their images (docs/MODELS.md).")
+                       "model's are both defined, their number in brackets. 'Randomised': "
+                       "the same architecture with its weights re-drawn at random (PyTorch's default initialisation; "
+                       "BatchNorm re-estimated on the training patients), a few random networks per model, mapped on "
+                       "the same test images: what networks that learned nothing score there. It is compared on the "
+                       "images where the model's map and a random network's are defined ('images compared'; the "
+                       "trained model's ratio on those images is given, as it can differ from its ratio over all "
+                       "its images); 'trained − randomised' is how far the model lies above them, its interval over "
+                       "patients, paired on the same images; 'each random network' shows the spread between random "
+                       "draws, which the intervals leave out. '—': not computed (the fold models of cell-level "
+                       "marrow models, for cost; random networks for the external split, and for zoos built before "
+                       "these columns existed), fewer than two patients to compare, or not matched to their images (docs/MODELS.md).")
 
     abl = metrics.get("ablation", {})
     if abl:

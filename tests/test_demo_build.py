@@ -72,6 +72,15 @@ def test_the_eta_counts_down_through_the_model_in_training_and_never_below_what_
     # past its expected time (2 x 470 s here) the model counts as about to finish, not as negative time
     assert estimate_remaining_s(running, now=t0 + 5000) == pytest.approx(full - 2.0 * REF["marrow_cell_densenet121"])
     assert estimate_remaining_s(running, now=t0 - 50) == pytest.approx(full), "a clock step back: nothing subtracted"
+    for bad in (float("nan"), True):
+        assert estimate_remaining_s({**status, "current_started": bad}, now=t0) == pytest.approx(full)
+    # a killed run's model in training is not carried into the resumed build's status
+    from zoo.demo import _previous_status
+
+    (tmp_path / STATUS).write_text(json.dumps({"state": "training", "models_done": done, "current": "ife_vgg16_bn",
+                                               "current_started": t0}))
+    prev = _previous_status(tmp_path)
+    assert prev["models_done"] == done and "current" not in prev and "current_started" not in prev
     # the per-kind estimate (no reference table) counts down the same way
     kinds = {"models": ["ife_a", "ife_b"], "models_done": ["ife_a"], "model_seconds": {"ife_a": 60.0},
              "current": "ife_b", "current_started": t0}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import subprocess
 import sys
@@ -92,6 +93,10 @@ def _previous_status(root: Path) -> dict:
     if not isinstance(doc, dict) or doc.get("state") == "done":
         return {}
     doc.pop("error", None)
+    # the model a killed run was training is not in training now: until the resumed build starts one, no
+    # start time may count it as nearly done
+    doc.pop("current", None)
+    doc.pop("current_started", None)
     return doc
 
 
@@ -147,7 +152,8 @@ def _less_elapsed(status: dict, expected: dict[str, float], now: float | None) -
     """The expected seconds of the remaining models, the one in training counted only for what is left of it."""
     total = sum(expected.values())
     cur, started = status.get("current"), status.get("current_started")
-    if cur in expected and isinstance(started, (int, float)):
+    if cur in expected and isinstance(started, (int, float)) and not isinstance(started, bool) \
+            and math.isfinite(started):
         total -= min(max((time.time() if now is None else now) - started, 0.0), expected[cur])
     return total
 

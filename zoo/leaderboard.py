@@ -119,6 +119,10 @@ def leaderboard_table(zoo, split: str = "test") -> pd.DataFrame:
             "attention_twin_ratio_hi": twin_ci("twin_ratio_ci")[1],
             "attention_over_twin": twin.get("difference"), "attention_over_twin_lo": twin_ci("difference_ci")[0],
             "attention_over_twin_hi": twin_ci("difference_ci")[1],
+            # the model's own ratio on the images compared (where its and a twin's maps are defined), their number,
+            # and each random network's ratio there: the spread between random draws the intervals leave out
+            "attention_twin_trained_ratio": twin.get("ratio"), "attention_twin_images": twin.get("n_images"),
+            "attention_twin_draws": [d.get("ratio") for d in twin.get("draws", [])] or None,
             "conformal_coverage": unc.get("coverage"), "conformal_coverage_lo": (unc.get("coverage_ci") or [None])[0],
             "conformal_coverage_hi": (unc.get("coverage_ci") or [None, None])[1],
             "conformal_coverage_pd": unc.get("coverage_pd"), "conformal_coverage_non_pd": unc.get("coverage_non_pd"),

@@ -141,33 +141,52 @@ def test_ratio_to_chance_uses_the_same_images_as_the_attention_and_resamples_bot
     assert s["ratio_ci"][1] - s["ratio_ci"][0] < 0.3 * mean_width, "chance resampled with the attention"
 
 
-def test_the_summary_reads_each_model_against_its_randomised_twin_on_the_same_images():
+def test_the_summary_reads_each_model_against_its_randomised_twins_on_the_same_images():
+    from zoo.explain.attention import with_twin
+
     rng = np.random.default_rng(2)
     n = 80
-    chance = rng.uniform(0.2, 0.4, n)
-    on = np.clip(2.0 * chance + rng.normal(0, 0.05, n), 0, 1)      # the trained model: about 2x chance
-    twin = np.clip(1.5 * chance + rng.normal(0, 0.05, n), 0, 1)    # its random network: already 1.5x
-    twin[:4] = np.nan  # the twin's map all zero on four images: those images leave both sides of the pairing
     ids = [f"p{i}" for i in range(n)]
-    att = pd.DataFrame({"patient_id": ids, "split": "test", "model": "m", "image": ids, "on_target": on,
-                        "target_share_of_image": chance, "target_share_whole_image": 0.1,
-                        "target_source": "ground truth", "twin_on_target": twin, "twin_share_of_image": chance})
+    # two smears per patient; the model's chance and the twins' differ (attention pooling weighs crops differently)
+    pid = np.repeat(ids, 2)
+    chance = rng.uniform(0.2, 0.4, 2 * n)
+    twin_chance = chance * rng.uniform(0.8, 1.2, 2 * n)
+    on = np.clip(2.0 * chance + rng.normal(0, 0.05, 2 * n), 0, 1)                # the trained model: ~2x chance
+    att = pd.DataFrame({"patient_id": pid, "split": "test", "model": "m", "image": [f"{i}.png" for i in range(2 * n)],
+                        "on_target": on, "target_share_of_image": chance, "target_share_whole_image": 0.1,
+                        "target_source": "ground truth"})
+    draws = []
+    for r, lift in enumerate((1.4, 1.5, 1.6)):  # three random networks, each already above the uniform map
+        t_on = np.clip(lift * twin_chance + rng.normal(0, 0.05, 2 * n), 0, 1)
+        if r == 0:
+            t_on[:6] = np.nan  # its map all zero on six images: the other draws still cover them
+        draws.append(att.assign(on_target=t_on, target_share_of_image=twin_chance).sample(frac=1, random_state=r))
+    joined = with_twin(att, draws)
+    assert np.isnan(joined.loc[:5, "twin0_on_target"]).all() and joined.loc[:5, "twin_on_target"].notna().all()
+    both = joined.loc[6:, ["twin0_on_target", "twin1_on_target", "twin2_on_target"]].mean(axis=1)
+    assert joined.loc[6:, "twin_on_target"].to_numpy() == pytest.approx(both.to_numpy())
     preds = pd.DataFrame({"model": "m", "split": "test", "patient_id": ids, "prob": 0.5, "y": rng.integers(0, 2, n)})
-    t = summarise(att, preds, {"m": 0.5})["m"]["test"]["twin"]
-    ok = ~np.isnan(twin)
-    assert t["n_images"] == t["n_patients"] == n - 4
-    assert t["ratio"] == pytest.approx(on[ok].mean() / chance[ok].mean())
-    assert t["twin_ratio"] == pytest.approx(twin[ok].mean() / chance[ok].mean())
-    assert t["difference"] == pytest.approx(t["ratio"] - t["twin_ratio"]) and 0.35 < t["difference"] < 0.65
+    t = summarise(joined, preds, {"m": 0.5})["m"]["test"]["twin"]
+    per = joined.groupby("patient_id")[["on_target", "target_share_of_image", "twin_on_target",
+                                        "twin_share_of_image"]].mean()  # per patient first, then over patients
+    assert t["n_images"] == 2 * n and t["n_patients"] == n
+    assert t["ratio"] == pytest.approx(per["on_target"].mean() / per["target_share_of_image"].mean())
+    assert t["twin_ratio"] == pytest.approx(per["twin_on_target"].mean() / per["twin_share_of_image"].mean())
+    assert t["twin_ratio"] != pytest.approx(per["twin_on_target"].mean() / per["target_share_of_image"].mean(),
+                                            abs=1e-3), "the twins' ratio is over their own chance"
+    assert t["difference"] == pytest.approx(t["ratio"] - t["twin_ratio"]) and 0.3 < t["difference"] < 0.7
     lo, hi = t["difference_ci"]
-    assert 0 < lo < t["difference"] < hi, "paired over patients: 0.5 above the twin is told apart from no lift"
+    assert 0 < lo < t["difference"] < hi, "paired over patients: ~0.5 above the twins is told apart from no lift"
     assert t["twin_ratio_ci"][0] < t["twin_ratio"] < t["twin_ratio_ci"][1]
-    # a model no better than its twin: the difference's interval covers 0
-    same = summarise(att.assign(on_target=twin), preds, {"m": 0.5})["m"]["test"]["twin"]
-    assert same["difference"] == pytest.approx(0.0) and same["difference_ci"] == pytest.approx([0.0, 0.0])
+    assert [d["n_images"] for d in t["draws"]] == [2 * n - 6, 2 * n, 2 * n]
+    r0, r1, r2 = (d["ratio"] for d in t["draws"])
+    assert 1.3 < r0 < r1 < r2 < 1.7, "each random network's own ratio, the spread the intervals leave out"
+    # a model no better than its twins: the difference's interval covers 0
+    same = summarise(joined.assign(on_target=joined["twin_on_target"],
+                                   target_share_of_image=joined["twin_share_of_image"]), preds, {"m": 0.5})
+    assert same["m"]["test"]["twin"]["difference"] == pytest.approx(0.0)
     # a zoo without twins: no twin record rather than a made-up one
-    assert "twin" not in summarise(att.drop(columns=["twin_on_target", "twin_share_of_image"]), preds,
-                                   {"m": 0.5})["m"]["test"]
+    assert "twin" not in summarise(att, preds, {"m": 0.5})["m"]["test"]
 
 
 def test_twin_rows_are_matched_by_model_patient_and_image_and_never_guessed():
@@ -177,11 +196,14 @@ def test_twin_rows_are_matched_by_model_patient_and_image_and_never_guessed():
                         "on_target": [0.5, 0.6, 0.7], "target_share_of_image": [0.2, 0.3, 0.2]})
     twin = pd.DataFrame({"model": ["m", "m", "k"], "patient_id": ["b", "a", "a"], "image": ["2.png", "1.png", "1.png"],
                          "on_target": [0.1, 0.2, 0.3], "target_share_of_image": [0.3, 0.2, 0.25]})
-    got = with_twin(att, twin).set_index(["model", "patient_id"])
+    got = with_twin(att, [twin]).set_index(["model", "patient_id"])
     assert got.loc[("m", "a"), "twin_on_target"] == 0.2 and got.loc[("m", "b"), "twin_on_target"] == 0.1
     assert got.loc[("k", "a"), "twin_share_of_image"] == 0.25 and got.loc[("k", "a"), "on_target"] == 0.7
-    dup = pd.concat([twin, twin.iloc[[0]]])  # one patient with two files of one name: not matched
-    assert "twin_on_target" not in with_twin(att, dup)
+    dup = pd.concat([twin, twin.iloc[[0]]])  # model m: one patient with two files of one name: not matched
+    with pytest.warns(UserWarning, match="m: a test patient has two images of one file name"):
+        got = with_twin(att, [dup]).set_index(["model", "patient_id"])
+    assert got.loc["m", "twin_on_target"].isna().all(), "m's rows are left without a twin, not guessed"
+    assert got.loc[("k", "a"), "twin_on_target"] == 0.3, "the other model keeps its twin"
 
 
 def test_a_lane_bags_member_cams_are_each_member_alone_and_average_to_the_bags():

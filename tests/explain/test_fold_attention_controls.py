@@ -66,9 +66,29 @@ def test_a_zoo_models_twin_keeps_its_fold_bag_shape_with_one_random_network_per_
 
     data = PatientData.from_cohort(tiny_cohort)
     a = create_model("ife_resnet18", "test").fit(data, tiny_cohort.y)
+    state = torch.random.get_rng_state()
     twin = randomised_model(FoldBag([a, a]), data)
+    assert torch.equal(torch.random.get_rng_state(), state), "the global random state is left as it was"
     assert isinstance(twin, FoldBag) and len(twin.members) == 2
     w = [m.net_.state_dict() for m in twin.members]
     conv = next(k for k, v in w[0].items() if k.endswith("weight") and v.dim() == 4)
     assert not torch.equal(w[0][conv], w[1][conv]), "each member its own random network"
     assert not torch.equal(w[0][conv], a.net_.state_dict()[conv])
+
+
+def test_a_recalibrated_models_twin_is_its_cnns_and_the_same_seed_gives_the_same_network(tiny_cohort):
+    from zoo.data import PatientData
+    from zoo.evaluation.calibration import CalibratedModel, ScoreCalibrator
+    from zoo.explain.attention import randomised_model, twin_seed
+    from zoo.models import create_model
+
+    data = PatientData.from_cohort(tiny_cohort)
+    cnn = create_model("ife_resnet18", "test").fit(data, tiny_cohort.y)
+    wrapped = CalibratedModel(cnn, ScoreCalibrator())
+    a, b = randomised_model(wrapped, data, seed=7), randomised_model(wrapped, data, seed=7)
+    assert type(a) is type(cnn), "the recalibration (which does not change a map) is left out"
+    assert all(torch.equal(v, b.net_.state_dict()[k]) for k, v in a.net_.state_dict().items()), "seeded: reproducible"
+    c = randomised_model(wrapped, data, seed=8)
+    assert any(not torch.equal(v, c.net_.state_dict()[k]) for k, v in a.net_.state_dict().items())
+    assert twin_seed("ife_resnet18", 0) != twin_seed("marrow_cell_resnet18", 0) != twin_seed("marrow_cell_resnet18", 1)
+    assert twin_seed("ife_resnet18", 0) == twin_seed("ife_resnet18", 0)

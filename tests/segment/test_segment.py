@@ -191,10 +191,16 @@ def test_zoo_stores_attention_on_target(test_zoo):
         # each model's randomised twin on the same images, beside it (zoo.explain.attention.randomised_twin)
         rows = att[att["model"] == n]
         assert rows["twin_on_target"].dropna().between(0, 1).all() and rows["twin_on_target"].notna().any(), n
+        from zoo.explain.attention import TWIN_DRAWS
+
+        assert all(f"twin{r}_on_target" in rows for r in range(TWIN_DRAWS))
         t = a["twin"]
         if t.get("n_patients", 0) >= 2:
-            assert t["difference"] == pytest.approx(t["ratio"] - t["twin_ratio"])
-            assert t["difference_ci"][0] <= t["difference"] <= t["difference_ci"][1]
+            assert t["difference"] == pytest.approx(t["ratio"] - t["twin_ratio"]) and len(t["draws"]) == TWIN_DRAWS
+            lb = test_zoo.leaderboard("test").set_index("model").loc[n]
+            assert lb["attention_over_twin"] == pytest.approx(t["difference"])
+            assert lb["attention_twin_images"] == t["n_images"] and len(lb["attention_twin_draws"]) == TWIN_DRAWS
+            assert lb["attention_over_twin_lo"] <= lb["attention_over_twin_hi"]
         # each CV fold model's figure on the same test patients is stored beside the final model's (not for
         # cell-level models: zoo.training.trainer.FOLD_ATTENTION_FAMILIES)
         if test_zoo.manifest["models"][n]["family"] == "cell":

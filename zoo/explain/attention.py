@@ -118,30 +118,41 @@ def member_cams(estimator, x_uint8: torch.Tensor, batch: int = 32) -> tuple[np.n
     return out / np.where(mx > 0, mx, 1)[:, None, None], own
 
 
-TWIN_SEED = 12345  # the randomised twins' seed (fold member j gets TWIN_SEED + j): one fixed random network
+TWIN_SEED = 12345
+TWIN_DRAWS = 3  # random networks per model: their mean is the floor, their spread is shown beside it
+
+
+def twin_seed(model_name: str, draw: int) -> int:
+    """The seed of a model's ``draw``-th random network: its own per model and draw (two ResNet-18s, IFE and
+    marrow, do not share their random weights), the same on every build."""
+    import zlib
+
+    return int(np.random.SeedSequence([TWIN_SEED, zlib.crc32(model_name.encode()), draw]).generate_state(1)[0])
 
 
 def randomised_twin(est, fit_data, seed: int):
-    """A copy of a fitted CNN with every conv, linear and BatchNorm layer re-initialised (seeded), its attention
-    pooling too, and BatchNorm re-estimated on its training inputs: what its maps look like when the network
-    has learned nothing.
+    """A copy of a fitted CNN with every conv, linear and BatchNorm layer re-initialised (seeded; PyTorch's
+    default initialisation), its attention pooling too, and BatchNorm re-estimated on its training inputs:
+    what its maps look like when the network has learned nothing.
 
-    Why: the uniform map's chance is not the floor a reader should compare a Grad-CAM figure with. An untrained
-    network's maps already follow edges and dark blobs (Adebayo et al. 2018, "Sanity checks for saliency
-    maps"), so on a smear a network that learned nothing can land on plasma cells more often than a uniform
-    map does; only attention above its twin's is attention the training put there.
+    Why: the uniform map's chance is not the only floor to read a Grad-CAM figure against. Some saliency
+    methods give much the same maps on a randomly initialised network as on a trained one (Adebayo et al. 2018,
+    "Sanity checks for saliency maps"), and a crop centred on a plasma cell can draw any network's map to its
+    centre; the twin measures how much of a model's attention on target a network that learned nothing gets
+    on the same images. The global torch random state is left as it was.
     """
     from zoo.models.cnn import _recalibrate_batchnorm
 
     twin = copy.deepcopy(est)
-    torch.manual_seed(seed)
-    nets = [twin.net_] + [m for m in [getattr(twin, "attention_", None)] if isinstance(m, torch.nn.Module)]
-    for net in nets:
-        for m in net.modules():
-            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear, torch.nn.modules.batchnorm._BatchNorm)):
-                m.reset_parameters()
-    x, _ = twin._samples(fit_data, for_fit=True)
-    _recalibrate_batchnorm(twin.net_, x, 64)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        nets = [twin.net_] + [m for m in [getattr(twin, "attention_", None)] if isinstance(m, torch.nn.Module)]
+        for net in nets:
+            for m in net.modules():
+                if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear, torch.nn.modules.batchnorm._BatchNorm)):
+                    m.reset_parameters()
+        x, _ = twin._samples(fit_data, for_fit=True)  # (a network in train mode may draw from torch's generator)
+        _recalibrate_batchnorm(twin.net_, x, 64)
     twin.net_.eval()
     return twin
 
@@ -159,18 +170,42 @@ def randomised_model(model, fit_data, seed: int = TWIN_SEED):
     return randomised_twin(base, fit_data, seed)
 
 
-def with_twin(att: pd.DataFrame, twin: pd.DataFrame) -> pd.DataFrame:
-    """The model's attention rows with its randomised twin's on the same images beside them
-    (``twin_on_target``, ``twin_share_of_image``: the twin's own chance, which differs from the model's only
-    when attention pooling weighs the crops differently). Rows are matched by model, patient and file name."""
-    if att.empty:
+def with_twin(att: pd.DataFrame, draws: list[pd.DataFrame]) -> pd.DataFrame:
+    """The model's attention rows with its randomised twins' on the same images beside them.
+
+    ``draws``: one attention table per random network (``TWIN_DRAWS`` per model). Per draw
+    ``twin{r}_on_target`` / ``twin{r}_share_of_image`` (a twin's own chance differs from the model's only when
+    attention pooling weighs the crops differently); ``twin_on_target`` and ``twin_share_of_image`` are their
+    means over the draws with a defined map on that image. Rows are matched by model, patient and file name; a
+    model whose rows cannot be told apart (one patient, two files of one name) gets none, with a warning,
+    rather than another image's figures."""
+    import warnings
+
+    key = ["model", "patient_id", "image"]
+    if att.empty or "model" not in att:
         return att
-    cols = ["model", "patient_id", "image", "on_target", "target_share_of_image"]
-    tw = (twin[cols].rename(columns={"on_target": "twin_on_target", "target_share_of_image": "twin_share_of_image"})
-          if not twin.empty else pd.DataFrame(columns=cols[:3] + ["twin_on_target", "twin_share_of_image"]))
-    if tw.duplicated(cols[:3]).any() or att.duplicated(cols[:3]).any():
-        return att  # two images of one name for one patient: not matched rather than guessed (see _with_fold_models)
-    return att.merge(tw, on=cols[:3], how="left")
+    parts = []
+    for name, g in att.groupby("model", sort=False):
+        tabs = [d[d["model"] == name] for d in draws if not d.empty and "model" in d]
+        if g.duplicated(key).any() or any(t.duplicated(key).any() for t in tabs):
+            warnings.warn(f"{name}: a test patient has two images of one file name, so its randomised networks' "
+                          "attention cannot be matched to its images and is left out ('—' on the leaderboard). "
+                          "Give each of a patient's images its own file name.", stacklevel=2)
+            tabs = []
+        for r, t in enumerate(tabs):
+            g = g.merge(t[key + ["on_target", "target_share_of_image"]].rename(
+                columns={"on_target": f"twin{r}_on_target", "target_share_of_image": f"twin{r}_share_of_image"}),
+                on=key, how="left")
+        on = g[[f"twin{r}_on_target" for r in range(len(tabs))]].to_numpy(float) if tabs else np.full((len(g), 1), np.nan)
+        ch = (g[[f"twin{r}_share_of_image" for r in range(len(tabs))]].to_numpy(float) if tabs
+              else np.full((len(g), 1), np.nan))
+        ok = np.isfinite(on) & np.isfinite(ch)
+        n = ok.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            g["twin_on_target"] = np.where(n > 0, np.where(ok, on, 0).sum(axis=1) / n, np.nan)
+            g["twin_share_of_image"] = np.where(n > 0, np.where(ok, ch, 0).sum(axis=1) / n, np.nan)
+        parts.append(g)
+    return pd.concat(parts, ignore_index=True)
 
 
 def attention_table(models: dict[str, object], data, patient_idx: np.ndarray, split: str,
@@ -351,30 +386,44 @@ ATTENTION_BOOTSTRAP = 1000
 
 
 def _twin_summary(rows: pd.DataFrame, n_boot: int = ATTENTION_BOOTSTRAP, seed: int = 0) -> dict:
-    """The model's ratio to chance beside its randomised twin's, on the images where both maps are defined
-    (per patient, then over patients), with 95 % bootstrap intervals of the twin's ratio and of the difference
-    (patients resampled together, so the pairing on the same images is kept).
+    """The model's ratio to chance beside its randomised twins', on the images where the model's map and at
+    least one twin's are defined (per patient, then over patients; the model's ratio there is given too, as it
+    can differ from the ratio over all its images), with 95 % bootstrap intervals of the twins' ratio and of the
+    difference (patients resampled together, so the pairing on the same images is kept), and each random
+    network's own ratio on the same images (``draws``): the spread between random networks, which the
+    intervals leave out.
 
-    The difference is the figure a reviewer needs: how much of the attention on target the training put
-    there. Its interval leaves out the variation between random networks (one twin per fold member)."""
+    The difference says how far the model's attention on target lies above that of randomly initialised networks
+    of its architecture (PyTorch's default initialisation) on the same images."""
     if "twin_on_target" not in rows or rows["twin_on_target"].notna().sum() == 0:
         return {}
     from zoo.evaluation.bootstrap import bootstrap_weights, percentile_ci
 
     cols = ["on_target", "target_share_of_image", "twin_on_target", "twin_share_of_image"]
     ok = rows[cols].notna().all(axis=1)
-    per = rows[ok].groupby("patient_id")[cols].mean()
+    shared = rows[ok]
+    per = shared.groupby("patient_id")[cols].mean()
+    out = {"n_images": int(ok.sum()), "n_patients": int(len(per))}
     if len(per) < 2 or per["target_share_of_image"].sum() <= 0 or per["twin_share_of_image"].sum() <= 0:
-        return {"twin": {"n_images": int(ok.sum()), "n_patients": int(len(per))}}
+        return {"twin": out}
     a, c, ta, tc = (per[k].to_numpy(float) for k in cols)
     ratio, twin_ratio = a.mean() / c.mean(), ta.mean() / tc.mean()
     w = bootstrap_weights(len(per), n_boot, seed)
     with np.errstate(divide="ignore", invalid="ignore"):
         r_b = (w @ a) / (w @ c)
         t_b = (w @ ta) / (w @ tc)
-    return {"twin": {"ratio": float(ratio), "twin_ratio": float(twin_ratio), "twin_ratio_ci": percentile_ci(t_b),
-                     "difference": float(ratio - twin_ratio), "difference_ci": percentile_ci(r_b - t_b),
-                     "n_images": int(ok.sum()), "n_patients": int(len(per))}}
+    draws = []
+    r = 0
+    while f"twin{r}_on_target" in shared:
+        d = shared[[f"twin{r}_on_target", f"twin{r}_share_of_image", "patient_id"]].dropna()
+        dp = d.groupby("patient_id").mean()
+        ch = float(dp[f"twin{r}_share_of_image"].mean()) if len(dp) else float("nan")
+        draws.append({"ratio": float(dp[f"twin{r}_on_target"].mean()) / ch if len(dp) and ch > 0 else None,
+                      "n_images": int(len(d))})
+        r += 1
+    out.update(ratio=float(ratio), twin_ratio=float(twin_ratio), twin_ratio_ci=percentile_ci(t_b),
+               difference=float(ratio - twin_ratio), difference_ci=percentile_ci(r_b - t_b), draws=draws)
+    return {"twin": out}
 
 
 def _uncertainty(on_target: np.ndarray, chance: np.ndarray, n_boot: int = ATTENTION_BOOTSTRAP,

@@ -313,24 +313,30 @@ def _attention(out: Path, names, data, split, ext, cohort, ext_cohort, prof) -> 
     modality_of = {n: model_config(n).modality for n in cams}
     test = _with_fold_models(out, attention_table(models, data, split.test, "test", cohort.root, modality_of))
     t = time.perf_counter()
-    parts = [with_twin(test, _twin_attention(models, data, split, cohort, modality_of))]
+    tested = set(test["model"]) if "model" in test else set()
+    parts = [with_twin(test, _twin_attention(models, data, split, cohort, modality_of, tested))]
     t_twins = time.perf_counter() - t
     if ext is not None and prof.name == "paper":
         parts.append(attention_table(models, ext, np.arange(len(ext)), "external", ext_cohort.root, modality_of))
     return pd.concat(parts, ignore_index=True), t_twins
 
 
-def _twin_attention(models: dict, data, split, cohort, modality_of: dict) -> pd.DataFrame:
-    """Each image model's randomised twin (``zoo.explain.attention.randomised_twin``: same architecture, weights
-    re-drawn, BatchNorm re-estimated on the training patients' inputs) mapped on the same test images: the
-    attention a network that learned nothing gets there, stored beside the model's. One twin at a time."""
-    from zoo.explain.attention import attention_table, randomised_model
+def _twin_attention(models: dict, data, split, cohort, modality_of: dict, tested: set[str]) -> list[pd.DataFrame]:
+    """Each image model's randomised twins (``zoo.explain.attention.randomised_twin``: same architecture, weights
+    re-drawn, BatchNorm re-estimated on the training patients' inputs; ``TWIN_DRAWS`` random networks, each
+    seeded per model and draw) mapped on the same test images: the attention networks that learned nothing get
+    there, stored beside the model's. One table per draw; one twin in memory at a time; models without a test
+    image (``tested``) are skipped."""
+    from zoo.explain.attention import TWIN_DRAWS, attention_table, randomised_model, twin_seed
 
     train = data.subset(split.train)
-    parts = [attention_table({n: randomised_model(m, train)}, data, split.test, "test", cohort.root, modality_of)
-             for n, m in models.items()]
-    parts = [p for p in parts if not p.empty]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    draws = []
+    for r in range(TWIN_DRAWS):
+        parts = [attention_table({n: randomised_model(m, train, twin_seed(n, r))}, data, split.test, "test",
+                                 cohort.root, modality_of) for n, m in models.items() if n in tested]
+        parts = [p for p in parts if not p.empty]
+        draws.append(pd.concat(parts, ignore_index=True) if parts else pd.DataFrame())
+    return draws
 
 
 def _with_fold_models(out: Path, att: pd.DataFrame) -> pd.DataFrame:
