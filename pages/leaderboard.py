@@ -68,6 +68,10 @@ def _members(ratios, images) -> list[str]:
             for r, ns in zip(ratios, images)]
 
 
+def _num(values, fmt: str) -> list[str]:
+    return [fmt.format(v) if v is not None and pd.notna(v) else "—" for v in values]
+
+
 def _draws(values) -> list[str]:
     """Each random network's ratio to chance, as '1.02 / 1.06 / 0.98' ('—' when none)."""
     out = []
@@ -255,6 +259,10 @@ def curves_tab() -> None:
                                            for c in ("attention_twin_ratio_lo", "attention_twin_ratio_hi"))),
                              twin_draws=_draws(att["attention_twin_draws"] if "attention_twin_draws" in att
                                                else [None] * len(att)),
+                             **{f"{c}_shown": _num(att[c] if c in att else [None] * len(att), f)
+                                for c, f in (("attention_twin_ratio", "{:.3f}"),
+                                             ("attention_twin_trained_ratio", "{:.3f}"),
+                                             ("attention_over_twin", "{:+.3f}"), ("attention_twin_images", "{:.0f}"))},
                              over_twin=_ci(*(att[c] if c in att else [None] * len(att)
                                              for c in ("attention_over_twin_lo", "attention_over_twin_hi"))),
                              members=_members(*(att[c] if c in att else [None] * len(att)
@@ -263,10 +271,12 @@ def curves_tab() -> None:
                     "attention_correct": "correct", "attention_wrong": "wrong", "attention_chance": "chance",
                     "attention_ratio": "÷ chance", "ratio_ci": "÷ chance 95% CI",
                     "members": "fold models ÷ chance (images)",
-                    "attention_twin_images": "images compared", "attention_twin_trained_ratio": "trained ÷ chance there",
-                    "attention_twin_ratio": "randomised ÷ chance", "twin_ci": "randomised 95% CI",
+                    # strings, '—' where a zoo has no such figure (a blank cell would show a grey 'None')
+                    "attention_twin_images_shown": "images compared",
+                    "attention_twin_trained_ratio_shown": "trained ÷ chance there",
+                    "attention_twin_ratio_shown": "randomised ÷ chance", "twin_ci": "randomised 95% CI",
                     "twin_draws": "each random network",
-                    "attention_over_twin": "trained − randomised", "over_twin": "trained − randomised 95% CI",
+                    "attention_over_twin_shown": "trained − randomised", "over_twin": "trained − randomised 95% CI",
                     "attention_on_bands": "on bands",
                     "attention_bands_chance": "bands chance", "attention_target": "target"}
             for group, part in att.groupby("group", sort=False):  # one table per modality: no empty columns
@@ -277,8 +287,7 @@ def curves_tab() -> None:
                 st.dataframe(part[shown].rename(columns=cols), hide_index=True, width="stretch",
                              column_config={c: st.column_config.NumberColumn(format="%.3f")
                                             for c in ("all", "correct", "wrong", "chance", "÷ chance", "on bands",
-                                                      "bands chance", "randomised ÷ chance",
-                                                      "trained ÷ chance there", "trained − randomised")})
+                                                      "bands chance")})
             st.caption("Target per model as stored with its figures: ground truth on synthetic cohorts (plasma-cell "
                        "masks; for gels, the polyclonal γ region outside the M-protein bands, where immunoparesis, "
                        "the gel's risk signal, shows, with the share on the bands beside it), otherwise the "

@@ -112,6 +112,12 @@ def test_leaderboard_attention_tables_have_no_empty_cells(app_env):
     assert rows.loc[~cell, col].str.fullmatch(f"{one} · {one}").all(), rows
     assert rows.loc[~cell, col].str.contains(r"\d\.\d\d").all()
     assert (rows.loc[cell, col] == "—").all()
+    # beside each model, its randomly initialised networks on the same images: a number or '—', never blank
+    num = r"[+-]?\d+\.\d{3}|—"
+    for c in ("randomised ÷ chance", "trained ÷ chance there", "trained − randomised"):
+        assert rows[c].str.fullmatch(num).all(), rows[c]
+    assert rows["trained − randomised"].str.match(r"[+-]\d").any(), "the test zoo has twin figures"
+    assert rows["each random network"].str.fullmatch(r"(\d+\.\d\d|—)( / (\d+\.\d\d|—)){2}|—").all()
 
 
 MAIN_LABEL = "P(PD within 24 months), main ensemble"
@@ -215,6 +221,8 @@ def test_explainability_renders(app_env, tiny_cohort):
     assert at.title[0].value == "Explainability"
     captions = " ".join(c.value for c in at.caption)
     assert "Explainer:" in captions and "Shapley" in captions
+    # under one image's heat map: the model's figure over the test patients against random networks
+    assert "randomly initialised networks of its architecture" in captions
     # by default the waterfall explains the main ensemble's clinical part, and says so
     assert at.selectbox(key="ex_shap_model").value == "ens_soft_vote"
     assert "(the predictor's main number), clinical part" in captions and "held fixed" in captions

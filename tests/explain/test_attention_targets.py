@@ -330,3 +330,17 @@ def test_fold_model_attention_is_merged_by_image_and_left_out_when_images_cannot
     assert "member0_on_target" not in out and len(out) == 4
     # no test image of any image model: the empty table passes through
     assert _with_fold_models(tmp_path, pd.DataFrame()).empty
+
+
+def test_an_images_heat_map_is_captioned_with_its_models_figures_against_random_networks():
+    from zoo.explain.attention import versus_random_networks
+
+    twin = {"ratio": 1.36, "twin_ratio": 1.04, "difference": 0.32, "difference_ci": [0.21, 0.44], "n_images": 300}
+    metrics = {"models": {"m": {"test": {"attention_on_target": {"ratio": 1.3, "twin": twin}}}}}
+    line = versus_random_networks(metrics, "m")
+    assert "1.36× chance" in line and "1.04×" in line and "+0.32" in line and "+0.21 to +0.44" in line
+    assert "(300)" in line
+    # no twin record (an older zoo, fewer than two patients): nothing said rather than a made-up figure
+    assert versus_random_networks({"models": {"m": {"test": {"attention_on_target": {"ratio": 1.3}}}}}, "m") is None
+    small = {"models": {"m": {"test": {"attention_on_target": {"twin": {"n_images": 1, "n_patients": 1}}}}}}
+    assert versus_random_networks(small, "m") is None and versus_random_networks({}, "m") is None

@@ -208,6 +208,20 @@ def with_twin(att: pd.DataFrame, draws: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def versus_random_networks(metrics: dict, model: str, split: str = "test") -> str | None:
+    """A model's attention on target over a split's images beside its randomly initialised networks', in words
+    (None when the zoo has no such figures): the context a reader needs under one image's heat map, which can
+    sit far from either."""
+    t = (((metrics.get("models") or {}).get(model) or {}).get(split) or {}).get("attention_on_target") or {}
+    t = t.get("twin") or {}
+    if t.get("twin_ratio") is None or t.get("ratio") is None:
+        return None
+    lo, hi = t.get("difference_ci") or [float("nan"), float("nan")]
+    return (f"{t['ratio']:.2f}× chance on the {split} images compared ({t['n_images']}), randomly initialised "
+            f"networks of its architecture {t['twin_ratio']:.2f}× (difference {t['difference']:+.2f}, 95% CI "
+            f"{lo:+.2f} to {hi:+.2f})")
+
+
 def attention_table(models: dict[str, object], data, patient_idx: np.ndarray, split: str,
                     cohort_root: Path | None, modality_of: dict[str, str]) -> pd.DataFrame:
     """One row per (model, image) of the given patients: the CAM energy share on target."""
