@@ -1,7 +1,7 @@
 """Attention on target of a zoo's image models, recomputed with the current Grad-CAM code (the zoo is not changed).
 
     python benchmarks/attention.py --zoo data/demo/zoo --cohort data/demo/cohort [--models 'marrow_cell_*'] \
-        [--copies 3] [--randomised]
+        [--copies 3] [--randomised [--twin-seeds 12345,1,2]]
 
 A zoo stores the attention figures of the code that built it; this prints what the current explanation code
 gives on the same models and test patients, e.g. after a change of the CAM layer, without a rebuild.
@@ -10,7 +10,9 @@ models' attention would cost; its figures equal the model's), after the model's 
 segmentation, done in the first pass, is not counted in it. ``--randomised`` also maps with each model's
 randomised twin (every fold member's conv, linear and BatchNorm layers re-initialised, BatchNorm re-estimated on
 the training patients' inputs; ``zoo.explain.attention.randomised_twin``): the attention a network that learned nothing
-gets on the same images, a floor to read each model's figure against besides the uniform map's chance.
+gets on the same images, a floor to read each model's figure against besides the uniform map's chance. By default
+the build's first random network of each model (``twin_seed(name, 0)``); ``--twin-seeds`` maps one twin per given
+seed instead (``twin_ratio_shared`` then lists one figure per seed): the spread between random networks.
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ def main() -> None:
     ap.add_argument("--models", default="*")
     ap.add_argument("--copies", type=int, default=0, help="also time a fold bag of this many copies of each model")
     ap.add_argument("--randomised", action="store_true", help="also map with each model's randomised twin")
+    ap.add_argument("--twin-seeds", default=None, help="comma-separated seeds: one randomised twin per seed")
     a = ap.parse_args()
     t = time.perf_counter()
     zoo = Zoo.load(a.zoo, device="cpu")
@@ -69,9 +72,16 @@ def main() -> None:
         from zoo.explain.attention import randomised_model, twin_seed
 
         train = data.subset(np.asarray([data.ids.index(p) for p in zoo.split()["train"]]))
+        seeds = [int(v) for v in a.twin_seeds.split(",")] if a.twin_seeds else None
         for n, m in models.items():
-            twin = randomised_model(m, train, twin_seed(n, 0))  # the build's first random network of this model
-            g = attention_table({n: twin}, data, np.asarray(test), "test", cohort.root, modality_of)
+            tables = [attention_table({n: randomised_model(m, train, sd)}, data, np.asarray(test), "test",
+                                      cohort.root, modality_of)
+                      for sd in (seeds or [twin_seed(n, 0)])]  # default: the build's first random network
+            if seeds:
+                floor[n] = {"seeds": seeds, "twin_ratio_shared": [_shared_ratio(att[att["model"] == n], g)[1]
+                                                                  for g in tables]}
+                continue
+            g = tables[0]
             # on the images where both the model's and its twin's maps have a share (an all-zero map has none)
             both = (att[att["model"] == n].set_index(["patient_id", "image"])[["on_target", "target_share_of_image"]]
                     .join(g.set_index(["patient_id", "image"])[["on_target"]], rsuffix="_twin").dropna())
@@ -89,6 +99,18 @@ def main() -> None:
                   **({"seconds": seconds[n]} if a.copies else {}),
                   **({"randomised": floor[n]} if n in floor else {})}
     print(json.dumps({"models": out, "seconds": round(time.perf_counter() - t, 1)}, indent=2))
+
+
+def _shared_ratio(model_rows: pd.DataFrame, twin_rows: pd.DataFrame) -> tuple[float | None, float | None]:
+    """(model's, twin's) mean attention over the model's chance, per patient then over patients, on the images
+    where both maps have a share."""
+    both = (model_rows.set_index(["patient_id", "image"])[["on_target", "target_share_of_image"]]
+            .join(twin_rows.set_index(["patient_id", "image"])[["on_target"]], rsuffix="_twin").dropna())
+    if both.empty:
+        return None, None
+    per = both.groupby(level="patient_id").mean()
+    chance = float(per["target_share_of_image"].mean())
+    return round(float(per["on_target"].mean()) / chance, 3), round(float(per["on_target_twin"].mean()) / chance, 3)
 
 
 if __name__ == "__main__":

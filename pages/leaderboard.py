@@ -81,8 +81,8 @@ def _draws(values) -> list[str]:
     return out
 
 
-def _ci(lo, hi, fmt="{:.2f}"):
-    return [f"{fmt.format(a)}–{fmt.format(b)}" if pd.notna(a) and pd.notna(b) else "—" for a, b in zip(lo, hi)]
+def _ci(lo, hi, fmt="{:.2f}", sep="–"):
+    return [f"{fmt.format(a)}{sep}{fmt.format(b)}" if pd.notna(a) and pd.notna(b) else "—" for a, b in zip(lo, hi)]
 
 
 table = pd.DataFrame({
@@ -264,30 +264,37 @@ def curves_tab() -> None:
                                              ("attention_twin_trained_ratio", "{:.3f}"),
                                              ("attention_over_twin", "{:+.3f}"), ("attention_twin_images", "{:.0f}"))},
                              over_twin=_ci(*(att[c] if c in att else [None] * len(att)
-                                             for c in ("attention_over_twin_lo", "attention_over_twin_hi"))),
+                                             for c in ("attention_over_twin_lo", "attention_over_twin_hi")),
+                                           fmt="{:+.2f}", sep=" to "),  # a difference: signed, never "-0.3–-0.1"
                              members=_members(*(att[c] if c in att else [None] * len(att)
                                                 for c in ("attention_members_ratio", "attention_members_images"))))
             cols = {"display": "Model", "attention_on_target": "all", "attention_ci": "95% CI",
                     "attention_correct": "correct", "attention_wrong": "wrong", "attention_chance": "chance",
                     "attention_ratio": "÷ chance", "ratio_ci": "÷ chance 95% CI",
                     "members": "fold models ÷ chance (images)",
-                    # strings, '—' where a zoo has no such figure (a blank cell would show a grey 'None')
-                    "attention_twin_images_shown": "images compared",
-                    "attention_twin_trained_ratio_shown": "trained ÷ chance there",
+                    # strings, '—' where a zoo has no such figure (a blank cell would show a grey 'None'); the
+                    # difference first, so the table's headline figure is never scrolled out of view
+                    "attention_over_twin_shown": "trained − randomised", "over_twin": "trained − randomised 95% CI",
                     "attention_twin_ratio_shown": "randomised ÷ chance", "twin_ci": "randomised 95% CI",
                     "twin_draws": "each random network",
-                    "attention_over_twin_shown": "trained − randomised", "over_twin": "trained − randomised 95% CI",
+                    "attention_twin_trained_ratio_shown": "trained ÷ chance there",
+                    "attention_twin_images_shown": "images compared",
                     "attention_on_bands": "on bands",
                     "attention_bands_chance": "bands chance", "attention_target": "target"}
             for group, part in att.groupby("group", sort=False):  # one table per modality: no empty columns
                 has_bands = "attention_on_bands" in part and part["attention_on_bands"].notna().any()
                 shown = [c for c in cols if c in part and (has_bands or c not in ("attention_on_bands",
                                                                                   "attention_bands_chance"))]
+                # the model's own figures, then (a second table, so neither scrolls sideways) the same model
+                # against randomly initialised networks of its architecture on the same images
+                twin_cols = [c for c in shown if c.startswith(("attention_twin", "twin_", "attention_over", "over_"))]
                 st.markdown(f"**{group}**")
-                st.dataframe(part[shown].rename(columns=cols), hide_index=True, width="stretch",
+                st.dataframe(part[[c for c in shown if c not in twin_cols]].rename(columns=cols), hide_index=True,
+                             width="stretch",
                              column_config={c: st.column_config.NumberColumn(format="%.3f")
                                             for c in ("all", "correct", "wrong", "chance", "÷ chance", "on bands",
                                                       "bands chance")})
+                st.dataframe(part[["display", *twin_cols]].rename(columns=cols), hide_index=True, width="stretch")
             st.caption("Target per model as stored with its figures: ground truth on synthetic cohorts (plasma-cell "
                        "masks; for gels, the polyclonal γ region outside the M-protein bands, where immunoparesis, "
                        "the gel's risk signal, shows, with the share on the bands beside it), otherwise the "

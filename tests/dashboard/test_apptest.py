@@ -95,7 +95,9 @@ def test_leaderboard_renders_and_threshold_drives_metrics(app_env):
 def test_leaderboard_attention_tables_have_no_empty_cells(app_env):
     at = _run("../pages/leaderboard.py")
     att = [d.value for d in at.dataframe if "÷ chance 95% CI" in d.value.columns]
-    assert len(att) >= 2, "one attention table per image modality"
+    twins = [d.value for d in at.dataframe if "trained − randomised" in d.value.columns]
+    assert len(att) >= 2 and len(twins) == len(att), "per image modality: the models' table, and against random nets"
+    assert all("trained − randomised" not in t.columns for t in att), "each table fits without scrolling sideways"
     for t in att:
         # a column with a missing value would show Streamlit's grey 'None': band columns only where they apply
         assert not t[[c for c in t.columns if c != "target"]].isna().any().any(), t
@@ -113,11 +115,15 @@ def test_leaderboard_attention_tables_have_no_empty_cells(app_env):
     assert rows.loc[~cell, col].str.contains(r"\d\.\d\d").all()
     assert (rows.loc[cell, col] == "—").all()
     # beside each model, its randomly initialised networks on the same images: a number or '—', never blank
+    twin_rows = pd.concat(twins)
+    assert sorted(twin_rows["Model"]) == sorted(rows["Model"])
+    assert not twin_rows.isna().any().any(), twin_rows
     num = r"[+-]?\d+\.\d{3}|—"
     for c in ("randomised ÷ chance", "trained ÷ chance there", "trained − randomised"):
-        assert rows[c].str.fullmatch(num).all(), rows[c]
-    assert rows["trained − randomised"].str.match(r"[+-]\d").any(), "the test zoo has twin figures"
-    assert rows["each random network"].str.fullmatch(r"(\d+\.\d\d|—)( / (\d+\.\d\d|—)){2}|—").all()
+        assert twin_rows[c].str.fullmatch(num).all(), twin_rows[c]
+    assert twin_rows["trained − randomised"].str.match(r"[+-]\d").any(), "the test zoo has twin figures"
+    assert twin_rows["trained − randomised 95% CI"].str.fullmatch(r"[+-]\d\.\d\d to [+-]\d\.\d\d|—").all()
+    assert twin_rows["each random network"].str.fullmatch(r"(\d+\.\d\d|—)( / (\d+\.\d\d|—)){2}|—").all()
 
 
 MAIN_LABEL = "P(PD within 24 months), main ensemble"
