@@ -189,6 +189,31 @@ def test_the_summary_reads_each_model_against_its_randomised_twins_on_the_same_i
     assert "twin" not in summarise(att, preds, {"m": 0.5})["m"]["test"]
 
 
+def test_the_differences_interval_widens_with_the_spread_between_random_networks():
+    from zoo.explain.attention import with_twin
+
+    n = 60
+    ids = [f"p{i}" for i in range(n)]
+    chance = np.full(n, 0.3)
+    att = pd.DataFrame({"patient_id": ids, "split": "test", "model": "m", "image": ids, "on_target": 0.6,
+                        "target_share_of_image": chance, "target_share_whole_image": 0.1,
+                        "target_source": "ground truth"})
+    preds = pd.DataFrame({"model": "m", "split": "test", "patient_id": ids, "prob": 0.5, "y": [0, 1] * (n // 2)})
+
+    def twin(lifts):
+        return summarise(with_twin(att, [att.assign(on_target=k * chance) for k in lifts]), preds,
+                         {"m": 0.5})["m"]["test"]["twin"]
+
+    # every patient alike: the patients alone give no width; the random networks' spread must
+    agree, differ = twin([1.3, 1.3, 1.3]), twin([1.0, 1.3, 1.6])
+    assert agree["difference"] == differ["difference"] == pytest.approx(0.7)
+    assert agree["difference_ci"] == pytest.approx([0.7, 0.7])
+    lo, hi = differ["difference_ci"]
+    assert lo < 0.55 and hi > 0.85, "networks at 1.0 / 1.3 / 1.6x chance: a floor known only to about +-0.3"
+    assert 0.35 <= lo and hi <= 1.05, "no wider than the networks' own range allows"
+    assert differ["twin_ratio_ci"][0] < 1.2 < 1.4 < differ["twin_ratio_ci"][1]
+
+
 def test_twin_rows_are_matched_by_model_patient_and_image_and_never_guessed():
     from zoo.explain.attention import with_twin
 

@@ -402,13 +402,15 @@ ATTENTION_BOOTSTRAP = 1000
 def _twin_summary(rows: pd.DataFrame, n_boot: int = ATTENTION_BOOTSTRAP, seed: int = 0) -> dict:
     """The model's ratio to chance beside its randomised twins', on the images where the model's map and at
     least one twin's are defined (per patient, then over patients; the model's ratio there is given too, as it
-    can differ from the ratio over all its images), with 95 % bootstrap intervals of the twins' ratio and of the
-    difference (patients resampled together, so the pairing on the same images is kept), and each random
-    network's own ratio on the same images (``draws``): the spread between random networks, which the
-    intervals leave out.
+    can differ from the ratio over all its images), with 95 % intervals of the twins' ratio and of the
+    difference, and each random network's own ratio on the same images (``draws``).
 
     The difference says how far the model's attention on target lies above that of randomly initialised networks
-    of its architecture (PyTorch's default initialisation) on the same images."""
+    of its architecture (PyTorch's default initialisation) on the same images. Its interval comes from a
+    two-stage bootstrap: patients resampled (the model's and the twins' figures together, so the pairing on
+    the same images is kept) and, within each resample, the random networks resampled too, so the spread
+    between random networks widens it. With three networks per model that second stage is itself a rough
+    estimate (it cannot show draws it never made)."""
     if "twin_on_target" not in rows or rows["twin_on_target"].notna().sum() == 0:
         return {}
     from zoo.evaluation.bootstrap import bootstrap_weights, percentile_ci
@@ -422,19 +424,33 @@ def _twin_summary(rows: pd.DataFrame, n_boot: int = ATTENTION_BOOTSTRAP, seed: i
         return {"twin": out}
     a, c, ta, tc = (per[k].to_numpy(float) for k in cols)
     ratio, twin_ratio = a.mean() / c.mean(), ta.mean() / tc.mean()
-    w = bootstrap_weights(len(per), n_boot, seed)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r_b = (w @ a) / (w @ c)
-        t_b = (w @ ta) / (w @ tc)
-    draws = []
+    draws, d_on, d_ch = [], [], []
     r = 0
     while f"twin{r}_on_target" in shared:
         d = shared[[f"twin{r}_on_target", f"twin{r}_share_of_image", "patient_id"]].dropna()
-        dp = d.groupby("patient_id").mean()
-        ch = float(dp[f"twin{r}_share_of_image"].mean()) if len(dp) else float("nan")
-        draws.append({"ratio": float(dp[f"twin{r}_on_target"].mean()) / ch if len(dp) and ch > 0 else None,
+        dp = d.groupby("patient_id").mean().reindex(per.index)  # NaN: this network's maps all zero there
+        ch = float(dp[f"twin{r}_share_of_image"].mean()) if dp.notna().any().any() else float("nan")
+        draws.append({"ratio": float(dp[f"twin{r}_on_target"].mean()) / ch if np.isfinite(ch) and ch > 0 else None,
                       "n_images": int(len(d))})
+        d_on.append(dp[f"twin{r}_on_target"].to_numpy(float))
+        d_ch.append(dp[f"twin{r}_share_of_image"].to_numpy(float))
         r += 1
+    w = bootstrap_weights(len(per), n_boot, seed)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r_b = (w @ a) / (w @ c)
+        if d_on:  # stage two: the random networks resampled within each patient resample
+            on_m, ch_m = np.column_stack(d_on), np.column_stack(d_ch)  # (patients, networks)
+            pick = np.random.default_rng(seed + 1).integers(0, on_m.shape[1], size=(n_boot, on_m.shape[1]))
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a patient none of the picked networks mapped
+                on_b = np.nanmean(on_m[:, pick], axis=2).T  # (resamples, patients)
+                ch_b = np.nanmean(ch_m[:, pick], axis=2).T
+            seen = np.isfinite(on_b) & np.isfinite(ch_b)
+            t_b = (w * np.where(seen, on_b, 0)).sum(1) / (w * np.where(seen, ch_b, 0)).sum(1)
+        else:  # per-image twin columns only (no per-network ones): patients alone
+            t_b = (w @ ta) / (w @ tc)
     out.update(ratio=float(ratio), twin_ratio=float(twin_ratio), twin_ratio_ci=percentile_ci(t_b),
                difference=float(ratio - twin_ratio), difference_ci=percentile_ci(r_b - t_b), draws=draws)
     return {"twin": out}
