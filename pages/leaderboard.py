@@ -68,16 +68,25 @@ def _members(ratios, images) -> list[str]:
             for r, ns in zip(ratios, images)]
 
 
+def _fmt(v, fmt: str) -> str:
+    """A stored figure as text; '—' for a missing or non-numeric one (a hand-edited zoo file cannot crash the page)."""
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return "—"
+    return fmt.format(v) if pd.notna(v) else "—"
+
+
 def _num(values, fmt: str) -> list[str]:
-    return [fmt.format(v) if v is not None and pd.notna(v) else "—" for v in values]
+    return [_fmt(v, fmt) for v in values]
 
 
 def _draws(values) -> list[str]:
-    """Each random network's ratio to chance, as '1.02 / 1.06 / 0.98' ('—' when none)."""
+    """Each random network's ratio to chance, as '1.02 / 1.06 / 0.98' ('—' for none, or one left out)."""
     out = []
     for v in values:
         rs = list(v) if hasattr(v, "__len__") and not isinstance(v, str) else []
-        out.append(" / ".join("—" if r is None or pd.isna(r) else f"{r:.2f}" for r in rs) if rs else "—")
+        out.append(" / ".join(_fmt(r, "{:.2f}") for r in rs) if rs else "—")
     return out
 
 
@@ -294,7 +303,9 @@ def curves_tab() -> None:
                              column_config={c: st.column_config.NumberColumn(format="%.3f")
                                             for c in ("all", "correct", "wrong", "chance", "÷ chance", "on bands",
                                                       "bands chance")})
-                st.dataframe(part[["display", *twin_cols]].rename(columns=cols), hide_index=True, width="stretch")
+                if "attention_over_twin" in part and part["attention_over_twin"].notna().any():  # else all '—'
+                    st.dataframe(part[["display", *twin_cols]].rename(columns=cols), hide_index=True,
+                                 width="stretch")
             st.caption("Target per model as stored with its figures: ground truth on synthetic cohorts (plasma-cell "
                        "masks; for gels, the polyclonal γ region outside the M-protein bands, where immunoparesis, "
                        "the gel's risk signal, shows, with the share on the bands beside it), otherwise the "
@@ -305,13 +316,15 @@ def curves_tab() -> None:
                        "on the other folds of the training patients) on the test images where its map and the "
                        "model's are both defined, their number in brackets. 'Randomised': "
                        "the same architecture with its weights re-drawn at random (PyTorch's default initialisation; "
-                       "BatchNorm re-estimated on the training patients), a few random networks per model, mapped on "
+                       "BatchNorm re-estimated on the training patients), six random networks per model, mapped on "
                        "the same test images: what networks that learned nothing score there. It is compared on the "
                        "images where the model's map and a random network's are defined ('images compared'; the "
                        "trained model's ratio on those images is given, as it can differ from its ratio over all "
-                       "its images); 'trained − randomised' is how far the model lies above them, its interval over "
-                       "patients, paired on the same images; 'each random network' shows the spread between random "
-                       "draws, which the intervals leave out. '—': not computed (the fold models of cell-level "
+                       "its images); 'trained − randomised' is how far the model lies above them, paired on the same "
+                       "images, its interval from a two-stage bootstrap (patients, then the random networks within "
+                       "each resample), so the spread between random networks ('each random network') widens it — "
+                       "a network whose maps are defined on fewer than half the images compared is left out ('—' among "
+                       "'each random network'). '—': not computed (the fold models of cell-level "
                        "marrow models, for cost; random networks for the external split, and for zoos built before "
                        "these columns existed), fewer than two patients to compare, or not matched to their images (docs/MODELS.md).")
 

@@ -122,7 +122,9 @@ def leaderboard_table(zoo, split: str = "test") -> pd.DataFrame:
             # the model's own ratio on the images compared (where its and a twin's maps are defined), their number,
             # and each random network's ratio there: the spread between random draws the intervals leave out
             "attention_twin_trained_ratio": twin.get("ratio"), "attention_twin_images": twin.get("n_images"),
-            "attention_twin_draws": [d.get("ratio") for d in twin.get("draws", [])] or None,
+            # a network left out (its maps defined on under half the images compared) shows no figure
+            "attention_twin_draws": [d.get("ratio") if d.get("kept", True) else None
+                                     for d in (twin.get("draws") or []) if isinstance(d, dict)] or None,
             "conformal_coverage": unc.get("coverage"), "conformal_coverage_lo": (unc.get("coverage_ci") or [None])[0],
             "conformal_coverage_hi": (unc.get("coverage_ci") or [None, None])[1],
             "conformal_coverage_pd": unc.get("coverage_pd"), "conformal_coverage_non_pd": unc.get("coverage_non_pd"),

@@ -214,6 +214,32 @@ def test_the_differences_interval_widens_with_the_spread_between_random_networks
     assert differ["twin_ratio_ci"][0] < 1.2 < 1.4 < differ["twin_ratio_ci"][1]
 
 
+def test_a_random_network_mapped_on_few_images_is_left_out_and_never_breaks_the_pairing():
+    from zoo.explain.attention import with_twin
+
+    n = 40
+    ids = [f"p{i}" for i in range(n)]
+    chance = np.full(n, 0.3)
+    on = np.r_[np.full(n // 2, 0.9), np.full(n // 2, 0.3)]  # the model: 3x chance on half the patients, 1x on half
+    att = pd.DataFrame({"patient_id": ids, "split": "test", "model": "m", "image": ids, "on_target": on,
+                        "target_share_of_image": chance, "target_share_whole_image": 0.1,
+                        "target_source": "ground truth"})
+    preds = pd.DataFrame({"model": "m", "split": "test", "patient_id": ids, "prob": 0.5, "y": [0, 1] * (n // 2)})
+    full = 1.2 * chance
+    sparse = np.full(n, np.nan)
+    sparse[-1] = 0.02  # all zero but on one image (one of the 1x patients), where it says 0.07x
+    t = summarise(with_twin(att, [att.assign(on_target=full), att.assign(on_target=sparse)]), preds,
+                  {"m": 0.5})["m"]["test"]["twin"]
+    assert [d["kept"] for d in t["draws"]] == [True, False] and t["draws"][1]["n_images"] == 1
+    assert t["twin_ratio"] == pytest.approx(1.2), "the left-out network does not enter the floor"
+    assert t["twin_ratio_ci"] == pytest.approx([1.2, 1.2])
+    assert t["difference"] == pytest.approx(2.0 - 1.2) and t["n_images"] == n
+    # kept, such a network would have made resamples with one patient on the random side against all on the
+    # trained side; the pairing now holds whatever is picked: both sides always count the same patients
+    lo, hi = t["difference_ci"]
+    assert lo <= 0.8 <= hi and hi - lo < 1.0
+
+
 def test_twin_rows_are_matched_by_model_patient_and_image_and_never_guessed():
     from zoo.explain.attention import with_twin
 

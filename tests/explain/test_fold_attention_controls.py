@@ -92,3 +92,37 @@ def test_a_recalibrated_models_twin_is_its_cnns_and_the_same_seed_gives_the_same
     assert any(not torch.equal(v, c.net_.state_dict()[k]) for k, v in a.net_.state_dict().items())
     assert twin_seed("ife_resnet18", 0) != twin_seed("marrow_cell_resnet18", 0) != twin_seed("marrow_cell_resnet18", 1)
     assert twin_seed("ife_resnet18", 0) == twin_seed("ife_resnet18", 0)
+
+
+def test_a_model_whose_random_networks_fail_is_kept_without_them(monkeypatch):
+    """The check runs after half an hour of training: one model's failure must not cost the zoo."""
+    import pandas as pd
+    import pytest
+
+    import zoo.explain.attention as A
+    from zoo.training import assemble
+
+    def fake_random(model, train, seed):
+        if model == "bad":
+            raise RuntimeError("boom")
+        return model
+
+    monkeypatch.setattr(A, "randomised_model", fake_random)
+    monkeypatch.setattr(A, "attention_table", lambda models, *a: pd.DataFrame(
+        {"model": list(models), "patient_id": ["p"], "image": ["i"], "on_target": [0.5],
+         "target_share_of_image": [0.3]}))
+
+    class Data:
+        def subset(self, idx):
+            return self
+
+    class Split:
+        train, test = [], []
+
+    class Cohort:
+        root = None
+
+    with pytest.warns(UserWarning, match="bad: its randomly initialised networks could not be mapped"):
+        draws = assemble._twin_attention({"good": "good", "bad": "bad"}, Data(), Split(), Cohort(), {},
+                                         {"good", "bad"})
+    assert len(draws) == A.TWIN_DRAWS and all(list(d["model"]) == ["good"] for d in draws)

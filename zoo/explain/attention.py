@@ -119,7 +119,9 @@ def member_cams(estimator, x_uint8: torch.Tensor, batch: int = 32) -> tuple[np.n
 
 
 TWIN_SEED = 12345
-TWIN_DRAWS = 3  # random networks per model: their mean is the floor, their spread is shown beside it
+TWIN_DRAWS = 6  # random networks per model: their mean is the floor, their spread widens its interval (with 3,
+# the bootstrap's interval over networks is their min-max, which holds their mean only 75 % of the time; with 6, 97 %)
+TWIN_MIN_COVERAGE = 0.5  # a random network whose maps are defined on fewer of the compared images is left out
 
 
 def twin_seed(model_name: str, draw: int) -> int:
@@ -210,16 +212,20 @@ def with_twin(att: pd.DataFrame, draws: list[pd.DataFrame]) -> pd.DataFrame:
 
 def versus_random_networks(metrics: dict, model: str, split: str = "test") -> str | None:
     """A model's attention on target over a split's images beside its randomly initialised networks', in words
-    (None when the zoo has no such figures): the context a reader needs under one image's heat map, which can
-    sit far from either."""
+    (None when the zoo has no such figures, or they are not numbers): the context a reader needs under one
+    image's heat map, which can sit far from either."""
     t = (((metrics.get("models") or {}).get(model) or {}).get(split) or {}).get("attention_on_target") or {}
     t = t.get("twin") or {}
-    if t.get("twin_ratio") is None or t.get("ratio") is None:
+    try:
+        ratio, twin, diff = (float(t[k]) for k in ("ratio", "twin_ratio", "difference"))
+        lo, hi = (float(v) for v in t["difference_ci"])
+        n = int(t["n_images"])
+    except (KeyError, TypeError, ValueError):
         return None
-    lo, hi = t.get("difference_ci") or [float("nan"), float("nan")]
-    return (f"{t['ratio']:.2f}× chance on the {split} images compared ({t['n_images']}), randomly initialised "
-            f"networks of its architecture {t['twin_ratio']:.2f}× (difference {t['difference']:+.2f}, 95% CI "
-            f"{lo:+.2f} to {hi:+.2f})")
+    if not all(np.isfinite([ratio, twin, diff, lo, hi])):
+        return None
+    return (f"{ratio:.2f}× chance on the {split} images compared ({n}), randomly initialised networks of its "
+            f"architecture {twin:.2f}× (difference {diff:+.2f}, 95% interval {lo:+.2f} to {hi:+.2f})")
 
 
 def attention_table(models: dict[str, object], data, patient_idx: np.ndarray, split: str,
@@ -400,59 +406,68 @@ ATTENTION_BOOTSTRAP = 1000
 
 
 def _twin_summary(rows: pd.DataFrame, n_boot: int = ATTENTION_BOOTSTRAP, seed: int = 0) -> dict:
-    """The model's ratio to chance beside its randomised twins', on the images where the model's map and at
-    least one twin's are defined (per patient, then over patients; the model's ratio there is given too, as it
-    can differ from the ratio over all its images), with 95 % intervals of the twins' ratio and of the
-    difference, and each random network's own ratio on the same images (``draws``).
+    """The model's ratio to chance beside its randomised twins', with 95 % intervals of the twins' ratio and of
+    the difference, and each random network's own ratio (``draws``).
+
+    Which networks: a random network whose maps are all zero on most images says little about where such a
+    network looks, so one defined on fewer than ``TWIN_MIN_COVERAGE`` of the images where the model's map is
+    defined is left out (listed, ``kept`` false). Which images: those where the model's map and at least one
+    kept network's are defined; per patient, then over patients (the model's ratio there is given too, as it
+    can differ from its ratio over all its images). The random networks' figure per patient is the mean over
+    its kept networks of each network's per-patient means.
 
     The difference says how far the model's attention on target lies above that of randomly initialised networks
     of its architecture (PyTorch's default initialisation) on the same images. Its interval comes from a
-    two-stage bootstrap: patients resampled (the model's and the twins' figures together, so the pairing on
-    the same images is kept) and, within each resample, the random networks resampled too, so the spread
-    between random networks widens it. With three networks per model that second stage is itself a rough
-    estimate (it cannot show draws it never made)."""
+    two-stage bootstrap: patients resampled, then the kept networks resampled within each resample, so the
+    spread between random networks widens it; a patient that none of a resample's networks mapped leaves both
+    sides of that resample, so the pairing on the same patients holds."""
     if "twin_on_target" not in rows or rows["twin_on_target"].notna().sum() == 0:
         return {}
     from zoo.evaluation.bootstrap import bootstrap_weights, percentile_ci
 
-    cols = ["on_target", "target_share_of_image", "twin_on_target", "twin_share_of_image"]
-    ok = rows[cols].notna().all(axis=1)
-    shared = rows[ok]
-    per = shared.groupby("patient_id")[cols].mean()
-    out = {"n_images": int(ok.sum()), "n_patients": int(len(per))}
-    if len(per) < 2 or per["target_share_of_image"].sum() <= 0 or per["twin_share_of_image"].sum() <= 0:
-        return {"twin": out}
-    a, c, ta, tc = (per[k].to_numpy(float) for k in cols)
-    ratio, twin_ratio = a.mean() / c.mean(), ta.mean() / tc.mean()
+    nets = [(f"twin{r}_on_target", f"twin{r}_share_of_image") for r in range(len(rows.columns))
+            if f"twin{r}_on_target" in rows] or [("twin_on_target", "twin_share_of_image")]
+    mine = rows[rows[["on_target", "target_share_of_image"]].notna().all(axis=1)]
+    defined = [mine[[on, ch]].notna().all(axis=1) for on, ch in nets]
+    kept = [bool(len(mine)) and bool(d.mean() >= TWIN_MIN_COVERAGE) for d in defined]
+    ok = np.logical_or.reduce([d for d, k in zip(defined, kept) if k]) if any(kept) else np.zeros(len(mine), bool)
+    shared = mine[np.asarray(ok, bool)]
+    per = shared.groupby("patient_id")[["on_target", "target_share_of_image"]].mean()
+    out = {"n_images": int(len(shared)), "n_patients": int(len(per))}
     draws, d_on, d_ch = [], [], []
-    r = 0
-    while f"twin{r}_on_target" in shared:
-        d = shared[[f"twin{r}_on_target", f"twin{r}_share_of_image", "patient_id"]].dropna()
-        dp = d.groupby("patient_id").mean().reindex(per.index)  # NaN: this network's maps all zero there
-        ch = float(dp[f"twin{r}_share_of_image"].mean()) if dp.notna().any().any() else float("nan")
-        draws.append({"ratio": float(dp[f"twin{r}_on_target"].mean()) / ch if np.isfinite(ch) and ch > 0 else None,
-                      "n_images": int(len(d))})
-        d_on.append(dp[f"twin{r}_on_target"].to_numpy(float))
-        d_ch.append(dp[f"twin{r}_share_of_image"].to_numpy(float))
-        r += 1
-    w = bootstrap_weights(len(per), n_boot, seed)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r_b = (w @ a) / (w @ c)
-        if d_on:  # stage two: the random networks resampled within each patient resample
-            on_m, ch_m = np.column_stack(d_on), np.column_stack(d_ch)  # (patients, networks)
-            pick = np.random.default_rng(seed + 1).integers(0, on_m.shape[1], size=(n_boot, on_m.shape[1]))
-            import warnings
+    for (on, ch), k in zip(nets, kept):
+        d = shared[[on, ch, "patient_id"]].dropna()
+        dp = d.groupby("patient_id")[[on, ch]].mean().reindex(per.index)  # NaN: this network's maps all zero
+        cm = float(dp[ch].mean()) if dp[ch].notna().any() else float("nan")
+        draws.append({"ratio": float(dp[on].mean()) / cm if np.isfinite(cm) and cm > 0 else None,
+                      "n_images": int(len(d)), "kept": k})
+        if k:
+            d_on.append(dp[on].to_numpy(float))
+            d_ch.append(dp[ch].to_numpy(float))
+    out["draws"] = draws
+    if len(per) < 2 or not d_on or per["target_share_of_image"].sum() <= 0:
+        return {"twin": out}
+    import warnings
 
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # a patient none of the picked networks mapped
-                on_b = np.nanmean(on_m[:, pick], axis=2).T  # (resamples, patients)
-                ch_b = np.nanmean(ch_m[:, pick], axis=2).T
-            seen = np.isfinite(on_b) & np.isfinite(ch_b)
-            t_b = (w * np.where(seen, on_b, 0)).sum(1) / (w * np.where(seen, ch_b, 0)).sum(1)
-        else:  # per-image twin columns only (no per-network ones): patients alone
-            t_b = (w @ ta) / (w @ tc)
+    a, c = per["on_target"].to_numpy(float), per["target_share_of_image"].to_numpy(float)
+    on_m, ch_m = np.column_stack(d_on), np.column_stack(d_ch)  # (patients, kept networks)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a patient none of the picked networks mapped
+        ta, tc = np.nanmean(on_m, axis=1), np.nanmean(ch_m, axis=1)  # every shared patient has one
+        w = bootstrap_weights(len(per), n_boot, seed)
+        pick = np.random.default_rng(seed + 1).integers(0, on_m.shape[1], size=(n_boot, on_m.shape[1]))
+        on_b = np.nanmean(on_m[:, pick], axis=2).T  # (resamples, patients)
+        ch_b = np.nanmean(ch_m[:, pick], axis=2).T
+    if tc.sum() <= 0:
+        return {"twin": out}
+    seen = np.isfinite(on_b) & np.isfinite(ch_b)
+    ws = w * seen
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r_b = (ws * a).sum(1) / (ws * c).sum(1)  # the trained side on the same patients as the random side
+        t_b = (ws * np.where(seen, on_b, 0)).sum(1) / (ws * np.where(seen, ch_b, 0)).sum(1)
+    ratio, twin_ratio = a.mean() / c.mean(), ta.mean() / tc.mean()
     out.update(ratio=float(ratio), twin_ratio=float(twin_ratio), twin_ratio_ci=percentile_ci(t_b),
-               difference=float(ratio - twin_ratio), difference_ci=percentile_ci(r_b - t_b), draws=draws)
+               difference=float(ratio - twin_ratio), difference_ci=percentile_ci(r_b - t_b))
     return {"twin": out}
 
 

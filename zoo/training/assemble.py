@@ -330,13 +330,23 @@ def _twin_attention(models: dict, data, split, cohort, modality_of: dict, tested
     from zoo.explain.attention import TWIN_DRAWS, attention_table, randomised_model, twin_seed
 
     train = data.subset(split.train)
-    draws = []
+    draws, failed = [], set()
     for r in range(TWIN_DRAWS):
-        parts = [attention_table({n: randomised_model(m, train, twin_seed(n, r))}, data, split.test, "test",
-                                 cohort.root, modality_of) for n, m in models.items() if n in tested]
-        parts = [p for p in parts if not p.empty]
+        parts = []
+        for n, m in models.items():
+            if n not in tested or n in failed:
+                continue
+            try:
+                parts.append(attention_table({n: randomised_model(m, train, twin_seed(n, r))}, data, split.test,
+                                             "test", cohort.root, modality_of))
+            except Exception as e:  # noqa: BLE001 - a check on the model, not the model: the zoo is kept without it
+                failed.add(n)
+                warnings.warn(f"{n}: its randomly initialised networks could not be mapped ({type(e).__name__}: "
+                              f"{e}); the leaderboard shows '—' for them. The model and its own attention are "
+                              "kept.", stacklevel=2)
+        parts = [p for p in parts if not p.empty and p["model"].iloc[0] not in failed]
         draws.append(pd.concat(parts, ignore_index=True) if parts else pd.DataFrame())
-    return draws
+    return [d[~d["model"].isin(failed)] if not d.empty else d for d in draws]
 
 
 def _with_fold_models(out: Path, att: pd.DataFrame) -> pd.DataFrame:
