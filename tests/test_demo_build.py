@@ -81,6 +81,12 @@ def test_the_eta_counts_down_through_the_model_in_training_and_never_below_what_
                                                "current_started": t0}))
     prev = _previous_status(tmp_path)
     assert prev["models_done"] == done and "current" not in prev and "current_started" not in prev
+    # every model done: the evaluation's share counts down too, from when the last model finished
+    ended = {**status, "models_done": models, "current": None, "evaluation_started": t0}
+    evaluation = 2.0 * QUICK_EVALUATION_SECONDS
+    assert estimate_remaining_s({**ended, "evaluation_started": None}, now=t0 + 60) == pytest.approx(evaluation)
+    assert estimate_remaining_s(ended, now=t0 + 60) == pytest.approx(evaluation - 60)
+    assert estimate_remaining_s(ended, now=t0 + 10 * evaluation) == pytest.approx(0.0)
     # the per-kind estimate (no reference table) counts down the same way
     kinds = {"models": ["ife_a", "ife_b"], "models_done": ["ife_a"], "model_seconds": {"ife_a": 60.0},
              "current": "ife_b", "current_started": t0}
@@ -96,6 +102,11 @@ def test_the_eta_counts_down_through_the_model_in_training_and_never_below_what_
         (tmp_path / STATUS).write_text(json.dumps({"state": "training", "models": models, "current": "ife_vgg16_bn",
                                                    "current_started": bad}))
         assert build_status(tmp_path)["current_started"] is None, bad
+    # the evaluation's start is passed on only once every model is done
+    for done_now, expect in ((["ife_a"], True), ([], False)):
+        (tmp_path / STATUS).write_text(json.dumps({"state": "training", "models": ["ife_a"], "models_done": done_now,
+                                                   "evaluation_started": _time.time() - 5}))
+        assert (build_status(tmp_path)["evaluation_started"] is not None) is expect
 
 
 def test_a_failed_models_time_is_not_recorded_so_it_cannot_set_the_pace(tmp_path):
@@ -114,6 +125,12 @@ def test_a_failed_models_time_is_not_recorded_so_it_cannot_set_the_pace(tmp_path
     doc = json.loads((tmp_path / STATUS).read_text())
     assert doc["models_done"] == ["ife_alexnet", "marrow_cell_alexnet", "marrow_cell_vgg16_bn"]
     assert set(doc["model_seconds"]) == {"ife_alexnet"}
+    assert doc.get("evaluation_started") is None, "models were left"
+    # a builder that knows its model list marks when the last one finished: the evaluation's clock
+    w.set(models=["ife_alexnet", "marrow_cell_alexnet", "marrow_cell_vgg16_bn", "ife_resnet18"])
+    w({"stage": "model_start", "model": "ife_resnet18"})
+    w({"stage": "model_done", "model": "ife_resnet18"})
+    assert abs(_time.time() - json.loads((tmp_path / STATUS).read_text())["evaluation_started"]) < 60
 
 
 def test_build_status_passes_the_profile_through_only_when_it_is_one(tmp_path):

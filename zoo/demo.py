@@ -82,7 +82,10 @@ class _StatusWriter:
                 secs[event["model"]] = round(time.perf_counter() - self._t_model, 1)
             self._t_model = 0.0
             done = [m for m in self.doc.get("models_done", []) if m != event["model"]] + [event["model"]]
-            self.set(models_done=done, model_seconds=secs, current=None, current_started=None)
+            # the last model done: the ensembles and evaluation run next, with no event until the zoo lands
+            last = bool(self.doc.get("models")) and set(self.doc["models"]) <= set(done)
+            self.set(models_done=done, model_seconds=secs, current=None, current_started=None,
+                     evaluation_started=time.time() if last else None)
 
 
 def _previous_status(root: Path) -> dict:
@@ -97,6 +100,7 @@ def _previous_status(root: Path) -> dict:
     # start time may count it as nearly done
     doc.pop("current", None)
     doc.pop("current_started", None)
+    doc.pop("evaluation_started", None)
     return doc
 
 
@@ -139,7 +143,11 @@ def estimate_remaining_s(status: dict, now: float | None = None) -> float | None
     if status.get("profile") == "quick" and measured and all(m in ref for m in remaining):
         pace = sum(secs[m] for m in measured) / sum(ref[m] for m in measured)
         expected = {m: pace * ref[m] for m in remaining}
-        return _less_elapsed(status, expected, now) + pace * QUICK_EVALUATION_SECONDS  # the evaluation follows
+        evaluation = pace * QUICK_EVALUATION_SECONDS  # follows the models; counts down once they are all done
+        started = _epoch(status.get("evaluation_started"))
+        if not remaining and started is not None:
+            evaluation -= min(max((time.time() if now is None else now) - started, 0.0), evaluation)
+        return _less_elapsed(status, expected, now) + evaluation
     expected = {}
     for m in remaining:
         same = [s for n, s in secs.items() if _kind(n) == _kind(m)]
@@ -152,11 +160,16 @@ def estimate_remaining_s(status: dict, now: float | None = None) -> float | None
 def _less_elapsed(status: dict, expected: dict[str, float], now: float | None) -> float:
     """The expected seconds of the remaining models, the one in training counted only for what is left of it."""
     total = sum(expected.values())
-    cur, started = status.get("current"), status.get("current_started")
-    if cur in expected and isinstance(started, (int, float)) and not isinstance(started, bool) \
-            and math.isfinite(started):
+    cur, started = status.get("current"), _epoch(status.get("current_started"))
+    if cur in expected and started is not None:
         total -= min(max((time.time() if now is None else now) - started, 0.0), expected[cur])
     return total
+
+
+def _epoch(value) -> float | None:
+    """A start time from the status file, or None when it is not a finite number."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
 
 
 def ensure_demo(root: Path = Path("data/demo"), profile: str = "quick", quiet: bool = False,
@@ -311,12 +324,15 @@ def build_status(root: Path = Path("data/demo")) -> dict | None:
     # a start time from the future or from before this machine's clock could say anything: dropped
     started = float(started) if (current and isinstance(started, (int, float)) and not isinstance(started, bool)
                                  and 0 < started <= time.time() + 60) else None
+    evaluating = _epoch(raw.get("evaluation_started"))
+    evaluating = evaluating if evaluating is not None and 0 < evaluating <= time.time() + 60 else None
     state = raw.get("state") if raw.get("state") in ("external cohort", "training", "done", "failed") else None
     from zoo.training.profiles import PROFILES
 
     profile = raw.get("profile") if isinstance(raw.get("profile"), str) and raw["profile"] in PROFILES else None
     doc = {"state": state, "models": models, "models_done": done, "model_seconds": secs, "profile": profile,
            "current": current[0] if current else None, "current_started": started,
+           "evaluation_started": evaluating if models and set(models) <= set(done) else None,
            "error": str(raw.get("error", ""))[:500] if state == "failed" else None,
            "running": builder_running(root)}
     doc["eta_s"] = estimate_remaining_s(doc) if state == "training" else None
