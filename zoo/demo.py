@@ -145,9 +145,8 @@ def estimate_remaining_s(status: dict, now: float | None = None) -> float | None
         pace = sum(secs[m] for m in measured) / sum(ref[m] for m in measured)
         expected = {m: pace * ref[m] for m in remaining}
         evaluation = pace * QUICK_EVALUATION_SECONDS  # follows the models; counts down once they are all done
-        started = _epoch(status.get("evaluation_started"))
-        if not remaining and started is not None:
-            evaluation -= min(max((time.time() if now is None else now) - started, 0.0), evaluation)
+        if not remaining:
+            evaluation -= _elapsed(status.get("evaluation_started"), now, evaluation)
         return _less_elapsed(status, expected, now) + evaluation
     expected = {}
     for m in remaining:
@@ -161,15 +160,24 @@ def estimate_remaining_s(status: dict, now: float | None = None) -> float | None
 def _less_elapsed(status: dict, expected: dict[str, float], now: float | None) -> float:
     """The expected seconds of the remaining models, the one in training counted only for what is left of it."""
     total = sum(expected.values())
-    cur, started = status.get("current"), _epoch(status.get("current_started"))
-    if cur in expected and started is not None:
-        total -= min(max((time.time() if now is None else now) - started, 0.0), expected[cur])
-    return total
+    cur = status.get("current")
+    return total - _elapsed(status.get("current_started"), now, expected[cur]) if cur in expected else total
 
 
-def _epoch(value) -> float | None:
-    """A start time from the status file, or None when it is not a finite number."""
+def _elapsed(started, now: float | None, cap: float) -> float:
+    """Seconds since ``started`` (a status-file start time), between 0 and ``cap``; 0 when it is not a number."""
+    started = _epoch(started)
+    if started is None:
+        return 0.0
+    return min(max((time.time() if now is None else now) - started, 0.0), cap)
+
+
+def _epoch(value, recent: bool = False) -> float | None:
+    """A start time from the status file, or None when it is not a finite number (``recent``: nor after this
+    machine's clock plus a minute, nor before 1970)."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and recent:
+        ok = 0 < value <= time.time() + 60
     return float(value) if ok else None
 
 
@@ -321,12 +329,9 @@ def build_status(root: Path = Path("data/demo")) -> dict | None:
     secs = raw.get("model_seconds") if isinstance(raw.get("model_seconds"), dict) else {}
     secs = {k: float(v) for k, v in secs.items() if k in models and isinstance(v, (int, float)) and 0 <= v < 1e6}
     current = _names([raw.get("current")])
-    started = raw.get("current_started")
     # a start time from the future or from before this machine's clock could say anything: dropped
-    started = float(started) if (current and isinstance(started, (int, float)) and not isinstance(started, bool)
-                                 and 0 < started <= time.time() + 60) else None
-    evaluating = _epoch(raw.get("evaluation_started"))
-    evaluating = evaluating if evaluating is not None and 0 < evaluating <= time.time() + 60 else None
+    started = _epoch(raw.get("current_started"), recent=True) if current else None
+    evaluating = _epoch(raw.get("evaluation_started"), recent=True)
     state = raw.get("state") if raw.get("state") in ("external cohort", "training", "done", "failed") else None
     from zoo.training.profiles import PROFILES
 

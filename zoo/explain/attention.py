@@ -198,9 +198,11 @@ def with_twin(att: pd.DataFrame, draws: list[pd.DataFrame]) -> pd.DataFrame:
             g = g.merge(t[key + ["on_target", "target_share_of_image"]].rename(
                 columns={"on_target": f"twin{r}_on_target", "target_share_of_image": f"twin{r}_share_of_image"}),
                 on=key, how="left")
-        on = g[[f"twin{r}_on_target" for r in range(len(tabs))]].to_numpy(float) if tabs else np.full((len(g), 1), np.nan)
-        ch = (g[[f"twin{r}_share_of_image" for r in range(len(tabs))]].to_numpy(float) if tabs
-              else np.full((len(g), 1), np.nan))
+        if not tabs:
+            parts.append(g.assign(twin_on_target=np.nan, twin_share_of_image=np.nan))
+            continue
+        on = g[[f"twin{r}_on_target" for r in range(len(tabs))]].to_numpy(float)
+        ch = g[[f"twin{r}_share_of_image" for r in range(len(tabs))]].to_numpy(float)
         ok = np.isfinite(on) & np.isfinite(ch)
         n = ok.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -344,7 +344,7 @@ def _twin_attention(models: dict, data, split, cohort, modality_of: dict, tested
                 warnings.warn(f"{n}: its randomly initialised networks could not be mapped ({type(e).__name__}: "
                               f"{e}); the leaderboard shows '—' for them. The model and its own attention are "
                               "kept.", stacklevel=2)
-        parts = [p for p in parts if not p.empty and p["model"].iloc[0] not in failed]
+        parts = [p for p in parts if not p.empty]  # a model failing in a later draw is dropped below
         draws.append(pd.concat(parts, ignore_index=True) if parts else pd.DataFrame())
     return [d[~d["model"].isin(failed)] if not d.empty else d for d in draws]
 
