@@ -356,7 +356,8 @@ class Zoo:
                 p = clin[name][0] if name in clin else est.predict_proba(X)[0, 1]
                 model_probs[name] = None if np.isnan(p) else float(p)
             elif mod == "multimodal":  # joint fusion: the whole patient at once, any modality may be missing
-                p = est.predict_proba(self.joint_patient(X, images, banks_memo))[0, 1]
+                p = est.predict_proba(self.joint_patient(X, images, banks_memo),
+                                      Z_clin=self._clinical_design(name, est, X, shared))[0, 1]
                 model_probs[name] = None if np.isnan(p) else float(p)
             else:
                 arrs = images.get(mod, [])
@@ -388,8 +389,8 @@ class Zoo:
                     e = emb_by_model.get(mname)
                     emb[mod] = None if e is None else e[None, :]
                 emb = {k: v for k, v in emb.items() if v is not None}
-                ens_probs[ens_name] = float(ens.predict_proba(X, emb, Z_clin=self._fusion_design(ens_name, ens, X,
-                                                                                                  shared))[0, 1])
+                Z_clin = self._clinical_design(ens_name, ens, X, shared)
+                ens_probs[ens_name] = float(ens.predict_proba(X, emb, Z_clin=Z_clin)[0, 1])
                 mods_used[ens_name] = ens.modalities_used(X, emb)[0]
                 members_used[ens_name] = mods_used[ens_name]
         unc = self.uncertainty({**model_probs, **ens_probs}, {k: "+".join(v) for k, v in mods_used.items()})
@@ -500,8 +501,11 @@ class Zoo:
                 mod = self.manifest["models"][name]["modality"]
                 if mod == "clinical":
                     continue
-                if mod in ("reference", "multimodal"):  # staging: the chunk's stages; joint: the whole chunk
+                if mod == "reference":  # staging: the chunk's stages
                     cols[name] = self.model(name).predict_proba(sub)[:, 1]
+                elif mod == "multimodal":  # joint: the whole chunk, its clinical preprocessing shared
+                    est = self.model(name)
+                    cols[name] = est.predict_proba(sub, Z_clin=self._clinical_design(name, est, X, shared))[:, 1]
                 elif not sub.has(mod).any():
                     cols[name] = np.full(len(sub), np.nan)
                 else:
@@ -523,7 +527,7 @@ class Zoo:
                                                 else np.full((len(sub), 1), np.nan))
                         if not np.isnan(emb_cache[mname]).all():
                             emb[mod] = emb_cache[mname]
-                    P[e] = ens.predict_proba(X, emb, Z_clin=self._fusion_design(e, ens, X, shared))[:, 1]
+                    P[e] = ens.predict_proba(X, emb, Z_clin=self._clinical_design(e, ens, X, shared))[:, 1]
                     mods = ["+".join(u) for u in ens.modalities_used(X, emb)]
                     used[f"{e}:members"] = mods
                     used[f"{e}:modalities"] = mods
@@ -555,11 +559,12 @@ class Zoo:
             out[name] = est.predict_proba_transformed(shared[key], X)[:, 1]
         return out
 
-    def _fusion_design(self, name: str, ens, X: pd.DataFrame, shared: dict[str, np.ndarray]) -> np.ndarray:
-        """A fusion ensemble's clinical design: computed once per distinct fitted preprocessing (``shared``)."""
-        key = self._prep_key(name, ens)
+    def _clinical_design(self, name: str, est, X: pd.DataFrame, shared: dict[str, np.ndarray]) -> np.ndarray:
+        """A fusion ensemble's or the joint model's clinical design: computed once per distinct fitted
+        preprocessing (``shared``, keyed by ``preprocessor_fingerprint``), as the clinical models share it."""
+        key = self._prep_key(name, est)
         if key not in shared:
-            shared[key] = np.asarray(ens.clin_prep_.transform(X.reindex(columns=ens.features_)), float)
+            shared[key] = est.transform_features(X)
         return shared[key]
 
     def _prep_key(self, name: str, est) -> str:

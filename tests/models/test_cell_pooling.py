@@ -157,3 +157,82 @@ def test_a_cell_model_saved_before_the_limit_loads_pooling_every_cell(test_zoo, 
     members = getattr(base, "members", [base])
     assert members and all(m.max_cells_per_image is None for m in members)
     assert len(members[0].pooled([{"is_plasma": True, "centroid": [i, i]} for i in range(40)])) == 40
+
+
+@pytest.fixture(scope="module")
+def joint_pair(tiny_cohort):
+    """One joint model fitted on the tiny cohort (1 epoch), and the same weights with the limit lifted."""
+    import copy
+
+    from zoo.data import PatientData
+    from zoo.models.joint import JointFusionClassifier
+
+    data = PatientData.from_cohort(tiny_cohort)
+    capped = JointFusionClassifier(epochs=1, device="cpu", max_cells_per_image=3).fit(data, tiny_cohort.y)
+    full = copy.deepcopy(capped)
+    full.max_cells_per_image = None
+    return capped, full
+
+
+def test_the_joint_model_pools_the_cell_models_crops_at_prediction_and_trains_on_all(joint_pair, crowded):
+    """Its marrow branch reads, per smear, exactly the crops a cell-level model with the same limit pools."""
+    capped, full = joint_pair
+    data, bank = crowded
+    c_x, c_owner, *_ = capped._inputs(data, for_fit=False)
+    crops, crop_img = bank.crops(capped.crop_size)
+    expect = []
+    for ks in data.images["marrow"]:
+        for r in bank.index_of(ks):
+            rows = np.flatnonzero(crop_img == r)
+            expect.append(rows[pooled_index(len(rows), 3)])
+    expect = np.concatenate(expect)
+    assert len(c_x) == len(expect) == 3 * sum(len(ks) for ks in data.images["marrow"])
+    assert torch.equal(c_x, crops[torch.from_numpy(expect)])
+    assert len(capped._inputs(data, for_fit=True)[0]) > len(c_x)  # training still draws from every crop
+    assert len(full._inputs(data, for_fit=False)[0]) > len(c_x)
+    assert not np.allclose(capped.predict_proba(data)[:, 1], full.predict_proba(data)[:, 1], atol=1e-7)
+
+
+def test_the_joint_models_limit_follows_the_profile_and_is_checked_before_training(tiny_cohort):
+    from zoo.data import PatientData
+    from zoo.models import create_model
+    from zoo.models.catalog import CELL_POOL_PER_IMAGE
+
+    assert create_model("joint_fusion", "quick").max_cells_per_image == CELL_POOL_PER_IMAGE
+    assert create_model("joint_fusion", "test").max_cells_per_image == CELL_POOL_PER_IMAGE
+    assert create_model("joint_fusion", "paper").max_cells_per_image is None
+    data = PatientData.from_cohort(tiny_cohort)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="max_cells_per_image"):
+            create_model("joint_fusion", "test", max_cells_per_image=bad).fit(data, tiny_cohort.y)
+
+
+def test_a_built_zoos_joint_model_keeps_its_limit_and_one_saved_before_it_pools_every_cell(
+        test_zoo, test_zoo_dir, tmp_path, tiny_cohort):
+    """The limit is one of the saved parameters; model.json written before it existed restores a joint model that
+    pools every crop, as its stored scores did."""
+    import copy
+    import json
+    import shutil
+
+    from zoo.artifacts.model_io import load_fitted
+    from zoo.data import PatientData
+    from zoo.models.registry import model_config
+
+    name = next(n for n in test_zoo.model_names if test_zoo.manifest["models"][n]["family"] == "joint")
+    base = getattr(test_zoo.model(name), "base", test_zoo.model(name))
+    assert base.max_cells_per_image == 16
+    old = tmp_path / name
+    shutil.copytree(test_zoo_dir / "models" / name, old)
+    rec = json.loads((old / "model.json").read_text())
+    assert rec["params"].pop("max_cells_per_image") == 16
+    (old / "model.json").write_text(json.dumps(rec))
+    before = load_fitted(model_config(name), old, device="cpu")
+    before = getattr(before, "base", before)
+    assert before.max_cells_per_image is None
+    data = PatientData.from_cohort(tiny_cohort)
+    every = len(before._inputs(data, for_fit=True)[0])  # training reads every crop
+    assert len(before._inputs(data, for_fit=False)[0]) == every
+    limited = copy.copy(before)
+    limited.max_cells_per_image = 3  # the tiny cohort's smears have fewer than 16 cells: show the limit would bite
+    assert len(limited._inputs(data, for_fit=False)[0]) < every

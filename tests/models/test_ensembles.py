@@ -110,6 +110,41 @@ def test_predict_patient_shared_preprocessing_matches_each_model_on_its_own(test
         assert checked >= 12
 
 
+def test_the_joint_model_reads_the_clinical_models_preprocessing_once_and_answers_as_on_its_own(
+        test_zoo, tiny_cohort, monkeypatch):
+    """The joint model's fitted clinical preprocessing is the clinical models' (same fingerprint), so the
+    predictor and batch scoring run it once for all of them; the joint's answer must not change."""
+    from zoo.data import PatientData
+
+    joint = [n for n in test_zoo.model_names if test_zoo.manifest["models"][n]["family"] == "joint"]
+    clinical = [n for n in test_zoo.model_names if test_zoo.manifest["models"][n]["modality"] == "clinical"]
+    assert joint and clinical
+    fp = test_zoo.model(clinical[0]).preprocessor_fingerprint()
+    pids = tiny_cohort.patient_ids[:4]
+    own = {}
+    for pid in pids:
+        values = {f: tiny_cohort.clinical.loc[pid].get(f) for f in test_zoo.features}
+        X = test_zoo.clinical_frame([values])
+        own[pid] = {n: float(test_zoo.model(n).predict_proba(test_zoo.joint_patient(X, {}))[0, 1]) for n in joint}
+    data = PatientData.from_cohort(tiny_cohort).subset(list(range(len(pids))))  # with their smears and gels
+    X = test_zoo.clinical_frame(data.clinical.reindex(columns=test_zoo.features).to_dict("records"))
+    as_scored = PatientData(data.ids, X.set_axis(data.ids), data.images, data.banks, data.schema, test_zoo.features,
+                            data.cells, data.eval_cells)
+    own_batch = {n: test_zoo.model(n).predict_proba(as_scored)[:, 1] for n in joint}
+    for n in joint:
+        assert test_zoo.model(n).preprocessor_fingerprint() == fp, "the joint model's preprocessing is not shared"
+        monkeypatch.setattr(test_zoo.model(n).prep_, "transform",
+                            lambda *a, **k: pytest.fail("the joint model ran its own clinical preprocessing"))
+    for pid in pids:
+        values = {f: tiny_cohort.clinical.loc[pid].get(f) for f in test_zoo.features}
+        pred = test_zoo.predict_patient(values)
+        for n in joint:
+            assert pred.model_probs[n] == pytest.approx(own[pid][n], abs=1e-9), (pid, n)
+    scored = test_zoo.score(data).probabilities
+    for n in joint:
+        np.testing.assert_allclose(scored.loc[list(data.ids), n].to_numpy(), own_batch[n], atol=1e-9)
+
+
 def test_cell_model_test_predictions_do_not_use_annotations(test_zoo, tiny_cohort_dir, tmp_path):
     """Test-set figures of the cell-level model describe what a user gets: the ground-truth annotation
     points (which only prompt training crops) can be deleted without changing a single test prediction."""

@@ -171,11 +171,12 @@ class CalibratedModel:
     def calibrate(self, p) -> np.ndarray:
         return self.calibrator.predict(p)
 
-    def predict_raw(self, data) -> np.ndarray:
-        return self.base.predict_proba(data)[:, 1]
+    def predict_raw(self, data, **kw) -> np.ndarray:
+        """``kw``: the wrapped model's own options (the joint model's shared ``Z_clin``)."""
+        return self.base.predict_proba(data, **kw)[:, 1]
 
-    def predict_proba(self, data) -> np.ndarray:
-        p = self.calibrate(self.predict_raw(data))
+    def predict_proba(self, data, **kw) -> np.ndarray:
+        p = self.calibrate(self.predict_raw(data, **kw))
         return np.column_stack([1 - p, p])
 
     def predict_proba_transformed(self, Z, X) -> np.ndarray:

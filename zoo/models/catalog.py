@@ -127,7 +127,8 @@ def _joint_factory(cfg: ModelConfig, profile, **overrides):
 
     params = dict(crop_size=CELL_CROP, lane_height=64 if profile.name != "paper" else profile.lane_height,
                   lane_width=profile.lane_width, epochs=JOINT_EPOCHS.get(profile.name, 3 * profile.epochs),
-                  batch_size=32, lr=1e-3, weight_decay=profile.weight_decay)
+                  batch_size=32, lr=1e-3, weight_decay=profile.weight_decay,
+                  max_cells_per_image=None if profile.name == "paper" else CELL_POOL_PER_IMAGE)
     params.update(overrides)
     return JointFusionClassifier(**params)
 

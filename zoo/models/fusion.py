@@ -92,6 +92,10 @@ class EarlyFusion(ClassifierMixin, BaseEstimator):
         _hash_state(self.clin_prep_, h)
         return h.hexdigest()
 
+    def transform_features(self, X: pd.DataFrame) -> np.ndarray:
+        """The fitted clinical preprocessing alone: what ``Z_clin`` holds when a caller shares it."""
+        return np.asarray(self.clin_prep_.transform(X.reindex(columns=self.features_)), float)
+
     def predict_proba(self, clinical: pd.DataFrame, emb: dict[str, np.ndarray],
                       Z_clin: np.ndarray | None = None) -> np.ndarray:
         """``Z_clin``: the clinical preprocessing output when already computed (see ``preprocessor_fingerprint``)."""

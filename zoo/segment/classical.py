@@ -14,6 +14,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from zoo.segment.base import Segmentation, instance_record, register_segmenter
+from zoo.segment.peaks import labelled_peaks
 
 NAME = "classical"
 
@@ -41,7 +42,6 @@ class ClassicalSegmenter:
         return fg, s
 
     def segment(self, img: np.ndarray, points: list | None = None) -> Segmentation:
-        from skimage.feature import peak_local_max
         from skimage.segmentation import watershed
 
         fg, s = self._foreground(img)
@@ -54,7 +54,7 @@ class ClassicalSegmenter:
                 markers[yy, xx] = i
         else:
             md = max(3, int(round(5 * np.sqrt(s))))
-            peaks = peak_local_max(dist, min_distance=md, labels=ndi.label(fg)[0], exclude_border=False)
+            peaks = labelled_peaks(dist, ndi.label(fg)[0], md)  # skimage's peak_local_max, exactly, faster
             for i, (y, x) in enumerate(peaks, start=1):
                 markers[y, x] = i
         labels = watershed(-dist, markers, mask=fg).astype(np.uint16)
