@@ -127,12 +127,17 @@ def test_the_joint_model_reads_the_clinical_models_preprocessing_once_and_answer
         X = test_zoo.clinical_frame([values])
         own[pid] = {n: float(test_zoo.model(n).predict_proba(test_zoo.joint_patient(X, {}))[0, 1]) for n in joint}
     data = PatientData.from_cohort(tiny_cohort).subset(list(range(len(pids))))  # with their smears and gels
+    blank = data.clinical.copy()
+    blank.iloc[0] = np.nan  # one patient with images only: the shared design's row must not be read for them
+    data = PatientData(data.ids, blank, data.images, data.banks, data.schema, data.features, data.cells,
+                       data.eval_cells)
     X = test_zoo.clinical_frame(data.clinical.reindex(columns=test_zoo.features).to_dict("records"))
     as_scored = PatientData(data.ids, X.set_axis(data.ids), data.images, data.banks, data.schema, test_zoo.features,
                             data.cells, data.eval_cells)
     own_batch = {n: test_zoo.model(n).predict_proba(as_scored)[:, 1] for n in joint}
     for n in joint:
         assert test_zoo.model(n).preprocessor_fingerprint() == fp, "the joint model's preprocessing is not shared"
+        test_zoo._prep_key(n, test_zoo.model(n))  # the zoo keeps the key: taken before the patch below alters prep_
         monkeypatch.setattr(test_zoo.model(n).prep_, "transform",
                             lambda *a, **k: pytest.fail("the joint model ran its own clinical preprocessing"))
     for pid in pids:
@@ -143,6 +148,10 @@ def test_the_joint_model_reads_the_clinical_models_preprocessing_once_and_answer
     scored = test_zoo.score(data).probabilities
     for n in joint:
         np.testing.assert_allclose(scored.loc[list(data.ids), n].to_numpy(), own_batch[n], atol=1e-9)
+        assert np.isfinite(own_batch[n][0]), "the patient without clinical values is still predicted from images"
+        base = getattr(test_zoo.model(n), "base", test_zoo.model(n))
+        with pytest.raises(ValueError, match="Z_clin of shape"):  # one row short: refused, not misaligned
+            base.predict_proba(as_scored, Z_clin=np.zeros((len(pids) - 1, 3)))
 
 
 def test_cell_model_test_predictions_do_not_use_annotations(test_zoo, tiny_cohort_dir, tmp_path):

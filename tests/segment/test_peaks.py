@@ -43,7 +43,7 @@ def test_flat_objects_and_single_pixels_follow_scikit_images_trivial_rule():
     """A plateau (every pixel a maximum) keeps only its isolated pixels; a one-pixel object is its own peak."""
     image = np.zeros((20, 20))
     labels = np.zeros((20, 20), int)
-    image[2:5, 2:9] = 1.0            # flat rectangle: no isolated pixel, so no peak
+    image[2:5, 2:9] = 1.0            # flat rectangle: opening with a cross trims its corners, which are kept
     labels[2:5, 2:9] = 1
     image[10, 10] = 2.0              # one pixel
     labels[10, 10] = 2
@@ -67,6 +67,28 @@ def test_a_brighter_neighbour_never_suppresses_another_objects_peak():
     out = labelled_peaks(image, labels, 4)
     np.testing.assert_array_equal(out, _reference(image, labels, 4))
     assert out.tolist() == [[5, 4], [6, 8]]
+
+
+def test_any_image_not_only_a_distance_map_bright_background_and_negative_values():
+    """The threshold is the whole image's minimum and background never counts: on a distance map (0 outside,
+    at least 1 inside) neither can show, so here the background is brighter than the objects and values are
+    negative."""
+    rng = np.random.default_rng(5)
+    fg = _blobs(11, n=25)
+    labels = ndi.label(fg)[0]
+    for image in (np.where(fg, rng.normal(-5.0, 1.0, fg.shape), 10.0),     # bright background
+                  np.where(fg, rng.integers(-3, 3, fg.shape), 7).astype(np.int16),  # ties, negatives
+                  np.where(fg, ndi.distance_transform_edt(fg) - 2.0, -2.0)):  # the minimum inside objects
+        ref = _reference(image, labels, 3)
+        assert len(ref) > 3
+        np.testing.assert_array_equal(labelled_peaks(image, labels, 3), ref)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True])
+def test_a_min_distance_it_does_not_reproduce_is_refused(bad):
+    fg = _blobs(1, n=5)
+    with pytest.raises(ValueError, match="min_distance"):
+        labelled_peaks(ndi.distance_transform_edt(fg), ndi.label(fg)[0], bad)
 
 
 def test_gaps_in_label_numbers_and_background_are_skipped():

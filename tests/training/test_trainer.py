@@ -147,6 +147,23 @@ def test_resume_retrains_an_image_model_whose_recipe_the_code_changed(tiny_cohor
     assert all(m.max_cells_per_image == 8 for m in getattr(base, "members", [base]))
 
 
+def test_the_joint_models_recipe_holds_its_crop_limit_so_a_resumed_build_retrains_it(monkeypatch):
+    """The joint model reads cell crops too: a change of which it pools must retrain it on resume, like a cell
+    model (its recipe was None, so a resumed build kept it whatever the rule)."""
+    import zoo.models.catalog as catalog
+    from zoo.segment.cells import POOLING_RULE
+    from zoo.training.profiles import get_profile
+    from zoo.training.trainer import model_recipe
+
+    prof = get_profile("test")
+    now = model_recipe("joint_fusion", prof)
+    assert now is not None and now["max_cells_per_image"] == catalog.CELL_POOL_PER_IMAGE
+    assert now["pooling_rule"] == POOLING_RULE and "device" not in now and "progress" not in now
+    monkeypatch.setattr(catalog, "CELL_POOL_PER_IMAGE", 8)
+    assert model_recipe("joint_fusion", prof) != now
+    assert model_recipe("clinical_lr", prof) is None
+
+
 def test_resume_with_different_settings_is_refused(tiny_cohort_dir, tmp_path):
     out = tmp_path / "zoo"
     with pytest.raises(Interrupted):

@@ -84,10 +84,17 @@ def build_preprocessor(schema: Schema, features: list[str], imputer: str = "knn"
     return Pipeline([("encode", SchemaEncoder(columns=list(features), ordinal_levels=ordinal)), ("prep", ct)])
 
 
+_HASH_MAX_DEPTH = 64  # a guard against reference cycles; a fitted preprocessing nests about 15 levels deep
+
+
 def _hash_state(obj, h, depth: int = 0) -> None:
-    """Feed an estimator's class, parameters and fitted arrays into ``h`` (recursively, deterministic)."""
-    if depth > 12:
-        return
+    """Feed an estimator's class, parameters and fitted arrays into ``h`` (recursively, deterministic).
+
+    Every level is hashed: the scaler's means and the KNN imputer's training rows sit 13 levels down, and a
+    fingerprint that stopped above them called two preprocessings fitted on different rows identical."""
+    if depth > _HASH_MAX_DEPTH:
+        raise ValueError(f"Expected a fitted preprocessing nested at most {_HASH_MAX_DEPTH} levels deep (a reference "
+                         "cycle?). Its fingerprint cannot be computed, so its output cannot be shared.")
     if isinstance(obj, np.ndarray):
         h.update(str((obj.dtype, obj.shape)).encode())
         h.update(np.ascontiguousarray(obj).tobytes() if obj.dtype != object else repr(obj.tolist()).encode())
@@ -102,6 +109,8 @@ def _hash_state(obj, h, depth: int = 0) -> None:
     elif hasattr(obj, "__dict__") and not callable(obj) or isinstance(obj, BaseEstimator):
         h.update(type(obj).__qualname__.encode())
         _hash_state({k: v for k, v in vars(obj).items() if not k.startswith("__")}, h, depth + 1)
+    elif callable(obj) and hasattr(obj, "__qualname__"):  # a function parameter: its name, not its address
+        h.update(f"{getattr(obj, '__module__', '')}.{obj.__qualname__}".encode())
     else:
         h.update(repr(obj).encode())
 

@@ -132,6 +132,9 @@ class JointFusionClassifier(BaseEstimator, ClassifierMixin):
         has_clin = X.notna().any(axis=1).to_numpy()
         width = len(self.prep_.get_feature_names_out())
         Z = np.zeros((n, width), np.float32)  # a patient without clinical values: flag 0, the row is never read
+        if Z_clin is not None and np.shape(Z_clin) != (n, width):
+            raise ValueError(f"Expected Z_clin of shape {(n, width)} (one transformed clinical row per patient). "
+                             f"Got {np.shape(Z_clin)}.")
         if has_clin.any():
             Z[has_clin] = (self.prep_.transform(X[has_clin]) if Z_clin is None else Z_clin[has_clin]).astype(np.float32)
         avail = np.column_stack([has_clin, np.bincount(c_owner, minlength=n) > 0,

@@ -34,10 +34,13 @@ def labelled_peaks(image: np.ndarray, labels: np.ndarray, min_distance: int) -> 
     """``peak_local_max(image, min_distance=min_distance, labels=labels, exclude_border=False)``: (k, 2) rows."""
     if image.ndim != 2 or labels.shape != image.shape:
         raise ValueError("labelled_peaks needs a 2-D image and labels of the same shape")
+    if isinstance(min_distance, bool) or not isinstance(min_distance, (int, np.integer)) or min_distance < 1:
+        # below 1 scikit-image switches to a plain threshold, which this does not reproduce
+        raise ValueError(f"Expected min_distance to be a whole number of at least 1. Got {min_distance!r}.")
     labels = labels.astype(int, casting="safe")
     threshold = image.min()
     lowest = np.finfo(image.dtype).min if np.issubdtype(image.dtype, np.floating) else np.iinfo(image.dtype).min
-    size = 2 * int(min_distance) + 1
+    size = 2 * min_distance + 1
     found = []
     for i, roi in enumerate(ndi.find_objects(labels), start=1):
         if roi is None:

@@ -217,16 +217,16 @@ def fold_model_attention(name: str, fold_models: list, data: PatientData, test_i
 
 
 def model_recipe(name: str, prof: Profile) -> dict | None:
-    """The settings an image model is built with by this code under ``prof`` (None for other families, whose
-    parameters hold estimators rather than plain values). Stored beside each trained image model, so that a
+    """The settings an image or joint model is built with by this code under ``prof`` (None for other families,
+    whose parameters hold estimators rather than plain values). Stored beside each trained image model, so that a
     build resumed by newer code retrains a model whose recipe the code has since changed (the cells a
     cell-level model pools, say) instead of mixing the two in one zoo."""
     family = model_config(name).family
-    if family not in ("cnn", "cell"):
+    if family not in ("cnn", "cell", "joint"):
         return None
     p = create_model(name, prof).get_params(deep=False)
     recipe = {k: v for k, v in p.items() if k not in ("progress", "device", "seed", "pretrained")}
-    if family == "cell":  # which cells a limit picks is code, not a parameter
+    if family in ("cell", "joint"):  # which cells a limit picks is code, not a parameter
         from zoo.segment.cells import POOLING_RULE
 
         recipe["pooling_rule"] = POOLING_RULE
