@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from zoo.segment.base import Segmentation, instance_record, register_segmenter
+from zoo.segment.base import Segmentation, register_segmenter
 from zoo.segment.peaks import labelled_peaks
 
 NAME = "classical"
@@ -58,9 +58,27 @@ class ClassicalSegmenter:
             for i, (y, x) in enumerate(peaks, start=1):
                 markers[y, x] = i
         labels = watershed(-dist, markers, mask=fg).astype(np.uint16)
+        return Segmentation(labels=labels, instances=self._records(img, labels, int(markers.max()), points, s),
+                            segmenter=NAME, prompted=bool(points))
+
+    def _records(self, img: np.ndarray, labels: np.ndarray, n: int, points: list | None, s: float) -> list[dict]:
+        """Every instance's record, as ``instance_record`` and ``_looks_plasma`` give it, from whole-image sums.
+
+        Why sums: a per-cell loop cost about 3.5 of a smear's 14 ms (65 cells). Areas, blue-pixel counts and
+        coordinate sums are integer-valued, so their float64 sums are exact whatever the order, and each
+        centroid and blue share is the same number the per-cell means give (tests/segment/test_segment.py)."""
+        if n == 0:
+            return []
+        boxes = ndi.find_objects(labels, max_label=n)  # one scan; None where a label is absent
+        flat = labels.ravel().astype(np.intp)
+        area = np.bincount(flat, minlength=n + 1)
+        yy, xx = np.indices(labels.shape)
+        sum_x = np.bincount(flat, weights=xx.ravel(), minlength=n + 1)
+        sum_y = np.bincount(flat, weights=yy.ravel(), minlength=n + 1)
+        if not points:
+            bluer = img[..., 2].astype(float) - img[..., 0].astype(float) > self.blue_margin
+            blue = np.bincount(flat, weights=bluer.ravel(), minlength=n + 1)
         instances = []
-        n = int(markers.max())
-        boxes = ndi.find_objects(labels, max_label=n) if n else []  # one scan; None where a label is absent
         for i in range(1, n + 1):
             box = boxes[i - 1]
             if box is None:
@@ -68,9 +86,15 @@ class ClassicalSegmenter:
                     instances.append({"id": i, "area": 0, "is_plasma": True, "bbox": None, "centroid": None,
                                       "point": [float(points[i - 1][0]), float(points[i - 1][1])]})
                 continue
-            is_pc = True if points else self._looks_plasma(img[box], labels[box] == i, s)
-            instances.append(instance_record(labels, i, is_pc, points[i - 1] if points else None, where=box))
-        return Segmentation(labels=labels, instances=instances, segmenter=NAME, prompted=bool(points))
+            a = int(area[i])
+            is_pc = True if points else bool(blue[i] / a > 0.35 and a >= self.min_plasma_area * s)
+            rec = {"id": i, "area": a, "is_plasma": is_pc,
+                   "bbox": [int(box[1].start), int(box[0].start), int(box[1].stop), int(box[0].stop)],
+                   "centroid": [round(float(sum_x[i] / a), 1), round(float(sum_y[i] / a), 1)]}
+            if points:
+                rec["point"] = [float(points[i - 1][0]), float(points[i - 1][1])]
+            instances.append(rec)
+        return instances
 
     def _looks_plasma(self, img: np.ndarray, m: np.ndarray, s: float) -> bool:
         px = img[m].astype(float)
