@@ -568,9 +568,14 @@ class Zoo:
         return shared[key]
 
     def _prep_key(self, name: str, est) -> str:
+        """The key under which ``name``'s clinical design is shared; a preprocessing whose fingerprint cannot be
+        computed (``_hash_state`` refuses a reference cycle) gets a key of its own: it runs alone, never fails."""
         with self._lock:
             if name not in self._prep_keys:
-                self._prep_keys[name] = est.preprocessor_fingerprint()
+                try:
+                    self._prep_keys[name] = est.preprocessor_fingerprint()
+                except ValueError:
+                    self._prep_keys[name] = f"not shared: {name}"
             return self._prep_keys[name]
 
     def predict_cohort(self, data: PatientData, batch: int | None = None) -> pd.DataFrame:

@@ -154,6 +154,24 @@ def test_the_joint_model_reads_the_clinical_models_preprocessing_once_and_answer
             base.predict_proba(as_scored, Z_clin=np.zeros((len(pids) - 1, 3)))
 
 
+def test_a_preprocessing_without_a_fingerprint_runs_on_its_own_and_the_prediction_still_comes(
+        test_zoo, tiny_cohort, monkeypatch):
+    """A fingerprint that cannot be computed must not break the predictor: that model is simply not shared."""
+    joint = next(n for n in test_zoo.model_names if test_zoo.manifest["models"][n]["family"] == "joint")
+    pid = tiny_cohort.patient_ids[0]
+    values = {f: tiny_cohort.clinical.loc[pid].get(f) for f in test_zoo.features}
+    expect = test_zoo.predict_patient(values).model_probs[joint]
+
+    def refuse(*a, **k):
+        raise ValueError("Expected a fitted preprocessing nested at most 64 levels deep (a reference cycle?).")
+
+    base = getattr(test_zoo.model(joint), "base", test_zoo.model(joint))
+    monkeypatch.setattr(type(base), "preprocessor_fingerprint", refuse)
+    monkeypatch.setattr(test_zoo, "_prep_keys", {})
+    assert test_zoo.predict_patient(values).model_probs[joint] == pytest.approx(expect, abs=1e-9)
+    assert test_zoo._prep_keys[joint] == f"not shared: {joint}"
+
+
 def test_cell_model_test_predictions_do_not_use_annotations(test_zoo, tiny_cohort_dir, tmp_path):
     """Test-set figures of the cell-level model describe what a user gets: the ground-truth annotation
     points (which only prompt training crops) can be deleted without changing a single test prediction."""
