@@ -390,7 +390,14 @@ def test_an_images_heat_map_is_captioned_with_its_models_figures_against_random_
     metrics = {"models": {"m": {"test": {"attention_on_target": {"ratio": 1.3, "twin": twin}}}}}
     line = versus_random_networks(metrics, "m")
     assert "1.36× chance" in line and "1.04×" in line and "+0.32" in line and "+0.21 to +0.44" in line
-    assert "(300)" in line
+    assert "(300)" in line and line.endswith("more on the target than networks that learned nothing")
+    drawn = {**twin, "draws": [{"ratio": 1.0, "kept": True}] * 5 + [{"ratio": 0.3, "kept": False}]}
+    said = versus_random_networks({"models": {"m": {"test": {"attention_on_target": {"twin": drawn}}}}}, "m")
+    assert said.endswith("than the 5 networks that learned nothing")  # the networks left out are not counted
+    for ci, says in (([-0.48, 0.10], "not told apart"), ([-0.60, -0.29], "less on the target")):
+        twin2 = {**twin, "difference": sum(ci) / 2, "difference_ci": ci}
+        said = versus_random_networks({"models": {"m": {"test": {"attention_on_target": {"twin": twin2}}}}}, "m")
+        assert says in said and "more on the target" not in said, said
     # no twin record (an older zoo, fewer than two patients): nothing said rather than a made-up figure
     assert versus_random_networks({"models": {"m": {"test": {"attention_on_target": {"ratio": 1.3}}}}}, "m") is None
     small = {"models": {"m": {"test": {"attention_on_target": {"twin": {"n_images": 1, "n_patients": 1}}}}}}

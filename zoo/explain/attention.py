@@ -226,8 +226,17 @@ def versus_random_networks(metrics: dict, model: str, split: str = "test") -> st
         return None
     if not all(np.isfinite([ratio, twin, diff, lo, hi])):
         return None
+    draws = t.get("draws") if isinstance(t.get("draws"), list) else []
+    kept = sum(1 for d in draws if isinstance(d, dict) and d.get("kept", True))
+    nets = f"the {kept} networks" if kept else "networks"  # how many were drawn: the verdict holds for those
+    if lo > 0:
+        verdict = f"more on the target than {nets} that learned nothing"
+    elif hi < 0:
+        verdict = f"less on the target than {nets} that learned nothing: its maps look elsewhere"
+    else:  # the reader of one heat map should not take it as where the model looks for the signal
+        verdict = f"not told apart from {nets} that learned nothing, so a map's hot spots are no evidence of use"
     return (f"{ratio:.2f}× chance on the {split} images compared ({n}), randomly initialised networks of its "
-            f"architecture {twin:.2f}× (difference {diff:+.2f}, 95% interval {lo:+.2f} to {hi:+.2f})")
+            f"architecture {twin:.2f}× (difference {diff:+.2f}, 95% interval {lo:+.2f} to {hi:+.2f}): {verdict}")
 
 
 def attention_table(models: dict[str, object], data, patient_idx: np.ndarray, split: str,
