@@ -9,6 +9,7 @@ from dashboard.sidebar import need_zoo
 from zoo.evaluation.published import PUBLISHED_LABEL
 from zoo.csvsafe import safe_csv_bytes
 from zoo.evaluation.threshold import at_threshold
+from zoo.explain.attention import twin_reading
 from zoo.leaderboard import built_on, calibration_flag, headline, sample_size_fields, sample_size_warnings
 
 ctx = st.session_state["ctx"]
@@ -275,6 +276,10 @@ def curves_tab() -> None:
                              over_twin=_ci(*(att[c] if c in att else [None] * len(att)
                                              for c in ("attention_over_twin_lo", "attention_over_twin_hi")),
                                            fmt="{:+.2f}", sep=" to "),  # a difference: signed, never "-0.3–-0.1"
+                             twin_reading=[twin_reading(a, b, d) for a, b, d in zip(
+                                 *(att[c] if c in att else [None] * len(att)
+                                   for c in ("attention_over_twin_lo", "attention_over_twin_hi",
+                                             "attention_twin_draws")))],
                              members=_members(*(att[c] if c in att else [None] * len(att)
                                                 for c in ("attention_members_ratio", "attention_members_images"))))
             cols = {"display": "Model", "attention_on_target": "all", "attention_ci": "95% CI",
@@ -284,6 +289,7 @@ def curves_tab() -> None:
                     # strings, '—' where a zoo has no such figure (a blank cell would show a grey 'None'); the
                     # difference first, so the table's headline figure is never scrolled out of view
                     "attention_over_twin_shown": "trained − randomised", "over_twin": "trained − randomised 95% CI",
+                    "twin_reading": "reading",
                     "attention_twin_ratio_shown": "randomised ÷ chance", "twin_ci": "randomised 95% CI",
                     "twin_draws": "each random network",
                     "attention_twin_trained_ratio_shown": "trained ÷ chance there",
@@ -322,7 +328,9 @@ def curves_tab() -> None:
                        "trained model's ratio on those images is given, as it can differ from its ratio over all "
                        "its images); 'trained − randomised' is how far the model lies above them, paired on the same "
                        "images, its interval from a two-stage bootstrap (patients, then the random networks within "
-                       "each resample), so the spread between random networks ('each random network') widens it — "
+                       "each resample), so the spread between random networks ('each random network') widens it; "
+                       "'reading' says which side of 0 that interval lies, counting the networks it rests on (for "
+                       "gels the reading can change with the networks drawn) — "
                        "a network whose maps are defined on fewer than half the images compared is left out ('—' among "
                        "'each random network'). '—': not computed (the fold models of cell-level "
                        "marrow models, for cost; random networks for the external split, and for zoos built before "

@@ -127,6 +127,13 @@ def test_leaderboard_attention_tables_have_no_empty_cells(app_env):
 
     assert twin_rows["each random network"].str.fullmatch(
         r"(\d+\.\d\d|—)( / (\d+\.\d\d|—)){%d}|—" % (TWIN_DRAWS - 1)).all()
+    # the reading follows the interval's sign, with the networks it rests on counted
+    reading = twin_rows["reading"]
+    assert reading.str.fullmatch(r"(above|below|not told apart from) its \d random networks|—").all(), reading
+    for ci, said in zip(twin_rows["trained − randomised 95% CI"], reading):
+        if ci != "—" and " +0.00" not in f" {ci}" and "-0.00" not in ci:  # a rounded 0.00 hides the sign
+            lo, hi = (float(v) for v in ci.split(" to "))
+            assert said.startswith("above" if lo > 0 else "below" if hi < 0 else "not told apart"), (ci, said)
 
 
 MAIN_LABEL = "P(PD within 24 months), main ensemble"

@@ -212,6 +212,43 @@ def with_twin(att: pd.DataFrame, draws: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def _twin_side(lo, hi) -> str | None:
+    """'above', 'below' or 'apart' (not told apart) from the difference's 95 % interval; None if not numbers."""
+    try:
+        lo, hi = float(lo), float(hi)
+    except (TypeError, ValueError):
+        return None
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return None
+    return "above" if lo > 0 else "below" if hi < 0 else "apart"
+
+
+def _kept_networks(draws) -> int:
+    """Random networks the figure rests on: stored draws ({'kept': …}) or ratios (NaN/None: left out)."""
+    rs = list(draws) if hasattr(draws, "__len__") and not isinstance(draws, (str, dict)) else []
+    n = 0
+    for r in rs:
+        if isinstance(r, dict):
+            n += bool(r.get("kept", True))
+        else:
+            try:
+                n += bool(np.isfinite(float(r)))
+            except (TypeError, ValueError):
+                pass
+    return n
+
+
+def twin_reading(lo, hi, draws=None) -> str:
+    """The leaderboard's words for a model against its random networks: above, below or not told apart from
+    the N kept (N, because for gels the verdict can change with the networks drawn); '—' without an interval."""
+    side = _twin_side(lo, hi)
+    if side is None:
+        return "—"
+    kept = _kept_networks(draws)
+    nets = f"its {kept} random networks" if kept else "its random networks"
+    return {"above": "above ", "below": "below ", "apart": "not told apart from "}[side] + nets
+
+
 def versus_random_networks(metrics: dict, model: str, split: str = "test") -> str | None:
     """A model's attention on target over a split's images beside its randomly initialised networks', in words
     (None when the zoo has no such figures, or they are not numbers): the context a reader needs under one
@@ -226,15 +263,13 @@ def versus_random_networks(metrics: dict, model: str, split: str = "test") -> st
         return None
     if not all(np.isfinite([ratio, twin, diff, lo, hi])):
         return None
-    draws = t.get("draws") if isinstance(t.get("draws"), list) else []
-    kept = sum(1 for d in draws if isinstance(d, dict) and d.get("kept", True))
+    kept = _kept_networks(t.get("draws") if isinstance(t.get("draws"), list) else None)
     nets = f"the {kept} networks" if kept else "networks"  # how many were drawn: the verdict holds for those
-    if lo > 0:
-        verdict = f"more on the target than {nets} that learned nothing"
-    elif hi < 0:
-        verdict = f"less on the target than {nets} that learned nothing: its maps look elsewhere"
-    else:  # the reader of one heat map should not take it as where the model looks for the signal
-        verdict = f"not told apart from {nets} that learned nothing, so a map's hot spots are no evidence of use"
+    verdict = {"above": f"more on the target than {nets} that learned nothing",
+               "below": f"less on the target than {nets} that learned nothing: its maps look elsewhere",
+               # the reader of one heat map should not take it as where the model looks for the signal
+               "apart": f"not told apart from {nets} that learned nothing, so a map's hot spots are no evidence of use",
+               }[_twin_side(lo, hi)]
     return (f"{ratio:.2f}× chance on the {split} images compared ({n}), randomly initialised networks of its "
             f"architecture {twin:.2f}× (difference {diff:+.2f}, 95% interval {lo:+.2f} to {hi:+.2f}): {verdict}")
 
