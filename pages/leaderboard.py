@@ -276,10 +276,10 @@ def curves_tab() -> None:
                              over_twin=_ci(*(att[c] if c in att else [None] * len(att)
                                              for c in ("attention_over_twin_lo", "attention_over_twin_hi")),
                                            fmt="{:+.2f}", sep=" to "),  # a difference: signed, never "-0.3–-0.1"
-                             twin_reading=[twin_reading(a, b, d) for a, b, d in zip(
+                             twin_reading=[twin_reading(*v) for v in zip(
                                  *(att[c] if c in att else [None] * len(att)
                                    for c in ("attention_over_twin_lo", "attention_over_twin_hi",
-                                             "attention_twin_draws")))],
+                                             "attention_twin_kept", "attention_twin_patients")))],
                              members=_members(*(att[c] if c in att else [None] * len(att)
                                                 for c in ("attention_members_ratio", "attention_members_images"))))
             cols = {"display": "Model", "attention_on_target": "all", "attention_ci": "95% CI",
@@ -329,8 +329,9 @@ def curves_tab() -> None:
                        "its images); 'trained − randomised' is how far the model lies above them, paired on the same "
                        "images, its interval from a two-stage bootstrap (patients, then the random networks within "
                        "each resample), so the spread between random networks ('each random network') widens it; "
-                       "'reading' says which side of 0 that interval lies, counting the networks it rests on (for "
-                       "gels the reading can change with the networks drawn) — "
+                       "'reading' says which side of 0 that interval lies (at the two decimals shown), against the average "
+                       "of the networks it rests on — not each of them, and for gels the reading can change with the "
+                       "networks drawn — and is '—' under 10 patients — "
                        "a network whose maps are defined on fewer than half the images compared is left out ('—' among "
                        "'each random network'). '—': not computed (the fold models of cell-level "
                        "marrow models, for cost; random networks for the external split, and for zoos built before "

@@ -125,6 +125,11 @@ def leaderboard_table(zoo, split: str = "test") -> pd.DataFrame:
             # a network left out (its maps defined on under half the images compared) shows no figure
             "attention_twin_draws": [d.get("ratio") if d.get("kept", True) else None
                                      for d in (twin.get("draws") or []) if isinstance(d, dict)] or None,
+            # how many networks the figures rest on (a kept network may still show no ratio), and over how many
+            # patients: the reading of the difference counts them (zoo.explain.attention.twin_reading)
+            "attention_twin_kept": sum(1 for d in (twin.get("draws") or []) if isinstance(d, dict)
+                                       and d.get("kept", True)) if twin.get("draws") else None,
+            "attention_twin_patients": twin.get("n_patients"),
             "conformal_coverage": unc.get("coverage"), "conformal_coverage_lo": (unc.get("coverage_ci") or [None])[0],
             "conformal_coverage_hi": (unc.get("coverage_ci") or [None, None])[1],
             "conformal_coverage_pd": unc.get("coverage_pd"), "conformal_coverage_non_pd": unc.get("coverage_non_pd"),

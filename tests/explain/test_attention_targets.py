@@ -386,19 +386,37 @@ def test_fold_model_attention_is_merged_by_image_and_left_out_when_images_cannot
 def test_an_images_heat_map_is_captioned_with_its_models_figures_against_random_networks():
     from zoo.explain.attention import versus_random_networks
 
-    twin = {"ratio": 1.36, "twin_ratio": 1.04, "difference": 0.32, "difference_ci": [0.21, 0.44], "n_images": 300}
-    metrics = {"models": {"m": {"test": {"attention_on_target": {"ratio": 1.3, "twin": twin}}}}}
-    line = versus_random_networks(metrics, "m")
-    assert "1.36× chance" in line and "1.04×" in line and "+0.32" in line and "+0.21 to +0.44" in line
-    assert "(300)" in line and line.endswith("more on the target than networks that learned nothing")
-    drawn = {**twin, "draws": [{"ratio": 1.0, "kept": True}] * 5 + [{"ratio": 0.3, "kept": False}]}
-    said = versus_random_networks({"models": {"m": {"test": {"attention_on_target": {"twin": drawn}}}}}, "m")
-    assert said.endswith("than the 5 networks that learned nothing")  # the networks left out are not counted
-    for ci, says in (([-0.48, 0.10], "not told apart"), ([-0.60, -0.29], "less on the target")):
-        twin2 = {**twin, "difference": sum(ci) / 2, "difference_ci": ci}
-        said = versus_random_networks({"models": {"m": {"test": {"attention_on_target": {"twin": twin2}}}}}, "m")
-        assert says in said and "more on the target" not in said, said
+    def caption(ci, draws=None, n_patients=40, own_ci=(1.2, 1.5)):
+        twin = {"ratio": 1.36, "twin_ratio": 1.04, "difference": sum(ci) / 2, "difference_ci": list(ci),
+                "n_images": 300, "n_patients": n_patients, **({"draws": draws} if draws is not None else {})}
+        return versus_random_networks({"models": {"m": {"test": {"attention_on_target": {
+            "ratio": 1.3, "ratio_ci": list(own_ci), "twin": twin}}}}}, "m")
+
+    line = caption([0.21, 0.44])
+    assert "1.36× chance" in line and "1.04×" in line and "+0.33" in line and "+0.21 to +0.44" in line
+    assert "(300)" in line and line.endswith("more on the target than the average of networks that learned nothing")
+    five = [{"ratio": 1.0, "kept": True}] * 5 + [{"ratio": 0.3, "kept": False}]
+    assert caption([0.21, 0.44], five).endswith("than the average of the 5 networks that learned nothing")
+    apart = caption([-0.48, 0.10])
+    assert "not told apart" in apart and "no evidence that it looks at the target more" in apart
+    assert "not told apart" in caption([0.0, 0.3]) and "not told apart" in caption([0.004, 0.3])  # as printed: +0.00
+    below = caption([-0.60, -0.29])
+    assert "less on the target" in below and "elsewhere" not in below  # above chance itself: not "elsewhere"
+    assert "below chance: its maps look elsewhere" in caption([-0.60, -0.29], own_ci=(0.49, 0.54))
+    assert caption([0.3, 0.1]) is None and caption([0.2, 0.4], n_patients=9) is None  # reversed; too few patients
     # no twin record (an older zoo, fewer than two patients): nothing said rather than a made-up figure
     assert versus_random_networks({"models": {"m": {"test": {"attention_on_target": {"ratio": 1.3}}}}}, "m") is None
     small = {"models": {"m": {"test": {"attention_on_target": {"twin": {"n_images": 1, "n_patients": 1}}}}}}
     assert versus_random_networks(small, "m") is None and versus_random_networks({}, "m") is None
+
+
+def test_the_leaderboards_reading_counts_the_networks_kept_and_reads_the_printed_interval():
+    from zoo.explain.attention import twin_reading
+
+    assert twin_reading(0.15, 0.28, 6, 116) == "above the average of its 6 random networks"
+    assert twin_reading(-0.6, -0.29, 4, 114) == "below the average of its 4 random networks"
+    assert twin_reading(-0.02, 0.01, 6, 117) == "not told apart from the average of its 6 random networks"
+    assert twin_reading(0.004, 0.3, 6, 50).startswith("not told apart")  # printed "+0.00 to +0.30"
+    assert twin_reading(0.15, 0.28, None, None) == "above its random networks' average"
+    for bad in ((None, 0.2, 6, 50), (float("nan"), 0.2, 6, 50), (0.3, 0.1, 6, 50), (0.1, 0.3, 6, 9), ("x", 1, 6, 50)):
+        assert twin_reading(*bad) == "—", bad

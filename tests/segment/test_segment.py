@@ -51,8 +51,9 @@ def test_prompted_segmentation_gives_one_instance_per_point(cohort224):
 
 @pytest.mark.parametrize("prompted", [True, False])
 def test_each_instance_record_equals_the_whole_image_scan(cohort224, prompted):
-    """The segmenter reads each cell inside its own bounding box; the records (area, box, centroid, the
-    plasma-cell call) must be those of a scan of the whole label image, on every smear."""
+    """The segmenter computes its records from whole-image sums; each record (area, box, centroid, the plasma-cell
+    call) must be that of a per-cell scan of the whole label image, on every smear, and every label present must
+    have exactly one record (a prompt on background: a record with area 0)."""
     from zoo.segment.base import instance_record
     from zoo.segment.classical import ClassicalSegmenter
 
@@ -64,6 +65,11 @@ def test_each_instance_record_equals_the_whole_image_scan(cohort224, prompted):
         points = rec["plasma_cell_points"] if prompted else None
         s = seg.segment(img, points)
         scale = (img.shape[0] / seg.reference_size) ** 2
+        present = sorted(int(v) for v in np.unique(s.labels) if v)
+        ids = [r["id"] for r in s.instances]
+        assert sorted(r["id"] for r in s.instances if r["area"] > 0) == present and len(set(ids)) == len(ids)
+        if prompted:
+            assert ids == list(range(1, len(points) + 1))  # one record per prompt, in order
         for r in s.instances:
             if r["area"] == 0:
                 continue

@@ -212,40 +212,46 @@ def with_twin(att: pd.DataFrame, draws: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _twin_side(lo, hi) -> str | None:
-    """'above', 'below' or 'apart' (not told apart) from the difference's 95 % interval; None if not numbers."""
+TWIN_READING_MIN_PATIENTS = 10  # a percentile bootstrap over fewer patients gives no interval worth reading
+
+
+def _twin_side(lo, hi, n_patients=None) -> str | None:
+    """'above', 'below' or 'apart' (not told apart) from the difference's 95 % interval, taken at the two decimals
+    the pages print (so '+0.00 to +0.30' reads 'apart', as it looks); None if not numbers, reversed, or over
+    fewer than ``TWIN_READING_MIN_PATIENTS`` patients when their number is known."""
     try:
         lo, hi = float(lo), float(hi)
     except (TypeError, ValueError):
         return None
-    if not (np.isfinite(lo) and np.isfinite(hi)):
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo > hi:
         return None
+    try:
+        if n_patients is not None and float(n_patients) < TWIN_READING_MIN_PATIENTS:
+            return None
+    except (TypeError, ValueError):
+        pass
+    lo, hi = round(lo, 2), round(hi, 2)
     return "above" if lo > 0 else "below" if hi < 0 else "apart"
 
 
 def _kept_networks(draws) -> int:
-    """Random networks the figure rests on: stored draws ({'kept': …}) or ratios (NaN/None: left out)."""
-    rs = list(draws) if hasattr(draws, "__len__") and not isinstance(draws, (str, dict)) else []
-    n = 0
-    for r in rs:
-        if isinstance(r, dict):
-            n += bool(r.get("kept", True))
-        else:
-            try:
-                n += bool(np.isfinite(float(r)))
-            except (TypeError, ValueError):
-                pass
-    return n
+    """Random networks the figure rests on, from metrics.json's draws ({'kept': …}; a missing flag counts)."""
+    rs = list(draws) if isinstance(draws, (list, tuple)) else []
+    return sum(1 for r in rs if isinstance(r, dict) and r.get("kept", True))
 
 
-def twin_reading(lo, hi, draws=None) -> str:
-    """The leaderboard's words for a model against its random networks: above, below or not told apart from
-    the N kept (N, because for gels the verdict can change with the networks drawn); '—' without an interval."""
-    side = _twin_side(lo, hi)
+def twin_reading(lo, hi, kept=None, n_patients=None) -> str:
+    """The leaderboard's words for a model against its random networks, from the difference's 95 % interval:
+    above, below or not told apart from their average, with the number of networks kept (for gels the reading
+    can change with the networks drawn); '—' without a readable interval."""
+    side = _twin_side(lo, hi, n_patients)
     if side is None:
         return "—"
-    kept = _kept_networks(draws)
-    nets = f"its {kept} random networks" if kept else "its random networks"
+    try:
+        k = int(kept)
+    except (TypeError, ValueError):
+        k = 0
+    nets = f"the average of its {k} random networks" if k > 0 else "its random networks' average"
     return {"above": "above ", "below": "below ", "apart": "not told apart from "}[side] + nets
 
 
@@ -263,13 +269,24 @@ def versus_random_networks(metrics: dict, model: str, split: str = "test") -> st
         return None
     if not all(np.isfinite([ratio, twin, diff, lo, hi])):
         return None
-    kept = _kept_networks(t.get("draws") if isinstance(t.get("draws"), list) else None)
-    nets = f"the {kept} networks" if kept else "networks"  # how many were drawn: the verdict holds for those
+    side = _twin_side(lo, hi, t.get("n_patients"))
+    if side is None:
+        return None
+    kept = _kept_networks(t.get("draws"))
+    nets = f"the average of the {kept} networks" if kept else "the average of networks"  # the verdict holds for those
+    own_hi = (((((metrics.get("models") or {}).get(model) or {}).get(split) or {}).get("attention_on_target") or {})
+              .get("ratio_ci") or [None, None])[-1]
+    try:
+        below_chance = float(own_hi) < 1
+    except (TypeError, ValueError):
+        below_chance = False
     verdict = {"above": f"more on the target than {nets} that learned nothing",
-               "below": f"less on the target than {nets} that learned nothing: its maps look elsewhere",
-               # the reader of one heat map should not take it as where the model looks for the signal
-               "apart": f"not told apart from {nets} that learned nothing, so a map's hot spots are no evidence of use",
-               }[_twin_side(lo, hi)]
+               "below": f"less on the target than {nets} that learned nothing"
+                        + (", and below chance: its maps look elsewhere" if below_chance else ""),
+               # no difference shown is not a shown absence: the figures only fail to set it above untrained ones
+               "apart": f"not told apart from {nets} that learned nothing: no evidence that it looks at the target "
+                        "more than an untrained network of its architecture",
+               }[side]
     return (f"{ratio:.2f}× chance on the {split} images compared ({n}), randomly initialised networks of its "
             f"architecture {twin:.2f}× (difference {diff:+.2f}, 95% interval {lo:+.2f} to {hi:+.2f}): {verdict}")
 

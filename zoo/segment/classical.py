@@ -87,7 +87,7 @@ class ClassicalSegmenter:
                                       "point": [float(points[i - 1][0]), float(points[i - 1][1])]})
                 continue
             a = int(area[i])
-            is_pc = True if points else bool(blue[i] / a > 0.35 and a >= self.min_plasma_area * s)
+            is_pc = True if points else self._plasma_rule(float(blue[i]), a, s)
             rec = {"id": i, "area": a, "is_plasma": is_pc,
                    "bbox": [int(box[1].start), int(box[0].start), int(box[1].stop), int(box[0].stop)],
                    "centroid": [round(float(sum_x[i] / a), 1), round(float(sum_y[i] / a), 1)]}
@@ -97,9 +97,14 @@ class ClassicalSegmenter:
         return instances
 
     def _looks_plasma(self, img: np.ndarray, m: np.ndarray, s: float) -> bool:
+        """The rule for one instance's mask (SAM's masks use it; ``_records`` applies it to whole-image sums)."""
         px = img[m].astype(float)
-        blue = (px[:, 2] - px[:, 0] > self.blue_margin).mean()
-        return bool(blue > 0.35 and m.sum() >= self.min_plasma_area * s)
+        return self._plasma_rule(float((px[:, 2] - px[:, 0] > self.blue_margin).sum()), int(m.sum()), s)
+
+    def _plasma_rule(self, blue_pixels: float, area: int, s: float) -> bool:
+        """A plasma cell: at least 35 % blue-dominant pixels (B − R > ``blue_margin``; basophilic cytoplasm) and a
+        plasma-cell-sized area at this image's scale ``s``. One definition for both callers above."""
+        return bool(area > 0 and blue_pixels / area > 0.35 and area >= self.min_plasma_area * s)
 
 
 @register_segmenter(NAME)
