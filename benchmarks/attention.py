@@ -82,9 +82,7 @@ def main() -> None:
                                                                   for g in tables]}
                 continue
             g = tables[0]
-            # on the images where both the model's and its twin's maps have a share (an all-zero map has none)
-            both = (att[att["model"] == n].set_index(["patient_id", "image"])[["on_target", "target_share_of_image"]]
-                    .join(g.set_index(["patient_id", "image"])[["on_target"]], rsuffix="_twin").dropna())
+            both = _both(att[att["model"] == n], g)
             chance = float(both["target_share_of_image"].mean()) if len(both) else float("nan")
             floor[n] = {"twin_defined": int(g["on_target"].notna().sum()), "shared_images": int(len(both)),
                         "ratio_shared": round(float(both["on_target"].mean()) / chance, 3) if len(both) else None,
@@ -101,11 +99,16 @@ def main() -> None:
     print(json.dumps({"models": out, "seconds": round(time.perf_counter() - t, 1)}, indent=2))
 
 
+def _both(model_rows: pd.DataFrame, twin_rows: pd.DataFrame) -> pd.DataFrame:
+    """The model's and its twin's shares on the images where both maps have one (an all-zero map has none)."""
+    return (model_rows.set_index(["patient_id", "image"])[["on_target", "target_share_of_image"]]
+            .join(twin_rows.set_index(["patient_id", "image"])[["on_target"]], rsuffix="_twin").dropna())
+
+
 def _shared_ratio(model_rows: pd.DataFrame, twin_rows: pd.DataFrame) -> tuple[float | None, float | None]:
     """(model's, twin's) mean attention over the model's chance, per patient then over patients, on the images
     where both maps have a share."""
-    both = (model_rows.set_index(["patient_id", "image"])[["on_target", "target_share_of_image"]]
-            .join(twin_rows.set_index(["patient_id", "image"])[["on_target"]], rsuffix="_twin").dropna())
+    both = _both(model_rows, twin_rows)
     if both.empty:
         return None, None
     per = both.groupby(level="patient_id").mean()

@@ -58,6 +58,8 @@ def sample_size_warnings(metrics: dict, split: str | None = None) -> list[str]:
 
 
 def leaderboard_table(zoo, split: str = "test") -> pd.DataFrame:
+    from zoo.explain.attention import kept_networks  # torch-free callers of this module need not load it
+
     metrics = zoo.metrics()
     size = sample_size_fields(metrics)
     rows = []
@@ -127,8 +129,7 @@ def leaderboard_table(zoo, split: str = "test") -> pd.DataFrame:
                                      for d in (twin.get("draws") or []) if isinstance(d, dict)] or None,
             # how many networks the figures rest on (a kept network may still show no ratio), and over how many
             # patients: the reading of the difference counts them (zoo.explain.attention.twin_reading)
-            "attention_twin_kept": sum(1 for d in (twin.get("draws") or []) if isinstance(d, dict)
-                                       and d.get("kept", True)) if twin.get("draws") else None,
+            "attention_twin_kept": kept_networks(twin.get("draws")) if twin.get("draws") else None,
             "attention_twin_patients": twin.get("n_patients"),
             "conformal_coverage": unc.get("coverage"), "conformal_coverage_lo": (unc.get("coverage_ci") or [None])[0],
             "conformal_coverage_hi": (unc.get("coverage_ci") or [None, None])[1],

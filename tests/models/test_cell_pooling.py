@@ -137,23 +137,29 @@ def test_a_built_zoo_keeps_its_cell_models_cap(test_zoo):
             assert isinstance(member, CellBagClassifier) and member.max_cells_per_image == 16, n
 
 
-def test_a_cell_model_saved_before_the_limit_loads_pooling_every_cell(test_zoo, test_zoo_dir, tmp_path):
-    """model.json written before the limit existed has no ``max_cells_per_image``: such a model pools every crop,
-    as its stored scores did."""
+def _saved_before_the_limit(test_zoo, test_zoo_dir, tmp_path, family: str):
+    """A copy of the test zoo's first model of ``family`` whose model.json lacks ``max_cells_per_image`` (as one
+    written before the limit existed), loaded; the saved limit must have been 16."""
     import json
     import shutil
 
     from zoo.artifacts.model_io import load_fitted
     from zoo.models.registry import model_config
 
-    name = next(n for n in test_zoo.model_names if test_zoo.manifest["models"][n]["family"] == "cell")
+    name = next(n for n in test_zoo.model_names if test_zoo.manifest["models"][n]["family"] == family)
     old = tmp_path / name
     shutil.copytree(test_zoo_dir / "models" / name, old)
     rec = json.loads((old / "model.json").read_text())
     assert rec["params"].pop("max_cells_per_image") == 16
     (old / "model.json").write_text(json.dumps(rec))
     base = load_fitted(model_config(name), old, device="cpu")
-    base = getattr(base, "base", base)
+    return name, getattr(base, "base", base)
+
+
+def test_a_cell_model_saved_before_the_limit_loads_pooling_every_cell(test_zoo, test_zoo_dir, tmp_path):
+    """model.json written before the limit existed has no ``max_cells_per_image``: such a model pools every crop,
+    as its stored scores did."""
+    _, base = _saved_before_the_limit(test_zoo, test_zoo_dir, tmp_path, "cell")
     members = getattr(base, "members", [base])
     assert members and all(m.max_cells_per_image is None for m in members)
     assert len(members[0].pooled([{"is_plasma": True, "centroid": [i, i]} for i in range(40)])) == 40
@@ -212,23 +218,12 @@ def test_a_built_zoos_joint_model_keeps_its_limit_and_one_saved_before_it_pools_
     """The limit is one of the saved parameters; model.json written before it existed restores a joint model that
     pools every crop, as its stored scores did."""
     import copy
-    import json
-    import shutil
 
-    from zoo.artifacts.model_io import load_fitted
     from zoo.data import PatientData
-    from zoo.models.registry import model_config
 
-    name = next(n for n in test_zoo.model_names if test_zoo.manifest["models"][n]["family"] == "joint")
+    name, before = _saved_before_the_limit(test_zoo, test_zoo_dir, tmp_path, "joint")
     base = getattr(test_zoo.model(name), "base", test_zoo.model(name))
     assert base.max_cells_per_image == 16
-    old = tmp_path / name
-    shutil.copytree(test_zoo_dir / "models" / name, old)
-    rec = json.loads((old / "model.json").read_text())
-    assert rec["params"].pop("max_cells_per_image") == 16
-    (old / "model.json").write_text(json.dumps(rec))
-    before = load_fitted(model_config(name), old, device="cpu")
-    before = getattr(before, "base", before)
     assert before.max_cells_per_image is None
     data = PatientData.from_cohort(tiny_cohort)
     every = len(before._inputs(data, for_fit=True)[0])  # training reads every crop

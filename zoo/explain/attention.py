@@ -234,7 +234,7 @@ def _twin_side(lo, hi, n_patients=None) -> str | None:
     return "above" if lo > 0 else "below" if hi < 0 else "apart"
 
 
-def _kept_networks(draws) -> int:
+def kept_networks(draws) -> int:
     """Random networks the figure rests on, from metrics.json's draws ({'kept': …}; a missing flag counts)."""
     rs = list(draws) if isinstance(draws, (list, tuple)) else []
     return sum(1 for r in rs if isinstance(r, dict) and r.get("kept", True))
@@ -259,8 +259,8 @@ def versus_random_networks(metrics: dict, model: str, split: str = "test") -> st
     """A model's attention on target over a split's images beside its randomly initialised networks', in words
     (None when the zoo has no such figures, or they are not numbers): the context a reader needs under one
     image's heat map, which can sit far from either."""
-    t = (((metrics.get("models") or {}).get(model) or {}).get(split) or {}).get("attention_on_target") or {}
-    t = t.get("twin") or {}
+    att = (((metrics.get("models") or {}).get(model) or {}).get(split) or {}).get("attention_on_target") or {}
+    t = att.get("twin") or {}
     try:
         ratio, twin, diff = (float(t[k]) for k in ("ratio", "twin_ratio", "difference"))
         lo, hi = (float(v) for v in t["difference_ci"])
@@ -272,12 +272,10 @@ def versus_random_networks(metrics: dict, model: str, split: str = "test") -> st
     side = _twin_side(lo, hi, t.get("n_patients"))
     if side is None:
         return None
-    kept = _kept_networks(t.get("draws"))
+    kept = kept_networks(t.get("draws"))
     nets = f"the average of the {kept} networks" if kept else "the average of networks"  # the verdict holds for those
-    own_hi = (((((metrics.get("models") or {}).get(model) or {}).get(split) or {}).get("attention_on_target") or {})
-              .get("ratio_ci") or [None, None])[-1]
     try:
-        below_chance = float(own_hi) < 1
+        below_chance = float((att.get("ratio_ci") or [None])[-1]) < 1
     except (TypeError, ValueError):
         below_chance = False
     verdict = {"above": f"more on the target than {nets} that learned nothing",

@@ -59,8 +59,10 @@ class CellBagClassifier(CNNClassifier):
         """Crops of segmented plasma cells. Fitting may use annotation-prompted segmentation (``data.cells``);
         prediction always uses the unprompted segmentation a new patient gets (``data.eval_cells``)."""
         cap = getattr(self, "max_cells_per_image", None)
-        if for_fit and cap is not None and (not isinstance(cap, (int, np.integer)) or isinstance(cap, bool) or cap < 1):
-            raise ValueError(f"Expected max_cells_per_image to be None or a whole number of at least 1. Got {cap!r}.")
+        if for_fit:
+            from zoo.segment.cells import check_cell_limit
+
+            check_cell_limit(cap)
         bank = data.cells if for_fit else (data.eval_cells or data.cells)
         if bank is None:
             raise ValueError("Expected plasma-cell crops for a cell-level model. Got a PatientData without a CellBank.")

@@ -115,6 +115,16 @@ def _hash_state(obj, h, depth: int = 0) -> None:
         h.update(repr(obj).encode())
 
 
+def prep_fingerprint(features: list[str], prep) -> str:
+    """Identifies a fitted preprocessing state over ``features``: equal fingerprints transform identically, so the
+    zoo's scoring runs one preprocessing for every model (clinical, fusion, joint) that has it."""
+    import hashlib
+
+    h = hashlib.sha256(repr(features).encode())
+    _hash_state(prep, h)
+    return h.hexdigest()
+
+
 class TunedClinicalModel(ClassifierMixin, BaseEstimator):
     """A clinical classifier: schema preprocessing + estimator, tuned by inner CV on the rows it is fit on.
 
@@ -184,11 +194,7 @@ class TunedClinicalModel(ClassifierMixin, BaseEstimator):
 
     def preprocessor_fingerprint(self) -> str:
         """Identifies the fitted preprocessing state: equal fingerprints transform identically."""
-        import hashlib
-
-        h = hashlib.sha256(repr(self.features_).encode())
-        _hash_state(self.pipeline_.named_steps["prep"], h)
-        return h.hexdigest()
+        return prep_fingerprint(self.features_, self.pipeline_.named_steps["prep"])
 
     def transformed(self, X: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
         """Model-space features (after encoding/imputation/one-hot) and their names, for SHAP."""

@@ -20,7 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
-from zoo.models.clinical import build_preprocessor
+from zoo.models.clinical import build_preprocessor, prep_fingerprint
 
 
 class EarlyFusion(ClassifierMixin, BaseEstimator):
@@ -84,13 +84,7 @@ class EarlyFusion(ClassifierMixin, BaseEstimator):
 
     def preprocessor_fingerprint(self) -> str:
         """Same fingerprint as a clinical model whose fitted preprocessing is identical (shared at scoring)."""
-        import hashlib
-
-        from zoo.models.clinical import _hash_state
-
-        h = hashlib.sha256(repr(self.features_).encode())
-        _hash_state(self.clin_prep_, h)
-        return h.hexdigest()
+        return prep_fingerprint(self.features_, self.clin_prep_)
 
     def transform_features(self, X: pd.DataFrame) -> np.ndarray:
         """The fitted clinical preprocessing alone: what ``Z_clin`` holds when a caller shares it."""

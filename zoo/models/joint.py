@@ -159,10 +159,9 @@ class JointFusionClassifier(BaseEstimator, ClassifierMixin):
     def fit(self, data: PatientData, y) -> "JointFusionClassifier":
         from zoo.models.clinical import build_preprocessor
         from zoo.models.cnn import resolve_device
+        from zoo.segment.cells import check_cell_limit
 
-        cap = self.max_cells_per_image
-        if cap is not None and (not isinstance(cap, (int, np.integer)) or isinstance(cap, bool) or cap < 1):
-            raise ValueError(f"Expected max_cells_per_image to be None or a whole number of at least 1. Got {cap!r}.")
+        check_cell_limit(self.max_cells_per_image)
         y = np.asarray(y, dtype=np.float32)
         self.features_ = list(data.features)
         self.prep_ = build_preprocessor(data.schema, self.features_, self.imputer).fit(data.clinical[self.features_])
@@ -220,14 +219,10 @@ class JointFusionClassifier(BaseEstimator, ClassifierMixin):
     def preprocessor_fingerprint(self) -> str:
         """Same fingerprint as a clinical model whose fitted preprocessing is identical: the zoo's scoring then
         runs that preprocessing (a KNN imputation, most of a one-row transform's 9 ms) once for all of them."""
-        import hashlib
-
-        from zoo.models.clinical import _hash_state
+        from zoo.models.clinical import prep_fingerprint
 
         self._check_fitted()
-        h = hashlib.sha256(repr(self.features_).encode())
-        _hash_state(self.prep_, h)
-        return h.hexdigest()
+        return prep_fingerprint(self.features_, self.prep_)
 
     @torch.inference_mode()
     def predict_proba(self, data: PatientData, Z_clin: np.ndarray | None = None) -> np.ndarray:

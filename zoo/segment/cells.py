@@ -68,6 +68,13 @@ def pooled_index(n: int, limit: int | None) -> np.ndarray:
 POOLING_RULE = "share-midpoints-1"
 
 
+def check_cell_limit(limit) -> None:
+    """Refuse a per-smear limit that ``pooled_index`` cannot apply, before training rather than at the first
+    prediction (every model that pools crops checks it in ``fit``)."""
+    if limit is not None and (not isinstance(limit, (int, np.integer)) or isinstance(limit, bool) or limit < 1):
+        raise ValueError(f"Expected max_cells_per_image to be None or a whole number of at least 1. Got {limit!r}.")
+
+
 def pooled_rows(groups: np.ndarray, limit: int | None) -> np.ndarray:
     """Positions (sorted) of the crops pooled, ``pooled_index`` applied to each smear's crops; ``groups`` gives
     each crop's smear, crops of a smear in the segmenter's order."""
