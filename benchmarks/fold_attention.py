@@ -4,7 +4,7 @@
         [--density raw|albumin]
     python benchmarks/fold_attention.py --zoo data/demo/zoo --cohort data/demo/cohort \
         --model marrow_cell_vgg16_bn [--mask-background] [--images-per-patient 16] \
-        [--cam-min-side 4,7] [--randomised]
+        [--cam-min-side 4,7] [--cam-class pd,predicted] [--randomised]
 
 Retrains the zoo's CV folds of one image model (``--arch A`` means ``--model ife_A``) with its cohort, split,
 profile name (this code's settings for it; a note names any that differ from the zoo's record) and seeds (seed + 1000·(fold + 1), as the trainer does) and reports each fold model's AUC and Grad-CAM attention on its held-out training
@@ -16,7 +16,8 @@ albumin, ``zoo.lanes.albumin_scaled``; ``--mask-background``: plasma-cell crops 
 the cell's mask filled with the cell's mean colour, ``zoo.segment.cells.crops_from``; ``--images-per-patient``:
 crops drawn per training patient per epoch for a cell model, instead of its profile's number). ``--cam-min-side``
 maps with the deepest layer whose map is at least that many pixels a side (several values: one attention figure
-each, same fold models); ``--randomised`` adds each fold model's randomised twin (every conv and linear layer
+each, same fold models); ``--cam-class`` maps the evidence for class PD ("pd", the product's default) or for
+each input's predicted class ("predicted"; ``zoo.explain.gradcam.CAM_CLASS``), one figure each; ``--randomised`` adds each fold model's randomised twin (every conv and linear layer
 re-initialised, BatchNorm re-estimated on its training inputs: the model-randomisation check of Adebayo et al.
 2018) at the same layers, so a layer whose map lands on the target whatever the network learned shows it.
 """
@@ -53,6 +54,8 @@ def main() -> None:
     ap.add_argument("--density", default="raw", choices=["raw", "albumin"], help="IFE lane models only")
     ap.add_argument("--mask-background", action="store_true", help="cell-level marrow models only")
     ap.add_argument("--cam-min-side", help="comma-separated map sides of the CAM layer (default: the product's)")
+    ap.add_argument("--cam-class", help="comma-separated classes whose evidence is mapped: pd, predicted "
+                    "(default: the product's)")
     ap.add_argument("--randomised", action="store_true", help="also map with each fold model's randomised twin")
     ap.add_argument("--images-per-patient", type=int, help="cell-level marrow models only: crops per training "
                     "patient per epoch (default: the profile's)")
@@ -74,6 +77,11 @@ def main() -> None:
     sides = [int(v) for v in a.cam_min_side.split(",")] if a.cam_min_side else []
     if any(v < 1 for v in sides):
         sys.exit("--cam-min-side takes positive numbers, e.g. 4,7.")
+    from zoo.explain.gradcam import CAM_CLASSES
+
+    classes = a.cam_class.split(",") if a.cam_class else []
+    if any(c not in CAM_CLASSES for c in classes):
+        sys.exit(f"--cam-class takes {', '.join(CAM_CLASSES)}, e.g. pd,predicted.")
     t = time.perf_counter()
     run = json.loads((a.zoo / "run.json").read_text())
     cohort = load_cohort(a.cohort)
@@ -101,16 +109,18 @@ def main() -> None:
         row = {"fold": f, "auc": round(float(roc_auc_score(y_tr[held][ok], p[ok])), 4)}
         twin = randomised_twin(est, train.subset(fit_idx), seed=TWIN_SEED + f) if a.randomised else None
         for side in sides or [None]:
-            with _cam_side(side):
-                tag = "" if side is None else f"_{side}"
-                row.update(_attention(est, data, split, held, cohort, name, modality, tag))
-                if twin is not None:
-                    row.update(_attention(twin, data, split, held, cohort, name, modality, f"_randomised{tag}"))
+            for klass in classes or [None]:
+                with _cam_side(side), _cam_class(klass):
+                    tag = ("" if side is None else f"_{side}") + ("" if klass is None else f"_{klass}")
+                    row.update(_attention(est, data, split, held, cohort, name, modality, tag))
+                    if twin is not None:
+                        row.update(_attention(twin, data, split, held, cohort, name, modality, f"_randomised{tag}"))
         folds.append(row)
         print(json.dumps(folds[-1]), flush=True)
     means = {f"mean_{k}": round(float(np.mean([r[k] for r in folds])), 3 if k.startswith("ratio") else 4)
              for k in folds[0] if k.startswith(("ratio", "attention")) and folds[0][k] is not None}
-    print(json.dumps({"model": name, **variant, "cam_min_side": sides or None, "randomised": a.randomised,
+    print(json.dumps({"model": name, **variant, "cam_min_side": sides or None, "cam_class": classes or None,
+                      "randomised": a.randomised,
                       "folds": folds, "mean_fold_auc": round(float(np.mean([r["auc"] for r in folds])), 4),
                       **means, "seconds": round(time.perf_counter() - t, 1)}, indent=2))
 
@@ -142,6 +152,20 @@ def _cam_side(side: int | None):
         yield
     finally:
         gradcam.CELL_CAM_MIN_SIDE, networks.MIN_CAM_SIDE = saved
+
+
+@contextlib.contextmanager
+def _cam_class(klass: str | None):
+    """The product's maps with the evidence of class ``klass`` (``zoo.explain.gradcam.CAM_CLASS``)."""
+    import zoo.explain.gradcam as gradcam
+
+    saved = gradcam.CAM_CLASS
+    if klass is not None:
+        gradcam.CAM_CLASS = klass
+    try:
+        yield
+    finally:
+        gradcam.CAM_CLASS = saved
 
 
 if __name__ == "__main__":

@@ -19,6 +19,11 @@ from zoo.models.networks import ARCHITECTURES, MIN_CAM_SIDE, deepest_layer_with_
 from zoo.preprocess import PreprocessConfig, denoise_images, normalize
 
 CAM_METHODS = ("gradcam", "gradcam++")
+CAM_CLASSES = ("pd", "predicted")
+# Which class's evidence a map shows: "pd" (class PD for every input) or "predicted" (the class each network
+# input is called, pytorch-grad-cam's default). Grad-CAM keeps only positive evidence for its class, so where a
+# modality signals risk by an absence (a gel's depleted polyclonal smear) the PD map cannot land on it.
+CAM_CLASS = "pd"
 
 
 @dataclass
@@ -44,6 +49,16 @@ def _cam_class(method: str):
         raise ValueError(f"Expected a CAM method in {CAM_METHODS}. Got {method!r}.") from None
 
 
+def cam_targets(n: int):
+    """pytorch-grad-cam ``targets`` for a batch of ``n`` inputs under ``CAM_CLASS`` (None: each input's
+    highest-scoring class)."""
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    if CAM_CLASS not in CAM_CLASSES:
+        raise ValueError(f"Expected a CAM class in {CAM_CLASSES}. Got {CAM_CLASS!r}.")
+    return [ClassifierOutputTarget(1)] * n if CAM_CLASS == "pd" else None
+
+
 def _cam_probabilities(cam, net: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
     """P(PD) of the batch a CAM object has just been called on. pytorch-grad-cam keeps its forward's logits as
     ``outputs``: reading them saves a second forward of the same input (the same numbers). A version that
@@ -62,7 +77,6 @@ def target_layer_name(arch: str) -> str:
 def grad_cam(estimator, image: np.ndarray, method: str = "gradcam", display_size: int = 224) -> CamResult:
     """CAM of P(PD) for one RGB image; FoldBag models average their members' maps."""
     from pytorch_grad_cam.utils.image import show_cam_on_image
-    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     members = getattr(estimator, "members", [estimator])
     if hasattr(members[0], "predict_crops"):
@@ -82,7 +96,7 @@ def grad_cam(estimator, image: np.ndarray, method: str = "gradcam", display_size
         net = copy.deepcopy(m.net_).float().cpu().eval()  # private copy: hooks never touch the shared model
         layer = model_cam_layer(net, m, tuple(x8.shape[-2:]))
         with _cam_class(method)(model=net, target_layers=[resolve_layer(net, layer)]) as cam:
-            cams.append(cam(input_tensor=x.clone(), targets=[ClassifierOutputTarget(1)])[0])
+            cams.append(cam(input_tensor=x.clone(), targets=cam_targets(1))[0])
             probs.append(float(_cam_probabilities(cam, net, x)[0]))
     cam = np.mean(cams, axis=0)
     cam = cam / cam.max() if cam.max() > 0 else cam
@@ -226,13 +240,11 @@ def cams_in_batches(net: torch.nn.Module, layer: str, x8: torch.Tensor, method: 
                batch: int) -> tuple[np.ndarray, np.ndarray]:
     """(N, S, S) CAMs of class PD and (N,) P(PD) of uint8 inputs (crops, lane views), ``batch`` per
     forward/backward, on ``net`` (a private copy: the CAM hooks it)."""
-    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-
     cams, probs = [], []
     with _cam_class(method)(model=net, target_layers=[resolve_layer(net, layer)]) as cam:
         for s in range(0, len(x8), batch):
             xb = normalize(x8[s:s + batch])
-            cams.append(cam(input_tensor=xb, targets=[ClassifierOutputTarget(1)] * len(xb)))
+            cams.append(cam(input_tensor=xb, targets=cam_targets(len(xb))))
             probs.append(_cam_probabilities(cam, net, xb))
     # pytorch-grad-cam's context manager swallows an IndexError raised inside it: never return a partial batch
     if sum(len(c) for c in cams) != len(x8):
