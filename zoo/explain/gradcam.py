@@ -7,6 +7,7 @@ a model shared between Streamlit sessions is never hooked.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -70,6 +71,34 @@ def _cam_probabilities(cam, net: torch.nn.Module, x: torch.Tensor) -> np.ndarray
     return torch.softmax(logits.detach(), 1)[:, 1].numpy()
 
 
+@contextlib.contextmanager
+def gradients_from(net: torch.nn.Module, layer: torch.nn.Module):
+    """Backpropagate only from the class score down to ``layer`` on ``net`` (a private copy).
+
+    Why: Grad-CAM needs the gradient at its layer, nothing below it and no weight's gradient, yet autograd
+    would build the whole network's graph and compute every weight's gradient. Here no weight requires a
+    gradient and the layer's output starts the graph (a forward hook registered before the CAM's own, so the
+    CAM stores and hooks the tensor the rest of the network reads), so the backward runs through the layers
+    after it only. The activations and their gradients are those of the full backward; the weights'
+    ``requires_grad`` flags are restored on exit."""
+    params = [p for p in net.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+
+    def start_graph(module, args, output):
+        # ``* 1.0``: a tensor with a graph node, so a following in-place op (ReLU) acts on it as it would on
+        # the layer's own output, not on a leaf (which autograd refuses)
+        return output.detach().requires_grad_(True) * 1.0
+
+    handle = layer.register_forward_hook(start_graph)
+    try:
+        yield
+    finally:
+        handle.remove()
+        for p in params:
+            p.requires_grad_(True)
+
+
 def target_layer_name(arch: str) -> str:
     return ARCHITECTURES[arch].target_layer
 
@@ -95,7 +124,8 @@ def grad_cam(estimator, image: np.ndarray, method: str = "gradcam", display_size
     for m in members:
         net = copy.deepcopy(m.net_).float().cpu().eval()  # private copy: hooks never touch the shared model
         layer = model_cam_layer(net, m, tuple(x8.shape[-2:]))
-        with _cam_class(method)(model=net, target_layers=[resolve_layer(net, layer)]) as cam:
+        target = resolve_layer(net, layer)
+        with gradients_from(net, target), _cam_class(method)(model=net, target_layers=[target]) as cam:
             cams.append(cam(input_tensor=x.clone(), targets=cam_targets(1))[0])
             probs.append(float(_cam_probabilities(cam, net, x)[0]))
     cam = np.mean(cams, axis=0)
@@ -241,7 +271,8 @@ def cams_in_batches(net: torch.nn.Module, layer: str, x8: torch.Tensor, method: 
     """(N, S, S) CAMs of class PD and (N,) P(PD) of uint8 inputs (crops, lane views), ``batch`` per
     forward/backward, on ``net`` (a private copy: the CAM hooks it)."""
     cams, probs = [], []
-    with _cam_class(method)(model=net, target_layers=[resolve_layer(net, layer)]) as cam:
+    target = resolve_layer(net, layer)
+    with gradients_from(net, target), _cam_class(method)(model=net, target_layers=[target]) as cam:
         for s in range(0, len(x8), batch):
             xb = normalize(x8[s:s + batch])
             cams.append(cam(input_tensor=xb, targets=cam_targets(len(xb))))

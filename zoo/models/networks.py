@@ -107,7 +107,9 @@ def deepest_layer_with_map(net: nn.Module, input_hw: tuple[int, int], min_side: 
     The Grad-CAM layer for small inputs such as a 32-px cell crop: there the registered layer's map is 1×1 or
     2×2, and a CAM upsampled from it is a smooth bump whose share on any centred target equals the target's
     area share, so it cannot say where in the crop the network looked. A container's hook fires after its
-    children, so a whole residual stage or dense transition is preferred over a module inside it.
+    children, so a whole residual stage or dense transition is preferred over a module inside it. A module
+    called more than once in a forward is never taken. (ResNet-50, selectable, then gets a module of its
+    first layer-3 block's main branch at 32 px, ``layer3.0.bn1``: its shortcut bypasses that map.)
     """
     order: list[tuple[str, tuple[int, ...]]] = []
     hooks = []
@@ -126,7 +128,12 @@ def deepest_layer_with_map(net: nn.Module, input_hw: tuple[int, int], min_side: 
     finally:
         for h in hooks:
             h.remove()
-    fits = [n for n, shape in order if min(shape[-2:]) >= min_side]
+    fired: dict[str, int] = {}
+    for n, _ in order:
+        fired[n] = fired.get(n, 0) + 1
+    # a module called more than once per forward (a ResNet bottleneck's one ReLU, three times) has no single map:
+    # Grad-CAM would pair one call's activations with another call's gradients
+    fits = [n for n, shape in order if min(shape[-2:]) >= min_side and fired[n] == 1]
     if not fits:
         raise ValueError(f"Expected a layer with a map of at least {min_side}×{min_side} at input {input_hw}. Got none.")
     return fits[-1]
