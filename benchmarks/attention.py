@@ -4,7 +4,9 @@
         [--copies 3] [--randomised [--twin-seeds 12345,1,2]]
 
 A zoo stores the attention figures of the code that built it; this prints what the current explanation code
-gives on the same models and test patients, e.g. after a change of the CAM layer, without a rebuild.
+gives on the same models and test patients, e.g. after a change of the CAM layer, without a rebuild. Every ratio is
+taken as the leaderboard takes it: per patient over the images with a defined map, then over patients (until
+2026-12-07 the model's own figures here were means over images).
 ``--copies K`` also times, model by model, mapping a fold bag of K copies of the model (what storing K fold
 models' attention would cost; its figures equal the model's), after the model's own pass, so the test smears'
 segmentation, done in the first pass, is not counted in it. ``--randomised`` also maps with each model's
@@ -82,15 +84,15 @@ def main() -> None:
                                                                   for g in tables]}
                 continue
             g = tables[0]
-            both = _both(att[att["model"] == n], g)
-            chance = float(both["target_share_of_image"].mean()) if len(both) else float("nan")
-            floor[n] = {"twin_defined": int(g["on_target"].notna().sum()), "shared_images": int(len(both)),
-                        "ratio_shared": round(float(both["on_target"].mean()) / chance, 3) if len(both) else None,
-                        "twin_ratio_shared": round(float(both["on_target_twin"].mean()) / chance, 3)
-                        if len(both) else None}
+            mine, twin = _shared_ratio(att[att["model"] == n], g)
+            floor[n] = {"twin_defined": int(g["on_target"].notna().sum()),
+                        "shared_images": int(len(_both(att[att["model"] == n], g))),
+                        "ratio_shared": mine, "twin_ratio_shared": twin}
     out = {}
     for n, g in att.groupby("model"):
-        mean, chance = float(g["on_target"].mean()), float(g["target_share_of_image"].mean())
+        # as the leaderboard takes it: per patient over the images with a defined map, then over patients
+        per = g[g["on_target"].notna()].groupby("patient_id")[["on_target", "target_share_of_image"]].mean()
+        mean, chance = float(per["on_target"].mean()), float(per["target_share_of_image"].mean())
         out[n] = {"attention": round(mean, 4), "chance": round(chance, 4), "ratio": round(mean / chance, 3),
                   "whole_image_share": round(float(g["target_share_whole_image"].mean()), 4),
                   "images": int(len(g)), "defined": int(g["on_target"].notna().sum()),
