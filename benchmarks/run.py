@@ -154,9 +154,12 @@ def bench_dashboard(a) -> dict:
     pid, values, imgs = _demo_patient(zoo, cohort)
     pred = zoo.predict_patient(values, imgs)
     out = {"whatif_one_value": _median_ms(lambda: whatif(zoo, values, pred.model_probs, "ldh", 400.0), n=30)}
-    img = imgs.get("marrow", imgs.get("electrophoresis"))[0]
-    for name in [n for n in zoo.model_names if zoo.manifest["models"][n]["family"] == "cnn"]:
-        out[f"gradcam_{name}"] = _median_ms(lambda name=name: grad_cam(zoo.model(name), img), n=5, warm=1)
+    for name in [n for n in zoo.model_names if zoo.manifest["models"][n]["family"] in ("cnn", "cell")]:
+        # each image model on an image of its own modality (a cell-level model's map segments the smear too)
+        img = imgs.get(zoo.manifest["models"][name]["modality"], [None])[0]
+        if img is not None:
+            out[f"gradcam_{name}"] = _median_ms(lambda name=name, img=img: grad_cam(zoo.model(name), img), n=5,
+                                                warm=1)
     bg = training_background(zoo, cohort)
     X = cohort.clinical.loc[[pid], zoo.features]
     for name in ("clinical_lr", "clinical_rf", "clinical_xgb", "clinical_gb", "clinical_dt", "clinical_svm"):
