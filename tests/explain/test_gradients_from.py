@@ -38,10 +38,13 @@ def test_a_module_called_twice_is_never_the_cam_layer():
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 @pytest.mark.parametrize("rule", ["deepest 4x4 at 32 px", "registered at 64 px"])
-def test_same_maps_as_a_full_backward(arch, rule):
+@pytest.mark.parametrize("memory", ["contiguous", "channels_last"])  # trained networks are channels_last
+def test_same_maps_as_a_full_backward(arch, rule, memory):
     torch.manual_seed(0)
     net, _ = build_network(arch, 0.0)
     net.eval()
+    if memory == "channels_last":
+        net = net.to(memory_format=torch.channels_last)
     size = 64 if (rule.startswith("registered") or arch == "alexnet") else 32
     layer = deepest_layer_with_map(net, (size, size), 4) if rule.startswith("deepest") else cam_layer(net, arch, size)
     x8 = torch.from_numpy(np.random.default_rng(1).integers(0, 255, (6, 3, size, size), dtype=np.uint8))
@@ -54,6 +57,7 @@ def test_same_maps_as_a_full_backward(arch, rule):
             np.testing.assert_allclose(probs, torch.softmax(net(normalize(x8)), 1)[:, 1].numpy(), atol=1e-6)
         assert all(p.requires_grad for p in mine.parameters())  # the flags are back
         assert all(p.grad is None for p in mine.parameters())   # and no weight's gradient was computed
+        assert not resolve_layer(mine, layer)._forward_hooks      # and no hook is left on the layer
 
 
 def test_the_graph_starts_at_the_layer_and_flags_come_back_after_an_error():
@@ -66,7 +70,7 @@ def test_the_graph_starts_at_the_layer_and_flags_come_back_after_an_error():
     seen = {}
     with pytest.raises(RuntimeError, match="boom"):
         with gradients_from(net, layer):
-            layer.register_forward_hook(lambda m, a, out: seen.update(layer_out=out))  # after it, as the CAM's is
+            mine = layer.register_forward_hook(lambda m, a, out: seen.update(layer_out=out))  # after it, as the CAM's
             out = net(torch.randn(2, 3, 32, 32))
             assert seen["layer_out"].requires_grad and out.requires_grad
             assert not any(p.requires_grad for p in net.parameters())
@@ -75,7 +79,37 @@ def test_the_graph_starts_at_the_layer_and_flags_come_back_after_an_error():
             raise RuntimeError("boom")
     assert not frozen.requires_grad
     assert all(p.requires_grad for n, p in net.named_parameters() if n != "body.layer1.0.conv1.weight")
-    layer._forward_hooks.clear()
-    out = net(torch.randn(2, 3, 32, 32))  # its hook is gone: the graph reaches the first layer again
+    mine.remove()
+    assert not layer._forward_hooks  # gradients_from's hook went with the error
+    out = net(torch.randn(2, 3, 32, 32))  # the graph reaches the first layer again
     out.sum().backward()
     assert net.body.conv1.weight.grad is not None
+
+
+def test_a_member_whose_map_fails_is_not_dropped_from_the_average(monkeypatch):
+    """pytorch-grad-cam's context manager swallows an IndexError raised inside it (numpy's AxisError is one): a
+    fold member whose map failed must fail the heat map, not leave the average unannounced."""
+    from zoo.explain import gradcam
+    from zoo.models.cnn import CNNClassifier, FoldBag
+
+    def member(seed):
+        torch.manual_seed(seed)
+        est = CNNClassifier(arch="resnet18", image_size=32, device="cpu")
+        est.net_, est.device_, est.classes_ = build_network("resnet18", 0.0)[0].eval(), torch.device("cpu"), np.array([0, 1])
+        return est
+
+    image = np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)
+    bag = FoldBag([member(0), member(1)])
+    assert gradcam.grad_cam(bag, image, display_size=32).cam.shape == (32, 32)
+    calls = []
+    real = gradcam.cam_targets
+
+    def failing_second(n):
+        calls.append(n)
+        if len(calls) == 2:
+            raise IndexError("a map that could not be computed")
+        return real(n)
+
+    monkeypatch.setattr(gradcam, "cam_targets", failing_second)
+    with pytest.raises(RuntimeError, match="fold member 2 of 2"):
+        gradcam.grad_cam(bag, image, display_size=32)

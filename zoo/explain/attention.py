@@ -102,7 +102,7 @@ def chance_share(mask: np.ndarray, lanes=None, uniform: np.ndarray | None = None
 
 
 def member_cams(estimator, x_uint8: torch.Tensor, batch: int = 32) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Grad-CAMs (class PD) of denoised uint8 inputs: (the model's, (N, S, S) in [0, 1], a FoldBag's members
+    """Grad-CAMs (the ``CAM_CLASS`` target: class PD by default) of denoised uint8 inputs: (the model's, (N, S, S) in [0, 1], a FoldBag's members
     averaged; each member's own). One Grad-CAM pass per member; the members are kept apart so that the spread
     between training runs can be shown beside the bag's figure."""
     from zoo.explain.gradcam import cams_in_batches

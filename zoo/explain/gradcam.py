@@ -79,22 +79,25 @@ def gradients_from(net: torch.nn.Module, layer: torch.nn.Module):
     would build the whole network's graph and compute every weight's gradient. Here no weight requires a
     gradient and the layer's output starts the graph (a forward hook registered before the CAM's own, so the
     CAM stores and hooks the tensor the rest of the network reads), so the backward runs through the layers
-    after it only. The activations and their gradients are those of the full backward; the weights'
+    after it only. The activations and their gradients are those of the full backward (bit-identical on this
+    platform's CPU kernels, tests/explain/test_gradients_from.py; a platform whose kernels differ when nothing
+    needs a gradient could differ in the last bits, as ``predict``'s no-grad forward would); the weights'
     ``requires_grad`` flags are restored on exit."""
-    params = [p for p in net.parameters() if p.requires_grad]
-    for p in params:
-        p.requires_grad_(False)
-
     def start_graph(module, args, output):
         # ``* 1.0``: a tensor with a graph node, so a following in-place op (ReLU) acts on it as it would on
         # the layer's own output, not on a leaf (which autograd refuses)
         return output.detach().requires_grad_(True) * 1.0
 
-    handle = layer.register_forward_hook(start_graph)
+    params = [p for p in net.parameters() if p.requires_grad]
+    handle = None
     try:
+        for p in params:
+            p.requires_grad_(False)
+        handle = layer.register_forward_hook(start_graph)
         yield
     finally:
-        handle.remove()
+        if handle is not None:
+            handle.remove()
         for p in params:
             p.requires_grad_(True)
 
@@ -104,7 +107,8 @@ def target_layer_name(arch: str) -> str:
 
 
 def grad_cam(estimator, image: np.ndarray, method: str = "gradcam", display_size: int = 224) -> CamResult:
-    """CAM of P(PD) for one RGB image; FoldBag models average their members' maps."""
+    """CAM of one RGB image for the ``CAM_CLASS`` target (the PD logit by default); FoldBag models average their
+    members' maps."""
     from pytorch_grad_cam.utils.image import show_cam_on_image
 
     members = getattr(estimator, "members", [estimator])
@@ -121,13 +125,17 @@ def grad_cam(estimator, image: np.ndarray, method: str = "gradcam", display_size
         x8 = denoise_images([image], PreprocessConfig(image_size=size))
     x = normalize(x8)
     cams, probs = [], []
-    for m in members:
+    for j, m in enumerate(members, 1):
         net = copy.deepcopy(m.net_).float().cpu().eval()  # private copy: hooks never touch the shared model
         layer = model_cam_layer(net, m, tuple(x8.shape[-2:]))
         target = resolve_layer(net, layer)
         with gradients_from(net, target), _cam_class(method)(model=net, target_layers=[target]) as cam:
             cams.append(cam(input_tensor=x.clone(), targets=cam_targets(1))[0])
             probs.append(float(_cam_probabilities(cam, net, x)[0]))
+        # pytorch-grad-cam's context manager swallows an IndexError (numpy's AxisError among them) raised inside
+        # it: a member whose map failed must not silently leave the average
+        if len(cams) != j or len(probs) != j:
+            raise RuntimeError(f"Grad-CAM returned no map for fold member {j} of {len(members)}.")
     cam = np.mean(cams, axis=0)
     cam = cam / cam.max() if cam.max() > 0 else cam
     disp = denoise_images([image], PreprocessConfig(image_size=display_size))[0].permute(1, 2, 0).numpy()
@@ -268,7 +276,7 @@ def _member_outputs(m, x8: torch.Tensor, bounds: np.ndarray, method: str, batch:
 
 def cams_in_batches(net: torch.nn.Module, layer: str, x8: torch.Tensor, method: str,
                batch: int) -> tuple[np.ndarray, np.ndarray]:
-    """(N, S, S) CAMs of class PD and (N,) P(PD) of uint8 inputs (crops, lane views), ``batch`` per
+    """(N, S, S) CAMs of the ``CAM_CLASS`` target (class PD by default) and (N,) P(PD) of uint8 inputs (crops, lane views), ``batch`` per
     forward/backward, on ``net`` (a private copy: the CAM hooks it)."""
     cams, probs = [], []
     target = resolve_layer(net, layer)
