@@ -111,5 +111,5 @@ def test_a_member_whose_map_fails_is_not_dropped_from_the_average(monkeypatch):
         return real(n)
 
     monkeypatch.setattr(gradcam, "cam_targets", failing_second)
-    with pytest.raises(RuntimeError, match="fold member 2 of 2"):
+    with pytest.raises(RuntimeError, match="Grad-CAM returned maps for 0 of 1 inputs"):
         gradcam.grad_cam(bag, image, display_size=32)

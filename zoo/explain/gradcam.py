@@ -123,19 +123,15 @@ def grad_cam(estimator, image: np.ndarray, method: str = "gradcam", display_size
         x8 = torch.from_numpy(view).permute(2, 0, 1)[None].contiguous()
     else:
         x8 = denoise_images([image], PreprocessConfig(image_size=size))
-    x = normalize(x8)
     cams, probs = [], []
-    for j, m in enumerate(members, 1):
+    for m in members:
         net = copy.deepcopy(m.net_).float().cpu().eval()  # private copy: hooks never touch the shared model
         layer = model_cam_layer(net, m, tuple(x8.shape[-2:]))
-        target = resolve_layer(net, layer)
-        with gradients_from(net, target), _cam_class(method)(model=net, target_layers=[target]) as cam:
-            cams.append(cam(input_tensor=x.clone(), targets=cam_targets(1))[0])
-            probs.append(float(_cam_probabilities(cam, net, x)[0]))
-        # pytorch-grad-cam's context manager swallows an IndexError (numpy's AxisError among them) raised inside
-        # it: a member whose map failed must not silently leave the average
-        if len(cams) != j or len(probs) != j:
-            raise RuntimeError(f"Grad-CAM returned no map for fold member {j} of {len(members)}.")
+        # one input through the batched path: its check that no map was swallowed keeps a failed member from
+        # silently leaving the average
+        c, p = cams_in_batches(net, layer, x8, method, 1)
+        cams.append(c[0])
+        probs.append(float(p[0]))
     cam = np.mean(cams, axis=0)
     cam = cam / cam.max() if cam.max() > 0 else cam
     disp = denoise_images([image], PreprocessConfig(image_size=display_size))[0].permute(1, 2, 0).numpy()
@@ -285,9 +281,10 @@ def cams_in_batches(net: torch.nn.Module, layer: str, x8: torch.Tensor, method: 
             xb = normalize(x8[s:s + batch])
             cams.append(cam(input_tensor=xb, targets=cam_targets(len(xb))))
             probs.append(_cam_probabilities(cam, net, xb))
-    # pytorch-grad-cam's context manager swallows an IndexError raised inside it: never return a partial batch
-    if sum(len(c) for c in cams) != len(x8):
-        raise RuntimeError(f"Grad-CAM returned maps for {sum(len(c) for c in cams)} of {len(x8)} crops.")
+    # pytorch-grad-cam's context manager swallows an IndexError (numpy's AxisError among them) raised inside it:
+    # never return a partial batch
+    if sum(len(c) for c in cams) != len(x8) or sum(len(p) for p in probs) != len(x8):
+        raise RuntimeError(f"Grad-CAM returned maps for {sum(len(c) for c in cams)} of {len(x8)} inputs.")
     return np.concatenate(cams), np.concatenate(probs)
 
 

@@ -8,6 +8,7 @@ nothing is downloaded at run time.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -128,9 +129,7 @@ def deepest_layer_with_map(net: nn.Module, input_hw: tuple[int, int], min_side: 
     finally:
         for h in hooks:
             h.remove()
-    fired: dict[str, int] = {}
-    for n, _ in order:
-        fired[n] = fired.get(n, 0) + 1
+    fired = Counter(n for n, _ in order)
     # a module called more than once per forward (a ResNet bottleneck's one ReLU, three times) has no single map:
     # Grad-CAM would pair one call's activations with another call's gradients
     fits = [n for n, shape in order if min(shape[-2:]) >= min_side and fired[n] == 1]
