@@ -126,3 +126,30 @@ def test_a_model_whose_random_networks_fail_is_kept_without_them(monkeypatch):
         draws = assemble._twin_attention({"good": "good", "bad": "bad"}, Data(), Split(), Cohort(), {},
                                          {"good", "bad"})
     assert len(draws) == A.TWIN_DRAWS and all(list(d["model"]) == ["good"] for d in draws)
+
+
+def test_a_twins_batchnorm_is_estimated_on_its_seeded_sample_of_training_inputs(tiny_cohort, monkeypatch):
+    """The random networks' BatchNorm statistics come from at most ``TWIN_BN_INPUTS`` training inputs (a seeded
+    sample, so every build draws the same), not from every crop and not from none."""
+    import copy
+
+    import zoo.explain.attention as attention
+    from zoo.data import PatientData
+    from zoo.models import create_model
+    from zoo.models.cnn import _recalibrate_batchnorm
+
+    data = PatientData.from_cohort(tiny_cohort)
+    est = create_model("marrow_cell_resnet18", "test").fit(data, tiny_cohort.y)
+    x, _ = est._samples(data, for_fit=True)
+    k = 16
+    assert x.shape[0] > k
+    monkeypatch.setattr(attention, "TWIN_BN_INPUTS", k)
+    twin = randomised_twin(est, data, seed=7)
+    pick = np.sort(np.random.default_rng(0).choice(x.shape[0], k, replace=False))
+    on_sample, on_all = copy.deepcopy(twin.net_), copy.deepcopy(twin.net_)
+    _recalibrate_batchnorm(on_sample, x[torch.from_numpy(pick)], 64, max_inputs=10 ** 9)
+    _recalibrate_batchnorm(on_all, x, 64, max_inputs=10 ** 9)
+    key = next(n for n, _ in twin.net_.state_dict().items() if n.endswith("running_var"))
+    got = twin.net_.state_dict()[key]
+    assert torch.allclose(got, on_sample.state_dict()[key], atol=1e-6)
+    assert not torch.allclose(got, on_all.state_dict()[key], atol=1e-6)

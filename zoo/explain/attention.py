@@ -122,6 +122,11 @@ TWIN_SEED = 12345
 TWIN_DRAWS = 6  # random networks per model: their mean is the floor, their spread widens its interval (with 3,
 # the bootstrap's interval over networks is their min-max, which holds their mean only 75 % of the time; with 6, 97 %)
 TWIN_MIN_COVERAGE = 0.5  # a random network whose maps are defined on fewer of the compared images is left out
+# training inputs a random network's BatchNorm statistics are estimated on (a trained model uses up to 8192): on the
+# demo zoo's five cell models (30 random networks; the gels have fewer inputs than this) each network's attention
+# moved by at most 0.012 of chance from 8192 inputs, their means by at most 0.003, and their pass took 183 s instead of
+# 290 s (docs/BENCHMARKS.md, "Fused Adam and cheaper random networks")
+TWIN_BN_INPUTS = 2048
 
 
 def twin_seed(model_name: str, draw: int) -> int:
@@ -154,7 +159,7 @@ def randomised_twin(est, fit_data, seed: int):
                 if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear, torch.nn.modules.batchnorm._BatchNorm)):
                     m.reset_parameters()
         x, _ = twin._samples(fit_data, for_fit=True)  # (a network in train mode may draw from torch's generator)
-        _recalibrate_batchnorm(twin.net_, x, 64)
+        _recalibrate_batchnorm(twin.net_, x, 64, max_inputs=TWIN_BN_INPUTS)
     twin.net_.eval()
     return twin
 

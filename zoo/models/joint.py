@@ -158,7 +158,7 @@ class JointFusionClassifier(BaseEstimator, ClassifierMixin):
     # ----- estimator API --------------------------------------------------------------------------
     def fit(self, data: PatientData, y) -> "JointFusionClassifier":
         from zoo.models.clinical import build_preprocessor
-        from zoo.models.cnn import resolve_device
+        from zoo.models.cnn import fused_optimiser, resolve_device
         from zoo.segment.cells import check_cell_limit
 
         check_cell_limit(self.max_cells_per_image)
@@ -170,7 +170,7 @@ class JointFusionClassifier(BaseEstimator, ClassifierMixin):
         rng = np.random.default_rng(self.seed)
         dev = resolve_device(self.device)
         net = JointFusionNet(Z.shape[1], self.dim).to(dev)
-        opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay, **fused_optimiser(dev))
         pos_weight = torch.tensor(float((1 - y).sum() / max(y.sum(), 1)), device=dev)
         Zt, At, yt = torch.from_numpy(Z).to(dev), torch.from_numpy(avail).to(dev), torch.from_numpy(y).to(dev)
         self.history_: list[float] = []
