@@ -4,7 +4,7 @@
         [--density raw|albumin]
     python benchmarks/fold_attention.py --zoo data/demo/zoo --cohort data/demo/cohort \
         --model marrow_cell_vgg16_bn [--mask-background] [--images-per-patient 16] \
-        [--cam-min-side 4,7] [--cam-class pd,predicted] [--randomised]
+        [--cam-min-side 4,7] [--cam-class pd,predicted,non-pd] [--randomised]
 
 Retrains the zoo's CV folds of one image model (``--arch A`` means ``--model ife_A``) with its cohort, split,
 profile name (this code's settings for it; a note names any that differ from the zoo's record) and seeds (seed + 1000·(fold + 1), as the trainer does) and reports each fold model's AUC and Grad-CAM attention on its held-out training
@@ -17,7 +17,7 @@ the cell's mask filled with the cell's mean colour, ``zoo.segment.cells.crops_fr
 crops drawn per training patient per epoch for a cell model, instead of its profile's number). ``--cam-min-side``
 maps with the deepest layer whose map is at least that many pixels a side (several values: one attention figure
 each, same fold models); ``--cam-class`` maps the evidence for class PD ("pd", the product's default) or for
-each input's predicted class ("predicted"; ``zoo.explain.gradcam.CAM_CLASS``), one figure each; ``--randomised`` adds each fold model's randomised twin (every conv and linear layer
+each input's predicted class ("predicted") or for class non-PD ("non-pd"; ``zoo.explain.gradcam.CAM_CLASS``), one figure each; ``--randomised`` adds each fold model's randomised twin (every conv and linear layer
 re-initialised, BatchNorm re-estimated on its training inputs: the model-randomisation check of Adebayo et al.
 2018) at the same layers, so a layer whose map lands on the target whatever the network learned shows it.
 """
@@ -54,7 +54,7 @@ def main() -> None:
     ap.add_argument("--density", default="raw", choices=["raw", "albumin"], help="IFE lane models only")
     ap.add_argument("--mask-background", action="store_true", help="cell-level marrow models only")
     ap.add_argument("--cam-min-side", help="comma-separated map sides of the CAM layer (default: the product's)")
-    ap.add_argument("--cam-class", help="comma-separated classes whose evidence is mapped: pd, predicted "
+    ap.add_argument("--cam-class", help="comma-separated classes whose evidence is mapped: pd, predicted, non-pd "
                     "(default: the product's)")
     ap.add_argument("--randomised", action="store_true", help="also map with each fold model's randomised twin")
     ap.add_argument("--images-per-patient", type=int, help="cell-level marrow models only: crops per training "

@@ -58,7 +58,15 @@ def test_predicted_maps_each_inputs_own_call(cam_class):
     np.testing.assert_allclose(cams[calls == 1], pd_maps[calls == 1], atol=1e-6)
 
 
-def test_unknown_class_is_refused(cam_class):
+def test_non_pd_maps_the_evidence_against_progression_for_every_input(cam_class):
+    net, x8, layer = _net_and_inputs()
     cam_class("non-pd")
+    cams, _ = gradcam.cams_in_batches(copy.deepcopy(net), layer, x8, "gradcam", 5)
+    np.testing.assert_allclose(cams, _reference(net, layer, x8, [0] * len(x8)), atol=1e-6)
+    assert not np.allclose(cams, _reference(net, layer, x8, [1] * len(x8)), atol=1e-3)
+
+
+def test_unknown_class_is_refused(cam_class):
+    cam_class("non_pd")
     with pytest.raises(ValueError, match="Expected a CAM class in"):
         gradcam.cam_targets(3)

@@ -20,10 +20,11 @@ from zoo.models.networks import ARCHITECTURES, MIN_CAM_SIDE, deepest_layer_with_
 from zoo.preprocess import PreprocessConfig, denoise_images, normalize
 
 CAM_METHODS = ("gradcam", "gradcam++")
-CAM_CLASSES = ("pd", "predicted")
-# Which class's evidence a map shows: "pd" (class PD for every input) or "predicted" (the class each network
-# input is called, pytorch-grad-cam's default). Grad-CAM keeps only positive evidence for its class, so where a
-# modality signals risk by an absence (a gel's depleted polyclonal smear) the PD map cannot land on it.
+CAM_CLASSES = ("pd", "predicted", "non-pd")
+# Which class's evidence a map shows: "pd" (class PD for every input), "predicted" (the class each network
+# input is called, pytorch-grad-cam's default) or "non-pd" (class non-PD for every input: the evidence against
+# progression). Grad-CAM keeps only positive evidence for its class, so where a modality signals risk by an
+# absence (a gel's depleted polyclonal smear) the PD map cannot land on it, and the non-PD map can.
 CAM_CLASS = "pd"
 
 
@@ -57,7 +58,9 @@ def cam_targets(n: int):
 
     if CAM_CLASS not in CAM_CLASSES:
         raise ValueError(f"Expected a CAM class in {CAM_CLASSES}. Got {CAM_CLASS!r}.")
-    return [ClassifierOutputTarget(1)] * n if CAM_CLASS == "pd" else None
+    if CAM_CLASS == "predicted":
+        return None
+    return [ClassifierOutputTarget(1 if CAM_CLASS == "pd" else 0)] * n
 
 
 def _cam_probabilities(cam, net: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
