@@ -4,7 +4,7 @@
         [--density raw|albumin]
     python benchmarks/fold_attention.py --zoo data/demo/zoo --cohort data/demo/cohort \
         --model marrow_cell_vgg16_bn [--mask-background] [--images-per-patient 16] \
-        [--cam-min-side 4,7] [--cam-class pd,predicted,non-pd] [--randomised]
+        [--cam-min-side 4,7] [--cam-class pd,predicted,non-pd] [--randomised [--twins K]]
 
 Retrains the zoo's CV folds of one image model (``--arch A`` means ``--model ife_A``) with its cohort, split,
 profile name (this code's settings for it; a note names any that differ from the zoo's record) and seeds (seed + 1000·(fold + 1), as the trainer does) and reports each fold model's AUC and Grad-CAM attention on its held-out training
@@ -57,6 +57,8 @@ def main() -> None:
     ap.add_argument("--cam-class", help="comma-separated classes whose evidence is mapped: pd, predicted, non-pd "
                     "(default: the product's)")
     ap.add_argument("--randomised", action="store_true", help="also map with each fold model's randomised twin")
+    ap.add_argument("--twins", type=int, default=1, help="with --randomised: random networks per fold model "
+                    "(their ratios and mean are reported; default 1)")
     ap.add_argument("--images-per-patient", type=int, help="cell-level marrow models only: crops per training "
                     "patient per epoch (default: the profile's)")
     a = ap.parse_args()
@@ -82,6 +84,8 @@ def main() -> None:
     classes = a.cam_class.split(",") if a.cam_class else []
     if any(c not in CAM_CLASSES for c in classes):
         sys.exit(f"--cam-class takes {', '.join(CAM_CLASSES)}, e.g. pd,predicted.")
+    if a.twins < 1:
+        sys.exit("--twins takes a positive number.")
     t = time.perf_counter()
     run = json.loads((a.zoo / "run.json").read_text())
     cohort = load_cohort(a.cohort)
@@ -107,14 +111,23 @@ def main() -> None:
         p = est.predict_proba(train.subset(held))[:, 1]
         ok = ~np.isnan(p)
         row = {"fold": f, "auc": round(float(roc_auc_score(y_tr[held][ok], p[ok])), 4)}
-        twin = randomised_twin(est, train.subset(fit_idx), seed=TWIN_SEED + f) if a.randomised else None
+        # one random network per fold (seed TWIN_SEED + f), or ``--twins K`` of them (the first the same network)
+        twins = [randomised_twin(est, train.subset(fit_idx), seed=TWIN_SEED + f + 1000 * j)
+                 for j in range(a.twins)] if a.randomised else []
         for side in sides or [None]:
             for klass in classes or [None]:
                 with _cam_side(side), _cam_class(klass):
                     tag = ("" if side is None else f"_{side}") + ("" if klass is None else f"_{klass}")
                     row.update(_attention(est, data, split, held, cohort, name, modality, tag))
-                    if twin is not None:
-                        row.update(_attention(twin, data, split, held, cohort, name, modality, f"_randomised{tag}"))
+                    if len(twins) == 1:
+                        row.update(_attention(twins[0], data, split, held, cohort, name, modality,
+                                              f"_randomised{tag}"))
+                    elif twins:
+                        for j, tw in enumerate(twins):
+                            row.update(_attention(tw, data, split, held, cohort, name, modality,
+                                                  f"_randomised{j}{tag}"))
+                        row[f"ratio_randomised_mean{tag}"] = round(float(np.mean(
+                            [row[f"ratio_randomised{j}{tag}"] for j in range(len(twins))])), 3)
         folds.append(row)
         print(json.dumps(folds[-1]), flush=True)
     means = {f"mean_{k}": round(float(np.mean([r[k] for r in folds])), 3 if k.startswith("ratio") else 4)

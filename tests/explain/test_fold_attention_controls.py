@@ -149,7 +149,9 @@ def test_a_twins_batchnorm_is_estimated_on_its_seeded_sample_of_training_inputs(
     on_sample, on_all = copy.deepcopy(twin.net_), copy.deepcopy(twin.net_)
     _recalibrate_batchnorm(on_sample, x[torch.from_numpy(pick)], 64, max_inputs=10 ** 9)
     _recalibrate_batchnorm(on_all, x, 64, max_inputs=10 ** 9)
-    key = next(n for n, _ in twin.net_.state_dict().items() if n.endswith("running_var"))
-    got = twin.net_.state_dict()[key]
-    assert torch.allclose(got, on_sample.state_dict()[key], atol=1e-6)
-    assert not torch.allclose(got, on_all.state_dict()[key], atol=1e-6)
+    keys = [n for n in twin.net_.state_dict() if n.endswith(("running_mean", "running_var"))]
+    assert keys
+    got, want, every = twin.net_.state_dict(), on_sample.state_dict(), on_all.state_dict()
+    for key in keys:
+        assert torch.allclose(got[key], want[key], atol=1e-6), key
+    assert not all(torch.allclose(got[key], every[key], atol=1e-6) for key in keys)

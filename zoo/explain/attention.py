@@ -123,9 +123,12 @@ TWIN_DRAWS = 6  # random networks per model: their mean is the floor, their spre
 # the bootstrap's interval over networks is their min-max, which holds their mean only 75 % of the time; with 6, 97 %)
 TWIN_MIN_COVERAGE = 0.5  # a random network whose maps are defined on fewer of the compared images is left out
 # training inputs a random network's BatchNorm statistics are estimated on (a trained model uses up to 8192): on the
-# demo zoo's five cell models (30 random networks; the gels have fewer inputs than this) each network's attention
-# moved by at most 0.012 of chance from 8192 inputs, their means by at most 0.003, and their pass took 183 s instead of
-# 290 s (docs/BENCHMARKS.md, "Fused Adam and cheaper random networks")
+# demo zoo's five cell models (30 random networks; the demo's 464 training gels are fewer than this, so its gel
+# models' networks did not change) each network's attention moved by at most 0.012 of chance from 8192 inputs, each
+# model's mean over its six by at most 0.003, and their pass took 183 s instead of 290 s (docs/BENCHMARKS.md, "Fused
+# Adam and cheaper random networks"). The sample is the same rows for every network of a model (seed 0 in
+# ``_recalibrate_batchnorm``), so its error is shared by the six and not in their spread; it is small beside that
+# spread (their SD over the six: 0.007-0.05 of chance for the four cell models with BatchNorm on the demo zoo).
 TWIN_BN_INPUTS = 2048
 
 

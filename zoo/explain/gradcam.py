@@ -60,7 +60,7 @@ def cam_targets(n: int):
         raise ValueError(f"Expected a CAM class in {CAM_CLASSES}. Got {CAM_CLASS!r}.")
     if CAM_CLASS == "predicted":
         return None
-    return [ClassifierOutputTarget(1 if CAM_CLASS == "pd" else 0)] * n
+    return [ClassifierOutputTarget({"pd": 1, "non-pd": 0}[CAM_CLASS])] * n
 
 
 def _cam_probabilities(cam, net: torch.nn.Module, x: torch.Tensor) -> np.ndarray:

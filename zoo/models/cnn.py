@@ -45,9 +45,11 @@ def fused_optimiser(dev: torch.device) -> dict:
 
     Why: the default per-tensor loop cost ResNet-18 44 ms of a 130-ms training step on 2 CPU cores (fused:
     6 ms; DenseNet-121 21 -> 5 ms). Each step is the loop's update to float rounding (1.5e-8 after 20 steps on
-    the same gradients); over a training those roundings grow as between thread counts, so a zoo trained with
-    it is another draw of the same recipe, not the same weights (docs/BENCHMARKS.md, "Fused Adam and cheaper
-    random networks")."""
+    the same gradients); over a training those roundings grow, so a zoo trained with it is another training run
+    of the same recipe with its own weights and figures, as on another CPU, where test AUCs moved by up to 0.057
+    (docs/MODELS.md, "Same code and seeds, another CPU"; docs/BENCHMARKS.md, "Fused Adam and cheaper random
+    networks"). Not part of ``model_recipe``: a build resumed across this change keeps its loop-trained models,
+    runs of the same recipe as the fused ones, as a build resumed on another machine would."""
     return {"fused": True} if dev.type in ("cpu", "cuda") else {}
 
 
@@ -61,10 +63,11 @@ def _recalibrate_batchnorm(net: torch.nn.Module, x_uint8: torch.Tensor, batch_si
 
     With few optimisation steps the running averages lag far behind the weights
     and eval-mode outputs collapse to a constant; a cumulative average over the
-    training images fixes that at the cost of one forward pass. At most
-    ``BN_RECALIBRATION_INPUTS`` inputs (a fixed, seeded sample) are used: a cell-level model has tens of
-    thousands of training crops, and the pass over all of them cost more than its training epochs, while
-    means and variances over 8192 inputs are already estimated to within about 1 % of an SD.
+    training images fixes that at the cost of one forward pass. At most ``max_inputs`` inputs
+    (``BN_RECALIBRATION_INPUTS`` = 8192 for a trained model; a fixed sample, seed 0, so the same rows for every
+    network given the same inputs) are used: a cell-level model has tens of thousands of training crops, and the
+    pass over all of them cost more than its training epochs, while a mean over 8192 independent inputs has a
+    standard error of about 1 % of an SD (2048: 2 %; crops of one patient are not independent, so somewhat more).
     """
     bns = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     if not bns:
