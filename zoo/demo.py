@@ -105,19 +105,19 @@ def _previous_status(root: Path) -> dict:
 
 
 # Seconds of each model, and of the ensembles and evaluation after them, in a `quick` demo build on the 2-core
-# build machine (2026-12-07 11:51-12:31 UTC, build_total 2358 s; docs/BENCHMARKS.md). The cell models take 2-6x an
+# build machine (2026-12-07 13:55-14:29 UTC, build_total 1943 s; docs/BENCHMARKS.md). The cell models take 2-6x an
 # IFE model, so an average over the models finished so far cannot foresee them; these relative costs, scaled by how
 # fast this machine ran the models already finished, can. A measured table: it goes stale when a recipe changes.
 QUICK_MODEL_SECONDS = {
-    "ife_alexnet": 75, "ife_vgg16_bn": 67, "ife_resnet18": 47, "ife_mobilenet_v2": 29, "ife_densenet121": 85,
-    "marrow_cell_alexnet": 169, "marrow_cell_vgg16_bn": 322, "marrow_cell_resnet18": 238,
-    "marrow_cell_mobilenet_v2": 179, "marrow_cell_densenet121": 487, "joint_fusion": 79,
-    "clinical_lr": 3, "clinical_rf": 22, "clinical_knn": 2, "clinical_gb": 5, "clinical_adaboost": 7,
-    "clinical_svm": 3, "clinical_xgb": 3, "clinical_dt": 2, "ref_iss": 0.4, "ref_riss": 0.3, "ref_r2iss": 0.3,
+    "ife_alexnet": 76, "ife_vgg16_bn": 64, "ife_resnet18": 44, "ife_mobilenet_v2": 28, "ife_densenet121": 79,
+    "marrow_cell_alexnet": 164, "marrow_cell_vgg16_bn": 313, "marrow_cell_resnet18": 198,
+    "marrow_cell_mobilenet_v2": 151, "marrow_cell_densenet121": 423, "joint_fusion": 65,
+    "clinical_lr": 2, "clinical_rf": 17, "clinical_knn": 2, "clinical_gb": 4, "clinical_adaboost": 5,
+    "clinical_svm": 2, "clinical_xgb": 2, "clinical_dt": 1, "ref_iss": 0.3, "ref_riss": 0.3, "ref_r2iss": 0.3,
     "ref_imwg": 0.3,
 }
-# ensembles, metrics and the attention pass after the last model, six random networks per image model (447 s of it)
-QUICK_EVALUATION_SECONDS = 525
+# ensembles, metrics and the attention pass after the last model, six random networks per image model (232 s of it)
+QUICK_EVALUATION_SECONDS = 292
 
 
 def _kind(model: str) -> str:
