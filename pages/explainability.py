@@ -4,7 +4,7 @@ import streamlit as st
 from dashboard import cached, charts, loaders, state, throttle
 from dashboard.sidebar import need_cohort, need_zoo
 from zoo.api import MAIN_ENSEMBLE
-from zoo.explain.attention import target_name, versus_random_networks
+from zoo.explain.attention import reading_a_map, target_name, versus_random_networks
 from zoo.explain.gradcam import CAM_METHODS
 from zoo.explain.patient import joint_modality_contributions, modality_contributions
 from zoo.explain.shap_values import beeswarm_frame, describe, global_importance, waterfall_frame
@@ -68,6 +68,8 @@ with tab_img:
                 charts.tile_weights(col, r["tiles"], found=r.get("cells_found"))
         st.caption("Target layers: " + ", ".join(f"{label[m]} → `{results[m]['layer']}`" for m in mods)
                    + ". Each CAM runs on a private copy of the network.")
+        if reading := reading_a_map(modality):
+            st.caption(reading)
         versus = [f"{label[m]}: {v}" for m in mods if (v := versus_random_networks(metrics, m))]
         if versus:
             st.caption("Over the test patients (leaderboard, attention table) — " + "; ".join(versus) + ".")

@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard import cached, charts, loaders, patient_card, review_panel, state
 from dashboard.sidebar import need_cohort, need_zoo
-from zoo.explain.attention import target_name
+from zoo.explain.attention import reading_a_map, target_name
 from zoo.explain.shap_values import waterfall_frame
 from zoo.failures import failure_table, model_votes
 
@@ -118,6 +118,8 @@ with left:
                 col.caption(f"{r['on_target']:.0%} of the heat falls on {target}; a map that ignored them would "
                             f"put {r['chance']:.0%} there." if r["on_target"] == r["on_target"] else
                             "This map is all zero: the model found no evidence for PD in this image.")
+            if reading := reading_a_map(modality):
+                st.caption(reading)
             shown_cam = True
         if shown_cam:
             st.image(charts.cam_colour_scale(), caption="Grad-CAM colour scale: blue = no contribution to the PD "

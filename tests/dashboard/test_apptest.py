@@ -248,6 +248,11 @@ def test_explainability_renders(app_env, tiny_cohort):
     assert "Explainer:" in captions and "Shapley" in captions
     # under one image's heat map: the model's figure over the test patients against random networks
     assert "randomly initialised networks of its architecture" in captions
+    # under a gel's maps: what a map of evidence for PD cannot show (the smear's maps get no such line)
+    shown = at.multiselect(key="ex_cam_models").value
+    gels = [m for m in shown if m.startswith("ife_")]
+    assert gels and [m for m in shown if m.startswith("marrow_")], shown
+    assert captions.count("Immunoparesis shows as an absence") == 1
     # by default the waterfall explains the main ensemble's clinical part, and says so
     assert at.selectbox(key="ex_shap_model").value == "ens_soft_vote"
     assert "(the predictor's main number), clinical part" in captions and "held fixed" in captions
@@ -443,3 +448,13 @@ def test_leaderboard_model_card_tab_offers_html_and_pdf(app_env):
     assert not at.exception, [e.value for e in at.exception]
     labels = [b.proto.label for b in at.get("download_button")]
     assert "Model card (HTML)" in labels and "Model card (PDF)" in labels
+
+
+def test_failure_cases_says_what_a_gels_map_cannot_show(app_env):
+    """Under a failure's gel heat maps, the line on what a map of evidence for PD cannot mark (immunoparesis is an
+    absence); not under a smear's."""
+    at = _run("../pages/failure_cases.py")
+    captions = " ".join(c.value for c in at.caption)
+    assert "of the heat falls on plasma cells" in captions, "a smear's map is shown"
+    assert "of the heat falls on the polyclonal γ region" in captions, "a gel's map is shown"
+    assert captions.count("Immunoparesis shows as an absence") == 1

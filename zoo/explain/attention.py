@@ -60,6 +60,21 @@ def target_name(modality: str, source: str | None = None) -> str:
     return "the M-protein bands"
 
 
+def reading_a_map(modality: str) -> str | None:
+    """What a heat map of this modality can and cannot show, for the caption under it (None: nothing to add).
+
+    Why for gels: every map shows the evidence for class PD, and Grad-CAM keeps only positive evidence. A gel
+    signals risk by an absence, a paler polyclonal smear (immunoparesis), which such a map cannot mark; on the
+    demo zoo's training folds even the maps of the evidence against PD did not go to the γ region clearly more
+    than a random network's (docs/MODELS.md, "Diagnostic"). A reviewer should not read a gel map as where the
+    risk lies."""
+    if modality != "electrophoresis":
+        return None
+    return ("Gel maps show where the network found evidence for PD. Immunoparesis shows as an absence, a paler "
+            "polyclonal γ smear, which a map of evidence for PD cannot mark: read a gel's map as what the network "
+            "weighed, not as where the risk lies.")
+
+
 def _annotation_path(image_path: Path | None, modality: str, cohort_root: Path | None) -> Path | None:
     """The cohort's annotation file for an image (by the image's stem), or None without one."""
     if cohort_root is None or image_path is None:
