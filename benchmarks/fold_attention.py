@@ -119,13 +119,11 @@ def main() -> None:
                 with _cam_side(side), _cam_class(klass):
                     tag = ("" if side is None else f"_{side}") + ("" if klass is None else f"_{klass}")
                     row.update(_attention(est, data, split, held, cohort, name, modality, tag))
-                    if len(twins) == 1:
-                        row.update(_attention(twins[0], data, split, held, cohort, name, modality,
-                                              f"_randomised{tag}"))
-                    elif twins:
-                        for j, tw in enumerate(twins):
-                            row.update(_attention(tw, data, split, held, cohort, name, modality,
-                                                  f"_randomised{j}{tag}"))
+                    numbered = len(twins) > 1  # one network keeps the "_randomised" keys; several are numbered
+                    for j, tw in enumerate(twins):
+                        row.update(_attention(tw, data, split, held, cohort, name, modality,
+                                              f"_randomised{j if numbered else ''}{tag}"))
+                    if numbered:
                         row[f"ratio_randomised_mean{tag}"] = round(float(np.mean(
                             [row[f"ratio_randomised{j}{tag}"] for j in range(len(twins))])), 3)
         folds.append(row)
