@@ -154,7 +154,9 @@ def waterfall_chart(df: pd.DataFrame, base: float, output: str, title: str = "SH
                     ) -> alt.Chart:
     d = df.copy()
     d["sign"] = np.where(d["contribution"] >= 0, "raises risk", "lowers risk")
-    d["shown"] = d.apply(lambda r: r["label"] if r["value"] is None or pd.isna(r["value"])
+    # a blank value's bar is what "unknown" contributes (as in the patient report), so it says so
+    d["shown"] = d.apply(lambda r: r["label"] if r.get("variable") == "other"
+                         else f"{r['label']} = unknown" if r["value"] is None or pd.isna(r["value"])
                          else f"{r['label']} = {_fmt(r['value'])}", axis=1)
     d["value"] = d["value"].map(lambda v: "" if v is None or (not isinstance(v, str) and pd.isna(v)) else _fmt(v))
     bars = alt.Chart(d).mark_bar().encode(
@@ -164,9 +166,22 @@ def waterfall_chart(df: pd.DataFrame, base: float, output: str, title: str = "SH
         color=alt.Color("sign:N", scale=alt.Scale(domain=["raises risk", "lowers risk"],
                                                   range=["#d1495b", "#3b7dd8"]), legend=alt.Legend(orient="bottom")),
         tooltip=["label", "value", alt.Tooltip("contribution:Q", format="+.3f")])
-    rule = alt.Chart(pd.DataFrame({"b": [base]})).mark_rule(strokeDash=[3, 3], color="#555").encode(
-        x=alt.X("b:Q", scale=alt.Scale(zero=False)))
-    return (rule + bars).properties(height=alt.Step(26), title=title)
+    # both ends of the chain named on the chart: without them a reader cannot tell which end is the patient's
+    # probability (a failure-case reviewer misread the dashed base as the output)
+    final = float(d["end"].iloc[-1]) if len(d) else float(base)
+    shown = "P(PD)" if output == "probability" else output
+    ends = pd.DataFrame({"x": [float(base), final], "dash": ["base", "output"],
+                         "text": [f"base {base:.3f}", f"{shown} {final:.3f}"]})
+    rules = alt.Chart(ends).mark_rule(color="#555").encode(
+        x=alt.X("x:Q", scale=alt.Scale(zero=False)),
+        strokeDash=alt.StrokeDash("dash:N", scale=alt.Scale(domain=["base", "output"], range=[[3, 3], [1, 0]]),
+                                  legend=None))
+    labels = alt.Chart(ends).mark_text(align="left", dx=3, dy=-6, color="#333", fontSize=11).encode(
+        x="x:Q", y=alt.value(0), text="text:N")
+    subtitle = ["Read from the top: the dashed line is the base (the mean prediction over the training patients);",
+                f"each bar moves it, and the last ends at this patient's {shown} (solid line)."]
+    return (rules + bars + labels).properties(height=alt.Step(26),
+                                              title=alt.TitleParams(title, subtitle=subtitle, anchor="start"))
 
 
 def _fmt(v) -> str:
