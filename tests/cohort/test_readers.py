@@ -144,6 +144,20 @@ def test_outcome_derived_from_time_to_event_and_early_censoring_excluded(tmp_pat
     assert report.n_outcome_unknown == 1 and "without a usable 24-month outcome" in report.summary()
 
 
+def test_followed_exactly_to_the_horizon_without_progression_is_a_known_non_progressor(tmp_path):
+    """Month 24 event-free is a known 24-month outcome (it was lost as 'no outcome' with a wrong message)."""
+    text = ("patient_id,months_to_event,event\n"
+            "a,24,0\n"     # seen at month 24, no progression: non-PD
+            "b,24,1\n"     # progressed at month 24: PD within 24 months
+            "c,23.9,0\n"   # censored just before: unknown
+            "d,30,0\n")
+    report, cohort = _clinical(tmp_path, text)
+    assert report.ok, report.summary()
+    assert cohort.patient_ids == ["a", "b", "d"] and cohort.y.tolist() == [0, 1, 0]
+    assert [p.patient_id for p in _by_kind(report, "outcome_unknown")] == ["c"]
+    assert report.n_censored_early == 1
+
+
 def test_censored_non_progressor_marked_zero_is_excluded_and_reported(tmp_path):
     text = "patient_id,progressed,months_to_event,event\na,1,5,1\nb,0,30,0\nc,0,8,0\nd,0,40,0\n"
     report, cohort = _clinical(tmp_path, text)

@@ -495,7 +495,9 @@ def _resolve_outcome(out: pd.DataFrame, ctx: _Ctx, has_time: bool) -> None:
             return
         y = pd.Series(np.nan, index=out.index)
         y[(e == 1) & (t <= HORIZON_MONTHS)] = 1.0
-        y[t > HORIZON_MONTHS] = 0.0
+        # event-free at the horizon: progressed after it, or followed to it (exactly 24 months included: a patient
+        # seen at month 24 without progression has a known outcome, not a censored one)
+        y[(t > HORIZON_MONTHS) | ((e == 0) & (t >= HORIZON_MONTHS))] = 0.0
         out[OUTCOME] = y.to_numpy()
         ctx.report.add(WARNING, ctx.file, f"no {OUTCOME!r} column: the 24-month outcome was derived from "
                        "months_to_event and event (PD = event within 24 months).", column=OUTCOME,
