@@ -50,11 +50,15 @@ def out_of_sample_risk(zoo_path: str, stamp: str, ensemble: str = "ens_soft_vote
 
 
 @st.cache_data(max_entries=32, show_spinner="Fitting Kaplan–Meier curves…")
-def kaplan_meier(cohort_path: str, ids_key: tuple, by: str, zoo_path: str | None, stamp: str | None):
+def kaplan_meier(cohort_path: str, ids_key: tuple, by: str, zoo_path: str | None, stamp: str | None,
+                 paired_with: tuple[str, ...] = ()):
+    """KM by ``by``; with ``paired_with``, only the patients every one of those groupings also places."""
     c = _cohort(cohort_path)
     clin = c.clinical.loc[list(ids_key[1])]
-    pred = out_of_sample_risk(zoo_path, stamp) if by == "predicted_risk" and zoo_path else None
-    groups = cohort_stats.grouping_series(clin, c.schema, by, pred)
+    bys = (by, *[b for b in paired_with if b != by])
+    pred = out_of_sample_risk(zoo_path, stamp) if "predicted_risk" in bys and zoo_path else None
+    groups = cohort_stats.on_common_patients({b: cohort_stats.grouping_series(clin, c.schema, b, pred)
+                                              for b in bys})[by]
     levels = ["low", "intermediate", "high"] if by == "predicted_risk" else None
     return cohort_stats.kaplan_meier(clin, groups, levels=levels)
 

@@ -107,9 +107,9 @@ elif view == "Time to progression":
     else:
         from dashboard.loaders import zoo_stamp
 
-        def km_view(by: str) -> None:
+        def km_view(by: str, paired_with: tuple[str, ...] = ()) -> None:
             km = cached.kaplan_meier(str(ctx["cohort_dir"]), key, by, str(ctx["zoo_dir"]) if ctx["zoo"] else None,
-                                     zoo_stamp(ctx["zoo_dir"]) if ctx["zoo"] else None)
+                                     zoo_stamp(ctx["zoo_dir"]) if ctx["zoo"] else None, paired_with)
             p = "p —" if km.p_value is None else (f"p = {km.p_value:.2g}" if km.p_value >= 1e-4 else "p < 0.0001")
             st.altair_chart(charts.km_chart(km.curves, f"Progression-free by {KM_LABEL.get(by, by.replace('_', ' '))}"
                                                        f" · log-rank {p}"), width="stretch")
@@ -129,12 +129,13 @@ elif view == "Time to progression":
         pair = (["predicted_risk"] if ctx["zoo"] is not None else []) + ["r2iss"]
         for col, by in zip(st.columns(len(pair)), pair):
             with col:
-                km_view(by)
+                km_view(by, tuple(pair))
         if ctx["zoo"] is not None:
             st.caption("Predicted risk groups from the soft-voting ensemble's out-of-sample probability (<0.25 low, "
                        "0.25–0.5 intermediate, ≥0.5 high): out-of-fold for training patients, hold-out for test "
                        "patients. R2-ISS from ISS, LDH, del(17p), t(4;14) and 1q gain; patients whose missing "
-                       "inputs could change their group are left out.")
+                       "inputs could change their group are left out — of both panels, so the two describe the "
+                       "same patients.")
         options = [v for v in ("iss", "riss", "imwg_hr", "fish_1q21_gain", *HIGH_RISK_FISH, "sex", "mprotein_heavy",
                                "ldh", "age") if v in clin or v == "imwg_hr"]
         by = st.selectbox("Other grouping", options, key="ce_km_by",

@@ -135,7 +135,7 @@ num["Cal. slope"] = st.column_config.NumberColumn(format="%.2f", help="1 is idea
 num["Lift vs oracle"] = st.column_config.NumberColumn(format="%.2f", help="(AUC − 0.5) / (oracle AUC − 0.5) on the "
                                                       "same patients: 1 = as good as the true risk, 0 = chance. "
                                                       "Its 95% CI resamples model and oracle together.")
-num["p vs best single"] = st.column_config.NumberColumn(format="%.3f", help="Paired stratified bootstrap, ensemble "
+num["p vs best single"] = st.column_config.NumberColumn(format="%.3f", help="Paired patient bootstrap (not stratified by outcome), ensemble "
                                                         "vs best single model (chosen by OOF AUC)")
 num["p (Holm)"] = st.column_config.NumberColumn(format="%.3f", help="Holm-adjusted across the ensembles compared")
 num["Published AUC"] = st.column_config.NumberColumn(format="%.4f", help=PUBLISHED_LABEL)
@@ -150,7 +150,7 @@ num["Attention on target"] = st.column_config.NumberColumn(
 num["(chance)"] = st.column_config.NumberColumn(format="%.3f", help="Share of the image the targets cover: what a "
                                                 "uniform heat map would score")
 num[vs_col] = st.column_config.NumberColumn(format="%+.3f", help=f"AUC minus {ref_label}'s on the patients both rate "
-                                            "(paired stratified bootstrap CI). The staging system was chosen as the "
+                                            "(paired patient bootstrap CI). The staging system was chosen as the "
                                             "best on out-of-fold AUC, before the test set was scored.")
 num[f"NRI vs {ref_label}"] = st.column_config.NumberColumn(format="%+.3f", help="Categorical net reclassification "
                                                            "across the risk bands (low < 25 % ≤ intermediate < 50 % ≤ "

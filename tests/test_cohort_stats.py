@@ -52,6 +52,23 @@ def test_km_numbers_at_risk_and_groups_too_small_to_draw():
     assert km2.not_drawn == {"low": 0}
 
 
+def test_side_by_side_km_panels_describe_the_same_patients():
+    import pandas as pd
+
+    from zoo.cohort_stats import kaplan_meier, on_common_patients
+
+    clin = pd.DataFrame({"months_to_event": [3, 8, 14, 30, 40, 5, 26, 12], "event": [1, 0, 1, 0, 0, 1, 0, 1]},
+                        index=[f"P{i}" for i in range(8)])
+    risk = pd.Series(["high", "high", "low", "low", "low", "high", None, "low"], index=clin.index)
+    stage = pd.Series(["III", None, "I", "I", "II", "III", "II", None], index=clin.index)  # undecided: None
+    both = on_common_patients({"predicted_risk": risk, "r2iss": stage})
+    kept = {k: set(v.dropna().index) for k, v in both.items()}
+    assert kept["predicted_risk"] == kept["r2iss"] == {"P0", "P2", "P3", "P4", "P5"}
+    for g in both.values():
+        km = kaplan_meier(clin, g)
+        assert sum(km.groups.values()) + sum(km.not_drawn.values()) == 5
+
+
 def test_filter_tokens_round_trip_and_unknown_values_are_dropped():
     from zoo.schema import DEFAULT_SCHEMA
 

@@ -239,3 +239,19 @@ def grouping_series(clinical: pd.DataFrame, schema: Schema, by: str,
         med = s.median()
         return pd.Series(np.where(s.isna(), None, np.where(s > med, f"> {med:g}", f"≤ {med:g}")), index=s.index)
     return s.map(lambda v: None if pd.isna(v) else (str(int(v)) if isinstance(v, float) else str(v)))
+
+
+def on_common_patients(groupings: dict[str, pd.Series]) -> dict[str, pd.Series]:
+    """The same groupings with each patient kept only where every one of them has a group.
+
+    Why: two Kaplan–Meier panels shown side by side (predicted risk beside R2-ISS) invite comparing their
+    separation and log-rank p; when one grouping leaves out the patients it cannot decide, the panels would
+    describe different patients.
+    """
+    if not groupings:
+        return {}
+    index = next(iter(groupings.values())).index
+    both = pd.Series(True, index=index)
+    for g in groupings.values():
+        both &= g.reindex(index).notna()
+    return {k: g.reindex(index).where(both, None) for k, g in groupings.items()}

@@ -422,6 +422,13 @@ def test_cohort_explorer_draws_km_by_r2iss_beside_predicted_risk(app_env):
     captions = " ".join(c.value for c in at.caption)
     assert "R2-ISS from ISS, LDH" in captions and "Predicted risk groups" in captions
     assert len(at.get("vega_lite_chart")) >= 3, "predicted risk, R2-ISS and the chosen grouping"
+    import re
+
+    def patients(caption: str) -> int:  # drawn groups "(n=12)" and groups too small to draw "**g**: 1 patient"
+        return sum(map(int, re.findall(r"\(n=(\d+)\)", caption) + re.findall(r"\*\*: (\d+) patient", caption)))
+
+    panels = [c.value for c in at.caption if c.value.startswith("Groups:")][:2]
+    assert len(panels) == 2 and patients(panels[0]) == patients(panels[1]) > 0, panels
 
 
 def test_leaderboard_subgroups_tab_lists_groups_and_greys_small_ones(app_env):
