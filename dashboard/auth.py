@@ -71,9 +71,13 @@ def _request_headers() -> Mapping[str, str] | None:
 _MARKDOWN_ACTIVE = str.maketrans({c: "\\" + c for c in "\\`*_[]<>()#|~$!{}"})
 
 
-def _md(text: str) -> str:
-    """An identity-provider claim shown inside Markdown: printed as typed, never as a link, image or markup."""
+def md_text(text: str) -> str:
+    """A string from outside the code (an identity claim, a patient ID from a cohort file) shown inside Markdown:
+    printed as typed, never as a link, image or markup."""
     return str(text).translate(_MARKDOWN_ACTIVE)
+
+
+_md = md_text
 
 
 def _secrets_section(name: str) -> dict:

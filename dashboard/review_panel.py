@@ -49,7 +49,7 @@ def render(store: ReviewStore, pid: str, split: str) -> None:
             st.selectbox("Category", CATEGORIES, index=None, placeholder="Choose what went wrong…",
                          key="fc_category")
             st.text_area("Note", placeholder="What do you see?", key="fc_note", max_chars=MAX_NOTE_CHARS)
-            st.caption(f"Saved as **{auth.current_user()}**, with the time.")
+            st.caption(f"Saved as **{auth.md_text(auth.current_user())}**, with the time.")
             st.form_submit_button("Save review", type="primary", key="fc_save", on_click=_save,
                                   args=(store, pid, split))
         kind, text = st.session_state.pop(RESULT_KEY, (None, None))
@@ -70,7 +70,8 @@ def render(store: ReviewStore, pid: str, split: str) -> None:
         st.markdown(f"**Earlier notes on this patient ({len(past)})**")
     for _, r in past.sort_values("created", ascending=False).iterrows():
         with st.container(border=True):
-            st.markdown(f"**{r['category']}** · {r['reviewer']} · {r['created']:%Y-%m-%d %H:%M} UTC")
+            st.markdown(f"**{auth.md_text(r['category'])}** · {auth.md_text(r['reviewer'])} · "
+                        f"{r['created']:%Y-%m-%d %H:%M} UTC")
             st.text(r["note"] or "—")  # plain text: a note is never rendered as Markdown or HTML
 
 

@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard import cached, charts, loaders, patient_card, review_panel, state
 from dashboard.sidebar import need_cohort, need_zoo
+from dashboard.auth import md_text
 from zoo.explain.attention import reading_a_map, target_name
 from zoo.explain.shap_values import waterfall_frame
 from zoo.failures import failure_table, model_votes
@@ -78,7 +79,7 @@ pid = st.selectbox("Open case", ids, key=wk, **kw,
 st.session_state["patient"] = pid  # the open case goes into the link, so a reload returns to it
 st.divider()
 case = table.loc[pid]
-st.subheader(f"{pid}: {case['error']} · P(PD) {case['prob']:.2f} vs threshold {case['threshold']:.2f} · "
+st.subheader(f"{md_text(pid)}: {case['error']} · P(PD) {case['prob']:.2f} vs threshold {case['threshold']:.2f} · "
              f"recorded {'PD' if case['y'] == 1 else 'non-PD'}")
 
 source, src_root = cohort, cp

@@ -5,6 +5,7 @@ import streamlit as st
 from dashboard import charts, forms, patient_card, report_panels, state, throttle
 from dashboard.datasets import redact
 from dashboard.sidebar import need_cohort, need_zoo
+from dashboard.auth import md_text
 from zoo.api import risk_band
 from zoo.cohort.images import read_image, read_uploads
 from zoo.errors import ImageReadError
@@ -92,7 +93,7 @@ with result_col:
         for f in forms.out_of_observed(schema, values, cohort.clinical):
             st.warning(f, icon=":material/warning:")
         if pid is not None and "progressed" in cohort.clinical:
-            st.caption(f"Recorded outcome for {pid}: "
+            st.caption(f"Recorded outcome for {md_text(pid)}: "
                        f"{'PD' if cohort.clinical.loc[pid, 'progressed'] == 1 else 'no PD'} within 24 months"
                        + (" (a training patient: its in-sample prediction is optimistic)"
                           if pid in zoo.split()["train"] else " (hold-out test patient)"))

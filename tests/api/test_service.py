@@ -267,3 +267,13 @@ def test_total_calcium_counts_in_json_as_it_does_in_a_batch(client):
     assert row["probability"] == pytest.approx(one["probability"], abs=1e-12)
     missing = client.post("/v1/predict", json={"age": 70, "alb": 28}).json()
     assert missing["models"]["clinical_lr"] != pytest.approx(one["models"]["clinical_lr"], abs=1e-9)
+
+
+def test_fhir_bodies_nested_too_deeply_or_with_too_many_entries_are_refused_in_our_words(client):
+    from zoo.service.app import MAX_FHIR_ENTRIES
+
+    deep = client.post("/v1/predict/fhir", content="[" * 100_000, headers={"content-type": "application/fhir+json"})
+    assert 400 <= deep.status_code < 500 and "nested too deeply" in deep.text
+    many = bundle(*[obs(f"o{i}", "718-7", 9.5, "g/dL") for i in range(MAX_FHIR_ENTRIES)])
+    r = client.post("/v1/predict/fhir", content=json.dumps(many), headers={"content-type": "application/fhir+json"})
+    assert 400 <= r.status_code < 500 and f"at most {MAX_FHIR_ENTRIES:,} entries" in r.text

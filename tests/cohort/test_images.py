@@ -228,7 +228,7 @@ def test_each_upload_is_decoded_once_per_content(monkeypatch):
     images_mod._UPLOADS.clear()
     calls = []
     real = images_mod.read_image
-    monkeypatch.setattr(images_mod, "read_image", lambda data, name=None: calls.append(name) or real(data, name))
+    monkeypatch.setattr(images_mod, "read_image", lambda data, name=None, **kw: calls.append(name) or real(data, name, **kw))
     a = _png(Image.fromarray(np.random.default_rng(5).integers(0, 256, (40, 40, 3), dtype=np.uint8)))
     b = _png(Image.new("RGB", (40, 40), (9, 9, 9)))
     for _ in range(3):  # three Streamlit reruns; the second name is the same bytes renamed
@@ -252,3 +252,21 @@ def test_upload_cache_is_bounded(monkeypatch):
 def test_upload_name_in_messages_is_a_short_base_name():
     _, errors = images_mod.read_uploads([("../../etc/" + "x" * 300 + ".png", b"junk")])
     assert errors[0].startswith("x" * 120 + ": expected a PNG")
+
+
+def test_an_upload_is_capped_far_below_the_bomb_limit(monkeypatch):
+    """Anyone who may predict can upload: a small PNG of tens of megapixels is refused before it is decoded."""
+    monkeypatch.setattr(images_mod, "MAX_UPLOAD_PIXELS", 64 * 64 - 1)
+    images_mod._UPLOADS.clear()
+    arrays, errors = images_mod.read_uploads([("field.png", _png(Image.new("RGB", (64, 64))))])
+    assert arrays == [] and len(errors) == 1
+    assert "field.png: expected at most 4,095 pixels" in errors[0] and "decompression bomb" not in errors[0]
+    assert read_image(_png(Image.new("RGB", (64, 64)))).shape == (64, 64, 3), "cohort files keep the bomb limit"
+
+
+def test_an_uploads_files_share_one_pixel_budget(monkeypatch):
+    monkeypatch.setattr(images_mod, "MAX_UPLOAD_TOTAL_PIXELS", 2 * 64 * 64)
+    images_mod._UPLOADS.clear()
+    files = [(f"f{i}.png", _png(Image.new("RGB", (64, 64), (i, 0, 0)))) for i in range(3)]
+    arrays, errors = images_mod.read_uploads(files)
+    assert len(arrays) == 2 and len(errors) == 1 and errors[0].startswith("f2.png: this upload may hold at most")

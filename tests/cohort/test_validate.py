@@ -57,7 +57,8 @@ def test_every_problem_is_reported_at_once_with_location(cohort_copy):
         df.loc[2, "hgb"] = "10.2"                # looks like g/dL
         df.loc[3, "mprotein_heavy"] = "IgX"      # unknown level
         df.loc[5, "patient_id"] = df.loc[4, "patient_id"]  # duplicate id
-        df.loc[6, "progressed"] = ""             # missing outcome
+        df.loc[6, "progressed"] = ""             # missing outcome (and no follow-up to derive it from)
+        df.loc[6, "months_to_event"] = ""
         df["favourite_colour"] = "blue"          # unknown column
         return df
 

@@ -36,6 +36,13 @@ MAX_PIXELS = 89_478_485
 MAX_BYTES = 50 * 1024 * 1024
 # At most this many files in one upload (one patient's images of one modality).
 MAX_UPLOAD_FILES = 20
+# Uploads come from anyone who may predict, so their pixels are capped well below the bomb limit above (which
+# stays for the administrator's cohort files): one file at most a 24-megapixel camera field (6000 x 4000), one
+# upload at most two such fields in all. Every model downstream works at the image's own scale, so an upload is
+# refused, not downscaled, with a message saying so. Two 88-megapixel PNGs of 280 KB each once held the API's
+# prediction slot for two minutes at 8 GB (a security review, 2026-12-07).
+MAX_UPLOAD_PIXELS = 24_000_000
+MAX_UPLOAD_TOTAL_PIXELS = 2 * MAX_UPLOAD_PIXELS
 # Decoded uploads kept for reruns: bounded by count and by their total size.
 UPLOAD_CACHE_ENTRIES = 64
 UPLOAD_CACHE_BYTES = 256 * 2**20
@@ -44,8 +51,10 @@ _STRIP_PIXELS = 1 << 20
 _HIGH_DEPTH = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 
 
-def read_image(source: str | Path | bytes, name: str | None = None) -> np.ndarray:
-    """Decode ``source`` (path or raw bytes) into an (H, W, 3) uint8 RGB array."""
+def read_image(source: str | Path | bytes, name: str | None = None, max_pixels: int | None = None) -> np.ndarray:
+    """Decode ``source`` (path or raw bytes) into an (H, W, 3) uint8 RGB array (at most ``max_pixels``, never more
+    than the bomb limit)."""
+    max_pixels = MAX_PIXELS if max_pixels is None else min(int(max_pixels), MAX_PIXELS)
     label = name or (Path(source).name if not isinstance(source, (bytes, bytearray)) else "upload")
     if isinstance(source, (bytes, bytearray)):
         data = bytes(source)
@@ -66,8 +75,9 @@ def read_image(source: str | Path | bytes, name: str | None = None) -> np.ndarra
         )
     if not data:
         raise ImageReadError(f"{label}: expected image bytes. Got an empty file. Re-export the image.")
-    bomb = (f"{label}: expected at most {MAX_PIXELS:,} pixels. Got a larger image (possible decompression "
-            "bomb). Downscale it before import.")
+    bomb = (f"{label}: expected at most {max_pixels:,} pixels. Got a larger image"
+            + (" (possible decompression bomb)" if max_pixels == MAX_PIXELS else "")
+            + ". Downscale or crop it (the models read it at its own scale, so keep the scan's magnification).")
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
@@ -75,7 +85,7 @@ def read_image(source: str | Path | bytes, name: str | None = None) -> np.ndarra
             Image.open(io.BytesIO(data), formats=IMAGE_FORMATS).verify()  # structure (chunks, CRCs) first
             img = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
             w, h = img.size
-            if w * h > MAX_PIXELS:  # from the header, before a byte is decoded
+            if w * h > max_pixels:  # from the header, before a byte is decoded
                 raise ImageReadError(bomb)
             img.load()
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
@@ -216,7 +226,7 @@ def read_upload(data: bytes, name: str = "upload") -> np.ndarray:
     key = hashlib.sha256(data).hexdigest()
     arr = _UPLOADS.get(key)
     if arr is None:
-        arr = read_image(data, name=name)
+        arr = read_image(data, name=name, max_pixels=MAX_UPLOAD_PIXELS)
         arr.setflags(write=False)
         _UPLOADS.put(key, arr)
     return arr
@@ -234,10 +244,28 @@ def read_uploads(files: Sequence) -> tuple[list[np.ndarray], list[str]]:
                      f"Choose the {MAX_UPLOAD_FILES} most informative images for this patient and upload them "
                      "again.")]
     arrays, errors = [], []
+    total = 0
     for f in files:
         name, data = f if isinstance(f, tuple) else (f.name, f.getvalue())
+        label = Path(str(name)).name[:120] or "upload"
+        size = header_pixels(data)
+        if size is not None and total + size > MAX_UPLOAD_TOTAL_PIXELS:  # before decoding it
+            errors.append(f"{label}: this upload may hold at most {MAX_UPLOAD_TOTAL_PIXELS:,} pixels in all. Got "
+                          f"{total + size:,} with this file. Upload fewer or smaller images.")
+            continue
         try:
-            arrays.append(read_upload(data, name=Path(str(name)).name[:120] or "upload"))
+            arrays.append(read_upload(data, name=label))
+            total += arrays[-1].shape[0] * arrays[-1].shape[1]
         except ImageReadError as e:
             errors.append(str(e))
     return arrays, errors
+
+
+def header_pixels(data: bytes) -> int | None:
+    """Width × height from the image header without decoding (None when the header cannot be read)."""
+    try:
+        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as img:
+            w, h = img.size
+        return int(w) * int(h)
+    except Exception:  # noqa: BLE001 - read_upload says what is wrong with such a file
+        return None

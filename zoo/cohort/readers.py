@@ -23,10 +23,15 @@ from zoo.schema.variables import ID_SYNONYMS
 # Tokens that mean "no value" in exports from R, SAS, SPSS, Excel and LIMS systems.
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "-", "--", ".", "?", "missing", "unknown",
                             "not done", "nd", "n.d.", "not available", "#n/a", "#na", "nr", "not tested", "#value!",
-                            "#div/0!"})
+                            "#div/0!", "n.a.", "k.a.", "n.v."})
+DASHES = frozenset({"-", "--"})
+UNICODE_DASHES = frozenset({"\u2212", "\u2013", "\u2014"})  # minus sign, en dash, em dash: read as '-'
 ENCODINGS = ("utf-8", "utf-8-sig", "windows-1252")
 DELIMITERS = (",", ";", "\t", "|")
 MAX_TABLE_BYTES = 200 * 1024 * 1024
+# Columns a table may have: a registry export can carry hundreds, the schema reads about thirty. Tidying costs
+# per column, and a 5-MB one-row file of 500,000 columns once held the API's batch slot for half an hour.
+MAX_COLUMNS = 2000
 
 
 class TableReadError(Exception):
@@ -116,10 +121,14 @@ def detect_decimal_comma(frame: pd.DataFrame, delimiter: str, sample_rows: int =
     vals = pd.Series(frame.head(sample_rows).to_numpy().ravel()).dropna().astype(str).str.strip()
     if vals.empty:
         return False
-    comma = int(vals.str.match(_DEC_COMMA).sum())
+    is_comma = vals.str.match(_DEC_COMMA)
+    comma = int(is_comma.sum())
     point = int(vals.str.match(_DEC_POINT).sum())
     if delimiter == ",":
-        return comma > 0 and point == 0
+        # '1,234' in a ',' file is a thousands separator (English exports quote it) unless some cell such as
+        # '12,5' can only be a decimal comma
+        only_decimal = int((is_comma & ~vals.str.match(_THOUSANDS_COMMA)).sum())
+        return only_decimal > 0 and point == 0
     return comma > point
 
 
@@ -143,7 +152,31 @@ def read_table(path: Path, sheet: str | int | None = None) -> TableRead:
     return read_csv_bytes(path.read_bytes(), path.name)
 
 
+def _utf16_without_bom(data: bytes) -> str | None:
+    """'utf-16-le'/'utf-16-be' when the head looks like UTF-16 text without a byte-order mark (every other byte
+    zero, as Excel's 'Unicode text' and some LIMS exports write ASCII), else None."""
+    head = data[:4096]
+    if len(head) < 8:
+        return None
+    even, odd = head[0::2], head[1::2]
+    if odd.count(0) > 0.9 * len(odd) and even.count(0) < 0.1 * len(even):
+        return "utf-16-le"
+    if even.count(0) > 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
+        return "utf-16-be"
+    return None
+
+
 def read_csv_bytes(data: bytes, name: str) -> TableRead:
+    if (enc := _utf16_without_bom(data)) and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            text16 = data.decode(enc)
+        except UnicodeDecodeError:
+            text16 = None
+        if text16 is not None:
+            read = read_csv_bytes(text16.encode("utf-8"), name)
+            read.encoding = enc
+            read.notes.insert(0, f"{name} is UTF-16 without a byte-order mark; it was read as {enc.upper()}.")
+            return read
     if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise TableReadError(f"{name}: expected a text table. Got binary data (is it an Excel or zip file renamed "
                              "to .csv?). Export it as CSV UTF-8 or .xlsx.")
@@ -151,10 +184,14 @@ def read_csv_bytes(data: bytes, name: str) -> TableRead:
     if not text.strip():
         raise TableReadError(f"{name}: expected a header row and patients. Got an empty file. Re-export the table.")
     delim = sniff_delimiter(text)
+    first = text.split("\n", 1)[0]
+    if first.count(delim) + 1 > MAX_COLUMNS:  # counted before pandas parses a field
+        raise TableReadError(f"{name}: expected at most {MAX_COLUMNS:,} columns. Got {first.count(delim) + 1:,} in the "
+                             "header. Export only the columns the model uses (docs/COHORT_FORMAT.md).")
     try:
         frame = pd.read_csv(io.StringIO(text), sep=delim, dtype=str, keep_default_na=False, na_filter=False,
                             engine="c", skipinitialspace=True, on_bad_lines="error", quotechar='"',
-                            low_memory=False)
+                            low_memory=False, index_col=False)
     except (pd.errors.ParserError, csv.Error, ValueError) as e:
         if "end of data" in str(e) or "EOF" in str(e) or "eof" in str(e).lower():
             raise TableReadError(f"{name}: expected every quote (\") to be closed. Got a quote that is still open at "
@@ -166,11 +203,53 @@ def read_csv_bytes(data: bytes, name: str) -> TableRead:
             f"Got a line with a different number{where}. Check for unquoted delimiters or stray quotes there.") from e
     except pd.errors.EmptyDataError as e:
         raise TableReadError(f"{name}: expected a header row. Got none. Re-export the table with headers.") from e
+    try:
+        header = next(csv.reader(io.StringIO(text, newline=""), delimiter=delim, skipinitialspace=True), [])
+    except csv.Error:  # pandas read the table, so its header is what there is to check
+        header = [str(c) for c in frame.columns]
+    _refuse_duplicate_headers(header, name)
     frame = _tidy(frame, name, notes)
     dec = detect_decimal_comma(frame, delim)
     if dec:
         notes.append(f"{name} uses decimal commas (e.g. 12,5); numbers were read that way.")
     return TableRead(frame=frame, encoding=encoding, delimiter=delim, decimal_comma=dec, notes=notes)
+
+
+def _refuse_duplicate_headers(header: list, name: str) -> None:
+    """Two columns with one header: which one holds the variable cannot be guessed, and one would be lost."""
+    seen: dict[str, int] = {}
+    for j, h in enumerate(header, start=1):
+        h = "" if h is None else str(h).strip()
+        if not h:
+            continue
+        if h in seen:
+            raise TableReadError(f"{name}: expected each header once. Got {h!r} in columns {seen[h]} and {j}. "
+                                 "Rename or delete one of them, so no column is read in place of the other.")
+        seen[h] = j
+
+
+def _percent_cells(path: Path, sheet: str, headers: list[str]) -> dict[str, list[int]]:
+    """Data rows (0-based) per header whose numeric cells Excel shows as percentages ('18%' is stored as 0.18)."""
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    try:
+        ws = wb[sheet]
+        out: dict[str, list[int]] = {}
+        names: list[str | None] = []
+        for r, row in enumerate(ws.iter_rows()):
+            if r == 0:
+                names = [None if c.value is None else str(c.value).strip() for c in row]
+                continue
+            for c, cell in enumerate(row):
+                v = getattr(cell, "value", None)
+                fmt = getattr(cell, "number_format", "") or ""
+                if (c < len(names) and names[c] in headers and isinstance(v, (int, float))
+                        and not isinstance(v, bool) and "%" in fmt):
+                    out.setdefault(names[c], []).append(r - 1)
+        return out
+    finally:
+        wb.close()
 
 
 def _read_excel(path: Path, sheet: str | int | None) -> TableRead:
@@ -202,10 +281,29 @@ def _read_excel(path: Path, sheet: str | int | None) -> TableRead:
         raise TableReadError(f"{path.name}: expected a sheet named {sheet!r} (from variables.yaml). Got sheets "
                              f"{', '.join(map(repr, names))}. Fix 'sheet:' in variables.yaml.")
     try:
+        width = xl.book[chosen].max_column or 0
+    except (KeyError, AttributeError):
+        width = 0
+    if width > MAX_COLUMNS:
+        raise TableReadError(f"{path.name}: expected at most {MAX_COLUMNS:,} columns. Got {width:,} on sheet "
+                             f"{chosen!r}. Export only the columns the model uses (docs/COHORT_FORMAT.md).")
+    try:
         frame = xl.parse(chosen, dtype=object, header=0)
     except (ValueError, KeyError, IndexError) as e:
         raise TableReadError(f"{path.name}: expected a table on sheet {chosen!r}. Got a sheet that cannot be read "
                              "as one (merged header cells?). Put one header row on top.") from e
+    try:
+        top = xl.parse(chosen, header=None, nrows=1, dtype=object)
+        _refuse_duplicate_headers(list(top.iloc[0]) if len(top) else [], path.name)
+    except (ValueError, KeyError, IndexError):
+        pass
+    percent = _percent_cells(path, chosen, [str(c).strip() for c in frame.columns])
+    for col, rows in percent.items():  # as shown in Excel: a cell showing 18% is 18, not 0.18
+        j = [str(c).strip() for c in frame.columns].index(col)
+        rows = [r for r in rows if r < len(frame)]
+        frame.iloc[rows, j] = [v * 100 if isinstance(v, (int, float)) else v for v in frame.iloc[rows, j]]
+        notes.append(f"{path.name}: {len(rows)} cell(s) of column {col!r} are formatted as percentages in Excel "
+                     f"(18% is stored as 0.18); they were read as the percentages shown.")
     frame = frame.map(_excel_cell)
     frame.columns = [_excel_cell(c) or "" for c in frame.columns]
     frame = _tidy(frame, path.name, notes)
@@ -232,12 +330,15 @@ def _tidy(frame: pd.DataFrame, name: str, notes: list[str]) -> pd.DataFrame:
     frame = frame.astype(object)
     frame.columns = [str(c).strip() for c in frame.columns]
     tokens = list(MISSING_TOKENS)
+    signed = [t for t in tokens if t not in DASHES]
     for i in range(frame.shape[1]):
         s = frame.iloc[:, i]
         is_str = s.map(type) == str if s.dtype == object else pd.Series(False, index=s.index)
         if is_str.any():
             st = s[is_str].str.strip()
-            st = st.mask(st.str.lower().isin(tokens))
+            st = st.mask(st.isin(UNICODE_DASHES), "-")
+            # a column coded +/- (FISH results, often) keeps its '-': there it means negative, not missing
+            st = st.mask(st.str.lower().isin(signed if (st == "+").any() else tokens))
             s = s.copy()
             s[is_str] = st
         s = s.where(s.notna(), np.nan)

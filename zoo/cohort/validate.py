@@ -12,6 +12,7 @@ this module decides what each finding means and how it is reported:
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -403,9 +404,12 @@ def _clean_levels(raw: pd.Series, var, ctx: _Ctx, codes: dict[str, str]) -> pd.S
         lvl = var.normalise_level(target)
         if lvl is not None:
             spell[str(code).strip().lower()] = lvl
+    # spelling variants of the same code: 'III A' for IIIA, 'Stage 2' for 2
+    spell.update({k.replace(" ", ""): v for k, v in list(spell.items()) if " " not in k.strip()})
     raw = raw.reset_index(drop=True)
     key = raw.map(lambda x: _level_key(x) if isinstance(x, str) or pd.notna(x) else None)
-    vals = key.map(lambda k: spell.get(k) if k is not None else None)
+    vals = key.map(lambda k: (spell.get(k) or spell.get(_STAGE_WORD.sub("", k).replace(" ", "")))
+                   if k is not None else None)
     if var.kind is Kind.binary:  # 1.0 / 0 / "1.00" from numeric exports
         num = pd.to_numeric(key, errors="coerce")
         vals = vals.where(vals.notna() | ~num.isin([0.0, 1.0]), num.map({0.0: "0", 1.0: "1"}))
@@ -417,9 +421,15 @@ def _clean_levels(raw: pd.Series, var, ctx: _Ctx, codes: dict[str, str]) -> pd.S
     return vals.astype(object).where(vals.notna(), np.nan)
 
 
+_INTEGRAL = re.compile(r"^(-?\d+)[.,]0+$")
+_STAGE_WORD = re.compile(r"^stage\s*")
+
+
 def _level_key(x) -> str:
+    """'1.0' / '1,0' / '3,00' (numeric and decimal-comma exports of a code) -> '1' / '3'."""
     s = str(x).strip().lower()
-    return s[:-2] if s.endswith(".0") and s[:-2].lstrip("-").isdigit() else s
+    m = _INTEGRAL.match(s)
+    return m.group(1) if m else s
 
 
 def _derive_corrected_calcium(out: pd.DataFrame, schema: Schema, ctx: _Ctx) -> None:
@@ -481,6 +491,15 @@ def _fill_and_check_stages(out: pd.DataFrame, schema: Schema, ctx: _Ctx) -> None
             out[col] = derived[col]
 
 
+def _outcome_from_follow_up(t: pd.Series, e: pd.Series) -> pd.Series:
+    """PD = event by 24 months; non-PD = progressed after 24 months or followed to 24 months event-free (exactly
+    24 included: seen at month 24 without progression is a known outcome); otherwise unknown (NaN)."""
+    y = pd.Series(np.nan, index=t.index)
+    y[(e == 1) & (t <= HORIZON_MONTHS)] = 1.0
+    y[(t > HORIZON_MONTHS) | ((e == 0) & (t >= HORIZON_MONTHS))] = 0.0
+    return y
+
+
 def _resolve_outcome(out: pd.DataFrame, ctx: _Ctx, has_time: bool) -> None:
     """The 24-month outcome: given, or derived from time to event; unknown when censored before 24 months.
 
@@ -493,15 +512,19 @@ def _resolve_outcome(out: pd.DataFrame, ctx: _Ctx, has_time: bool) -> None:
     if OUTCOME not in out:
         if not has_time:
             return
-        y = pd.Series(np.nan, index=out.index)
-        y[(e == 1) & (t <= HORIZON_MONTHS)] = 1.0
-        # event-free at the horizon: progressed after it, or followed to it (exactly 24 months included: a patient
-        # seen at month 24 without progression has a known outcome, not a censored one)
-        y[(t > HORIZON_MONTHS) | ((e == 0) & (t >= HORIZON_MONTHS))] = 0.0
-        out[OUTCOME] = y.to_numpy()
+        out[OUTCOME] = _outcome_from_follow_up(t, e).to_numpy()
         ctx.report.add(WARNING, ctx.file, f"no {OUTCOME!r} column: the 24-month outcome was derived from "
                        "months_to_event and event (PD = event within 24 months).", column=OUTCOME,
                        kind="outcome_derived")
+    elif has_time:
+        # a blank outcome that the follow-up decides is filled in (and said so), not thrown away
+        derived = _outcome_from_follow_up(t, e)
+        fill = out[OUTCOME].isna() & derived.notna()
+        if fill.any():
+            out[OUTCOME] = out[OUTCOME].where(~fill, derived)
+            ctx.report.add(WARNING, ctx.file, f"{int(fill.sum())} empty {OUTCOME!r} cell(s) filled in from "
+                           "months_to_event and event (PD = event within 24 months); check them if that is not "
+                           "what the blanks meant.", column=OUTCOME, kind="outcome_derived")
     y = out[OUTCOME]
     if has_time:
         censored = (y != 1) & (e == 0) & (t < HORIZON_MONTHS)
@@ -549,6 +572,7 @@ def clean_images(root: Path, patients: set[str], report: ValidationReport,
         return empty
     keep = []
     seen: set[str] = set()
+    windows_paths = 0
     root_resolved = root.resolve()
     for row, r in df.iterrows():
         row = int(row)
@@ -574,6 +598,9 @@ def clean_images(root: Path, patients: set[str], report: ValidationReport,
                        row=row, patient_id=p, column="path", value=rel, kind="image")
             continue
         seen.add(rel)
+        if "\\" in rel and not _is_file(root / rel):  # a Windows export: images\marrow\A1.png
+            rel = rel.replace("\\", "/")
+            windows_paths += 1
         try:
             full = (root / rel).resolve()
         except (OSError, RuntimeError, ValueError):
@@ -582,8 +609,11 @@ def clean_images(root: Path, patients: set[str], report: ValidationReport,
             report.add(ERROR, IMAGES_CSV, f"expected a path inside the cohort folder. Got {rel!r}.",
                        row=row, patient_id=p, column="path", value=rel, kind="image")
             continue
-        if not full.is_file():
-            report.add(ERROR, IMAGES_CSV, f"expected an image file at {rel!r}. Got no such file.",
+        if not _is_file(full):
+            near = _same_name_other_case(full, root_resolved)
+            hint = (f" A file {near!r} exists: paths are case-sensitive here; correct the path in {IMAGES_CSV}."
+                    if near else " Check the path (relative to the cohort folder) and that the file was copied.")
+            report.add(ERROR, IMAGES_CSV, f"expected an image file at {rel!r}. Got no such file.{hint}",
                        row=row, patient_id=p, column="path", value=rel, kind="image")
             continue
         if decode:
@@ -593,4 +623,33 @@ def clean_images(root: Path, patients: set[str], report: ValidationReport,
                 report.add(ERROR, IMAGES_CSV, str(e), row=row, patient_id=p, column="path", value=rel, kind="image")
                 continue
         keep.append({"patient_id": p, "modality": mod, "path": rel})
+    if windows_paths:
+        report.add(WARNING, IMAGES_CSV, f"{windows_paths} path(s) written with backslashes (Windows) were read with "
+                   "'/' separators.", column="path", kind="image")
     return pd.DataFrame(keep, columns=["patient_id", "modality", "path"])
+
+
+def _is_file(path: Path) -> bool:
+    """False for a path the OS refuses (a name over its length limit), not an exception that ends validation."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def _same_name_other_case(full: Path, root: Path) -> str | None:
+    """The cohort-relative path of a file that differs from ``full`` only in letter case, if there is one."""
+    try:
+        parts = full.relative_to(root).parts
+    except ValueError:
+        return None
+    here = root
+    for part in parts:
+        try:
+            match = next((c for c in here.iterdir() if c.name.lower() == part.lower()), None)
+        except OSError:
+            return None
+        if match is None:
+            return None
+        here = match
+    return here.relative_to(root).as_posix() if here.is_file() else None

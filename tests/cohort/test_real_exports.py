@@ -1,0 +1,160 @@
+"""Shapes real exports take that once got through wrongly or not at all (found by an import fuzz, 2026-12-07).
+
+Each case asserts the value that arrives, not only that validation passes: the failures were silent changes.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from zoo.cohort import validate_cohort
+from zoo.cohort.readers import TableReadError, read_csv_bytes, read_table
+
+
+def _clinical(tmp_path, text: str | bytes, name: str = "clinical.csv"):
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    (tmp_path / name).write_bytes(data)
+    return validate_cohort(tmp_path)
+
+
+def test_a_plus_minus_coded_fish_column_keeps_its_negatives(tmp_path):
+    report, cohort = _clinical(tmp_path, "patient_id,del(17p),t(4;14),progressed\n"
+                                         "a,+,-,1\nb,-,\u2212,0\nc,-,+,0\nd,,-,1\n")
+    assert report.ok, report.summary()
+    c = cohort.clinical
+    assert c["fish_del17p"].tolist()[:3] == [1, 0, 0] and pd.isna(c.loc["d", "fish_del17p"])
+    assert c["fish_t4_14"].tolist() == [0, 0, 1, 0], "'−' (minus sign) is a '-' too"
+
+
+def test_a_dash_in_a_column_without_plus_stays_missing(tmp_path):
+    report, cohort = _clinical(tmp_path, "patient_id,del(17p),hgb,progressed\na,pos,-,1\nb,-,101,0\n"
+                                         "c,neg,\u2014,0\nd,neg,99,-\n")
+    c = cohort.clinical
+    assert pd.isna(c.loc["b", "fish_del17p"]) and c["fish_del17p"].tolist()[::2] == [1, 0]
+    assert c["hgb"].isna().tolist() == [True, False, True], "'-' and '—' in a number column are missing"
+    assert cohort.patient_ids == ["a", "b", "c"], "'-' in the outcome column is unknown, never non-PD"
+
+
+def test_data_rows_ending_with_a_delimiter_do_not_shift_the_columns(tmp_path):
+    report, cohort = _clinical(tmp_path, "patient_id,mrn,hgb,progressed\na,123,101,1,\nb,456,95,0,\n")
+    assert report.ok, report.summary()
+    assert cohort.patient_ids == ["a", "b"] and cohort.clinical["hgb"].tolist() == [101.0, 95.0]
+    assert cohort.y.tolist() == [1, 0]
+
+
+def test_thousands_separators_in_a_comma_file_stay_thousands(tmp_path):
+    report, cohort = _clinical(tmp_path, 'patient_id,urine_light_chain,progressed\na,"1,234",1\nb,"2,500",0\nc,80,0\n')
+    assert report.ok, report.summary()
+    assert cohort.clinical["urine_light_chain"].tolist() == [1234.0, 2500.0, 80.0]
+    assert "decimal commas" not in report.summary()
+
+
+def test_a_quoted_decimal_comma_in_a_comma_file_is_still_a_decimal(tmp_path):
+    read = read_csv_bytes(b'patient_id,hgb\na,"12,5"\nb,"1,234"\n', "x.csv")
+    assert read.decimal_comma, "'12,5' can only be a decimal comma"
+
+
+def test_a_header_given_twice_is_refused_with_both_columns_named(tmp_path):
+    with pytest.raises(TableReadError, match=r"expected each header once. Got 'hgb' in columns 2 and 3"):
+        read_csv_bytes(b"patient_id,hgb,hgb,progressed\na,101,30,1\n", "clinical.csv")
+    x = tmp_path / "clinical.xlsx"
+    pd.DataFrame([["a", 101, 30, 1]], columns=["patient_id", "Hb", "Hb ", "progressed"]).to_excel(x, index=False)
+    with pytest.raises(TableReadError, match=r"'Hb' in columns 2 and 3"):
+        read_table(x)
+
+
+def test_decimal_comma_codes_in_flag_and_stage_columns(tmp_path):
+    text = "patient_id;del(17p);ISS;hgb;progressed\na;1,0;3,0;105,5;1\nb;0,0;1,0;120,0;0\n"
+    report, cohort = _clinical(tmp_path, text)
+    assert report.ok, report.summary()
+    assert cohort.clinical["fish_del17p"].tolist() == [1, 0] and cohort.clinical["iss"].tolist() == ["III", "I"]
+    assert cohort.clinical["hgb"].tolist() == [105.5, 120.0]
+
+
+def test_excel_percentage_cells_are_read_as_the_percentages_shown(tmp_path):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["patient_id", "bmpc", "hgb", "progressed"])
+    for pid, frac, hgb, y in (("a", 0.18, 101, 1), ("b", 0.6, 95, 0), ("c", 45, 120, 0)):
+        ws.append([pid, frac, hgb, y])
+    for r in (2, 3):
+        ws.cell(row=r, column=2).number_format = "0%"
+    wb.save(tmp_path / "clinical.xlsx")
+    report, cohort = validate_cohort(tmp_path)
+    assert report.ok, report.summary()
+    assert cohort.clinical["bmpc"].tolist() == pytest.approx([18.0, 60.0, 45.0])
+    assert "formatted as percentages" in report.summary()
+
+
+def test_a_blank_outcome_is_filled_from_follow_up_and_said_so(tmp_path):
+    report, cohort = _clinical(tmp_path, "patient_id,progressed,months_to_event,event\n"
+                                         "a,,10,1\nb,,30,0\nc,,12,0\nd,1,5,1\n")
+    assert cohort.patient_ids == ["a", "b", "d"] and cohort.y.tolist() == [1, 0, 1]
+    assert "2 empty 'progressed' cell(s) filled in from months_to_event and event" in report.summary()
+
+
+def _with_images(cohort_copy, edit):
+    p = cohort_copy / "images.csv"
+    df = pd.read_csv(p, dtype=str)
+    edit(df)
+    df.to_csv(p, index=False)
+    return validate_cohort(cohort_copy, decode_images=False)
+
+
+def test_windows_backslash_image_paths_are_read(cohort_copy):
+    def edit(df):
+        df["path"] = df["path"].str.replace("/", "\\")
+    report, cohort = _with_images(cohort_copy, edit)
+    assert report.ok, report.summary()
+    assert cohort.images["path"].str.contains("/").all() and not cohort.images["path"].str.contains("\\\\").any()
+    assert "written with backslashes" in report.summary()
+
+
+def test_a_path_in_the_wrong_letter_case_names_the_file_that_exists(cohort_copy):
+    def edit(df):
+        df.loc[0, "path"] = df.loc[0, "path"].upper()
+    right = pd.read_csv(cohort_copy / "images.csv", dtype=str).loc[0, "path"]
+    report, _ = _with_images(cohort_copy, edit)
+    assert f"A file {right!r} exists: paths are case-sensitive here" in report.summary()
+
+
+def test_an_over_long_file_name_is_one_rows_error_not_the_end_of_validation(cohort_copy):
+    def edit(df):
+        df.loc[0, "path"] = "images/" + "x" * 300 + ".png"
+    report, _ = _with_images(cohort_copy, edit)
+    errs = [p for p in report.errors if p.column == "path"]
+    assert len(errs) == 1 and errs[0].row == 1 and "expected an image file" in errs[0].message
+
+
+def test_utf16_without_a_byte_order_mark_is_read(tmp_path):
+    report, cohort = _clinical(tmp_path, "patient_id\tHb (g/L)\tprogressed\r\na\t101\t1\r\nb\t95\t0\r\n".encode("utf-16-le"))
+    assert report.ok, report.summary()
+    assert cohort.clinical["hgb"].tolist() == [101.0, 95.0] and "UTF-16 without a byte-order mark" in report.summary()
+
+
+def test_stage_spellings_with_spaces_and_the_word_stage(tmp_path):
+    report, cohort = _clinical(tmp_path, "patient_id,ds_stage,iss,sex,progressed\na,III A,Stage 2,n.a.,1\n"
+                                         "b,IIB,stage III,male,0\n")
+    assert report.ok, report.summary()
+    c = cohort.clinical
+    assert c["ds_stage"].tolist() == ["IIIA", "IIB"] and c["iss"].tolist() == ["II", "III"]
+    assert pd.isna(c.loc["a", "sex"])
+
+
+def test_a_table_of_too_many_columns_is_refused_before_it_is_parsed(tmp_path):
+    from openpyxl import Workbook
+
+    from zoo.cohort import readers
+
+    wide = ",".join(f"c{i}" for i in range(readers.MAX_COLUMNS + 1)) + "\n" + ",".join("1" * (readers.MAX_COLUMNS + 1))
+    with pytest.raises(TableReadError, match=r"expected at most 2,000 columns. Got 2,001"):
+        read_csv_bytes(wide.encode(), "batch.csv")
+    wb = Workbook()
+    wb.active.append([f"c{i}" for i in range(readers.MAX_COLUMNS + 1)])
+    wb.save(tmp_path / "wide.xlsx")
+    with pytest.raises(TableReadError, match=r"wide.xlsx: expected at most 2,000 columns. Got 2,001 on sheet"):
+        read_table(tmp_path / "wide.xlsx")
+    ok = ",".join(f"c{i}" for i in range(readers.MAX_COLUMNS)) + "\n" + ",".join("1" * readers.MAX_COLUMNS)
+    assert read_csv_bytes(ok.encode(), "batch.csv").frame.shape[1] == readers.MAX_COLUMNS
