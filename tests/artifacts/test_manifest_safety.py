@@ -76,6 +76,22 @@ def test_symlink_swapped_in_after_loading_is_refused_at_read(zoo_copy, tmp_path)
         zoo.curves()
 
 
+@pytest.mark.parametrize("keep_mtime", [False, True])
+def test_a_file_edited_after_its_first_read_is_refused_at_the_next(zoo_copy, keep_mtime):
+    """The hash was once checked only on a file's first read in the process; later reads trusted it."""
+    zoo = Zoo.load(zoo_copy)
+    assert zoo.metrics()["models"]
+    f = zoo_copy / "metrics.json"
+    before = f.stat()
+    edited = json.loads(f.read_text())
+    edited["best_single"] = "tampered"
+    f.write_text(json.dumps(edited))
+    if keep_mtime:  # an editor that restores the timestamp: the bytes read are still hashed
+        os.utime(f, ns=(before.st_atime_ns, before.st_mtime_ns))
+    with pytest.raises(ZooIntegrityError, match="modified after training"):
+        zoo.metrics()
+
+
 # ----- names --------------------------------------------------------------------------------------------------
 def test_ensemble_name_that_is_a_path_is_refused(zoo_copy):
     def evil(m):

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import os
+import io
 import re
 import threading
 from pathlib import Path
@@ -141,11 +142,14 @@ def check_name(name, what: str) -> str:
 # ----- the one reader ----------------------------------------------------------------------------------------
 class ZooFiles:
     """Reads a zoo's files: only those the manifest lists, each inside the zoo, each hashed before its first
-    read in this process (``verify`` up front, or lazily by ``path``)."""
+    read in this process (``verify`` up front, or lazily by ``path``) and hashed again whenever its size,
+    modification time or inode changed since. JSON and Parquet are parsed from the very bytes that were hashed,
+    so an edit between the check and the read cannot slip through (the dashboard re-reads them when its cache
+    entries are evicted)."""
 
     def __init__(self, root: Path, files: dict[str, str], what: str) -> None:
         self.root, self.files, self.what = Path(root), dict(files), what
-        self._verified: set[str] = set()
+        self._verified: dict[str, tuple[int, int, int]] = {}  # rel -> (size, mtime_ns, inode) when hashed
         self._lock = threading.Lock()
 
     def has(self, rel: str) -> bool:
@@ -162,33 +166,43 @@ class ZooFiles:
                 raise ZooIntegrityError(
                     f"{self.what}: expected {rel} to be listed in the manifest before it is read. Got no entry. "
                     "The zoo is incomplete or was modified; retrain it with python -m zoo train.")
-        with self._lock:
-            todo = [r for r in rels if r not in self._verified]
-        for rel in todo:
+        for rel in rels:
             p = resolve_member(self.root, rel, self.what)
-            if not p.is_file():
+            sig = _signature(p)
+            if sig is None:
                 raise ZooIntegrityError(
                     f"{self.what}: expected file {rel} listed in the manifest. Got no such file. "
                     "The zoo is incomplete or was modified; retrain it with python -m zoo train.")
-            got = sha256_file(p)
-            if not hmac.compare_digest(got, self.files[rel]):
-                raise ZooIntegrityError(
-                    f"{self.what}: expected SHA-256 {self.files[rel][:12]}… for {rel}. Got {got[:12]}…. The file was "
-                    "modified after training (tampering or corruption); it will not be loaded. Retrain or restore "
-                    "the zoo.")
             with self._lock:
-                self._verified.add(rel)
+                if self._verified.get(rel) == sig:
+                    continue
+            self._check(rel, sha256_file(p))
+            with self._lock:
+                self._verified[rel] = sig
+
+    def _check(self, rel: str, got: str) -> None:
+        if not hmac.compare_digest(got, self.files[rel]):
+            raise ZooIntegrityError(
+                f"{self.what}: expected SHA-256 {self.files[rel][:12]}… for {rel}. Got {got[:12]}…. The file was "
+                "modified after training (tampering or corruption); it will not be loaded. Retrain or restore "
+                "the zoo.")
+
+    def read_bytes(self, rel: str) -> bytes:
+        """A listed file's bytes, hashed as read: what is parsed is what was checked."""
+        data = self.path(rel).read_bytes()
+        self._check(rel, hashlib.sha256(data).hexdigest())
+        return data
 
     def verify_all(self) -> None:
         self.verify(*self.files)
 
     def read_json(self, rel: str):
-        return read_json(self.path(rel))
+        return json.loads(self.read_bytes(rel))
 
     def read_parquet(self, rel: str):
         import pandas as pd
 
-        return pd.read_parquet(self.path(rel))
+        return pd.read_parquet(io.BytesIO(self.read_bytes(rel)))
 
     def dir(self, prefix: str) -> ListedDir:
         return ListedDir(self, prefix)
@@ -205,6 +219,14 @@ class ListedDir(ArtifactDir):
 
     def path(self, name: str) -> Path:
         return self._files.path(f"{self._prefix}/{name}")
+
+
+def _signature(p: Path) -> tuple[int, int, int] | None:
+    try:
+        st = p.stat()
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns, st.st_ino) if p.is_file() else None
 
 
 def sign_zoo(root: Path) -> None:

@@ -13,6 +13,7 @@ import secrets
 import threading
 import time
 import tomllib
+from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,12 @@ from zoo.access import Access, is_loopback, reached_through_network
 from zoo.errors import MyeloZooError
 
 USERINFO_CACHE_S = 60.0
+USERINFO_CACHE_ENTRIES = 10_000
+# Identity-provider calls for tokens not in the cache: at most this many a minute, this many at once (each may wait
+# 10 s on the provider), a caller waiting at most PROVIDER_WAIT_S for its turn. Cached tokens and API keys never wait.
+PROVIDER_LOOKUPS_PER_MINUTE = 120
+PROVIDER_CONCURRENCY = 4
+PROVIDER_WAIT_S = 5.0
 KEY_PREFIX = "mz_"
 _DIGEST_LEN = 64
 
@@ -72,8 +79,11 @@ class ApiSecurity:
     api_keys: dict[str, str] = field(default_factory=dict)  # sha256 digest -> key name
     userinfo_url: str | None = None
     access: Access = field(default_factory=Access)
-    _cache: dict[str, tuple[float, object]] = field(default_factory=dict, repr=False)
+    _cache: "OrderedDict[str, tuple[float, object]]" = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _lookups: deque = field(default_factory=deque, repr=False)  # times of recent provider calls
+    _asking: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(PROVIDER_CONCURRENCY), repr=False)
 
     @property
     def configured(self) -> bool:
@@ -120,23 +130,42 @@ class ApiSecurity:
         now = time.monotonic()
         with self._lock:
             hit = self._cache.get(digest)
+            if hit:
+                self._cache.move_to_end(digest)  # a token in use stays; the flood's oldest go first
             if hit and now - hit[0] < USERINFO_CACHE_S:
                 if isinstance(hit[1], ApiAuthError):
                     raise hit[1]
                 return hit[1]
+        self._take_lookup(now)
+        if not self._asking.acquire(timeout=PROVIDER_WAIT_S):  # a few threads at most wait on the provider
+            raise ApiAuthError(503, "Sign-in checks are busy; retry in a few seconds.")
         try:
             email = self._ask_provider(token)
         except ApiAuthError as e:
             self._remember(digest, now, e)
             raise
+        finally:
+            self._asking.release()
         self._remember(digest, now, email)
         return email
 
+    def _take_lookup(self, now: float) -> None:
+        """Provider calls for tokens not seen in the last minute are rationed: distinct made-up tokens would each
+        cost a call (and tie up a worker thread for up to 10 s) however well the cache works."""
+        with self._lock:
+            while self._lookups and now - self._lookups[0] >= 60:
+                self._lookups.popleft()
+            if len(self._lookups) >= PROVIDER_LOOKUPS_PER_MINUTE:
+                raise ApiAuthError(429, "Too many new sign-in tokens in the last minute; retry shortly. API keys are "
+                                   "not affected.")
+            self._lookups.append(now)
+
     def _remember(self, digest: str, now: float, answer) -> None:
         with self._lock:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
             self._cache[digest] = (now, answer)
+            self._cache.move_to_end(digest)
+            while len(self._cache) > USERINFO_CACHE_ENTRIES:  # the oldest go, not every answer at once
+                self._cache.popitem(last=False)
 
     def _ask_provider(self, token: str) -> str:
         import httpx
