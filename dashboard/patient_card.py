@@ -67,13 +67,22 @@ def prediction_summary(pred, zoo, schema, staging_model_of: dict) -> None:
 
     unc = pred.uncertainty.get(pred.main, {})
     lo_hi = unc.get("venn_abers_interval")
+    band = unc.get("calibration_band_95")
     st.metric("P(PD within 24 months), main ensemble", f"{pred.probability:.1%}",
               help="Soft vote of the two best models per modality (chosen on out-of-fold AUC) over the modalities "
                    "this patient has; every member recalibrated on out-of-fold predictions.")
+    if band:
+        st.markdown(f"Calibration band **{band[0]:.0%}–{band[1]:.0%}** (95 %)",
+                    help="The progression rate that the training patients' out-of-fold outcomes support at this "
+                         "score: a logistic recalibration refitted on 500 bootstrap resamples of them. It covers "
+                         "the uncertainty of the calibration data, not that of models trained on other patients.")
     if lo_hi:
-        st.markdown(f"Venn–Abers interval **{lo_hi[0]:.0%}–{lo_hi[1]:.0%}**",
-                    help="The range of calibrated probabilities consistent with the training patients scored like "
-                         "this one (Vovk & Petej 2014). Wide where few training patients had similar scores.")
+        st.caption(f"Venn–Abers pair {lo_hi[0]:.1%}–{lo_hi[1]:.1%}",
+                   help="The isotonic calibration of this score refitted with this patient added once as non-PD "
+                        "and once as PD (Vovk & Petej 2014). Its width shows how much one more patient moves the "
+                        "calibration here (wide where few training patients had similar scores). It is not a "
+                        "confidence interval: being a step function, it often excludes even a well-calibrated "
+                        "probability.")
     st.markdown(f"Risk band: **{pred.band}**  ·  low < 25 % ≤ intermediate < 50 % ≤ high")
     ag = model_agreement(pred.model_probs, zoo.manifest)
     colour, icon = AGREEMENT_BADGE[ag.label]

@@ -396,10 +396,10 @@ class Zoo:
         unc = self.uncertainty({**model_probs, **ens_probs}, {k: "+".join(v) for k, v in mods_used.items()})
         pred = PatientPrediction(model_probs, ens_probs, mods_used, members_used, uncertainty=unc,
                                  stages=self.patient_stages(clinical))
-        from zoo.evaluation.intervals import outside_interval_note
+        from zoo.evaluation.intervals import outside_band_note
 
-        iv = unc.get(pred.main, {}).get("venn_abers_interval")
-        note = outside_interval_note(pred.probability, *iv) if iv and pred.main in ens_probs else None
+        band = unc.get(pred.main, {}).get("calibration_band_95")
+        note = outside_band_note(pred.probability, *band) if band and pred.main in ens_probs else None
         if note:
             pred.warnings.append(note)
         return pred
@@ -444,13 +444,14 @@ class Zoo:
         return out
 
     def interval_columns(self, name: str, p: np.ndarray, patterns=None) -> dict[str, np.ndarray]:
-        """Batch form: Venn–Abers bounds and the 90 % conformal set for many probabilities of one model
-        (``patterns``: each patient's modalities used, for late ensembles)."""
+        """Batch form: Venn–Abers bounds, the calibration band and the 90 % conformal set for many probabilities
+        of one model (``patterns``: each patient's modalities used, for late ensembles)."""
         from zoo.evaluation.intervals import set_labels
 
         p = np.asarray(p, dtype=float)
         pats = np.full(len(p), None, dtype=object) if patterns is None else np.asarray(patterns, dtype=object)
         lo, hi = np.full(len(p), np.nan), np.full(len(p), np.nan)
+        blo, bhi = np.full(len(p), np.nan), np.full(len(p), np.nan)
         sets = np.full(len(p), "", dtype=object)
         for pat in set(pats):
             rows = (pats == pat) & ~np.isnan(p)
@@ -459,8 +460,11 @@ class Zoo:
                 continue
             b = iv.interval(p[rows])
             lo[rows], hi[rows] = b[:, 0], b[:, 1]
+            bd = iv.band(p[rows])
+            blo[rows], bhi[rows] = bd[:, 0], bd[:, 1]
             sets[rows] = set_labels(iv.prediction_sets(p[rows]))
-        return {"interval_low": lo, "interval_high": hi, "conformal_set_90": sets}
+        return {"interval_low": lo, "interval_high": hi, "band_low": blo, "band_high": bhi,
+                "conformal_set_90": sets}
 
     def patient_stages(self, clinical: dict) -> dict[str, str | None]:
         """ISS, R-ISS, R2-ISS and the IMS/IMWG flag for one patient's canonical values (None: undecided).

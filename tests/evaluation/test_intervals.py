@@ -55,6 +55,27 @@ def test_venn_abers_interval_brackets_and_narrows_with_more_calibration_data():
     assert np.abs(mid - grid).max() < 0.08
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_calibration_band_holds_a_calibrated_models_probability_and_flags_an_overconfident_one(seed):
+    """Its purpose: a warning on it carries information (the Venn–Abers pair excluded most calibrated scores)."""
+    rng = np.random.default_rng(seed)
+    p_cal, y_cal = _draw(480, rng)
+    grid = 1 / (1 + np.exp(-rng.normal(np.log(0.3 / 0.7), 1.2, 400)))
+    iv = RiskIntervals().fit(p_cal, y_cal)
+    b = iv.band(grid)
+    outside = (grid < b[:, 0]) | (grid > b[:, 1])
+    assert (b[:, 0] <= b[:, 1]).all() and outside.mean() <= 0.2
+    va = iv.interval(grid)
+    assert ((grid < va[:, 0]) | (grid > va[:, 1])).mean() > outside.mean(), "the pair is narrower than the band"
+    # an over-confident model: logits twice what they should be
+    lg = np.log(p_cal / (1 - p_cal))
+    over = RiskIntervals().fit(1 / (1 + np.exp(-2 * lg)), y_cal)
+    g2 = 1 / (1 + np.exp(-2 * np.log(grid / (1 - grid))))
+    b2 = over.band(g2)
+    assert ((g2 < b2[:, 0]) | (g2 > b2[:, 1])).mean() > 0.5
+    assert iv.describe(0.3).to_dict()["calibration_band_95"] == [round(float(v), 4) for v in iv.band([0.3])[0]]
+
+
 def test_nan_probability_gets_no_interval_and_one_class_refuses():
     rng = np.random.default_rng(5)
     p, y = _draw(200, rng)
@@ -75,6 +96,8 @@ def test_predict_json_carries_the_main_ensembles_interval(test_zoo_dir, tmp_path
     out = json.loads(capsys.readouterr().out)
     lo, hi = out["venn_abers_interval"]
     assert 0 <= lo <= hi <= 1
+    blo, bhi = out["calibration_band_95"]
+    assert 0 <= blo <= bhi <= 1
     assert out["conformal_set"] in ("none", "non-PD", "PD", "either") and out["conformal_level"] == 0.9
 
 

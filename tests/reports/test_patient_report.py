@@ -51,7 +51,7 @@ def test_report_has_inputs_flags_probability_votes_explanations_and_identity(rep
     ctx = report_context(zoo, cohort.schema, values, pred, extras[0], bg)
     html, pdf = render_patient_report(ctx)
     assert f"{pred.probability:.0%}".replace("%", " %") in html
-    assert "Venn–Abers interval" in html and pred.band.capitalize() in html
+    assert "Venn–Abers pair" in html and "Calibration band" in html and pred.band.capitalize() in html
     assert "β2-microglobulin" in html and "outside the training range" in html, "29 mg/L is flagged"
     assert "Research use only" in html and zoo.hash[:16] in html
     # the predictor's form never sends derived stages; the report shows the ones the models derived and used

@@ -93,8 +93,18 @@ def weighted_calibration(y, p, w: np.ndarray, iters: int = 25) -> tuple[np.ndarr
         a = np.clip(a + step, -30, 30)
         if np.nanmax(np.abs(step)) < 1e-10:
             break
-    # slope: y ~ b0 + b1 * lp, Newton on two parameters per resample
-    b0, b1 = np.zeros(B), np.ones(B)
+    _, b1 = recalibration_lines(y, p, w, iters)
+    return a, b1
+
+
+def recalibration_lines(y, p, w: np.ndarray, iters: int = 25) -> tuple[np.ndarray, np.ndarray]:
+    """(b0, b1) per resample of the logistic recalibration y ~ b0 + b1·logit(p); NaN where not estimable."""
+    lp = np.log(np.clip(p, EPS, 1 - EPS) / (1 - np.clip(p, EPS, 1 - EPS)))
+    B = w.shape[0]
+    # Newton on two parameters per resample, from the intercept-only fit (IRLS's usual start): from slope 1 it
+    # overshot and diverged on over-confident scores whose MLE exists (slope 0.17 on a tiny zoo's soft vote)
+    prev = np.clip((w * y).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-12), 1e-6, 1 - 1e-6)
+    b0, b1 = np.log(prev / (1 - prev)), np.zeros(B)
     for _ in range(iters):
         eta = b0[:, None] + b1[:, None] * lp[None, :]
         mu = 1 / (1 + np.exp(-np.clip(eta, -30, 30)))
@@ -116,7 +126,8 @@ def weighted_calibration(y, p, w: np.ndarray, iters: int = 25) -> tuple[np.ndarr
     # the scores separate the outcomes in this sample (e.g. a step-shaped model). Not estimable, so NaN
     # rather than a made-up large number.
     diverged = (last > 1e-6) | (np.abs(b1) >= 1e3 * (1 - 1e-9)) | ~ok
-    return a, np.where(const | diverged, np.nan, b1)
+    bad = const | diverged
+    return np.where(bad, np.nan, b0), np.where(bad, np.nan, b1)
 
 
 def weighted_rates(y, p, threshold: float, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -260,7 +260,9 @@ def risk_assessment(prediction: dict, patient_id: str | None, zoo_hash: str, ref
             "probabilityDecimal": round(p, 6),
             "whenRange": {"high": {"value": 24, "unit": "months", "system": UCUM_SYSTEM, "code": "mo"}},
             "rationale": (f"Risk band: {prediction.get('risk_band')}."
-                          + (" Venn-Abers interval {:.2f}-{:.2f}.".format(*prediction["venn_abers_interval"])
+                          + (" Calibration band (95 %) {:.2f}-{:.2f}.".format(*prediction["calibration_band_95"])
+                             if prediction.get("calibration_band_95") else "")
+                          + (" Venn-Abers pair {:.2f}-{:.2f}.".format(*prediction["venn_abers_interval"])
                              if prediction.get("venn_abers_interval") else "")
                           + " Research use only; not for clinical decisions."),
         }],

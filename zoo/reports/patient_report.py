@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from zoo.evaluation.intervals import BAND_NOTE
 from zoo.reports import figures
 from zoo.reports.render import html_to_pdf, render_html
 
@@ -128,7 +129,8 @@ def report_context(zoo, schema, clinical: dict, pred, extras: ReportImages | Non
                 "synthetic": bool((zoo.manifest.get("cohort") or {}).get("synthetic"))},
         "inputs": _inputs(zoo, schema, clinical, observed),
         "main": disp.get(pred.main, pred.main), "probability": pred.probability, "band": pred.band,
-        "interval": unc.get("venn_abers_interval"), "conformal_set": unc.get("conformal_set"),
+        "interval": unc.get("venn_abers_interval"), "cal_band": unc.get("calibration_band_95"),
+        "conformal_set": unc.get("conformal_set"),
         "modalities_used": pred.modalities_used.get(pred.main, []),
         "ensembles": [{"model": disp.get(n, n), "p": p, "used": "+".join(pred.modalities_used.get(n, []))}
                       for n, p in pred.ensemble_probs.items()],
@@ -138,8 +140,8 @@ def report_context(zoo, schema, clinical: dict, pred, extras: ReportImages | Non
         "cams": [{**c, "src": figures.data_uri(c["png"])} for c in (extras.cams or [])],
         "waterfall": figures.data_uri(extras.waterfall) if extras.waterfall else None,
         # the interval line says it in a few words; the page has no room for the sentence (one A4 page)
-        "interval_note": next((True for w in pred.warnings if "outside its Venn–Abers interval" in w), False),
-        "notes": [*(extras.notes or []), *(w for w in pred.warnings if "outside its Venn–Abers interval" not in w)],
+        "interval_note": any(BAND_NOTE in w for w in pred.warnings),
+        "notes": [*(extras.notes or []), *(w for w in pred.warnings if BAND_NOTE not in w)],
         "disclaimer": DISCLAIMER,
     }
 

@@ -1,6 +1,6 @@
 """Scoring many patients at once: a cohort folder (with images) or a clinical table (CSV/XLSX).
 
-One row per patient: the main ensemble's probability, its Venn–Abers interval and 90 % conformal
+One row per patient: the main ensemble's probability, its Venn–Abers pair, calibration band and 90 % conformal
 prediction set, its band, what it used, every model's and
 ensemble's probability, and the warnings that apply to that patient (values set to missing, assay
 limits, missing modalities). The same reading and checks as ``validate`` apply, so a file that
@@ -67,13 +67,12 @@ def score_data(zoo, data: PatientData, warnings: dict[str, list[str]] | None = N
     have = {m: data.has(m) for m in (*MODALITIES, "clinical")}
     uses = {m: _zoo_uses(zoo, m) for m in MODALITIES}
     warnings = warnings or {}
-    from zoo.evaluation.intervals import outside_interval_note
+    from zoo.evaluation.intervals import outside_band_note
 
     for i, pid in enumerate(P.index):
         w = list(warnings.get(str(pid), []))
-        if main is not None and "interval_low" in out:
-            note = outside_interval_note(out["probability"].iat[i], out["interval_low"].iat[i],
-                                         out["interval_high"].iat[i])
+        if main is not None and "band_low" in out:
+            note = outside_band_note(out["probability"].iat[i], out["band_low"].iat[i], out["band_high"].iat[i])
             if note:
                 w.append(note)
         missing = [MODALITY_LABELS[m] for m in MODALITIES if not have[m][i] and uses[m]]
