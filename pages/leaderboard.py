@@ -205,7 +205,8 @@ def curves_tab() -> None:
     op = {}
     for n in chosen:
         p = preds[preds["model"] == n]
-        op[n] = at_threshold(p["y"].to_numpy(), p["prob"].to_numpy(), thr)
+        op[n] = at_threshold(p["y"].to_numpy(), p["prob"].to_numpy(), thr,
+                             weights=p["weight"].to_numpy() if "weight" in p else None)
     curves = loaders.curves(zp, stamp)
     cs = {n: curves[n][split] for n in chosen if split in curves.get(n, {})}
     roc = charts.roc_chart(cs, {n: (op[n]["fpr"], op[n]["tpr"]) for n in chosen}, label)

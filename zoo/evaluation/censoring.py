@@ -5,9 +5,9 @@ left out of training and evaluation. Leaving them out is not neutral: the patien
 over-represent early events. Weighting each remaining patient by 1 / Ĝ(min(T, 24)⁻), where Ĝ is the
 Kaplan–Meier estimate of the probability of still being under follow-up (lifelines), restores the
 whole cohort's mix (the standard IPCW estimator of a fixed-horizon risk; Uno et al. 2007,
-Gerds & Schumacher 2006). The weights enter every recalibrator and every evaluation metric; models
-themselves train unweighted (their scores are recalibrated). Without follow-up columns, or when no
-one is censored early, every weight is 1.
+Gerds & Schumacher 2006). The weights enter every recalibrator and every evaluation figure (the list, and
+what is not weighted, is in docs/MODELS.md "Censoring"); models themselves train unweighted (their scores are
+recalibrated). Without follow-up columns, or when no one is censored early, every weight is 1.
 """
 from __future__ import annotations
 

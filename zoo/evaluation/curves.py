@@ -41,7 +41,7 @@ class Curves:
         thr = np.where(np.isinf(thr), 1.0, thr)
         rel = reliability_bins(y, p, n_bins, w)
         pred, obs, counts = rel["predicted"], rel["observed"], rel["count"]
-        dca = decision_curve(y, p)
+        dca = decision_curve(y, p, weights=w)
         return cls(roc_fpr=_r(fpr), roc_tpr=_r(tpr), roc_thresholds=_r(thr), cal_pred=_r(pred), cal_obs=_r(obs),
                     cal_count=[int(c) for c in counts], dca_threshold=_r(dca["threshold"]),
                     dca_model=_r(dca["model"]), dca_all=_r(dca["all"]), dca_none=_r(dca["none"]))
@@ -77,9 +77,25 @@ def _r(a) -> list[float]:
     return [round(float(x), 5) for x in np.asarray(a)]
 
 
-def decision_curve(y_true, y_score, thresholds: np.ndarray = DCA_THRESHOLDS) -> pd.DataFrame:
-    """Net benefit of the model, treat-all and treat-none at each threshold (dcurves)."""
+def decision_curve(y_true, y_score, thresholds: np.ndarray = DCA_THRESHOLDS, weights=None) -> pd.DataFrame:
+    """Net benefit of the model, treat-all and treat-none at each threshold (dcurves).
+
+    dcurves takes no case weights; with censoring weights the same formula (TP/n − FP/n · t/(1−t), positive at
+    p ≥ t) is evaluated with weighted counts (``zoo.evaluation.bootstrap.weighted_net_benefit``, the function
+    behind the leaderboard's net-benefit CIs), so the curve and the table agree."""
     import dcurves
+
+    w = None if weights is None else np.asarray(weights, dtype=float)
+    if w is not None and not np.allclose(w, w[0] if len(w) else 1.0):
+        from zoo.evaluation.bootstrap import weighted_net_benefit
+
+        y = np.asarray(y_true, dtype=int)
+        p = np.asarray(y_score, dtype=float)
+        thr = np.asarray(thresholds, dtype=float)
+        prev = float(np.average(y, weights=w))
+        return pd.DataFrame({"threshold": thr,
+                             "model": [float(weighted_net_benefit(y, p, t, w[None, :])[0]) for t in thr],
+                             "all": prev - (1 - prev) * thr / (1 - thr), "none": np.zeros(len(thr))})
 
     df = pd.DataFrame({"y": np.asarray(y_true, dtype=int), "model": np.asarray(y_score, dtype=float)})
     with warnings.catch_warnings():

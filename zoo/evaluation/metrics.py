@@ -22,29 +22,44 @@ def _clean(y_true, y_score) -> tuple[np.ndarray, np.ndarray]:
     return y[ok], p[ok]
 
 
-def youden_threshold(y_true, y_score) -> float:
-    """Threshold maximising sensitivity + specificity - 1 (chosen on OOF predictions)."""
+def _weights(y_score, weights) -> np.ndarray | None:
+    """Case weights (inverse-probability-of-censoring) for the rows ``_clean`` keeps; None when absent or all
+    equal, so unweighted cohorts take scikit-learn's plain path."""
+    if weights is None:
+        return None
+    w = np.asarray(weights, dtype=float)[~np.isnan(np.asarray(y_score, dtype=float))]
+    return None if len(w) == 0 or np.allclose(w, w[0]) else w
+
+
+def youden_threshold(y_true, y_score, weights=None) -> float:
+    """Threshold maximising sensitivity + specificity - 1 (chosen on OOF predictions; case-weighted when the
+    cohort has censoring weights, as every other metric is)."""
+    w = _weights(y_score, weights)
     y, p = _clean(y_true, y_score)
     if len(np.unique(y)) < 2:
         return 0.5
-    fpr, tpr, thr = roc_curve(y, p)
+    fpr, tpr, thr = roc_curve(y, p, sample_weight=w)
     j = int(np.argmax(tpr - fpr))
     return float(np.clip(thr[j], 0.0, 1.0))
 
 
-def threshold_metrics(y_true, y_score, threshold: float) -> dict[str, float]:
+def threshold_metrics(y_true, y_score, threshold: float, weights=None) -> dict[str, float]:
+    """Rates at ``threshold`` (case-weighted when ``weights`` differ); tp/fp/tn/fn stay patient counts."""
+    w = _weights(y_score, weights)
     y, p = _clean(y_true, y_score)
     pred = (p >= threshold).astype(int)
+    ww = np.ones(len(y)) if w is None else w
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         tn = int(((pred == 0) & (y == 0)).sum())
         fp = int(((pred == 1) & (y == 0)).sum())
+        wtn, wfp = float(ww[(pred == 0) & (y == 0)].sum()), float(ww[(pred == 1) & (y == 0)].sum())
         return {
-            "accuracy": float(accuracy_score(y, pred)),
-            "precision": float(precision_score(y, pred, zero_division=0)),
-            "recall": float(recall_score(y, pred, zero_division=0)),
-            "specificity": float(tn / (tn + fp)) if tn + fp else float("nan"),
-            "f1": float(f1_score(y, pred, zero_division=0)),
+            "accuracy": float(accuracy_score(y, pred, sample_weight=w)),
+            "precision": float(precision_score(y, pred, zero_division=0, sample_weight=w)),
+            "recall": float(recall_score(y, pred, zero_division=0, sample_weight=w)),
+            "specificity": float(wtn / (wtn + wfp)) if wtn + wfp else float("nan"),
+            "f1": float(f1_score(y, pred, zero_division=0, sample_weight=w)),
             "tp": int(((pred == 1) & (y == 1)).sum()), "fp": fp, "tn": tn,
             "fn": int(((pred == 0) & (y == 1)).sum()),
         }
@@ -70,17 +85,20 @@ def calibration_intercept_slope(y_true, y_score) -> tuple[float, float]:
     return float(citl), float(slope)
 
 
-def expected_calibration_error(y_true, y_score, n_bins: int = 10) -> float:
-    """Weighted mean |observed - predicted| over equal-width probability bins."""
+def expected_calibration_error(y_true, y_score, n_bins: int = 10, weights=None) -> float:
+    """Share-weighted mean |observed - predicted| over equal-width probability bins (case-weighted shares and
+    rates when ``weights`` differ)."""
+    w = _weights(y_score, weights)
     y, p = _clean(y_true, y_score)
     if len(y) == 0:
         return float("nan")
+    w = np.ones(len(y)) if w is None else w
     bins = np.clip((p * n_bins).astype(int), 0, n_bins - 1)
     ece = 0.0
     for b in range(n_bins):
         m = bins == b
         if m.any():
-            ece += m.mean() * abs(y[m].mean() - p[m].mean())
+            ece += w[m].sum() / w.sum() * abs(np.average(y[m], weights=w[m]) - np.average(p[m], weights=w[m]))
     return float(ece)
 
 

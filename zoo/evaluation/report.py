@@ -121,11 +121,11 @@ def metric_suite(y, p, threshold: float, train_prevalence: float, W: np.ndarray,
     out["net_benefit"] = {f"{t:.2f}": {"value": float(weighted_net_benefit(y, p, t, one)[0]),
                                        "ci": percentile_ci(weighted_net_benefit(y, p, t, Wc)),
                                        "treat_all": float(_treat_all(y, t, cw))} for t in NB_THRESHOLDS}
-    out["ece"] = expected_calibration_error(y, p)
+    out["ece"] = expected_calibration_error(y, p, weights=cw)
     out["mean_predicted"] = float(np.average(p, weights=cw))
     out["observed_rate"] = float(np.average(y, weights=cw))
-    out["at_0.5"] = threshold_metrics(y, p, 0.5)
-    out["at_youden"] = threshold_metrics(y, p, threshold)
+    out["at_0.5"] = threshold_metrics(y, p, 0.5, weights=cw)
+    out["at_youden"] = threshold_metrics(y, p, threshold, weights=cw)
     return out
 
 
@@ -172,7 +172,7 @@ def evaluate(y: dict[str, pd.Series], preds: dict[str, pd.DataFrame], groups: di
             metrics["oracle"][split] = oracle_aucs(oracle[split], y[split])
     W = {s: resample_weights(y[s].to_numpy(dtype=int), n_boot, seed) for s in splits}
     for name in preds["test"].columns:
-        thr = youden_threshold(y["oof"].to_numpy(), oof[name].to_numpy())
+        thr = youden_threshold(y["oof"].to_numpy(), oof[name].to_numpy(), weights=cw["oof"])
         try:
             iv = RiskIntervals().fit(oof[name].to_numpy(), y["oof"].to_numpy())
         except ValueError:
