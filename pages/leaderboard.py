@@ -124,6 +124,10 @@ if staging.get("best"):
 num = {c: st.column_config.NumberColumn(format="%.3f") for c in
        ("AUC", "Brier", "Null Brier", "Scaled Brier", "Cal. intercept", "Cal. slope", "Sensitivity", "Specificity",
         "F1", "OOF AUC", "Lift vs oracle", "Published AUC")}
+num["n"] = st.column_config.NumberColumn(format="%d", help="Patients this row was scored on. A staging system leaves "
+                                         "out the patients whose stage an input missing could change, so its AUC "
+                                         "covers fewer patients than a model's: compare the two through the "
+                                         "ΔAUC column, computed on the patients both rate.")
 num["Null Brier"] = st.column_config.NumberColumn(format="%.3f", help="Brier score of predicting the training "
                                                   "prevalence for everyone: a model must beat it to be useful")
 num["Scaled Brier"] = st.column_config.NumberColumn(format="%.3f", help="1 − Brier / null Brier (0 = no better "
