@@ -72,10 +72,13 @@ def prediction_summary(pred, zoo, schema, staging_model_of: dict) -> None:
               help="Soft vote of the two best models per modality (chosen on out-of-fold AUC) over the modalities "
                    "this patient has; every member recalibrated on out-of-fold predictions.")
     if band:
-        st.markdown(f"Calibration band **{band[0]:.0%}–{band[1]:.0%}** (95 %)",
-                    help="The progression rate that the training patients' out-of-fold outcomes support at this "
-                         "score: a logistic recalibration refitted on 500 bootstrap resamples of them. It covers "
-                         "the uncertainty of the calibration data, not that of models trained on other patients.")
+        st.markdown(f"Calibration band **{band[0]:.1%}–{band[1]:.1%}** (95 %)",
+                    help="How precisely the training patients' out-of-fold outcomes pin down the risk at this "
+                         "score: a logistic recalibration refitted on 500 bootstrap resamples of them. The "
+                         "probability above was recalibrated on the same outcomes, so the band is an uncertainty "
+                         "range around it, not a check of it: it cannot show over-confidence or another site's "
+                         "miscalibration (the leaderboard's calibration columns can), nor the variation between "
+                         "models trained on other patients.")
     if lo_hi:
         st.caption(f"Venn–Abers pair {lo_hi[0]:.1%}–{lo_hi[1]:.1%}",
                    help="The isotonic calibration of this score refitted with this patient added once as non-PD "

@@ -396,12 +396,6 @@ class Zoo:
         unc = self.uncertainty({**model_probs, **ens_probs}, {k: "+".join(v) for k, v in mods_used.items()})
         pred = PatientPrediction(model_probs, ens_probs, mods_used, members_used, uncertainty=unc,
                                  stages=self.patient_stages(clinical))
-        from zoo.evaluation.intervals import outside_band_note
-
-        band = unc.get(pred.main, {}).get("calibration_band_95")
-        note = outside_band_note(pred.probability, *band) if band and pred.main in ens_probs else None
-        if note:
-            pred.warnings.append(note)
         return pred
 
     # ----- per-patient uncertainty -----------------------------------------------------------

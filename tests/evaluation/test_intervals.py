@@ -67,7 +67,8 @@ def test_the_calibration_band_holds_a_calibrated_models_probability_and_flags_an
     assert (b[:, 0] <= b[:, 1]).all() and outside.mean() <= 0.2
     va = iv.interval(grid)
     assert ((grid < va[:, 0]) | (grid > va[:, 1])).mean() > outside.mean(), "the pair is narrower than the band"
-    # an over-confident model: logits twice what they should be
+    # the band follows the recalibration line of the stored pairs: for scores whose logits are twice what they
+    # should be (pairs not recalibrated, so not the deployed path) it lies away from them
     lg = np.log(p_cal / (1 - p_cal))
     over = RiskIntervals().fit(1 / (1 + np.exp(-2 * lg)), y_cal)
     g2 = 1 / (1 + np.exp(-2 * np.log(grid / (1 - grid))))

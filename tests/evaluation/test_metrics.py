@@ -210,3 +210,22 @@ def test_a_slope_that_diverges_is_reported_as_not_estimable_not_as_the_clip_boun
     p2 = np.clip(0.35 + 0.3 * y + rng.normal(0, 0.25, len(y)), 0.01, 0.99)  # overlapping: an MLE exists
     _, slope2 = weighted_calibration(y, p2, np.ones((1, len(y))))
     assert np.isfinite(slope2[0]) and 0 < slope2[0] < 1000
+
+
+def test_recalibration_line_matches_statsmodels_on_over_confident_scores():
+    """Newton from slope 1 overshot and returned NaN on over-confident scores whose MLE exists (slope ~0.1)."""
+    import statsmodels.api as sm
+
+    from zoo.evaluation.bootstrap import recalibration_lines
+
+    rng = np.random.default_rng(7)
+    t = 1 / (1 + np.exp(-rng.normal(-0.3, 1.0, 480)))
+    y = (rng.random(480) < t).astype(int)
+    for factor in (10.0, 3.0, 1.0, 0.5):
+        p = 1 / (1 + np.exp(-factor * np.log(t / (1 - t))))
+        b0, b1 = recalibration_lines(y, p, np.ones((1, len(y))))
+        q = np.clip(p, 1e-6, 1 - 1e-6)  # the fit reads logits clipped at ±13.8, as the calibration slope does
+        ref = sm.Logit(y, sm.add_constant(np.log(q / (1 - q)))).fit(disp=0).params
+        assert b0[0] == pytest.approx(ref[0], abs=1e-5) and b1[0] == pytest.approx(ref[1], abs=1e-5), factor
+    sep = np.r_[np.full(20, 0.2), np.full(20, 0.8)]
+    assert np.isnan(recalibration_lines(np.r_[np.zeros(20), np.ones(20)].astype(int), sep, np.ones((1, 40)))[1][0])

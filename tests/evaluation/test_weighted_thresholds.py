@@ -45,3 +45,26 @@ def test_youden_ece_and_the_slider_use_the_weights():
     op = at_threshold(y, p, 0.4, weights=w)
     assert op["fpr"] == pytest.approx(1 - spec)
     assert op["net_benefit"] == pytest.approx(weighted_net_benefit(y, p, 0.4, w[None, :])[0])
+
+
+def test_integer_weights_equal_repeating_the_rows():
+    """The exact definition of a case weight: a weight of k counts the patient k times."""
+    rng = np.random.default_rng(2)
+    y, p = (rng.random(120) < 0.4).astype(int), rng.random(120)
+    k = rng.integers(1, 4, 120)
+    yr, pr = np.repeat(y, k), np.repeat(p, k)
+    assert expected_calibration_error(y, p, weights=k) == pytest.approx(expected_calibration_error(yr, pr))
+    assert youden_threshold(y, p, weights=k) == pytest.approx(youden_threshold(yr, pr))
+    t = np.array([0.1, 0.3, 0.6])
+    assert decision_curve(y, p, t, weights=k)["model"].to_numpy() == pytest.approx(
+        decision_curve(yr, pr, t)["model"].to_numpy())
+    a, b = threshold_metrics(y, p, 0.5, weights=k), threshold_metrics(yr, pr, 0.5)
+    for key in ("accuracy", "precision", "recall", "specificity", "f1"):
+        assert a[key] == pytest.approx(b[key]), key
+
+
+def test_a_split_stored_without_weights_reads_as_unweighted():
+    """A zoo whose external cohort has no censoring stores weight 1 there; NaN (older files) must not crash."""
+    y, p, _ = _data(seed=3)
+    w = np.full(len(y), np.nan)
+    assert at_threshold(y, p, 0.4, weights=w) == at_threshold(y, p, 0.4)

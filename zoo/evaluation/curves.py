@@ -86,7 +86,9 @@ def decision_curve(y_true, y_score, thresholds: np.ndarray = DCA_THRESHOLDS, wei
     import dcurves
 
     w = None if weights is None else np.asarray(weights, dtype=float)
-    if w is not None and not np.allclose(w, w[0] if len(w) else 1.0):
+    if w is not None:
+        w = np.where(np.isfinite(w), w, 1.0)
+    if w is not None and len(w) and not np.allclose(w, w[0]):
         from zoo.evaluation.bootstrap import weighted_net_benefit
 
         y = np.asarray(y_true, dtype=int)

@@ -28,6 +28,7 @@ def _weights(y_score, weights) -> np.ndarray | None:
     if weights is None:
         return None
     w = np.asarray(weights, dtype=float)[~np.isnan(np.asarray(y_score, dtype=float))]
+    w = np.where(np.isfinite(w), w, 1.0)  # a split stored without weights: unweighted rows
     return None if len(w) == 0 or np.allclose(w, w[0]) else w
 
 

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from zoo.evaluation.intervals import BAND_NOTE
 from zoo.reports import figures
 from zoo.reports.render import html_to_pdf, render_html
 
@@ -140,8 +139,7 @@ def report_context(zoo, schema, clinical: dict, pred, extras: ReportImages | Non
         "cams": [{**c, "src": figures.data_uri(c["png"])} for c in (extras.cams or [])],
         "waterfall": figures.data_uri(extras.waterfall) if extras.waterfall else None,
         # the interval line says it in a few words; the page has no room for the sentence (one A4 page)
-        "interval_note": any(BAND_NOTE in w for w in pred.warnings),
-        "notes": [*(extras.notes or []), *(w for w in pred.warnings if BAND_NOTE not in w)],
+        "notes": [*(extras.notes or []), *pred.warnings],
         "disclaimer": DISCLAIMER,
     }
 

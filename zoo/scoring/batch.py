@@ -67,14 +67,8 @@ def score_data(zoo, data: PatientData, warnings: dict[str, list[str]] | None = N
     have = {m: data.has(m) for m in (*MODALITIES, "clinical")}
     uses = {m: _zoo_uses(zoo, m) for m in MODALITIES}
     warnings = warnings or {}
-    from zoo.evaluation.intervals import outside_band_note
-
     for i, pid in enumerate(P.index):
         w = list(warnings.get(str(pid), []))
-        if main is not None and "band_low" in out:
-            note = outside_band_note(out["probability"].iat[i], out["band_low"].iat[i], out["band_high"].iat[i])
-            if note:
-                w.append(note)
         missing = [MODALITY_LABELS[m] for m in MODALITIES if not have[m][i] and uses[m]]
         if missing:
             w.append("no " + " or ".join(missing) + ": its models did not contribute")

@@ -236,8 +236,9 @@ def assemble_zoo(out: Path, cohort, ext_cohort, names, prof, seed, split, ids, r
         m = df.reset_index().melt(id_vars="patient_id", var_name="model", value_name="prob")
         m["split"] = s
         m["y"] = m["patient_id"].map(y[s])
-        if case_w.get(s) is not None:  # censoring weights, so the leaderboard's slider weighs as the tables do
-            m["weight"] = m["patient_id"].map(case_w[s]).astype(float)
+        if any(case_w.get(k) is not None for k in splits):  # the slider weighs as the tables do; 1 = unweighted
+            m["weight"] = (m["patient_id"].map(case_w[s]).astype(float) if case_w.get(s) is not None
+                           else 1.0)
         long.append(m)
     atomic_write_parquet(out / "predictions.parquet", pd.concat(long))
     if used:
