@@ -167,6 +167,10 @@ def test_predictor_shows_no_probability_before_predict_and_marks_changes_out_of_
     assert any("cohort prevalence (not a prediction)" in i.value for i in at.info)
     p0 = _predict(at)
     assert p0 and p0.endswith("%")
+    md = " ".join(m.value for m in at.markdown)
+    assert "Calibration band **" in md and "(95 %)" in md, "the probability's uncertainty range is shown"
+    assert any(c.value.startswith("Venn–Abers pair") for c in at.caption)
+    assert not any("miscalibrated" in w.value for w in at.warning), "no per-patient calibration verdict"
     at.number_input(key=f"pp_{pid}_ldh_U/L").set_value(3500.0)
     at.number_input(key=f"pp_{pid}_b2m_mg/L").set_value(60.0)
     at.selectbox(key=f"pp_{pid}_fish_del17p").set_value("positive")
