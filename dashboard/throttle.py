@@ -11,6 +11,7 @@ event-loop thread: see zoo/heap.py.)
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -198,7 +199,10 @@ def warm_up_in_background() -> threading.Thread:
         tune_collector()
         seconds = warm_up()
         frozen = settle()  # libraries and compiled kernels: out of the collector's walk (zoo/heap.py)
-        print(f"MyeloZoo: explainers warmed up in {seconds:.1f} s; {frozen:,} long-lived objects frozen", flush=True)
+        # stderr, as a server log line: a thread writing to stdout would land inside whatever else the process
+        # prints there (a `predict` JSON in the same process broke on it)
+        print(f"MyeloZoo: explainers warmed up in {seconds:.1f} s; {frozen:,} long-lived objects frozen",
+              file=sys.stderr, flush=True)
 
     t = threading.Thread(target=_run, name="myelozoo-warm-up", daemon=True)
     t.start()

@@ -251,3 +251,17 @@ def test_one_person_holds_at_most_their_share_of_places_and_others_are_not_affec
     assert max_queued_per_user({}) == 3 and max_queued_per_user({"MYELOZOO_MAX_QUEUED_PER_USER": "5"}) == 5
     with pytest.raises(ValueError, match="whole number"):
         max_queued_per_user({"MYELOZOO_MAX_QUEUED_PER_USER": "0"})
+
+
+def test_the_warm_up_line_goes_to_stderr_never_into_stdout(monkeypatch, capfd):
+    """A background thread's log line on stdout broke a `predict` JSON printed by the same process."""
+    from dashboard import throttle
+    from zoo import heap
+    from zoo.explain import shap_values
+
+    monkeypatch.setattr(shap_values, "warm_up", lambda: 0.1)
+    monkeypatch.setattr(heap, "settle", lambda: 7)
+    monkeypatch.setattr(heap, "tune_collector", lambda: None)
+    throttle.warm_up_in_background().join(timeout=30)
+    out, err = capfd.readouterr()
+    assert "explainers warmed up" not in out and "explainers warmed up in 0.1 s" in err
