@@ -187,23 +187,25 @@ def install_diagnostics() -> bool:
     return True
 
 
+def warm_up() -> None:
+    """Compile shap's numba kernels, settle the heap and log the time (the body of the background warm-up)."""
+    from zoo.explain.shap_values import warm_up as compile_explainers
+    from zoo.heap import settle, tune_collector
+
+    tune_collector()
+    seconds = compile_explainers()
+    frozen = settle()  # libraries and compiled kernels: out of the collector's walk (zoo/heap.py)
+    # stderr, as a server log line: a thread writing to stdout would land inside whatever else the process
+    # prints there (a `predict` JSON in the same process broke on it)
+    print(f"MyeloZoo: explainers warmed up in {seconds:.1f} s; {frozen:,} long-lived objects frozen",
+          file=sys.stderr, flush=True)
+
+
 @st.cache_resource(show_spinner=False)
 def warm_up_in_background() -> threading.Thread:
-    """Once per server process: compile shap's numba kernels in a daemon thread (see
-    ``zoo.explain.shap_values.warm_up``). It takes no compute slot: with one slot, a visitor's first prediction
-    would wait behind the compile (seen in the browser tests), and the compile is a one-off of seconds."""
-    def _run() -> None:
-        from zoo.explain.shap_values import warm_up
-        from zoo.heap import settle, tune_collector
-
-        tune_collector()
-        seconds = warm_up()
-        frozen = settle()  # libraries and compiled kernels: out of the collector's walk (zoo/heap.py)
-        # stderr, as a server log line: a thread writing to stdout would land inside whatever else the process
-        # prints there (a `predict` JSON in the same process broke on it)
-        print(f"MyeloZoo: explainers warmed up in {seconds:.1f} s; {frozen:,} long-lived objects frozen",
-              file=sys.stderr, flush=True)
-
-    t = threading.Thread(target=_run, name="myelozoo-warm-up", daemon=True)
+    """Once per server process: ``warm_up`` in a daemon thread (see ``zoo.explain.shap_values.warm_up``). It
+    takes no compute slot: with one slot, a visitor's first prediction would wait behind the compile (seen in the
+    browser tests), and the compile is a one-off of seconds."""
+    t = threading.Thread(target=warm_up, name="myelozoo-warm-up", daemon=True)
     t.start()
     return t
