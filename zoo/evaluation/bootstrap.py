@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-EPS = 1e-6
+from zoo.evaluation.calibration import logit
 
 
 def resample_weights(y: np.ndarray, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
@@ -81,7 +81,7 @@ def weighted_brier(y, p, w: np.ndarray) -> np.ndarray:
 
 def weighted_calibration(y, p, w: np.ndarray, iters: int = 25) -> tuple[np.ndarray, np.ndarray]:
     """(intercept, slope) per resample: CITL = logit-offset intercept; slope of y ~ a + b·logit(p)."""
-    lp = np.log(np.clip(p, EPS, 1 - EPS) / (1 - np.clip(p, EPS, 1 - EPS)))
+    lp = logit(p)
     B = w.shape[0]
     # calibration-in-the-large: y ~ offset(lp) + a
     a = np.zeros(B)
@@ -99,7 +99,7 @@ def weighted_calibration(y, p, w: np.ndarray, iters: int = 25) -> tuple[np.ndarr
 
 def recalibration_lines(y, p, w: np.ndarray, iters: int = 25) -> tuple[np.ndarray, np.ndarray]:
     """(b0, b1) per resample of the logistic recalibration y ~ b0 + b1·logit(p); NaN where not estimable."""
-    lp = np.log(np.clip(p, EPS, 1 - EPS) / (1 - np.clip(p, EPS, 1 - EPS)))
+    lp = logit(p)
     B = w.shape[0]
     # Newton on two parameters per resample, from the intercept-only fit (IRLS's usual start): from slope 1 it
     # overshot and diverged on over-confident scores whose MLE exists (slope 0.17 on a tiny zoo's soft vote)

@@ -85,10 +85,10 @@ def decision_curve(y_true, y_score, thresholds: np.ndarray = DCA_THRESHOLDS, wei
     behind the leaderboard's net-benefit CIs), so the curve and the table agree."""
     import dcurves
 
-    w = None if weights is None else np.asarray(weights, dtype=float)
+    from zoo.evaluation.metrics import case_weights
+
+    w = case_weights(y_score, weights)
     if w is not None:
-        w = np.where(np.isfinite(w), w, 1.0)
-    if w is not None and len(w) and not np.allclose(w, w[0]):
         from zoo.evaluation.bootstrap import weighted_net_benefit
 
         y = np.asarray(y_true, dtype=int)

@@ -39,6 +39,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from zoo.evaluation.bootstrap import recalibration_lines, resample_weights
+from zoo.evaluation.calibration import logit
+
 LEVEL = 0.90
 SET_LABELS = {(False, False): "none", (True, False): "non-PD", (False, True): "PD", (True, True): "either"}
 
@@ -93,8 +96,6 @@ class RiskIntervals:
         # non-conformity of outcome c: 1 − the probability the model gives c (hinge); Mondrian by outcome
         alphas = np.where(y == 1, 1 - p, p)
         self.cc_ = ConformalClassifier().fit(alphas, bins=y)
-        from zoo.evaluation.bootstrap import recalibration_lines, resample_weights
-
         b0, b1 = recalibration_lines(y, p, resample_weights(y, BAND_RESAMPLES, seed=0))
         keep = np.isfinite(b0) & np.isfinite(b1)
         self.lines_ = (b0[keep], b1[keep]) if keep.sum() >= BAND_RESAMPLES // 2 else None
@@ -109,8 +110,7 @@ class RiskIntervals:
         lines = getattr(self, "lines_", None)
         if lines is None or not ok.any():
             return out
-        eps = 1e-6
-        lp = np.log(np.clip(p[ok], eps, 1 - eps) / (1 - np.clip(p[ok], eps, 1 - eps)))
+        lp = logit(p[ok])
         rates = 1 / (1 + np.exp(-(lines[0][:, None] + lines[1][:, None] * lp[None, :])))
         tail = (1 - BAND_LEVEL) / 2 * 100
         out[ok] = np.percentile(rates, [tail, 100 - tail], axis=0).T

@@ -22,9 +22,9 @@ def _clean(y_true, y_score) -> tuple[np.ndarray, np.ndarray]:
     return y[ok], p[ok]
 
 
-def _weights(y_score, weights) -> np.ndarray | None:
+def case_weights(y_score, weights) -> np.ndarray | None:
     """Case weights (inverse-probability-of-censoring) for the rows ``_clean`` keeps; None when absent or all
-    equal, so unweighted cohorts take scikit-learn's plain path."""
+    equal, so unweighted cohorts take scikit-learn's (and dcurves') plain path."""
     if weights is None:
         return None
     w = np.asarray(weights, dtype=float)[~np.isnan(np.asarray(y_score, dtype=float))]
@@ -35,7 +35,7 @@ def _weights(y_score, weights) -> np.ndarray | None:
 def youden_threshold(y_true, y_score, weights=None) -> float:
     """Threshold maximising sensitivity + specificity - 1 (chosen on OOF predictions; case-weighted when the
     cohort has censoring weights, as every other metric is)."""
-    w = _weights(y_score, weights)
+    w = case_weights(y_score, weights)
     y, p = _clean(y_true, y_score)
     if len(np.unique(y)) < 2:
         return 0.5
@@ -46,7 +46,7 @@ def youden_threshold(y_true, y_score, weights=None) -> float:
 
 def threshold_metrics(y_true, y_score, threshold: float, weights=None) -> dict[str, float]:
     """Rates at ``threshold`` (case-weighted when ``weights`` differ); tp/fp/tn/fn stay patient counts."""
-    w = _weights(y_score, weights)
+    w = case_weights(y_score, weights)
     y, p = _clean(y_true, y_score)
     pred = (p >= threshold).astype(int)
     ww = np.ones(len(y)) if w is None else w
@@ -89,7 +89,7 @@ def calibration_intercept_slope(y_true, y_score) -> tuple[float, float]:
 def expected_calibration_error(y_true, y_score, n_bins: int = 10, weights=None) -> float:
     """Share-weighted mean |observed - predicted| over equal-width probability bins (case-weighted shares and
     rates when ``weights`` differ)."""
-    w = _weights(y_score, weights)
+    w = case_weights(y_score, weights)
     y, p = _clean(y_true, y_score)
     if len(y) == 0:
         return float("nan")
