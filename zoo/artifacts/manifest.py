@@ -162,17 +162,10 @@ class ZooFiles:
 
     def verify(self, *rels: str) -> None:
         for rel in rels:
-            if rel not in self.files:
-                raise ZooIntegrityError(
-                    f"{self.what}: expected {rel} to be listed in the manifest before it is read. Got no entry. "
-                    "The zoo is incomplete or was modified; retrain it with python -m zoo train.")
+            self._listed(rel)
         for rel in rels:
             p = resolve_member(self.root, rel, self.what)
-            sig = _signature(p)
-            if sig is None:
-                raise ZooIntegrityError(
-                    f"{self.what}: expected file {rel} listed in the manifest. Got no such file. "
-                    "The zoo is incomplete or was modified; retrain it with python -m zoo train.")
+            sig = self._signature(rel, p)
             with self._lock:
                 if self._verified.get(rel) == sig:
                     continue
@@ -180,18 +173,42 @@ class ZooFiles:
             with self._lock:
                 self._verified[rel] = sig
 
+    def read_bytes(self, rel: str) -> bytes:
+        """A listed file's bytes, hashed as read (once: not streamed for ``verify`` and read again): what is
+        parsed is what was checked."""
+        self._listed(rel)
+        p = resolve_member(self.root, rel, self.what)
+        sig = self._signature(rel, p)
+        data = p.read_bytes()
+        self._check(rel, hashlib.sha256(data).hexdigest())
+        with self._lock:
+            self._verified[rel] = sig
+        return data
+
+    def _listed(self, rel: str) -> None:
+        if rel not in self.files:
+            raise ZooIntegrityError(
+                f"{self.what}: expected {rel} to be listed in the manifest before it is read. Got no entry. "
+                "The zoo is incomplete or was modified; retrain it with python -m zoo train.")
+
+    def _signature(self, rel: str, p: Path) -> tuple[int, int, int]:
+        """(size, mtime_ns, inode) of a listed file, which must exist: a change of any means hash it again."""
+        try:
+            st = p.stat()
+        except OSError:
+            st = None
+        if st is None or not p.is_file():
+            raise ZooIntegrityError(
+                f"{self.what}: expected file {rel} listed in the manifest. Got no such file. "
+                "The zoo is incomplete or was modified; retrain it with python -m zoo train.")
+        return (st.st_size, st.st_mtime_ns, st.st_ino)
+
     def _check(self, rel: str, got: str) -> None:
         if not hmac.compare_digest(got, self.files[rel]):
             raise ZooIntegrityError(
                 f"{self.what}: expected SHA-256 {self.files[rel][:12]}… for {rel}. Got {got[:12]}…. The file was "
                 "modified after training (tampering or corruption); it will not be loaded. Retrain or restore "
                 "the zoo.")
-
-    def read_bytes(self, rel: str) -> bytes:
-        """A listed file's bytes, hashed as read: what is parsed is what was checked."""
-        data = self.path(rel).read_bytes()
-        self._check(rel, hashlib.sha256(data).hexdigest())
-        return data
 
     def verify_all(self) -> None:
         self.verify(*self.files)
@@ -219,14 +236,6 @@ class ListedDir(ArtifactDir):
 
     def path(self, name: str) -> Path:
         return self._files.path(f"{self._prefix}/{name}")
-
-
-def _signature(p: Path) -> tuple[int, int, int] | None:
-    try:
-        st = p.stat()
-    except OSError:
-        return None
-    return (st.st_size, st.st_mtime_ns, st.st_ino) if p.is_file() else None
 
 
 def sign_zoo(root: Path) -> None:
