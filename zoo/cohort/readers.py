@@ -228,28 +228,22 @@ def _refuse_duplicate_headers(header: list, name: str) -> None:
         seen[h] = j
 
 
-def _percent_cells(path: Path, sheet: str, headers: list[str]) -> dict[str, list[int]]:
-    """Data rows (0-based) per header whose numeric cells Excel shows as percentages ('18%' is stored as 0.18)."""
-    import openpyxl
-
-    wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    try:
-        ws = wb[sheet]
-        out: dict[str, list[int]] = {}
-        names: list[str | None] = []
-        for r, row in enumerate(ws.iter_rows()):
-            if r == 0:
-                names = [None if c.value is None else str(c.value).strip() for c in row]
-                continue
-            for c, cell in enumerate(row):
-                v = getattr(cell, "value", None)
-                fmt = getattr(cell, "number_format", "") or ""
-                if (c < len(names) and names[c] in headers and isinstance(v, (int, float))
-                        and not isinstance(v, bool) and "%" in fmt):
-                    out.setdefault(names[c], []).append(r - 1)
-        return out
-    finally:
-        wb.close()
+def _header_and_percent_cells(ws) -> tuple[list, dict[str, list[int]]]:
+    """The sheet's header row, and per header the data rows (0-based) whose numeric cells Excel shows as
+    percentages ('18%' is stored as 0.18), in one pass over the worksheet pandas already opened."""
+    header: list = []
+    out: dict[str, list[int]] = {}
+    for r, row in enumerate(ws.iter_rows()):
+        if r == 0:
+            header = [c.value for c in row]
+            names = [None if v is None else str(v).strip() for v in header]
+            continue
+        for c, cell in enumerate(row):
+            v = getattr(cell, "value", None)
+            if (c < len(names) and names[c] and isinstance(v, (int, float)) and not isinstance(v, bool)
+                    and "%" in (getattr(cell, "number_format", "") or "")):
+                out.setdefault(names[c], []).append(r - 1)
+    return header, out
 
 
 def _read_excel(path: Path, sheet: str | int | None) -> TableRead:
@@ -292,14 +286,13 @@ def _read_excel(path: Path, sheet: str | int | None) -> TableRead:
     except (ValueError, KeyError, IndexError) as e:
         raise TableReadError(f"{path.name}: expected a table on sheet {chosen!r}. Got a sheet that cannot be read "
                              "as one (merged header cells?). Put one header row on top.") from e
-    try:
-        top = xl.parse(chosen, header=None, nrows=1, dtype=object)
-        _refuse_duplicate_headers(list(top.iloc[0]) if len(top) else [], path.name)
-    except (ValueError, KeyError, IndexError):
-        pass
-    percent = _percent_cells(path, chosen, [str(c).strip() for c in frame.columns])
+    header, percent = _header_and_percent_cells(xl.book[chosen])
+    _refuse_duplicate_headers(header, path.name)
+    columns = [str(c).strip() for c in frame.columns]
     for col, rows in percent.items():  # as shown in Excel: a cell showing 18% is 18, not 0.18
-        j = [str(c).strip() for c in frame.columns].index(col)
+        if col not in columns:
+            continue
+        j = columns.index(col)
         rows = [r for r in rows if r < len(frame)]
         frame.iloc[rows, j] = [v * 100 if isinstance(v, (int, float)) else v for v in frame.iloc[rows, j]]
         notes.append(f"{path.name}: {len(rows)} cell(s) of column {col!r} are formatted as percentages in Excel "
