@@ -16,9 +16,7 @@ def test_batch_and_predict_carry_the_same_band_and_no_miscalibration_warning(tes
     assert (table.loc[ok, "band_low"] <= table.loc[ok, "band_high"]).all()
     assert ((table.loc[ok, "band_low"] >= 0) & (table.loc[ok, "band_high"] <= 1)).all()
     assert not table["warnings"].fillna("").str.contains("miscalibrated").any()
-    pid = table.index[np.flatnonzero(ok.to_numpy())[0]] if "patient_id" not in table else \
-        table.loc[ok, "patient_id"].iloc[0]
-    row = table.loc[table["patient_id"] == pid].iloc[0] if "patient_id" in table else table.loc[pid]
+    row = table.loc[ok].iloc[0]  # one row per patient (patient_id is a column)
     cols = test_zoo.interval_columns(row["main_ensemble"], np.array([row["probability"]]),
                                      np.array([row["modalities_used"]], dtype=object))
     assert cols["band_low"][0] == row["band_low"] and cols["band_high"][0] == row["band_high"]
