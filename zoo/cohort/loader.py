@@ -35,6 +35,9 @@ class Cohort:
     meta: dict
     # inverse-probability-of-censoring weights of the patients kept (None: nobody censored early)
     case_weights: pd.Series | None = None
+    # follow-up of every patient read, the ones left out included (months_to_event, event, known), when some were
+    # censored early: a zoo re-estimates the weights apart for its training and test patients from it
+    followup: pd.DataFrame | None = None
     # the units the cohort's file declared (variables.yaml or headers), by variable: forms default to them
     units: dict = field(default_factory=dict)
 
@@ -87,6 +90,17 @@ class Cohort:
         """True probabilities of a synthetic cohort. Models never call this; evaluation may."""
         p = self.root / ORACLE_CSV
         return pd.read_csv(p, dtype={"patient_id": str}).set_index("patient_id") if p.is_file() else None
+
+    def split_weighted(self, train_ids: list[str], test_ids: list[str]) -> Cohort:
+        """This cohort with its censoring weights re-estimated apart for the training and the test patients
+        (``zoo.evaluation.censoring.split_ipcw_weights``), as a zoo trains and evaluates with them."""
+        if self.followup is None:
+            return self
+        from dataclasses import replace
+
+        from zoo.evaluation.censoring import split_ipcw_weights
+
+        return replace(self, case_weights=split_ipcw_weights(self.followup, train_ids, test_ids))
 
     @cached_property
     def _images_by_patient(self) -> dict[tuple[str, str], list[str]]:
@@ -141,7 +155,7 @@ def validate_cohort(root: str | Path, decode_images: bool = True, strict: bool =
     if not report.ok:
         return report, None
     meta = _read_meta(root / COHORT_JSON, report)
-    weights = None
+    weights = followup = None
     if require_outcome:
         if OUTCOME not in clinical:
             return report, None
@@ -151,11 +165,13 @@ def validate_cohort(root: str | Path, decode_images: bool = True, strict: bool =
 
             w = ipcw_weights(clinical["months_to_event"], clinical["event"], known)
             weights = w if not np.allclose(w.to_numpy(), 1.0) else None
+            if weights is not None:
+                followup = clinical[["months_to_event", "event"]].assign(known=known)
         clinical = clinical[known].copy()
         clinical[OUTCOME] = clinical[OUTCOME].astype(int)
     images = images[images["patient_id"].isin(set(clinical.index))].reset_index(drop=True)
     return report, Cohort(root=root, schema=schema, clinical=clinical, images=images, report=report, meta=meta,
-                          case_weights=weights, units=dict(units))
+                          case_weights=weights, followup=followup, units=dict(units))
 
 
 def _read_meta(path: Path, report: ValidationReport) -> dict:

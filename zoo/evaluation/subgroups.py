@@ -217,7 +217,10 @@ def zoo_subgroups(zoo, cohorts: dict, models: list[str] | None = None, extra: tu
         u = used[(used["split"] == split) & (used["ensemble"] == MAIN_ENSEMBLE)].set_index("patient_id")["modalities"]
         if len(u):
             labels[PATTERN] = u.reindex(y.index).astype(object)
-        w = None if cohort.case_weights is None else cohort.case_weights.reindex(y.index)
+        # the weights the zoo's own tables used (predictions.parquet): a zoo estimates its test patients' censoring
+        # weights from their follow-up alone, which a freshly loaded cohort's whole-cohort weights are not
+        w = (rows.groupby("patient_id")["weight"].first().reindex(y.index).astype(float)
+             if "weight" in rows and not np.allclose(rows["weight"].to_numpy(float), 1.0) else None)
         names = {v: cohort.schema[v].display for v in extra if v in cohort.schema}
         t = subgroup_table(y, probs, labels, thresholds, w, displays, n_boot, seed, names)
         t.insert(0, "split", split)

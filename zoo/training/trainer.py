@@ -367,6 +367,7 @@ def _train_into(out: Path, cohort_dir, prof: Profile, external, device, seed, mo
 
     split = (split_from_dict(read_json(Path(split_from)), cohort.patient_ids) if split_from
              else make_split(cohort.y, prof.test_size, prof.cv_folds, seed))
+    cohort = _split_weighted(cohort, split)
     data, ext, y, case_weights = prepare_data(cohort, ext_cohort, split, segmentation_dir)
     ids = {"train": [data.ids[i] for i in split.train], "test": [data.ids[i] for i in split.test],
            "external": ext.ids if ext else []}
@@ -457,6 +458,14 @@ def _train_into(out: Path, cohort_dir, prof: Profile, external, device, seed, mo
                         resumed=len([n for n in trained if n not in timings]))
 
 
+def _split_weighted(cohort: Cohort, split: Split) -> Cohort:
+    """The cohort whose censoring weights come from its training patients' follow-up for training patients and
+    from its test patients' for test patients: no test patient's follow-up shapes a weight the models, their
+    recalibrators and thresholds are fitted with."""
+    ids = cohort.patient_ids
+    return cohort.split_weighted([ids[i] for i in split.train], [ids[i] for i in split.test])
+
+
 def prepare_data(cohort: Cohort, ext_cohort: Cohort | None, split: Split, segmentation_dir=None):
     """(data, external data, labels, case weights) exactly as every model of a run sees them: one function for
     the local loop and the Ray workers, so both executors train on the same inputs."""
@@ -492,6 +501,7 @@ def train_one_model(job: dict, name: str) -> float:
                                 "cohort's content differs. Put the cohort on storage every node sees (docs/SCALE.md).")
     out = Path(job["out"])
     split = split_from_dict(read_json(out / "split.json"), cohort.patient_ids)
+    cohort = _split_weighted(cohort, split)
     data, ext, y, case_weights = prepare_data(cohort, ext_cohort, split, job["segmentation_dir"])
     ids = {"train": [data.ids[i] for i in split.train], "test": [data.ids[i] for i in split.test],
            "external": ext.ids if ext else []}

@@ -1,0 +1,123 @@
+"""Inverse-probability-of-censoring weights: they restore the 24-month risk that dropping early-censored patients
+biases, and a zoo estimates them apart for its training and test patients (no test follow-up in a training
+weight)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from zoo.evaluation.censoring import HORIZON_MONTHS, ipcw_weights, split_ipcw_weights
+
+
+def _followup(n: int, seed: int, censor_rate: float = 0.04) -> tuple[pd.DataFrame, float]:
+    """Exponential progression times (true 24-month risk known) under independent exponential censoring."""
+    rng = np.random.default_rng(seed)
+    hazard = -np.log(1 - 0.35) / HORIZON_MONTHS  # P(T < 24) = 0.35
+    t_event = rng.exponential(1 / hazard, n)
+    t_cens = rng.exponential(1 / censor_rate, n)
+    months = np.minimum(t_event, t_cens)
+    event = (t_event <= t_cens).astype(int)
+    known = (event == 1) | (months >= HORIZON_MONTHS)
+    ids = [f"P{i:05d}" for i in range(n)]
+    df = pd.DataFrame({"months_to_event": months, "event": event, "known": known}, index=ids)
+    df["progressed"] = ((df["event"] == 1) & (df["months_to_event"] < HORIZON_MONTHS)).astype(int)
+    return df, 0.35
+
+
+def test_the_weights_restore_the_24_month_risk_that_dropping_the_censored_biases():
+    df, truth = _followup(20000, seed=0)
+    assert (~df["known"]).mean() > 0.15, "the simulation must censor a real share early"
+    w = ipcw_weights(df["months_to_event"], df["event"], df["known"])
+    y = df.loc[w.index, "progressed"]
+    naive = y.mean()
+    weighted = float(np.average(y, weights=w))
+    assert naive > truth + 0.04, "dropping early-censored non-progressors over-represents events"
+    assert weighted == pytest.approx(truth, abs=0.015)
+    assert w.mean() == pytest.approx(1.0)
+
+
+def test_no_one_censored_early_means_every_weight_is_one():
+    df, _ = _followup(300, seed=1, censor_rate=1e-6)
+    df = df[df["known"]]
+    w = ipcw_weights(df["months_to_event"], df["event"], df["known"])
+    assert np.allclose(w, 1.0)
+    assert split_ipcw_weights(df, list(df.index[:240]), list(df.index[240:])) is None
+
+
+def test_test_patients_follow_up_never_shapes_a_training_weight():
+    df, _ = _followup(2000, seed=2)
+    kept = df.index[df["known"]]
+    train, test = list(kept[: int(0.8 * len(kept))]), list(kept[int(0.8 * len(kept)):])
+    w = split_ipcw_weights(df, train, test)
+    assert w is not None and set(w.index) == set(train) | set(test)
+    assert w[train].mean() == pytest.approx(1.0) and w[test].mean() == pytest.approx(1.0)
+
+    moved = df.copy()
+    early = [p for p in test if moved.loc[p, "event"] == 1][:50]  # test progressors: they leave the risk set
+    moved.loc[early, "months_to_event"] = moved.loc[early, "months_to_event"] / 2  # of Ĝ's estimate earlier
+    w2 = split_ipcw_weights(moved, train, test)
+    pd.testing.assert_series_equal(w[train], w2[train])
+    # the whole-cohort estimate, by contrast, moves every training weight when test follow-up changes ...
+    whole = ipcw_weights(df["months_to_event"], df["event"], df["known"])
+    whole2 = ipcw_weights(moved["months_to_event"], moved["event"], moved["known"])
+    assert not np.allclose(whole[train], whole2[train])
+    # ... and the training patients' own follow-up does move theirs (the check above can fail)
+    moved_train = df.copy()
+    early_events = [p for p in train if df.loc[p, "event"] == 1][:50]
+    moved_train.loc[early_events, "months_to_event"] = moved_train.loc[early_events, "months_to_event"] / 2
+    assert not np.allclose(split_ipcw_weights(moved_train, train, test)[train], w[train])
+
+
+def test_each_split_still_restores_the_risk():
+    df, truth = _followup(20000, seed=3)
+    kept = df.index[df["known"]]
+    rng = np.random.default_rng(0)
+    is_test = rng.random(len(kept)) < 0.2
+    train, test = list(kept[~is_test]), list(kept[is_test])
+    w = split_ipcw_weights(df, train, test)
+    for ids in (train, test):
+        assert float(np.average(df.loc[ids, "progressed"], weights=w[ids])) == pytest.approx(truth, abs=0.025)
+
+
+def test_a_zoo_stores_split_wise_weights(cohort_copy, tmp_path):
+    """Trained on a cohort with early censoring, the zoo's tables carry the training patients' weights from
+    their own follow-up and the test patients' from theirs, not the whole cohort's."""
+    from zoo.api import Zoo
+    from zoo.cohort import load_cohort
+    from zoo.training.trainer import train_zoo
+
+    path = cohort_copy / "clinical.csv"
+    t = pd.read_csv(path, dtype={"patient_id": str})
+    rng = np.random.default_rng(4)
+    non_pd = t.index[t["progressed"] == 0]
+    lost = rng.choice(non_pd, size=max(6, len(non_pd) // 5), replace=False)
+    t.loc[lost, "months_to_event"] = rng.uniform(3, 20, len(lost)).round(1)
+    t.loc[lost, "event"] = 0
+    t.to_csv(path, index=False)
+    cohort = load_cohort(cohort_copy)
+    assert cohort.followup is not None and cohort.case_weights is not None
+    out = train_zoo(cohort_copy, tmp_path / "zoo", profile="test", models=["clinical_lr", "ref_iss"],
+                    show_bars=False)
+    zoo = Zoo.load(out)
+    P = zoo.predictions()
+    split = zoo.files.read_json("split.json")
+    stored = P[P["model"] == "clinical_lr"].set_index(["split", "patient_id"])["weight"]
+    expected = split_ipcw_weights(cohort.followup, split["train"], split["test"])
+    assert np.allclose(stored.loc["oof"].reindex(split["train"]), expected[split["train"]])
+    assert np.allclose(stored.loc["test"].reindex(split["test"]), expected[split["test"]])
+    whole = cohort.case_weights
+    assert not np.allclose(stored.loc["test"].reindex(split["test"]), whole[split["test"]] / whole[split["test"]].mean())
+    # the model card's subgroup table weighs with the zoo's own test weights, not the freshly loaded cohort's
+    from zoo.evaluation.subgroups import group_metrics, zoo_subgroups
+
+    rows = zoo_subgroups(zoo, {"test": cohort}, models=["clinical_lr"], n_boot=20)
+    everyone = rows[(rows["split"] == "test") & (rows["grouping"] == "sex")]
+    test_rows = P[(P["model"] == "clinical_lr") & (P["split"] == "test")].set_index("patient_id")
+    sex = cohort.clinical.loc[test_rows.index, "sex"]
+    assert len(everyone) >= 2
+    for level, r in everyone.set_index("group").iterrows():
+        sel = (sex == level).to_numpy()
+        ref = group_metrics(test_rows["y"].to_numpy()[sel], test_rows["prob"].to_numpy()[sel], ["g"] * int(sel.sum()),
+                            0.5, weights=test_rows["weight"].to_numpy()[sel], n_boot=20).iloc[0]
+        assert r["auc"] == pytest.approx(ref["auc"])
