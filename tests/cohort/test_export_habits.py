@@ -158,3 +158,73 @@ def test_a_table_of_too_many_columns_is_refused_before_it_is_parsed(tmp_path):
         read_table(tmp_path / "wide.xlsx")
     ok = ",".join(f"c{i}" for i in range(readers.MAX_COLUMNS)) + "\n" + ",".join("1" * readers.MAX_COLUMNS)
     assert read_csv_bytes(ok.encode(), "batch.csv").frame.shape[1] == readers.MAX_COLUMNS
+
+
+def test_a_title_block_above_the_header_is_skipped_and_said(tmp_path):
+    report, cohort = _clinical(tmp_path, "Myeloma registry export, 30.11.2026\n\npatient_id,hgb,progressed\n"
+                                         "a,101,1\nb,95,0\nc,,0\n")
+    assert report.ok, report.summary()
+    assert cohort.patient_ids == ["a", "b", "c"] and cohort.clinical["hgb"].tolist()[:2] == [101.0, 95.0]
+    assert "header is on line 3" in report.summary() and "Myeloma registry export" in report.summary()
+
+
+def test_a_title_block_above_an_excel_header_is_skipped_and_percent_cells_still_found(tmp_path):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["LIMS report 2026-11-30"])
+    ws.append([])
+    ws.append(["Patient ID", "Plasma cells (%)", "progressed"])
+    for pid, bm, y in (("a", 0.42, 1), ("b", 0.18, 0), ("c", None, 0)):
+        ws.append([pid, bm, y])
+    for r in (4, 5):
+        ws.cell(row=r, column=2).number_format = "0%"
+    wb.save(tmp_path / "clinical.xlsx")
+    report, cohort = validate_cohort(tmp_path)
+    assert report.ok, report.summary()
+    assert cohort.patient_ids == ["a", "b", "c"]
+    assert cohort.clinical["bmpc"].tolist()[:2] == pytest.approx([42.0, 18.0])
+    assert "header is on line 3" in report.summary()
+
+
+def test_a_first_row_of_data_is_never_taken_for_a_title(tmp_path):
+    """Rows above the header may hold at most two cells: a wide row without the ID header is not a title."""
+    from zoo.cohort.readers import title_rows
+
+    assert title_rows([["patient_id", "hgb"], ["a", "1"]]) == 0
+    assert title_rows([["x", "y", "z"], ["patient_id", "hgb"]]) == 0
+    assert title_rows([["Report"], [], ["Study ID", "hgb"]]) == 2
+
+
+def test_nd_is_missing_and_the_ambiguity_is_said(tmp_path):
+    report, cohort = _clinical(tmp_path, "patient_id,mprotein_level,del(17p),progressed\na,ND,NK,1\nb,n.d.,no,0\n"
+                                         "c,31,not known,0\n")
+    assert report.ok, report.summary()
+    c = cohort.clinical
+    assert c["mprotein_level"].isna().tolist() == [True, True, False]
+    assert c["fish_del17p"].isna().tolist() == [True, False, True], "NK / not known: not known, so missing"
+    note = report.summary()
+    assert "2 cell(s) of column 'mprotein_level' read 'ND' (data row 1, 2)" in note and "not detected" in note
+
+
+def test_not_detected_in_a_number_column_says_to_write_zero(tmp_path):
+    report, _ = _clinical(tmp_path, "patient_id,mprotein_level,progressed\na,not detected,1\nb,12,0\n")
+    errs = [p for p in report.errors if p.column == "mprotein_level"]
+    assert len(errs) == 1 and errs[0].row == 1 and "If none was detected, write 0" in errs[0].message
+
+
+def test_stage_codes_written_with_the_system_s_name(tmp_path):
+    report, cohort = _clinical(tmp_path, "patient_id,iss,riss,ds_stage,progressed\n"
+                                         "a,ISS II,R-ISS I,DS IIIA,1\nb,ISS-III,RISS: II,Durie-Salmon IB,0\n"
+                                         "c,ISS stage I,R-ISS III,Durie–Salmon stage IIB,0\n")
+    assert report.ok, report.summary()
+    c = cohort.clinical
+    assert c["iss"].tolist() == ["II", "III", "I"]
+    assert c["riss"].tolist() == ["I", "II", "III"]
+    assert c["ds_stage"].tolist() == ["IIIA", "IB", "IIB"]
+
+
+def test_another_system_s_name_is_not_read_as_this_column_s_stage(tmp_path):
+    report, _ = _clinical(tmp_path, "patient_id,iss,progressed\na,R-ISS II,1\nb,I,0\n")
+    assert [p.row for p in report.errors if p.column == "iss"] == [1]

@@ -23,7 +23,9 @@ from zoo.schema.variables import ID_SYNONYMS
 # Tokens that mean "no value" in exports from R, SAS, SPSS, Excel and LIMS systems.
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "-", "--", ".", "?", "missing", "unknown",
                             "not done", "nd", "n.d.", "not available", "#n/a", "#na", "nr", "not tested", "#value!",
-                            "#div/0!", "n.a.", "k.a.", "n.v."})
+                            "#div/0!", "n.a.", "k.a.", "n.v.", "nk", "n.k.", "not known", "unk"})
+# 'ND' is 'not done' in most exports but 'not detected' in some: read as missing, and said so (``ambiguous_notes``)
+NOT_DONE_OR_DETECTED = frozenset({"nd", "n.d."})
 DASHES = frozenset({"-", "--"})
 UNICODE_DASHES = frozenset({"\u2212", "\u2013", "\u2014"})  # minus sign, en dash, em dash: read as '-'
 ENCODINGS = ("utf-8", "utf-8-sig", "windows-1252")
@@ -183,6 +185,11 @@ def read_csv_bytes(data: bytes, name: str) -> TableRead:
     text, encoding, notes = decode_text(data, name)
     if not text.strip():
         raise TableReadError(f"{name}: expected a header row and patients. Got an empty file. Re-export the table.")
+    head_lines = text.splitlines()[:TITLE_ROWS_MAX + 1]
+    skip = max((title_rows([ln.split(d) for ln in head_lines]) for d in DELIMITERS), default=0)
+    if skip:
+        notes.append(_title_note(name, skip, [[ln] for ln in head_lines]))
+        text = "\n".join(text.splitlines()[skip:]) + "\n"
     delim = sniff_delimiter(text)
     first = text.split("\n", 1)[0]
     if first.count(delim) + 1 > MAX_COLUMNS:  # counted before pandas parses a field
@@ -215,6 +222,33 @@ def read_csv_bytes(data: bytes, name: str) -> TableRead:
     return TableRead(frame=frame, encoding=encoding, delimiter=delim, decimal_comma=dec, notes=notes)
 
 
+TITLE_ROWS_MAX = 10  # rows above the header a title block may take (report name, date, blank lines)
+
+
+def _is_id_header(cell) -> bool:
+    h = re.sub(r"\s+", " ", str(cell or "").strip().lower().replace("_", " "))
+    return h in {ID_COLUMN.replace("_", " "), *ID_SYNONYMS}
+
+
+def title_rows(rows: list[list]) -> int:
+    """Rows above the header that a registry or LIMS export puts there (a report title, a date, blank lines):
+    the header is the first row naming the patient ID column among at least two headers, if every row above it
+    has at most two filled cells. 0 when the first row is the header or no such row is found."""
+    for k, row in enumerate(rows[:TITLE_ROWS_MAX + 1]):
+        filled = [c for c in row if str(c if c is not None else "").strip()]
+        if len(filled) >= 2 and any(_is_id_header(c) for c in filled):
+            above = rows[:k]
+            return k if all(sum(bool(str(c if c is not None else "").strip()) for c in r) <= 2 for r in above) else 0
+    return 0
+
+
+def _title_note(name: str, k: int, rows: list[list]) -> str:
+    words = " ".join(str(c).strip() for r in rows[:k] for c in r if c is not None and str(c).strip())
+    shown = f" ({words[:80]!r})" if words else ""
+    return (f"{name}: the header is on line {k + 1}; the {k} line(s) above it{shown} were read as a title and "
+            "skipped. Row numbers in messages count from the line under the header.")
+
+
 def _refuse_duplicate_headers(header: list, name: str) -> None:
     """Two columns with one header: which one holds the variable cannot be guessed, and one would be lost."""
     seen: dict[str, int] = {}
@@ -228,12 +262,13 @@ def _refuse_duplicate_headers(header: list, name: str) -> None:
         seen[h] = j
 
 
-def _header_and_percent_cells(ws) -> tuple[list, dict[str, list[int]]]:
-    """The sheet's header row, and per header the data rows (0-based) whose numeric cells Excel shows as
-    percentages ('18%' is stored as 0.18), in one pass over the worksheet pandas already opened."""
+def _header_and_percent_cells(ws, skip: int = 0) -> tuple[list, dict[str, list[int]]]:
+    """The sheet's header row (after ``skip`` title rows), and per header the data rows (0-based) whose numeric
+    cells Excel shows as percentages ('18%' is stored as 0.18), in one pass over the worksheet pandas already
+    opened."""
     header: list = []
     out: dict[str, list[int]] = {}
-    for r, row in enumerate(ws.iter_rows()):
+    for r, row in enumerate(ws.iter_rows(min_row=skip + 1)):
         if r == 0:
             header = [c.value for c in row]
             names = [None if v is None else str(v).strip() for v in header]
@@ -281,12 +316,16 @@ def _read_excel(path: Path, sheet: str | int | None) -> TableRead:
     if width > MAX_COLUMNS:
         raise TableReadError(f"{path.name}: expected at most {MAX_COLUMNS:,} columns. Got {width:,} on sheet "
                              f"{chosen!r}. Export only the columns the model uses (docs/COHORT_FORMAT.md).")
+    top = [[c.value for c in row] for row in xl.book[chosen].iter_rows(max_row=TITLE_ROWS_MAX + 1)]
+    skip = title_rows(top)
+    if skip:
+        notes.append(_title_note(path.name, skip, top))
     try:
-        frame = xl.parse(chosen, dtype=object, header=0)
+        frame = xl.parse(chosen, dtype=object, header=skip)
     except (ValueError, KeyError, IndexError) as e:
         raise TableReadError(f"{path.name}: expected a table on sheet {chosen!r}. Got a sheet that cannot be read "
                              "as one (merged header cells?). Put one header row on top.") from e
-    header, percent = _header_and_percent_cells(xl.book[chosen])
+    header, percent = _header_and_percent_cells(xl.book[chosen], skip)
     _refuse_duplicate_headers(header, path.name)
     columns = [str(c).strip() for c in frame.columns]
     for col, rows in percent.items():  # as shown in Excel: a cell showing 18% is 18, not 0.18
@@ -330,6 +369,10 @@ def _tidy(frame: pd.DataFrame, name: str, notes: list[str]) -> pd.DataFrame:
         if is_str.any():
             st = s[is_str].str.strip()
             st = st.mask(st.isin(UNICODE_DASHES), "-")
+            nd = st.str.lower().isin(NOT_DONE_OR_DETECTED)
+            if nd.any():
+                notes.append(_nd_note(name, str(frame.columns[i]), [int(r) + 1 for r in np.flatnonzero(
+                    is_str.to_numpy())[nd.to_numpy()]]))
             # a column coded +/- (FISH results, often) keeps its '-': there it means negative, not missing
             st = st.mask(st.str.lower().isin(signed if (st == "+").any() else tokens))
             s = s.copy()
@@ -341,6 +384,13 @@ def _tidy(frame: pd.DataFrame, name: str, notes: list[str]) -> pd.DataFrame:
         frame = frame.drop(columns=empty_cols)
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")  # 1-based data row, kept through row drops
     return frame.dropna(how="all")
+
+
+def _nd_note(name: str, column: str, rows: list[int]) -> str:
+    shown = ", ".join(map(str, rows[:5])) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+    return (f"{name}: {len(rows)} cell(s) of column {column!r} read 'ND' (data row {shown}) and were read as missing "
+            "(not done). If ND means 'not detected' there (no measurable M-protein, a FISH probe negative), write 0 "
+            "or the negative code in those cells instead.")
 
 
 def _delim_name(d: str) -> str:

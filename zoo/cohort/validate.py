@@ -332,6 +332,11 @@ class _Ctx:
                         value=None if value is None else str(value), kind=kind)
 
 
+# words a lab writes for an analyte below detection (an M-spike not seen): a number is needed, and we say which
+_NONE_DETECTED = frozenset({"not detected", "undetectable", "undetected", "none detected", "negative", "neg", "nil",
+                            "absent", "not seen", "no m-spike", "no m spike", "nicht nachweisbar", "non détecté"})
+
+
 def _fmt(x: float) -> str:
     return f"{x:.6g}"
 
@@ -342,8 +347,11 @@ def _clean_numeric(raw: pd.Series, var, unit: str | None, ctx: _Ctx, decimal_com
     raw = raw.reset_index(drop=True)
     unit_label = unit or var.unit or "the variable's unit"
     for i in np.flatnonzero(parsed.bad.to_numpy()):
-        ctx.add(ERROR, int(i), var.name, f"expected a number in {unit_label}. Got {raw.iloc[i]!r}. Correct the cell, "
-                "or leave it empty if unknown.", raw.iloc[i], "not_a_number")
+        none_found = str(raw.iloc[i]).strip().lower() in _NONE_DETECTED
+        ctx.add(ERROR, int(i), var.name, f"expected a number in {unit_label}. Got {raw.iloc[i]!r}. "
+                + ("If none was detected, write 0 (or the assay's limit, e.g. '<0.5'); if it is unknown, leave the cell "
+                   "empty." if none_found else "Correct the cell, or leave it empty if unknown."),
+                raw.iloc[i], "not_a_number")
     lim = parsed.limit.reset_index(drop=True)
     for i in np.flatnonzero((lim != "").to_numpy()):
         ctx.add(WARNING, int(i), var.name, f"{raw.iloc[i]!r} is at the assay's limit; {_fmt(num.iloc[i])} "
@@ -408,7 +416,9 @@ def _clean_levels(raw: pd.Series, var, ctx: _Ctx, codes: dict[str, str]) -> pd.S
     spell.update({k.replace(" ", ""): v for k, v in list(spell.items()) if " " not in k.strip()})
     raw = raw.reset_index(drop=True)
     key = raw.map(lambda x: _level_key(x) if isinstance(x, str) or pd.notna(x) else None)
-    vals = key.map(lambda k: (spell.get(k) or spell.get(_STAGE_WORD.sub("", k).replace(" ", "")))
+    named = _name_prefix(var)
+    vals = key.map(lambda k: (spell.get(k) or spell.get(_STAGE_WORD.sub("", k).replace(" ", ""))
+                              or (spell.get(_STAGE_WORD.sub("", named.sub("", k)).replace(" ", "")) if named else None))
                    if k is not None else None)
     if var.kind is Kind.binary:  # 1.0 / 0 / "1.00" from numeric exports
         num = pd.to_numeric(key, errors="coerce")
@@ -423,6 +433,21 @@ def _clean_levels(raw: pd.Series, var, ctx: _Ctx, codes: dict[str, str]) -> pd.S
 
 _INTEGRAL = re.compile(r"^(-?\d+)[.,]0+$")
 _STAGE_WORD = re.compile(r"^stage\s*")
+
+
+def _name_prefix(var) -> re.Pattern | None:
+    """A code written with its variable's name in front ('ISS II', 'R-ISS: I', 'Durie-Salmon IIIA', 'DS stage IIIA'),
+    as some registries export it: the variable's own name, short name and display name (hyphens and dashes
+    optional), so an 'ISS' prefix is read in the ISS column only."""
+    if var.kind is Kind.binary:
+        return None
+    base = {var.name.lower(), var.name.lower().split("_")[0], re.sub(r"\s*stage$", "", var.display.lower())}
+    words = {re.sub(r"[-\u2013\u2014_ ]", "", b) for b in base if b}
+    words = {w for w in words if len(w) >= 2}
+    if not words:
+        return None
+    flexible = [r"[-\u2013\u2014_ ]?".join(map(re.escape, w)) for w in sorted(words, key=len, reverse=True)]
+    return re.compile(r"^(?:" + "|".join(flexible) + r")\s*(?:stage)?\s*[-:=\u2013]?\s*")
 
 
 def _level_key(x) -> str:
