@@ -1,4 +1,6 @@
 """Patient predictor: a schema-generated form, optional uploads, every model's probability, what-if."""
+from contextlib import nullcontext
+
 import pandas as pd
 import streamlit as st
 
@@ -7,7 +9,7 @@ from dashboard.datasets import redact
 from dashboard.sidebar import need_cohort, need_zoo
 from dashboard.auth import md_text
 from zoo.api import risk_band
-from zoo.cohort.images import read_image, read_uploads
+from zoo.cohort.images import read_image, read_uploads, uploads_pending
 from zoo.errors import ImageReadError
 from zoo.models.catalog import STAGING_MODELS
 from zoo.schema import Kind
@@ -47,8 +49,14 @@ with form_col:
                                     key=f"pp_use_cohort_imgs_{pid}", disabled=pid is None)
 
 images, keys, upload_errors = {}, {}, []
-for modality, ups in (("marrow", up_marrow), ("electrophoresis", up_ife)):
-    arrs, errs = read_uploads(ups or [])  # at most MAX_UPLOAD_FILES files, each decoded once per content
+decoded = {}
+# new uploads are decoded inside a compute slot, like model work; a rerun with the same files decodes nothing
+with (throttle.model_work("Reading the images…") if uploads_pending([*(up_marrow or []), *(up_ife or [])])
+      else nullcontext()):
+    for modality, ups in (("marrow", up_marrow), ("electrophoresis", up_ife)):
+        decoded[modality] = read_uploads(ups or [])  # at most MAX_UPLOAD_FILES files, each decoded once per content
+for modality in ("marrow", "electrophoresis"):
+    arrs, errs = decoded[modality]
     ks, upload_errors = [None] * len(arrs), upload_errors + errs
     if not arrs and use_cohort_images and pid is not None:
         for p in cohort.image_paths(pid, modality):

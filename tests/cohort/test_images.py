@@ -270,3 +270,19 @@ def test_an_uploads_files_share_one_pixel_budget(monkeypatch):
     files = [(f"f{i}.png", _png(Image.new("RGB", (64, 64), (i, 0, 0)))) for i in range(3)]
     arrays, errors = images_mod.read_uploads(files)
     assert len(arrays) == 2 and len(errors) == 1 and errors[0].startswith("f2.png: this upload may hold at most")
+
+
+def test_uploads_pending_says_whether_a_decode_is_needed():
+    """The predictor takes a compute slot to decode uploads only when some content is not decoded yet."""
+    images_mod._UPLOADS.clear()
+    a = _png(Image.new("RGB", (40, 40), (1, 2, 3)))
+    b = _png(Image.new("RGB", (40, 40), (4, 5, 6)))
+    assert not images_mod.uploads_pending([])
+    assert images_mod.uploads_pending([("a.png", a)])
+    images_mod.read_uploads([("a.png", a)])
+    assert not images_mod.uploads_pending([("a.png", a), ("again.png", a)]), "decoded content needs no slot"
+    assert images_mod.uploads_pending([("a.png", a), ("b.png", b)])
+    assert images_mod.uploads_pending([("bad.png", b"not an image")]), "an unreadable file is tried again"
+    too_many = [(f"{i}.png", a) for i in range(images_mod.MAX_UPLOAD_FILES + 1)]
+    assert not images_mod.uploads_pending(too_many), "refused as a whole before any decode"
+    images_mod._UPLOADS.clear()

@@ -232,6 +232,19 @@ def read_upload(data: bytes, name: str = "upload") -> np.ndarray:
     return arr
 
 
+def uploads_pending(files: Sequence) -> bool:
+    """Whether decoding ``files`` (as ``read_uploads`` would) has work to do: some file's content is not decoded
+    yet. The dashboard then decodes them inside a compute slot, as model work, since a 24-megapixel image takes a
+    core for about a second; a rerun with the same uploads finds them decoded and takes no slot."""
+    if not files or len(files) > MAX_UPLOAD_FILES:
+        return False
+    for f in files:
+        data = f[1] if isinstance(f, tuple) else f.getvalue()
+        if _UPLOADS.get(hashlib.sha256(data).hexdigest()) is None:
+            return True
+    return False
+
+
 def read_uploads(files: Sequence) -> tuple[list[np.ndarray], list[str]]:
     """Decode one upload of several files: (arrays of the readable files, a message per refused file).
 
