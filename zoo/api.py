@@ -419,11 +419,11 @@ class Zoo:
                 try:
                     if pattern in by_pattern:
                         cal = by_pattern[pattern]
-                        self._intervals[key] = RiskIntervals().fit(cal["p"], cal["y"])
+                        self._intervals[key] = RiskIntervals().fit(cal["p"], cal["y"], cal.get("w"))
                     else:
                         P = self.predictions()
                         oof = P[(P["model"] == name) & (P["split"] == "oof")]
-                        self._intervals[key] = RiskIntervals().fit(oof["prob"], oof["y"])
+                        self._intervals[key] = RiskIntervals().fit(oof["prob"], oof["y"], oof.get("weight"))
                 except (ValueError, KeyError):
                     self._intervals[key] = None
             return self._intervals[key]

@@ -108,6 +108,16 @@ def test_a_zoo_stores_split_wise_weights(cohort_copy, tmp_path):
     assert np.allclose(stored.loc["test"].reindex(split["test"]), expected[split["test"]])
     whole = cohort.case_weights
     assert not np.allclose(stored.loc["test"].reindex(split["test"]), whole[split["test"]] / whole[split["test"]].mean())
+    # the calibration band on the patient card resamples the training patients with their weights
+    from zoo.evaluation.intervals import RiskIntervals
+
+    oof = P[(P["model"] == "clinical_lr") & (P["split"] == "oof")]
+    ref = RiskIntervals().fit(oof["prob"], oof["y"], oof["weight"]).band([0.3])
+    assert np.array_equal(zoo.intervals("clinical_lr").band([0.3]), ref)
+    assert not np.array_equal(ref, RiskIntervals().fit(oof["prob"], oof["y"]).band([0.3]))
+    late = [n for n in zoo.ensemble_names if zoo.manifest["ensembles"][n]["kind"] == "late"]
+    assert late and all(zoo.ensemble(n).oof_by_pattern_ for n in late)
+    assert all("w" in v for n in late for v in zoo.ensemble(n).oof_by_pattern_.values())
     # the model card's subgroup table weighs with the zoo's own test weights, not the freshly loaded cohort's
     from zoo.evaluation.subgroups import group_metrics, zoo_subgroups
 

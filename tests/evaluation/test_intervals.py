@@ -77,6 +77,25 @@ def test_the_calibration_band_holds_a_calibrated_models_probability_and_flags_an
     assert iv.describe(0.3).to_dict()["calibration_band_95"] == [round(float(v), 4) for v in iv.band([0.3])[0]]
 
 
+def test_the_calibration_band_carries_the_censoring_weights():
+    """A cohort whose complete cases over-represent events (early-censored non-progressors dropped) is
+    re-weighted: the band follows the weighted recalibration, and weights of 1 change nothing."""
+    rng = np.random.default_rng(7)
+    p, y = _draw(480, rng)
+    plain = RiskIntervals().fit(p, y)
+    assert np.array_equal(RiskIntervals().fit(p, y, np.ones(len(y))).band([0.2, 0.5]), plain.band([0.2, 0.5]))
+    w = np.where(y == 1, 0.5, 1.5)  # events count a third as much as non-events
+    weighted = RiskIntervals().fit(p, y, w)
+    bp, bw = plain.band([0.5])[0], weighted.band([0.5])[0]
+    assert bw[1] < bp[0], f"the weighted band {bw} should lie below the unweighted {bp}"
+    from sklearn.linear_model import LogisticRegression
+
+    lr = LogisticRegression(penalty=None).fit(np.log(p / (1 - p))[:, None], y, sample_weight=w)
+    assert bw[0] <= lr.predict_proba([[0.0]])[0, 1] <= bw[1], "the band holds the weighted recalibration at 0.5"
+    with pytest.raises(ValueError, match="case weight"):
+        RiskIntervals().fit(p, y, -w)
+
+
 def test_nan_probability_gets_no_interval_and_one_class_refuses():
     rng = np.random.default_rng(5)
     p, y = _draw(200, rng)

@@ -77,13 +77,22 @@ class RiskIntervals:
             raise ValueError(f"Expected a conformal level in [0.5, 1). Got {level!r}.")
         self.level = level
 
-    def fit(self, p_cal, y_cal) -> "RiskIntervals":
+    def fit(self, p_cal, y_cal, case_weights=None) -> "RiskIntervals":
+        """``case_weights``: the calibration patients' censoring weights; the calibration band resamples patients
+        with them (a weighted recalibration per resample). The Venn–Abers pair and the conformal set take none:
+        neither package accepts weights, so they treat the complete cases as the calibration population."""
         from crepes import ConformalClassifier
         from venn_abers import VennAbers
 
         p = np.asarray(p_cal, dtype=float)
         y = np.asarray(y_cal, dtype=float)
         ok = ~np.isnan(p) & ~np.isnan(y)
+        cw = None
+        if case_weights is not None:
+            cw = np.asarray(case_weights, dtype=float)
+            if cw.shape != p.shape or not np.isfinite(cw[ok]).all() or (cw[ok] < 0).any():
+                raise ValueError("Expected one finite, non-negative case weight per calibration patient.")
+            cw = cw[ok]
         p, y = p[ok], y[ok].astype(int)
         self.n_ = int(len(p))
         self.n_per_class_ = [int((y == 0).sum()), int((y == 1).sum())]
@@ -96,7 +105,8 @@ class RiskIntervals:
         # non-conformity of outcome c: 1 − the probability the model gives c (hinge); Mondrian by outcome
         alphas = np.where(y == 1, 1 - p, p)
         self.cc_ = ConformalClassifier().fit(alphas, bins=y)
-        b0, b1 = recalibration_lines(y, p, resample_weights(y, BAND_RESAMPLES, seed=0))
+        W = resample_weights(y, BAND_RESAMPLES, seed=0)
+        b0, b1 = recalibration_lines(y, p, W if cw is None else W * cw[None, :])
         keep = np.isfinite(b0) & np.isfinite(b1)
         self.lines_ = (b0[keep], b1[keep]) if keep.sum() >= BAND_RESAMPLES // 2 else None
         return self

@@ -95,6 +95,8 @@ def _calibrate_late(make, P: pd.DataFrame, y: np.ndarray, fold: np.ndarray, w, s
             cv = crossfit_calibrated(raw, y, fold, w, seed=seed)
             keep = ~np.isnan(cv)
             oof_by[key] = {"p": [float(v) for v in cv[keep]], "y": [int(v) for v in y[keep]]}
+            if w is not None:  # the censoring weights, for the calibration band (zoo.evaluation.intervals)
+                oof_by[key]["w"] = [float(v) for v in np.asarray(w, dtype=float)[keep]]
             mine = actual == key
             calibrated[mine] = cv[mine]
     full = "+".join(mods)
