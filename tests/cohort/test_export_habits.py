@@ -228,3 +228,22 @@ def test_stage_codes_written_with_the_system_s_name(tmp_path):
 def test_another_system_s_name_is_not_read_as_this_column_s_stage(tmp_path):
     report, _ = _clinical(tmp_path, "patient_id,iss,progressed\na,R-ISS II,1\nb,I,0\n")
     assert [p.row for p in report.errors if p.column == "iss"] == [1]
+
+
+def test_numbers_written_with_their_unit_are_converted_one_by_one(tmp_path):
+    text = ("patient_id;Hb (g/L);bmpc;b2m;creatinine;progressed\n"
+            "a;10,5 g/dL;45%;<0,5 mg/L;1,2 mg/dL;1\nb;98;30 %;3,5;88;0\nc;101 g/L;;;;0\n")
+    report, cohort = _clinical(tmp_path, text)
+    assert report.ok, report.summary()
+    c = cohort.clinical
+    assert c["hgb"].tolist() == pytest.approx([105.0, 98.0, 101.0]), "a g/dL cell in a g/L column is converted"
+    assert c["bmpc"].tolist()[:2] == pytest.approx([45.0, 30.0])
+    assert c.loc["a", "b2m"] == pytest.approx(0.5) and c.loc["a", "creatinine"] == pytest.approx(1.2 * 88.42, rel=1e-3)
+    warned = {(p.row, p.column) for p in report.warnings if p.kind == "unit_in_cell"}
+    assert {(1, "hgb"), (1, "bmpc"), (1, "b2m"), (1, "creatinine"), (2, "bmpc"), (3, "hgb")} <= warned
+
+
+def test_a_unit_the_variable_is_not_read_in_is_an_error_naming_it(tmp_path):
+    report, _ = _clinical(tmp_path, "patient_id,hgb,progressed\na,10.5 mg/L,1\nb,101,0\n")
+    errs = [p for p in report.errors if p.column == "hgb"]
+    assert len(errs) == 1 and "'mg/L'" in errs[0].message and "g/dL" in errs[0].message

@@ -24,7 +24,7 @@ import pandera.pandas as pa
 from zoo.cohort.images import read_image
 from zoo.cohort.layout import CLINICAL_CSV, CLINICAL_XLSX, IMAGES_CSV, MODALITIES, MODALITY_ALIASES, VARIABLES_YAML
 from zoo.cohort.readers import TableRead, TableReadError, header_key, match_headers, parse_numbers, read_table
-from zoo.errors import ImageReadError, SchemaError
+from zoo.errors import ImageReadError, SchemaError, UnitError
 from zoo.schema import DEFAULT_SCHEMA, ID_COLUMN, OUTCOME, Kind, Schema, derive_stages, load_variables_yaml
 from zoo.schema.extras import VariablesFile
 
@@ -36,6 +36,7 @@ HORIZON_MONTHS = 24.0
 KIND_LABELS = {
     "set_missing": "implausible values set to missing",
     "assay_limit": "values at an assay limit replaced by the limit",
+    "unit_in_cell": "numbers written with their unit",
     "impossible": "impossible values",
     "not_a_number": "cells that are not numbers",
     "unknown_level": "unknown categories",
@@ -341,12 +342,49 @@ def _fmt(x: float) -> str:
     return f"{x:.6g}"
 
 
+_WITH_UNIT = re.compile(r"^\s*((?:<=|>=|<|>|≤|≥)?\s*[-+]?\d[\d.,\u00a0\u202f ]*?)\s*([^\d\s.,<>≤≥+-].*?)\s*$")
+
+
+def _cells_with_units(raw: pd.Series, bad: np.ndarray, var, decimal_comma: bool
+                      ) -> tuple[dict[int, tuple[float, str, str]], dict[int, str]]:
+    """Cells that carry their own unit ('10.5 g/dL', '45%'): {position: (value in the schema's unit, unit, limit)}
+    for the units the variable knows, and {position: unit} for the ones it does not."""
+    known, unknown = {}, {}
+    for i in np.flatnonzero(bad):
+        m = _WITH_UNIT.match(str(raw.iloc[i]))
+        if not m:
+            continue
+        number, unit = m.group(1).strip(), m.group(2).strip()
+        if not any(c.isalpha() for c in unit) and unit != "%":
+            continue
+        parsed = parse_numbers(pd.Series([number], dtype=object), decimal_comma)
+        if parsed.bad.iloc[0] or pd.isna(parsed.values.iloc[0]):
+            continue
+        try:
+            known[int(i)] = (float(var.to_canonical(float(parsed.values.iloc[0]), unit)), unit, parsed.limit.iloc[0])
+        except UnitError:
+            unknown[int(i)] = unit
+    return known, unknown
+
+
 def _clean_numeric(raw: pd.Series, var, unit: str | None, ctx: _Ctx, decimal_comma: bool) -> pd.Series:
     parsed = parse_numbers(raw, decimal_comma)
     num = parsed.values.reset_index(drop=True)
     raw = raw.reset_index(drop=True)
     unit_label = unit or var.unit or "the variable's unit"
+    with_unit, odd_unit = _cells_with_units(raw, parsed.bad.to_numpy(), var, decimal_comma)
+    for i, (value, u, lim) in with_unit.items():
+        ctx.add(WARNING, i, var.name, f"{raw.iloc[i]!r} carries its own unit; read as {_fmt(value)} {var.unit}"
+                + (" (at the assay's limit)" if lim else "") + ". Write numbers alone, with the unit in the header, "
+                "to silence this.", raw.iloc[i], "unit_in_cell")
     for i in np.flatnonzero(parsed.bad.to_numpy()):
+        if int(i) in with_unit:
+            continue
+        if int(i) in odd_unit:
+            ctx.add(ERROR, int(i), var.name, f"expected a number in {unit_label}. Got {raw.iloc[i]!r}, in a unit "
+                    f"({odd_unit[int(i)]!r}) that {var.display} is not read in (known: {', '.join(var.units())}). "
+                    "Convert the cell, or leave it empty if unknown.", raw.iloc[i], "not_a_number")
+            continue
         none_found = str(raw.iloc[i]).strip().lower() in _NONE_DETECTED
         ctx.add(ERROR, int(i), var.name, f"expected a number in {unit_label}. Got {raw.iloc[i]!r}. "
                 + ("If none was detected, write 0 (or the assay's limit, e.g. '<0.5'); if it is unknown, leave the cell "
@@ -359,6 +397,8 @@ def _clean_numeric(raw: pd.Series, var, unit: str | None, ctx: _Ctx, decimal_com
     if unit is not None:
         f, o = (1.0, 0.0) if var.unit == unit else var.alt_units[_unit_key(var, unit)]
         num = num * f + o
+    for i, (value, _, _) in with_unit.items():  # already in the schema's unit, whatever the column's is
+        num.iloc[i] = value
     plo, phi = var.possible_range
     impossible = num.notna() & ((num < plo) | (num > phi))
     for i in np.flatnonzero(impossible.to_numpy()):
