@@ -69,6 +69,42 @@ def test_test_patients_follow_up_never_shapes_a_training_weight():
     assert not np.allclose(split_ipcw_weights(moved_train, train, test)[train], w[train])
 
 
+def test_split_weights_are_a_lifelines_fit_with_the_left_out_patients_at_the_split_s_share():
+    from lifelines import KaplanMeierFitter
+
+    df, _ = _followup(600, seed=5)
+    kept = df.index[df["known"]]
+    train, test = list(kept[: int(0.8 * len(kept))]), list(kept[int(0.8 * len(kept)):])
+    left_out = list(df.index[~df["known"]])
+    w = split_ipcw_weights(df, train, test)
+    for ids, share in ((train, len(train) / len(kept)), (test, len(test) / len(kept))):
+        rows = df.loc[ids + left_out]
+        km = KaplanMeierFitter().fit(rows["months_to_event"], 1 - rows["event"],
+                                     weights=np.r_[np.ones(len(ids)), np.full(len(left_out), share)])
+        at = np.minimum(df.loc[ids, "months_to_event"].to_numpy(), HORIZON_MONTHS) - 1e-9
+        raw = 1 / np.clip(km.survival_function_at_times(at).to_numpy(), 0.05, 1)
+        assert np.allclose(w[ids], raw / raw.mean())
+
+
+def test_weights_are_capped_at_twenty_times_before_normalising():
+    # ten progressors at 1 month (Ĝ = 1 there), 185 lost at 5 months, 5 followed to 30: Ĝ(24) = 5/190, 1/Ĝ = 38
+    months = pd.Series(np.r_[np.full(10, 1.0), np.full(185, 5.0), np.full(5, 30.0)])
+    event = pd.Series(np.r_[np.ones(10, dtype=int), np.zeros(190, dtype=int)])
+    w = ipcw_weights(months, event, (months >= HORIZON_MONTHS) | (event == 1))
+    assert len(w) == 15
+    assert (w.iloc[10:] / w.iloc[:10].mean()).to_numpy() == pytest.approx(np.full(5, 20.0)), "38 is capped at 20"
+
+
+def test_a_tiny_split_gets_no_weights_from_a_fractional_handful():
+    """The size guard counts a shared left-out patient by its share, so a test split of 3 patients does not get a
+    Kaplan–Meier estimate from 3 + 30 × 0.05 'patients'."""
+    df, _ = _followup(40, seed=9, censor_rate=0.06)
+    kept = df.index[df["known"]]
+    train, test = list(kept[3:]), list(kept[:3])
+    w = split_ipcw_weights(df, train, test)
+    assert w is not None and np.allclose(w[test], 1.0)
+
+
 def test_each_split_still_restores_the_risk():
     df, truth = _followup(20000, seed=3)
     kept = df.index[df["known"]]
@@ -117,7 +153,12 @@ def test_a_zoo_stores_split_wise_weights(cohort_copy, tmp_path):
     assert not np.array_equal(ref, RiskIntervals().fit(oof["prob"], oof["y"]).band([0.3]))
     late = [n for n in zoo.ensemble_names if zoo.manifest["ensembles"][n]["kind"] == "late"]
     assert late and all(zoo.ensemble(n).oof_by_pattern_ for n in late)
-    assert all("w" in v for n in late for v in zoo.ensemble(n).oof_by_pattern_.values())
+    for n in late:
+        for pattern, v in zoo.ensemble(n).oof_by_pattern_.items():
+            assert len(v["w"]) == len(v["p"]) == len(v["y"]), f"{n} {pattern}: weights misaligned"
+            iv = zoo.intervals(n, pattern)
+            assert iv is not None and np.isfinite(iv.band([0.3])).all()
+    assert zoo.metrics()["outcome_excluded"]["development"]["ipcw"] == "split"
     # the model card's subgroup table weighs with the zoo's own test weights, not the freshly loaded cohort's
     from zoo.evaluation.subgroups import group_metrics, zoo_subgroups
 

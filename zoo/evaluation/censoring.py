@@ -9,11 +9,13 @@ Gerds & Schumacher 2006). The weights enter every recalibrator and every evaluat
 what is not weighted, is in docs/MODELS.md "Censoring"); models themselves train unweighted (their scores are
 recalibrated). Without follow-up columns, or when no one is censored early, every weight is 1.
 
-A zoo estimates Ĝ apart for its training and its test patients (``split_ipcw_weights``): the test patients'
-follow-up never shapes a weight that a recalibrator or a threshold is fitted with, and the test figures are
-weighted by the test patients' own censoring. The patients left out (censored early) belong to neither split;
-each enters both estimates with the split's share of the cohort as its KM weight, the expected number of them
-a patient-level split would have put there.
+A zoo estimates Ĝ apart for its training and its test patients (``split_ipcw_weights``). A patient with a known
+outcome is never censored before 24 months, so every censoring before the horizon comes from the patients left
+out (censored early), who belong to neither split: each enters both estimates with the split's share of the
+cohort as its KM weight, the number of them a patient-level split would be expected to put there. What is the
+split's own is its patients' event times, through the risk sets. Estimated once on the whole cohort, Ĝ let the
+test patients' event times (outcome information) shape the training patients' weights; now they never shape a
+weight that a recalibrator or a threshold is fitted with.
 """
 from __future__ import annotations
 
@@ -39,9 +41,10 @@ def ipcw_weights(months: pd.Series, event: pd.Series, known: pd.Series,
     usable = t.notna() & e.notna()
     out = pd.Series(1.0, index=months.index)
     censored_early = usable & (e == 0) & (t < horizon)
-    if not censored_early.any() or usable.sum() < 10:
-        return out[known]
     kw = None if km_weights is None else km_weights.reindex(months.index).fillna(1.0)[usable].to_numpy(float)
+    effective = usable.sum() if kw is None else kw.sum()  # patients, counting a shared one by its share
+    if not censored_early.any() or effective < 10:
+        return out[known]
     with warnings.catch_warnings():  # lifelines warns that fractional weights change its variance, which is unused
         warnings.simplefilter("ignore")
         km = KaplanMeierFitter().fit(t[usable], event_observed=(e[usable] == 0).astype(int), weights=kw)

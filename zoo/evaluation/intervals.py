@@ -19,7 +19,10 @@ new patient scored by the deployed model. Nothing here is written by hand:
   the band contains it by construction when the recalibration is logistic: it is an uncertainty range, not a
   calibration check, and it cannot detect over-confidence or another site's miscalibration (the leaderboard's
   calibration figures on test and external patients do). It covers the calibration data's sampling error
-  only, not the variation between models trained on other patients. No warning is drawn from it or from the
+  only, not the variation between models trained on other patients. On a cohort with early censoring each
+  resample carries the patients' censoring weights (multiplicity × weight, a weighted recalibration per
+  resample); the weights are held fixed, not re-estimated per resample, which a reviewer's simulation found
+  2–8 % wider than re-estimating them, with the same coverage (0.88–0.94; unweighted: 0.02–0.66). No warning is drawn from it or from the
   Venn–Abers pair (a reviewer's simulation through the real recalibration path: 0 % outside the band
   whatever the raw scores' calibration under Platt, 16–21 % under isotonic from its steps alone).
 - ``crepes.ConformalClassifier`` (Boström 2022) with Mondrian (label-conditional) categories gives
@@ -88,11 +91,11 @@ class RiskIntervals:
         y = np.asarray(y_cal, dtype=float)
         ok = ~np.isnan(p) & ~np.isnan(y)
         cw = None
-        if case_weights is not None:
+        if case_weights is not None:  # a missing weight counts 1, as in every weighted metric (metrics.case_weights)
             cw = np.asarray(case_weights, dtype=float)
-            if cw.shape != p.shape or not np.isfinite(cw[ok]).all() or (cw[ok] < 0).any():
-                raise ValueError("Expected one finite, non-negative case weight per calibration patient.")
-            cw = cw[ok]
+            if cw.shape != p.shape or (cw[ok & np.isfinite(cw)] < 0).any():
+                raise ValueError("Expected one non-negative case weight per calibration patient.")
+            cw = np.where(np.isfinite(cw), cw, 1.0)[ok]
         p, y = p[ok], y[ok].astype(int)
         self.n_ = int(len(p))
         self.n_per_class_ = [int((y == 0).sum()), int((y == 1).sum())]

@@ -174,7 +174,7 @@ def evaluate(y: dict[str, pd.Series], preds: dict[str, pd.DataFrame], groups: di
     for name in preds["test"].columns:
         thr = youden_threshold(y["oof"].to_numpy(), oof[name].to_numpy(), weights=cw["oof"])
         try:
-            iv = RiskIntervals().fit(oof[name].to_numpy(), y["oof"].to_numpy(), cw["oof"])
+            iv = RiskIntervals().fit(oof[name].to_numpy(), y["oof"].to_numpy())  # coverage and widths: no band
         except ValueError:
             iv = None
         rec = {"modality": groups[name], "kind": kinds[name], "threshold": thr,

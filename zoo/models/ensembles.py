@@ -54,7 +54,8 @@ class LateFusion:
 
     calibrator_ = None  # a ScoreCalibrator fitted on the ensemble's cross-fitted OOF output (see assemble)
     calibrators_: dict | None = None  # modality pattern ('clinical+marrow') -> its own ScoreCalibrator
-    oof_by_pattern_: dict | None = None  # pattern -> {"p": calibrated OOF, "y": outcomes}, for intervals
+    # pattern -> {"p": calibrated OOF, "y": outcomes, "w": censoring weights when the cohort has them}, for intervals
+    oof_by_pattern_: dict | None = None
 
     def predict_proba(self, P: pd.DataFrame, modalities: set[str] | None = None) -> np.ndarray:
         """Calibrated P(PD) for the modalities each patient has.

@@ -206,7 +206,9 @@ def assemble_zoo(out: Path, cohort, ext_cohort, names, prof, seed, split, ids, r
     metrics["outcome_excluded"] = {
         k: {"censored_early": c.report.n_censored_early,
             "no_outcome": c.report.n_outcome_unknown - c.report.n_censored_early,
-            "ipcw_weighted": c.case_weights is not None}
+            "ipcw_weighted": c.case_weights is not None,
+            # how Ĝ was estimated: apart for training and test patients (development), on the whole cohort (external)
+            "ipcw": (None if c.case_weights is None else "split" if k == "development" else "whole")}
         for k, c in (("development", cohort), ("external", ext_cohort)) if c is not None and c.report is not None}
     metrics["ensembles"] = ens_records
     metrics["sample_size"] = _sample_size(y, cohort, data.features)
