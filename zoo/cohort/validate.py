@@ -342,7 +342,10 @@ def _fmt(x: float) -> str:
     return f"{x:.6g}"
 
 
-_WITH_UNIT = re.compile(r"^\s*((?:<=|>=|<|>|≤|≥)?\s*[-+]?\d[\d.,\u00a0\u202f ]*?)\s*([^\d\s.,<>≤≥+-].*?)\s*$")
+# a number (a space only between digits, so no two parts of the pattern compete for the same characters: linear time)
+# then a unit; cells longer than _WITH_UNIT_MAX are never tried
+_WITH_UNIT = re.compile(r"^\s*((?:<=|>=|<|>|≤|≥)?\s*[-+]?\d(?:[\d.,]|[ \u00a0\u202f](?=\d))*)\s*([^\d\s.,<>≤≥+-].*?)\s*$")
+_WITH_UNIT_MAX = 64
 
 
 def _cells_with_units(raw: pd.Series, bad: np.ndarray, var, decimal_comma: bool
@@ -351,7 +354,8 @@ def _cells_with_units(raw: pd.Series, bad: np.ndarray, var, decimal_comma: bool
     for the units the variable knows, and {position: unit} for the ones it does not."""
     known, unknown = {}, {}
     for i in np.flatnonzero(bad):
-        m = _WITH_UNIT.match(str(raw.iloc[i]))
+        cell = str(raw.iloc[i])
+        m = _WITH_UNIT.match(cell) if len(cell) <= _WITH_UNIT_MAX else None
         if not m:
             continue
         number, unit = m.group(1).strip(), m.group(2).strip()
