@@ -247,3 +247,13 @@ def test_a_unit_the_variable_is_not_read_in_is_an_error_naming_it(tmp_path):
     report, _ = _clinical(tmp_path, "patient_id,hgb,progressed\na,10.5 mg/L,1\nb,101,0\n")
     errs = [p for p in report.errors if p.column == "hgb"]
     assert len(errs) == 1 and "'mg/L'" in errs[0].message and "g/dL" in errs[0].message
+
+
+def test_a_column_written_with_units_throughout_gets_one_warning(tmp_path):
+    rows = "".join(f"p{i},{10 + i / 10:.1f} g/dL,{i % 2}\n" for i in range(30))
+    report, cohort = _clinical(tmp_path, "patient_id,hgb,progressed\n" + rows)
+    assert report.ok, report.summary()
+    assert cohort.clinical["hgb"].tolist() == pytest.approx([100 + i for i in range(30)])
+    warned = [p for p in report.warnings if p.kind == "unit_in_cell"]
+    assert len(warned) == 1 and warned[0].row is None and "30 cells of column 'hgb'" in warned[0].message
+    assert "g/dL: 30" in warned[0].message and "first data rows 1, 2, 3, 4, 5" in warned[0].message

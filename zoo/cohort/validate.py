@@ -346,28 +346,36 @@ def _fmt(x: float) -> str:
 # then a unit; cells longer than _WITH_UNIT_MAX are never tried
 _WITH_UNIT = re.compile(r"^\s*((?:<=|>=|<|>|≤|≥)?\s*[-+]?\d(?:[\d.,]|[ \u00a0\u202f](?=\d))*)\s*([^\d\s.,<>≤≥+-].*?)\s*$")
 _WITH_UNIT_MAX = 64
+_UNIT_CELLS_NAMED = 20  # more cells with units than this: one warning for the column
 
 
 def _cells_with_units(raw: pd.Series, bad: np.ndarray, var, decimal_comma: bool
                       ) -> tuple[dict[int, tuple[float, str, str]], dict[int, str]]:
     """Cells that carry their own unit ('10.5 g/dL', '45%'): {position: (value in the schema's unit, unit, limit)}
-    for the units the variable knows, and {position: unit} for the ones it does not."""
+    for the units the variable knows, and {position: unit} for the ones it does not. Vectorised: a LIMS export
+    may write the unit in every one of 100,000 cells."""
+    pos = np.flatnonzero(bad)
+    if not len(pos):
+        return {}, {}
+    cells = raw.iloc[pos].astype(str).reset_index(drop=True)
+    short = cells.str.len() <= _WITH_UNIT_MAX
+    m = cells.where(short, "").str.extract(_WITH_UNIT)
+    number, unit = m[0].str.strip(), m[1].str.strip()
+    has_unit = number.notna() & (unit.str.contains(r"[^\W\d_]", regex=True, na=False) | (unit == "%"))
+    if not has_unit.any():
+        return {}, {}
+    parsed = parse_numbers(number.where(has_unit), decimal_comma)
+    ok = has_unit & ~parsed.bad & parsed.values.notna()
     known, unknown = {}, {}
-    for i in np.flatnonzero(bad):
-        cell = str(raw.iloc[i])
-        m = _WITH_UNIT.match(cell) if len(cell) <= _WITH_UNIT_MAX else None
-        if not m:
-            continue
-        number, unit = m.group(1).strip(), m.group(2).strip()
-        if not any(c.isalpha() for c in unit) and unit != "%":
-            continue
-        parsed = parse_numbers(pd.Series([number], dtype=object), decimal_comma)
-        if parsed.bad.iloc[0] or pd.isna(parsed.values.iloc[0]):
-            continue
+    for u in unit[ok].unique():
+        rows = ok & (unit == u)
         try:
-            known[int(i)] = (float(var.to_canonical(float(parsed.values.iloc[0]), unit)), unit, parsed.limit.iloc[0])
+            values = [float(var.to_canonical(float(v), u)) for v in parsed.values[rows]]
         except UnitError:
-            unknown[int(i)] = unit
+            unknown.update({int(pos[r]): u for r in np.flatnonzero(rows.to_numpy())})
+            continue
+        for r, v, lim in zip(np.flatnonzero(rows.to_numpy()), values, parsed.limit[rows]):
+            known[int(pos[r])] = (v, u, lim)
     return known, unknown
 
 
@@ -377,10 +385,19 @@ def _clean_numeric(raw: pd.Series, var, unit: str | None, ctx: _Ctx, decimal_com
     raw = raw.reset_index(drop=True)
     unit_label = unit or var.unit or "the variable's unit"
     with_unit, odd_unit = _cells_with_units(raw, parsed.bad.to_numpy(), var, decimal_comma)
-    for i, (value, u, lim) in with_unit.items():
-        ctx.add(WARNING, i, var.name, f"{raw.iloc[i]!r} carries its own unit; read as {_fmt(value)} {var.unit}"
-                + (" (at the assay's limit)" if lim else "") + ". Write numbers alone, with the unit in the header, "
-                "to silence this.", raw.iloc[i], "unit_in_cell")
+    if len(with_unit) > _UNIT_CELLS_NAMED:  # one warning for the column, not one per cell
+        counts = pd.Series([u for _, u, _ in with_unit.values()]).value_counts()
+        first = sorted(with_unit)[:5]
+        ctx.report.add(WARNING, ctx.file, f"{len(with_unit)} cells of column {var.name!r} carry their own unit ("
+                       + ", ".join(f"{u}: {n}" for u, n in counts.items()) + f"; first data rows "
+                       f"{', '.join(str(ctx.rows[i]) for i in first)}); each was converted to {var.unit}. Write "
+                       "numbers alone, with the unit in the header, to silence this.", column=var.name,
+                       kind="unit_in_cell")
+    else:
+        for i, (value, u, lim) in with_unit.items():
+            ctx.add(WARNING, i, var.name, f"{raw.iloc[i]!r} carries its own unit; read as {_fmt(value)} {var.unit}"
+                    + (" (at the assay's limit)" if lim else "") + ". Write numbers alone, with the unit in the "
+                    "header, to silence this.", raw.iloc[i], "unit_in_cell")
     for i in np.flatnonzero(parsed.bad.to_numpy()):
         if int(i) in with_unit:
             continue
