@@ -257,3 +257,16 @@ def test_a_column_written_with_units_throughout_gets_one_warning(tmp_path):
     warned = [p for p in report.warnings if p.kind == "unit_in_cell"]
     assert len(warned) == 1 and warned[0].row is None and "30 cells of column 'hgb'" in warned[0].message
     assert "g/dL: 30" in warned[0].message and "first data rows 1, 2, 3, 4, 5" in warned[0].message
+
+
+def test_a_scored_table_s_notes_name_the_user_s_file(tmp_path):
+    from zoo.cohort import load_clinical_table
+
+    path = tmp_path / "lims_export_nov.csv"
+    path.write_text("LIMS export\n\npatient_id;mprotein_level;hgb\na;ND;101\nb;12,5;99\n")
+    report, table, _ = load_clinical_table(path)
+    notes = [p for p in report.problems if p.kind == "format"]
+    assert notes and all(p.file == "lims_export_nov.csv" for p in notes)
+    assert all("clinical.csv" not in p.message for p in report.problems)
+    assert any(p.message.startswith("lims_export_nov.csv: the header is on line 3") for p in notes)
+    assert table.loc["b", "mprotein_level"] == 12.5

@@ -243,6 +243,11 @@ def _renamed(report: ValidationReport, name: str) -> ValidationReport:
     """Problems found under the temporary file name carry the user's file name."""
     from dataclasses import replace
 
-    report.problems = [replace(p, file=name) if p.file in ("clinical.csv", "clinical.xlsx") else p
-                       for p in report.problems]
+    temp = ("clinical.csv", "clinical.xlsx")
+
+    def own(p):  # the readers' notes start with the file name they read: the temporary one
+        msg = next((name + p.message[len(t):] for t in temp if p.message.startswith(t)), p.message)
+        return replace(p, file=name, message=msg)
+
+    report.problems = [own(p) if p.file in temp else p for p in report.problems]
     return report

@@ -188,7 +188,7 @@ def read_csv_bytes(data: bytes, name: str) -> TableRead:
     head_lines = text.splitlines()[:TITLE_ROWS_MAX + 1]
     skip = max((title_rows([ln.split(d) for ln in head_lines]) for d in DELIMITERS), default=0)
     if skip:
-        notes.append(_title_note(name, skip, [[ln] for ln in head_lines]))
+        notes.append(_title_note(name, skip, [[ln.strip(" ,;\t|")] for ln in head_lines]))
         text = "\n".join(text.splitlines()[skip:]) + "\n"
     delim = sniff_delimiter(text)
     first = text.split("\n", 1)[0]
