@@ -51,7 +51,8 @@ with form_col:
 images, keys, upload_errors = {}, {}, []
 decoded = {}
 # new uploads are decoded inside a compute slot, like model work; a rerun with the same files decodes nothing
-with (throttle.model_work("Reading the images…") if uploads_pending([*(up_marrow or []), *(up_ife or [])])
+# asked per modality, as read_uploads decodes them: each modality may hold up to MAX_UPLOAD_FILES files
+with (throttle.model_work("Reading the images…") if any(uploads_pending(u or []) for u in (up_marrow, up_ife))
       else nullcontext()):
     for modality, ups in (("marrow", up_marrow), ("electrophoresis", up_ife)):
         decoded[modality] = read_uploads(ups or [])  # at most MAX_UPLOAD_FILES files, each decoded once per content

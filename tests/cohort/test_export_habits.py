@@ -268,5 +268,146 @@ def test_a_scored_table_s_notes_name_the_user_s_file(tmp_path):
     notes = [p for p in report.problems if p.kind == "format"]
     assert notes and all(p.file == "lims_export_nov.csv" for p in notes)
     assert all("clinical.csv" not in p.message for p in report.problems)
-    assert any(p.message.startswith("lims_export_nov.csv: the header is on line 3") for p in notes)
+    assert any(p.message.startswith("the header is on line 3") for p in notes), "the file is named once, in .file"
     assert table.loc["b", "mprotein_level"] == 12.5
+
+
+# --- a second import fuzz (84 export-shaped cases, 2026-12-07 evening): the silent changes and crashes it found ---
+
+def test_an_images_table_with_a_row_key_beside_patient_id_reads_the_patient_id(cohort_copy):
+    """A database export's 'id' row key beside 'patient_id' crashed validation (two columns became patient_id)."""
+    t = pd.read_csv(cohort_copy / "images.csv", dtype=str)
+    t.insert(0, "id", range(1, len(t) + 1))
+    t.insert(len(t.columns), "image", "ignored")
+    t["modality"] = t["modality"].str.replace("marrow", "Bone marrow")
+    t.to_csv(cohort_copy / "images.csv", index=False)
+    report, cohort = validate_cohort(cohort_copy, decode_images=False)
+    assert report.ok, report.summary()
+    assert len(cohort.images) == len(t)
+    ignored = {p.column for p in report.warnings if p.file == "images.csv" and p.kind == "unknown_column"}
+    assert ignored == {"id", "image"}
+
+
+def test_footnote_marks_and_lab_flags_are_read_off_never_into_the_number(tmp_path):
+    report, cohort = _clinical(tmp_path, "patient_id,creatinine,wbc,ldh,b2m,progressed\n"
+                                         "a,185²,5.45¹,315 (H),3.31*,1\nb,90,3.19 L,200,2.5,0\n")
+    assert report.ok, report.summary()
+    c = cohort.clinical
+    assert c.loc["a", "creatinine"] == 185 and c.loc["a", "wbc"] == 5.45 and c.loc["b", "wbc"] == 3.19
+    assert c.loc["a", "ldh"] == 315 and c.loc["a", "b2m"] == 3.31
+    marked = {(p.row, p.column) for p in report.warnings if p.kind == "marked_value"}
+    assert marked == {(1, "creatinine"), (1, "wbc"), (1, "ldh"), (1, "b2m"), (2, "wbc")}
+
+
+@pytest.mark.parametrize("sep, cell, expected", [(";", "16.670", 16670.0), ("\t", "16,670", 16670.0),
+                                                 (";", "16,670", 16.67), ("\t", "16.670", 16.67)])
+def test_thousands_or_three_decimals_is_decided_by_convention_and_said(tmp_path, sep, cell, expected):
+    text = f"patient_id{sep}urine_light_chain{sep}progressed\na{sep}{cell}{sep}0\nb{sep}202{sep}1\n"
+    report, cohort = _clinical(tmp_path, text)
+    assert cohort.clinical.loc["a", "urine_light_chain"] == pytest.approx(expected)
+    assert "could hold a thousands separator or three decimals" in report.summary()
+
+
+def test_a_cell_that_decides_overrides_the_convention(tmp_path):
+    report, cohort = _clinical(tmp_path, "patient_id;urine_light_chain;hgb;progressed\na;16.670;112,5;0\nb;202;110;1\n")
+    assert cohort.clinical.loc["a", "urine_light_chain"] == 16670.0 and cohort.clinical.loc["a", "hgb"] == 112.5
+    assert "could hold" not in report.summary()
+
+
+def test_swiss_and_excel_text_marked_numbers_and_stata_missing(tmp_path):
+    report, cohort = _clinical(tmp_path, "patient_id,urine_light_chain,hgb,ldh,progressed\n"
+                                         "a,16'670,'112,.a,0\nb,1\u2019234,\u200f101,200,1\n")
+    assert report.ok, report.summary()
+    c = cohort.clinical
+    assert c["urine_light_chain"].tolist() == [16670.0, 1234.0] and c["hgb"].tolist() == [112.0, 101.0]
+    assert pd.isna(c.loc["a", "ldh"])
+
+
+def test_invisible_characters_never_split_one_patient_in_two(tmp_path):
+    report, _ = _clinical(tmp_path, "patient_id,hgb,progressed\nA0001,101,1\nA0001\u200b,99,0\n")
+    assert any(p.kind == "duplicate_id" and p.severity == "error" for p in report.problems)
+
+
+def test_ids_differing_only_in_case_are_flagged(tmp_path):
+    report, cohort = _clinical(tmp_path, "patient_id,hgb,progressed\nA0001,101,1\na0001,99,0\n")
+    assert cohort is not None and len(cohort.clinical) == 2
+    w = [p for p in report.warnings if p.kind == "duplicate_id"]
+    assert len(w) == 1 and "differ only in letter case" in w[0].message
+
+
+def test_an_image_row_whose_id_differs_in_spelling_names_the_clinical_id(cohort_copy):
+    t = pd.read_csv(cohort_copy / "images.csv", dtype=str)
+    first = t.loc[0, "patient_id"]
+    t.loc[0, "patient_id"] = first.lower()
+    t.to_csv(cohort_copy / "images.csv", index=False)
+    report, _ = validate_cohort(cohort_copy, decode_images=False)
+    errs = [p for p in report.errors if p.file == "images.csv"]
+    assert len(errs) == 1 and f"The clinical table has {first!r}" in errs[0].message
+
+
+def test_a_cell_with_a_line_break_survives_a_title_block(tmp_path):
+    """Skipping a title re-split the text with str.splitlines, which also breaks at '\\x0b' (FileMaker's line break
+    in a cell): a patient 'see letter' appeared."""
+    report, cohort = _clinical(tmp_path, "Report\npatient_id,hgb,comment,progressed\na,101,x\x0bsee letter,1\nb,99,y,0\n")
+    assert report.ok, report.summary()
+    assert cohort.patient_ids == ["a", "b"]
+
+
+def test_lines_ending_in_a_bare_carriage_return_are_lines(tmp_path):
+    report, cohort = _clinical(tmp_path, "patient_id,hgb,progressed\ra,101,1\rb,99,0\r")
+    assert report.ok, report.summary()
+    assert cohort.patient_ids == ["a", "b"]
+    read = read_csv_bytes(b"patient_id,age\nP1,1\n\r x", "x.csv")  # pandas-dev/pandas#51141: 4.9 GB before the fix
+    assert read.frame["patient_id"].tolist() == ["P1", "x"]
+
+
+def test_notes_under_the_table_are_not_patients(tmp_path):
+    report, cohort = _clinical(tmp_path, "patient_id,hgb,progressed\na,101,1\nb,99,0\nSource: registry,,\nn = 2,,\n")
+    assert cohort.patient_ids == ["a", "b"]
+    assert "look like notes under the table" in report.summary()
+
+
+def test_a_row_cut_short_at_the_end_of_the_file_is_said(tmp_path):
+    report, cohort = _clinical(tmp_path, "patient_id,hgb,progressed,event\na,101,1,1\nb,99\n")
+    assert "the last row has 2 of the header's 4 fields" in report.summary()
+
+
+def test_an_empty_header_cell_is_not_an_unknown_column(tmp_path):
+    report, _ = _clinical(tmp_path, "patient_id,hgb,progressed,\na,101,1,\nb,99,0,\n")
+    assert not any("Unnamed" in p.message for p in report.problems)
+
+
+def test_spellings_of_binary_and_event_codes(tmp_path):
+    report, cohort = _clinical(tmp_path, "patient_id,del(17p),t(4;14),mprotein_heavy,months_to_event,event\n"
+                                         "a,positiv,Checked,Bence-Jones,12,progressed\nb,neg.,Unchecked,IgG,30,censored\n")
+    assert report.ok, report.summary()
+    c = cohort.clinical
+    assert c["fish_del17p"].tolist() == [1, 0] and c["fish_t4_14"].tolist() == [1, 0]
+    assert c.loc["a", "mprotein_heavy"] == "light_chain_only" and c["progressed"].tolist() == [1, 0]
+
+
+def _column(name: str, values) -> str:
+    return f"patient_id,{name},progressed\n" + "".join(f"p{i},{v},{i % 2}\n" for i, v in enumerate(values))
+
+
+@pytest.mark.parametrize("name, values, unit", [("M-spike", [2.1, 2.7, 3.4, 1.8, 0.0, 4.2, 2.9, 3.1, 2.2, 2.5], "g/dL"),
+                                                ("bmpc", [0.42, 0.35, 0.6, 0.25, 0.7, 0.5, 0.33, 0.45, 0.55, 0.4],
+                                                 "fraction")])
+def test_a_column_whose_median_says_another_unit_is_flagged(tmp_path, name, values, unit):
+    report, cohort = _clinical(tmp_path, _column(name, values))
+    assert report.ok, report.summary()
+    hint = [p for p in report.warnings if p.kind == "unit"]
+    assert len(hint) == 1 and f"read in {unit}" in hint[0].message
+    col = "mprotein_level" if name == "M-spike" else name
+    assert cohort.clinical[col].tolist() == pytest.approx(values), "kept as read: a median proves nothing"
+    report2, _ = _clinical(tmp_path, _column(f"{col} ({unit})", values))
+    assert not [p for p in report2.problems if p.kind == "unit"], "a declared unit is trusted"
+
+
+def test_follow_up_that_looks_like_years_stops_outcomes_being_derived(tmp_path):
+    rows = "".join(f"p{i},{2 + i / 10:.1f},{i % 2}\n" for i in range(12))
+    report, cohort = _clinical(tmp_path, "patient_id,PFS,event\n" + rows)
+    assert cohort is None
+    assert any(p.kind == "unit" and p.severity == "error" and "read in years" in p.message for p in report.errors)
+    report2, cohort2 = _clinical(tmp_path, "patient_id,PFS (years),event\n" + rows)
+    assert cohort2 is not None and cohort2.clinical.loc["p1", "months_to_event"] == pytest.approx(2.1 * 12)

@@ -23,10 +23,14 @@ from zoo.schema.variables import ID_SYNONYMS
 # Tokens that mean "no value" in exports from R, SAS, SPSS, Excel and LIMS systems.
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "-", "--", ".", "?", "missing", "unknown",
                             "not done", "nd", "n.d.", "not available", "#n/a", "#na", "nr", "not tested", "#value!",
-                            "#div/0!", "n.a.", "k.a.", "n.v.", "nk", "n.k.", "not known", "unk"})
+                            "#div/0!", "n.a.", "k.a.", "n.v.", "nk", "n.k.", "not known", "unk",
+                            *(f".{c}" for c in "abcdefghijklmnopqrstuvwxyz")})  # Stata's extended missing .a–.z
 # 'ND' is 'not done' in most exports but 'not detected' in some: read as missing, and said so (``ambiguous_notes``)
 NOT_DONE_OR_DETECTED = frozenset({"nd", "n.d."})
 DASHES = frozenset({"-", "--"})
+# zero-width spaces and joiners, word joiner, byte-order mark, and the bidirectional marks an RTL-locale system
+# puts around numbers: invisible in every viewer, so a cell that holds one would differ from the same cell without
+_INVISIBLE = "[\u200b\u200c\u200d\u2060\ufeff\u200e\u200f\u202a-\u202e\u2066-\u2069]"
 UNICODE_DASHES = frozenset({"\u2212", "\u2013", "\u2014"})  # minus sign, en dash, em dash: read as '-'
 ENCODINGS = ("utf-8", "utf-8-sig", "windows-1252")
 DELIMITERS = (",", ";", "\t", "|")
@@ -118,20 +122,34 @@ _DEC_POINT = re.compile(r"^[<>≤≥]?=?\s*[-+]?\d*\.\d+$")
 
 
 def detect_decimal_comma(frame: pd.DataFrame, delimiter: str, sample_rows: int = 2000) -> bool:
-    """Decimal commas when numbers like ``12,5`` outnumber numbers like ``12.5`` (a ',' file cannot have them
-    unquoted, so only quoted cells count there). The first ``sample_rows`` rows decide."""
+    """Decimal commas or not; see ``decimal_separator``."""
+    return decimal_separator(frame, delimiter, sample_rows)[0]
+
+
+_SHAPED_THOUSANDS = re.compile(r"^[-+]?\d{1,3}([.,])\d{3}$")  # '16,670' / '16.670': thousands or 3 decimals?
+
+
+def decimal_separator(frame: pd.DataFrame, delimiter: str, sample_rows: int = 2000) -> tuple[bool, str | None]:
+    """(decimal commas?, an ambiguous cell when only the file's convention decided). The first ``sample_rows`` rows
+    decide. Cells that can only be decimals count: '12,5' or '12.5'. A cell such as '16,670' or '16.670' can be
+    a thousands separator or three decimals; it counts only where no cell decides. A ',' file quotes its comma
+    cells, and there '1,234' is thousands unless some cell such as '12,5' can only be a decimal comma."""
     vals = pd.Series(frame.head(sample_rows).to_numpy().ravel()).dropna().astype(str).str.strip()
     if vals.empty:
-        return False
+        return False, None
     is_comma = vals.str.match(_DEC_COMMA)
-    comma = int(is_comma.sum())
-    point = int(vals.str.match(_DEC_POINT).sum())
+    is_point = vals.str.match(_DEC_POINT)
+    shaped = vals.str.match(_SHAPED_THOUSANDS)
+    only_comma = int((is_comma & ~shaped & ~vals.str.match(_THOUSANDS_COMMA)).sum())
+    only_point = int((is_point & ~shaped).sum())
     if delimiter == ",":
-        # '1,234' in a ',' file is a thousands separator (English exports quote it) unless some cell such as
-        # '12,5' can only be a decimal comma
-        only_decimal = int((is_comma & ~vals.str.match(_THOUSANDS_COMMA)).sum())
-        return only_decimal > 0 and point == 0
-    return comma > point
+        return only_comma > 0 and int(is_point.sum()) == 0, None
+    if only_comma or only_point:
+        return only_comma > only_point, None
+    if shaped.any():  # nothing but '16,670'-shaped cells: the delimiter's convention decides, and we say so
+        example = vals[shaped].iloc[0]
+        return delimiter == ";", example
+    return False, None
 
 
 # ----- whole files ---------------------------------------------------------------------------------
@@ -185,11 +203,16 @@ def read_csv_bytes(data: bytes, name: str) -> TableRead:
     text, encoding, notes = decode_text(data, name)
     if not text.strip():
         raise TableReadError(f"{name}: expected a header row and patients. Got an empty file. Re-export the table.")
-    head_lines = text.splitlines()[:TITLE_ROWS_MAX + 1]
-    skip = max((title_rows([ln.split(d) for ln in head_lines]) for d in DELIMITERS), default=0)
+    # one line ending: pandas' C parser takes a bare '\r' before a space for a field that never ends and allocates
+    # until memory runs out (pandas-dev/pandas#51141: 23 bytes took 4.9 GB); classic Mac files end lines in '\r'
+    text = re.sub(r"\r\n?", "\n", text)
+    skip, head_lines = _title_block(text)
     if skip:
         notes.append(_title_note(name, skip, [[ln.strip(" ,;\t|")] for ln in head_lines]))
-        text = "\n".join(text.splitlines()[skip:]) + "\n"
+        cut = 0
+        for _ in range(skip):  # only '\n' ends a line here: str.splitlines would also split cells at '\x0b', '\u2028'
+            cut = text.index("\n", cut) + 1
+        text = text[cut:]
     delim = sniff_delimiter(text)
     first = text.split("\n", 1)[0]
     if first.count(delim) + 1 > MAX_COLUMNS:  # counted before pandas parses a field
@@ -215,19 +238,48 @@ def read_csv_bytes(data: bytes, name: str) -> TableRead:
     except csv.Error:  # pandas read the table, so its header is what there is to check
         header = [str(c) for c in frame.columns]
     _refuse_duplicate_headers(header, name)
+    if len(header) == frame.shape[1]:  # an empty header cell stays empty (pandas names it 'Unnamed: 7')
+        frame.columns = [h.strip() if str(h).strip() else "" for h in header]
+    last = text.rstrip("\n").rsplit("\n", 1)[-1]
+    if '"' not in last and len(frame) and 0 < last.count(delim) + 1 < len(header):
+        notes.append(f"{name}: the last row has {last.count(delim) + 1} of the header's {len(header)} fields; was the "
+                     "file cut short? Its missing cells are read as empty. Export the table again if it was.")
     frame = _tidy(frame, name, notes)
-    dec = detect_decimal_comma(frame, delim)
-    if dec:
+    dec, ambiguous = decimal_separator(frame, delim)
+    if ambiguous is not None:
+        as_thousands = ("." in ambiguous) == dec
+        notes.append(f"{name}: numbers such as {ambiguous!r} could hold a thousands separator or three decimals, and "
+                     "no cell decides which; they were read as " + ("thousands" if as_thousands else "decimals")
+                     + f" ({'the ' + _delim_name(delim) + '-separated convention'}). Check a few values; if that is "
+                     "wrong, re-export with the numbers written without thousands separators.")
+    elif dec:
         notes.append(f"{name} uses decimal commas (e.g. 12,5); numbers were read that way.")
     return TableRead(frame=frame, encoding=encoding, delimiter=delim, decimal_comma=dec, notes=notes)
 
 
 TITLE_ROWS_MAX = 10  # rows above the header a title block may take (report name, date, blank lines)
+TITLE_LINE_MAX = 65536  # characters: a longer line is no title and no header worth looking for one in
+_ID_HEADERS = frozenset({ID_COLUMN.replace("_", " "), *ID_SYNONYMS})
 
 
 def _is_id_header(cell) -> bool:
-    h = re.sub(r"\s+", " ", str(cell or "").strip().lower().replace("_", " "))
-    return h in {ID_COLUMN.replace("_", " "), *ID_SYNONYMS}
+    h = str(cell or "").strip().strip("\ufeff").strip('"').strip()
+    return len(h) <= 64 and re.sub(r"\s+", " ", h.lower().replace("_", " ")) in _ID_HEADERS
+
+
+def _title_block(text: str) -> tuple[int, list[str]]:
+    """(lines above the header, the first lines) for a CSV text whose lines end in '\n'."""
+    head = text.split("\n", TITLE_ROWS_MAX + 1)[:TITLE_ROWS_MAX + 1]
+    if any(len(ln) > TITLE_LINE_MAX for ln in head):
+        return 0, head
+    best = 0
+    for d in DELIMITERS:
+        try:
+            rows = list(csv.reader(io.StringIO("\n".join(head)), delimiter=d))
+        except csv.Error:
+            continue
+        best = max(best, title_rows(rows[:len(head)]))
+    return best, head
 
 
 def title_rows(rows: list[list]) -> int:
@@ -367,7 +419,7 @@ def _tidy(frame: pd.DataFrame, name: str, notes: list[str]) -> pd.DataFrame:
         s = frame.iloc[:, i]
         is_str = s.map(type) == str if s.dtype == object else pd.Series(False, index=s.index)
         if is_str.any():
-            st = s[is_str].str.strip()
+            st = s[is_str].str.replace(_INVISIBLE, "", regex=True).str.strip()
             st = st.mask(st.isin(UNICODE_DASHES), "-")
             nd = st.str.lower().isin(NOT_DONE_OR_DETECTED)
             if nd.any():
@@ -383,7 +435,32 @@ def _tidy(frame: pd.DataFrame, name: str, notes: list[str]) -> pd.DataFrame:
     if empty_cols:
         frame = frame.drop(columns=empty_cols)
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")  # 1-based data row, kept through row drops
-    return frame.dropna(how="all")
+    frame = frame.dropna(how="all")
+    footer = _footer_rows(frame)
+    if footer:
+        shown = "; ".join(repr(" ".join(str(v) for v in frame.loc[r].dropna())[:60]) for r in footer[:3])
+        notes.append(f"{name}: the last {len(footer)} row(s) (data row {footer[0]}–{footer[-1]}: {shown}) look like "
+                     "notes under the table, not patients; they were left out. If they are patients, give them a "
+                     "patient ID without ':' or '='.")
+        frame = frame.drop(index=footer)
+    return frame
+
+
+_FOOTER_WORDS = re.compile(r"^(source|sources|note|notes|n\s*=|total|totals|generated|printed|exported|created|page|"
+                           r"quelle|anmerkung|fuente|nota)\b", re.IGNORECASE)
+
+
+def _footer_rows(frame: pd.DataFrame) -> list[int]:
+    """Trailing rows that are notes under the table ('Source: registry', 'n = 207'): at most two filled cells, the
+    first of which reads as a note (a note word, or ':' / '='). Never a row in the middle of the table."""
+    out: list[int] = []
+    for r in reversed(frame.index[-TITLE_ROWS_MAX:]):
+        cells = frame.loc[r].dropna()
+        first = str(cells.iloc[0]).strip() if len(cells) else ""
+        if len(cells) > 2 or not (_FOOTER_WORDS.match(first) or ":" in first or "=" in first):
+            break
+        out.append(int(r))
+    return sorted(out)
 
 
 def _nd_note(name: str, column: str, rows: list[int]) -> str:
@@ -400,8 +477,13 @@ def _delim_name(d: str) -> str:
 # ----- numbers -----------------------------------------------------------------------------------
 _LIMIT = re.compile(r"^(<=|>=|<|>|≤|≥)\s*(.+)$")
 _LIMIT_GROUPS = r"^(<=|>=|<|>|≤|≥)\s*(.+)$"
+# a footnote mark straight after the number (superscript digits, *, †, ‡, §) or a lab's flag after a space or in
+# brackets (H, L, HH, LL): NFKC would turn '185²' into 1852, so marks are read off before the number is normalised
+_MARK = (r"^(.*?\d)\s*([\u00b9\u00b2\u00b3\u2070\u2074-\u2079]+|[*\u2020\u2021\u00a7]+|"
+         r"(?<=\s)(?:HH|LL|H|L|h|l)|\((?:HH|LL|H|L|h|l|\+|-)\))$")
 _THOUSANDS_POINT = re.compile(r"^[-+]?\d{1,3}(\.\d{3})+(,\d+)?$")
 _THOUSANDS_COMMA = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$")
+_THOUSANDS_APOSTROPHE = re.compile(r"^[-+]?\d{1,3}(['\u2019]\d{3})+([.,]\d+)?$")
 _THOUSANDS_SPACE = re.compile(r"^[-+]?\d{1,3}([ \u00a0\u202f]\d{3})+([.,]\d+)?$")
 
 
@@ -410,6 +492,9 @@ class ParsedNumbers:
     values: pd.Series      # float64, NaN where empty or unparseable
     bad: pd.Series         # bool: a non-empty cell that is not a number
     limit: pd.Series       # "" | "<" | ">" : the cell was an assay limit such as "<0.5"
+    # the mark read off after the number ("" if none): a footnote ('185²', '3.5*') or a lab's high/low flag
+    # ('12.5 H', '3.1 (L)'); the number is kept and the caller says so
+    mark: pd.Series = None
 
 
 def parse_numbers(raw: pd.Series, decimal_comma: bool = False) -> ParsedNumbers:
@@ -423,6 +508,7 @@ def parse_numbers(raw: pd.Series, decimal_comma: bool = False) -> ParsedNumbers:
     values = pd.Series(np.asarray(first, dtype="float64"), index=s.index)
     values = values.where(np.isfinite(values))
     limit = pd.Series("", index=raw.index, dtype=object)
+    mark = pd.Series("", index=raw.index, dtype=object)
     todo = s.notna() & values.isna()
     if todo.any():
         text = s[todo].map(lambda v: str(v).strip())
@@ -430,16 +516,24 @@ def parse_numbers(raw: pd.Series, decimal_comma: bool = False) -> ParsedNumbers:
         has_lim = m[0].notna()
         limit[has_lim[has_lim].index] = m.loc[has_lim, 0].map(lambda x: "<" if x in ("<", "<=", "≤") else ">")
         text = text.where(~has_lim, m[1].str.strip())
+        mk = text.str.extract(_MARK)
+        has_mark = mk[0].notna()
+        mark[has_mark[has_mark].index] = mk.loc[has_mark, 1].str.strip()
+        text = text.where(~has_mark, mk[0])
         norm = text.map(lambda v: _normalise_number(v, decimal_comma))
         second = pd.to_numeric(norm, errors="coerce").astype("float64")
         values[todo] = second.where(np.isfinite(second))
     bad = s.notna() & values.isna()
     limit = limit.where(~bad, "")
-    return ParsedNumbers(values=values, bad=bad, limit=limit)
+    return ParsedNumbers(values=values, bad=bad, limit=limit, mark=mark.where(~bad, ""))
 
 
 def _normalise_number(v: str, decimal_comma: bool) -> str:
     v = unicodedata.normalize("NFKC", v).replace("−", "-")
+    if v.startswith("'") and len(v) > 1:  # Excel's text marker: '112
+        v = v[1:]
+    if _THOUSANDS_APOSTROPHE.match(v):  # Swiss: 16'670 or 16’670
+        v = re.sub(r"['\u2019]", "", v)
     if _THOUSANDS_SPACE.match(v):
         v = re.sub(r"[ \u00a0\u202f]", "", v)
     if decimal_comma:

@@ -26,6 +26,7 @@ from zoo.cohort.layout import CLINICAL_CSV, CLINICAL_XLSX, IMAGES_CSV, MODALITIE
 from zoo.cohort.readers import TableRead, TableReadError, header_key, match_headers, parse_numbers, read_table
 from zoo.errors import ImageReadError, SchemaError, UnitError
 from zoo.schema import DEFAULT_SCHEMA, ID_COLUMN, OUTCOME, Kind, Schema, derive_stages, load_variables_yaml
+from zoo.schema.variables import ID_SYNONYMS
 from zoo.schema.extras import VariablesFile
 
 ERROR = "error"
@@ -37,6 +38,7 @@ KIND_LABELS = {
     "set_missing": "implausible values set to missing",
     "assay_limit": "values at an assay limit replaced by the limit",
     "unit_in_cell": "numbers written with their unit",
+    "marked_value": "numbers with a footnote mark or a lab flag",
     "impossible": "impossible values",
     "not_a_number": "cells that are not numbers",
     "unknown_level": "unknown categories",
@@ -211,7 +213,7 @@ def read_clinical_table(root: Path, report: ValidationReport, sheet: str | int |
         report.add(ERROR, path.name, str(e).removeprefix(f"{path.name}: "), kind="table")
         return None
     for note in tr.notes:
-        report.add(WARNING, path.name, note.removeprefix(f"{path.name} "), kind="format")
+        report.add(WARNING, path.name, note.removeprefix(f"{path.name}: ").removeprefix(f"{path.name} "), kind="format")
     return tr
 
 
@@ -300,7 +302,13 @@ def clean_clinical(df: pd.DataFrame, schema: Schema, units: dict[str, str], repo
         report.add(ERROR, file, f"expected unique patient IDs. Got {value!r} on rows {[rows[i] for i in grp.index]}. "
                    "Merge or rename the duplicates.", patient_id=str(value), column=ID_COLUMN, value=str(value),
                    kind="duplicate_id")
-    ctx = _Ctx(report, file, pid, rows, strict)
+    distinct = ids[ids.notna() & ~dup]
+    folded = distinct.str.casefold()
+    for _, grp in distinct[folded.duplicated(keep=False)].groupby(folded[folded.duplicated(keep=False)]):
+        report.add(WARNING, file, f"patient IDs {', '.join(repr(v) for v in grp)} (rows {[rows[i] for i in grp.index]}) "
+                   "differ only in letter case; they are read as different patients. If they are one patient, merge "
+                   "the rows.", patient_id=str(grp.iloc[0]), column=ID_COLUMN, kind="duplicate_id")
+    ctx = _Ctx(report, file, pid, rows, strict, outcomes=require_outcome)
     out = pd.DataFrame(index=pd.Index(pid, name=ID_COLUMN))
     for var in schema:
         if var.name not in df.columns:
@@ -327,6 +335,7 @@ class _Ctx:
     pid: list
     rows: list[int]
     strict: bool
+    outcomes: bool = True  # outcomes are read (training, evaluation), not only features (scoring)
 
     def add(self, severity: str, i: int, column: str, message: str, value=None, kind: str = "") -> None:
         self.report.add(severity, self.file, message, row=self.rows[i], patient_id=self.pid[i], column=column,
@@ -347,6 +356,7 @@ def _fmt(x: float) -> str:
 _WITH_UNIT = re.compile(r"^\s*((?:<=|>=|<|>|≤|≥)?\s*[-+]?\d(?:[\d.,]|[ \u00a0\u202f](?=\d))*)\s*([^\d\s.,<>≤≥+-].*?)\s*$")
 _WITH_UNIT_MAX = 64
 _UNIT_CELLS_NAMED = 20  # more cells with units than this: one warning for the column
+_UNITS_PER_COLUMN = 50  # distinct units converted per column; cells in further units are errors
 
 
 def _cells_with_units(raw: pd.Series, bad: np.ndarray, var, decimal_comma: bool
@@ -365,17 +375,25 @@ def _cells_with_units(raw: pd.Series, bad: np.ndarray, var, decimal_comma: bool
     if not has_unit.any():
         return {}, {}
     parsed = parse_numbers(number.where(has_unit), decimal_comma)
-    ok = has_unit & ~parsed.bad & parsed.values.notna()
-    known, unknown = {}, {}
-    for u in unit[ok].unique():
-        rows = ok & (unit == u)
+    ok = (has_unit & ~parsed.bad & parsed.values.notna()).to_numpy()
+    at = np.flatnonzero(ok)
+    codes, uniq = pd.factorize(unit[ok])  # one conversion per distinct unit: O(cells + units), never their product
+    scale = np.full(len(uniq), np.nan)
+    offset = np.full(len(uniq), np.nan)
+    for k, u in enumerate(uniq[:_UNITS_PER_COLUMN]):  # beyond that many distinct units a column is not a lab's
         try:
-            values = [float(var.to_canonical(float(v), u)) for v in parsed.values[rows]]
+            offset[k] = var.to_canonical(0.0, u)
+            scale[k] = var.to_canonical(1.0, u) - offset[k]
         except UnitError:
-            unknown.update({int(pos[r]): u for r in np.flatnonzero(rows.to_numpy())})
-            continue
-        for r, v, lim in zip(np.flatnonzero(rows.to_numpy()), values, parsed.limit[rows]):
-            known[int(pos[r])] = (v, u, lim)
+            pass
+    values = parsed.values.to_numpy(dtype=float)[ok] * scale[codes] + offset[codes]
+    limits = parsed.limit.to_numpy()[ok]
+    known, unknown = {}, {}
+    for r, k, v, lim in zip(at, codes, values, limits):
+        if np.isfinite(v):
+            known[int(pos[r])] = (float(v), uniq[k], lim)
+        else:
+            unknown[int(pos[r])] = uniq[k]
     return known, unknown
 
 
@@ -411,6 +429,12 @@ def _clean_numeric(raw: pd.Series, var, unit: str | None, ctx: _Ctx, decimal_com
                 + ("If none was detected, write 0 (or the assay's limit, e.g. '<0.5'); if it is unknown, leave the cell "
                    "empty." if none_found else "Correct the cell, or leave it empty if unknown."),
                 raw.iloc[i], "not_a_number")
+    marks = parsed.mark.reset_index(drop=True)
+    for i in np.flatnonzero((marks != "").to_numpy()):
+        flag = marks.iloc[i].strip("()").upper() in ("H", "L", "HH", "LL", "+", "-")
+        ctx.add(WARNING, int(i), var.name, f"{raw.iloc[i]!r} ends in " + (
+            "a lab's high/low flag" if flag else "a footnote mark") + f" ({marks.iloc[i]!r}); {_fmt(num.iloc[i])} "
+            f"{unit_label} was used. Check the cell if the mark means something else.", raw.iloc[i], "marked_value")
     lim = parsed.limit.reset_index(drop=True)
     for i in np.flatnonzero((lim != "").to_numpy()):
         ctx.add(WARNING, int(i), var.name, f"{raw.iloc[i]!r} is at the assay's limit; {_fmt(num.iloc[i])} "
@@ -442,6 +466,7 @@ def _clean_numeric(raw: pd.Series, var, unit: str | None, ctx: _Ctx, decimal_com
                        f"{VARIABLES_YAML} (units: {{{var.name}: {alt}}}), write it in the header "
                        f"('{var.name} ({alt})'), or convert the column.", column=var.name, kind="unit")
         return num.where(~out_of_range)
+    _median_unit_hint(num.where(~out_of_range), var, unit, ctx)
     severity = ERROR if ctx.strict else WARNING
     for i in np.flatnonzero(out_of_range.to_numpy()):
         x = float(num.iloc[i])
@@ -454,6 +479,35 @@ def _clean_numeric(raw: pd.Series, var, unit: str | None, ctx: _Ctx, decimal_com
                 else ". Set to missing; correct it in the file to use it.")
         ctx.add(severity, int(i), var.name, msg, raw.iloc[i], "set_missing")
     return num.where(~out_of_range)
+
+
+def _median_unit_hint(num: pd.Series, var, unit: str | None, ctx: _Ctx) -> None:
+    """A column in another unit whose values still fit the valid range (M-spike 2.7 g/dL read as 2.7 g/L, marrow
+    plasma cells as a fraction, follow-up in years): its median is atypical for newly diagnosed myeloma, and typical
+    read in one of the variable's other units. Said once for the column; the values are kept as read, since a
+    median cannot prove a unit. Columns whose unit the header or variables.yaml declares are trusted."""
+    if unit is not None or var.typical_median is None:
+        return
+    vals = num.dropna()
+    if len(vals) < 10:
+        return
+    lo, hi = var.typical_median
+    med = float(vals.median())
+    if lo <= med <= hi:
+        return
+    for alt in var.alt_units:
+        conv = float(var.to_canonical(med, alt))
+        if lo <= conv <= hi:
+            # follow-up decides outcomes (PD within 24 months) and censoring weights: there a guess is an error
+            outcome = var.role == "outcome" and ctx.outcomes
+            ctx.report.add(ERROR if outcome else WARNING, ctx.file,
+                           f"the median of column {var.name!r} is {_fmt(med)} {var.unit}, unusual for newly diagnosed "
+                           f"myeloma (typical cohorts: {lo:g}–{hi:g} {var.unit}); read in {alt} it would be "
+                           f"{_fmt(conv)} {var.unit}. Declare the column's unit: a header such as '{var.name} ({alt})' "
+                           f"or '{var.name} ({var.unit})', or units: {{{var.name}: …}} in {VARIABLES_YAML}."
+                           + (" Outcomes are not derived from an undeclared unit here." if outcome
+                              else f" The values were kept as {var.unit}."), column=var.name, kind="unit")
+            return
 
 
 def _unit_key(var, unit: str) -> str:
@@ -502,7 +556,7 @@ def _name_prefix(var) -> re.Pattern | None:
     optional), so an 'ISS' prefix is read in the ISS column only."""
     if var.kind is Kind.binary:
         return None
-    base = {var.name.lower(), var.name.lower().split("_")[0], re.sub(r"\s*stage$", "", var.display.lower())}
+    base = {var.name.lower(), var.name.lower().split("_")[0], var.display.lower().removesuffix("stage").rstrip()}
     words = {re.sub(r"[-\u2013\u2014_ ]", "", b) for b in base if b}
     words = {w for w in words if len(w) >= 2}
     if not words:
@@ -636,6 +690,41 @@ def _resolve_outcome(out: pd.DataFrame, ctx: _Ctx, has_time: bool) -> None:
     ctx.report.n_censored_early = int(censored.sum())
 
 
+def _id_key(pid: str) -> str:
+    """A patient ID as two exports of one registry may spell it differently: letter case, full-width characters,
+    an Excel text marker (', ="…"), a '.0' from a number format, leading zeros. Only for hints, never to match."""
+    import unicodedata
+
+    k = unicodedata.normalize("NFKC", str(pid)).strip().lower()
+    k = re.sub(r'^="(.*)"$', r"\1", k).lstrip("'")
+    k = re.sub(r"\.0+$", "", k) if re.fullmatch(r"\d+\.0+", k) else k
+    return k.lstrip("0") or k
+
+
+_IMAGE_SYNONYMS = {"patient_id": ("patientid", *(header_key(x) for x in ID_SYNONYMS)), "modality": ("modality",),
+                   "path": ("path", "file", "filename", "filepath", "image", "imagepath")}
+
+
+def _image_columns(columns: list, report: ValidationReport) -> dict:
+    """images.csv headers to patient_id / modality / path: the exact name wins, else the first synonym; every
+    other column (a database row key 'id' beside patient_id, say) is left as it is and ignored, with a note."""
+    keys = [header_key(c) for c in columns]
+    rename: dict = {}
+    for target, synonyms in _IMAGE_SYNONYMS.items():
+        exact = [c for c, k in zip(columns, keys) if k == header_key(target)]
+        pick = exact[0] if exact else next((c for c, k in zip(columns, keys) if k in synonyms and c not in rename),
+                                           None)
+        if pick is not None:
+            rename[pick] = target
+    for c, k in zip(columns, keys):
+        target = next((t for t, syn in _IMAGE_SYNONYMS.items() if k in syn or k == header_key(t)), None)
+        if c not in rename and target is not None:
+            used = next(str(u) for u, t in rename.items() if t == target)
+            report.add(WARNING, IMAGES_CSV, f"column {str(c)!r} is ignored: {target} is read from column {used!r}.",
+                       column=str(c), kind="unknown_column")
+    return rename
+
+
 def clean_images(root: Path, patients: set[str], report: ValidationReport,
                  decode: bool = True) -> pd.DataFrame:
     """Check images.csv and every file it names; returns rows that are usable."""
@@ -648,9 +737,7 @@ def clean_images(root: Path, patients: set[str], report: ValidationReport,
     except TableReadError as e:
         report.add(ERROR, IMAGES_CSV, str(e).removeprefix(f"{IMAGES_CSV}: "), kind="table")
         return empty
-    rename = {c: {"patientid": "patient_id", "id": "patient_id", "modality": "modality", "path": "path",
-                  "file": "path", "filename": "path", "image": "path"}.get(header_key(c), c) for c in df.columns}
-    df = df.rename(columns=rename)
+    df = df.rename(columns=_image_columns(list(df.columns), report))
     missing = [c for c in ("patient_id", "modality", "path") if c not in df.columns]
     if missing:
         report.add(ERROR, IMAGES_CSV, f"expected columns patient_id, modality, path. Missing: {missing}. Add them.",
@@ -658,6 +745,7 @@ def clean_images(root: Path, patients: set[str], report: ValidationReport,
         return empty
     keep = []
     seen: set[str] = set()
+    near_ids: dict[str, str] | None = None  # built on the first unknown patient only
     windows_paths = 0
     root_resolved = root.resolve()
     for row, r in df.iterrows():
@@ -665,15 +753,22 @@ def clean_images(root: Path, patients: set[str], report: ValidationReport,
         p = "" if pd.isna(r["patient_id"]) else str(r["patient_id"]).strip()
         m = "" if pd.isna(r["modality"]) else str(r["modality"]).strip().lower()
         rel = "" if pd.isna(r["path"]) else str(r["path"]).strip()
-        mod = MODALITY_ALIASES.get(m)
+        mod = MODALITY_ALIASES.get(m) or MODALITY_ALIASES.get(re.sub(r"[\s\-]+", "_", m))  # 'Bone marrow'
         if mod is None:
             report.add(ERROR, IMAGES_CSV, f"expected modality one of {list(MODALITIES)}. Got {r['modality']!r}.",
                        row=row, patient_id=p, column="modality", value=str(r["modality"]), kind="image")
             continue
         if p not in patients:
+            if near_ids is None:
+                near_ids = {}
+                for q in sorted(patients):
+                    near_ids.setdefault(_id_key(q), q)
+            near = near_ids.get(_id_key(p))
+            hint = (f" The clinical table has {near!r}: IDs must match exactly (letter case, leading zeros, '.0' "
+                    "from a number format); correct one of the two." if near else
+                    " Add the patient or remove the image row.")
             report.add(ERROR, IMAGES_CSV, f"expected a patient listed in the clinical table. Got unknown patient "
-                       f"{p!r}. Add the patient or remove the image row.", row=row, patient_id=p, column="patient_id",
-                       value=p, kind="image")
+                       f"{p!r}.{hint}", row=row, patient_id=p, column="patient_id", value=p, kind="image")
             continue
         if not rel:
             report.add(ERROR, IMAGES_CSV, "expected an image path. Got an empty cell.", row=row, patient_id=p,

@@ -36,9 +36,9 @@ class Variable(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str
+    name: str = Field(max_length=64)
     kind: Kind
-    display: str
+    display: str = Field(max_length=200)  # names and display names feed patterns and page layouts: kept short
     help: str = ""
     group: str = "Other"
     unit: str | None = None
@@ -49,6 +49,9 @@ class Variable(BaseModel):
     valid_range: tuple[float, float] | None = None
     physical_range: tuple[float, float] | None = None
     typical_range: tuple[float, float] | None = None
+    # where a cohort's median lies in newly diagnosed myeloma: a column whose median falls outside it, but inside it
+    # read in one of alt_units, is flagged (a unit the value ranges cannot reveal: M-spike in g/dL read as g/L)
+    typical_median: tuple[float, float] | None = None
     levels: tuple[str, ...] = ()
     # accepted spellings -> canonical level (matched case-insensitively)
     aliases: dict[str, str] = Field(default_factory=dict)
@@ -190,7 +193,9 @@ def _norm_unit(u: str) -> str:
 _BIN_ALIASES = {"yes": "1", "no": "0", "true": "1", "false": "0", "positive": "1", "negative": "0",
                 "pos": "1", "neg": "0", "y": "1", "n": "0", "+": "1", "-": "0", "1.0": "1", "0.0": "0",
                 "t": "1", "f": "0", "present": "1", "absent": "0", "detected": "1", "not detected": "0",
-                "ja": "1", "nein": "0", "oui": "1", "non": "0", "si": "1", "sí": "1"}
+                "ja": "1", "nein": "0", "oui": "1", "non": "0", "si": "1", "sí": "1",
+                # German, abbreviations with a full stop, REDCap's labelled checkbox export
+                "positiv": "1", "negativ": "0", "pos.": "1", "neg.": "0", "checked": "1", "unchecked": "0"}
 _OUTCOME_ALIASES = {**_BIN_ALIASES, "pd": "1", "non-pd": "0", "no pd": "0", "nonpd": "0", "progression": "1",
                     "no progression": "0"}
 
@@ -272,7 +277,7 @@ BUILTIN_VARIABLES: tuple[Variable, ...] = (
              levels=("IgG", "IgA", "IgM", "IgD", "light_chain_only"),
              aliases={"lc": "light_chain_only", "light chain": "light_chain_only", "lco": "light_chain_only",
                       "light-chain only": "light_chain_only", "light chain only": "light_chain_only",
-                      "bence jones": "light_chain_only", "g": "IgG", "a": "IgA", "m": "IgM", "d": "IgD"},
+                      "bence jones": "light_chain_only", "bence-jones": "light_chain_only", "g": "IgG", "a": "IgA", "m": "IgM", "d": "IgD"},
              synonyms=("isotype", "heavy chain", "m protein isotype", "m-protein type", "paraprotein type",
                        "mprotein type", "heavy chain isotype"),
              help="Isotype of the monoclonal protein on immunofixation; 'light_chain_only' for Bence-Jones myeloma."),
@@ -282,18 +287,20 @@ BUILTIN_VARIABLES: tuple[Variable, ...] = (
              help="Light-chain type of the monoclonal protein (κ or λ)."),
     Variable(name="mprotein_level", kind=Kind.numeric, display="Serum M-protein", unit="g/L", group="Disease burden",
              alt_units={"g/dL": (10.0, 0.0)}, valid_range=(0, 200), physical_range=(0, 400), typical_range=(0, 110),
+             typical_median=(8, 80),
              synonyms=("m-spike", "mspike", "m spike", "m protein", "m-protein", "paraprotein", "serum m protein",
                        "serum m-protein", "m protein level"),
              loinc=('33358-3',),
              help="Serum monoclonal protein concentration (0 in light-chain-only disease)."),
     Variable(name="urine_light_chain", kind=Kind.numeric, display="24-h urinary light chain", unit="mg/24h",
              group="Disease burden", alt_units={"g/24h": (1000.0, 0.0)}, valid_range=(0, 60000),
-             physical_range=(0, 500000), typical_range=(0, 20000), decimals=0,
+             physical_range=(0, 500000), typical_range=(0, 20000), typical_median=(20, 5000), decimals=0,
              synonyms=("bence jones protein", "bjp", "urine lc", "ulc", "24h urine light chain",
                        "urinary light chain", "upep"),
              help="Urinary monoclonal light chain excretion over 24 hours."),
     Variable(name="bmpc", kind=Kind.numeric, display="Marrow plasma cells", unit="%", group="Disease burden",
-             valid_range=(0, 100), physical_range=(0, 100), typical_range=(5, 95), decimals=0,
+             alt_units={"fraction": (100.0, 0.0)}, valid_range=(0, 100), physical_range=(0, 100), typical_range=(5, 95),
+             typical_median=(10, 90), decimals=0,
              synonyms=("bm pc", "bmpc%", "marrow plasma cells", "bone marrow plasma cells", "plasma cells",
                        "bm plasma cells", "pc%"),
              help="Bone-marrow plasma-cell percentage on the smear."),
@@ -346,13 +353,16 @@ OUTCOME_VARIABLES: tuple[Variable, ...] = (
                       "outcome", "pd within 24 months")),
     Variable(name="months_to_event", kind=Kind.numeric, display="Months to progression or censoring",
              unit="months", group="Outcome", valid_range=(0, 600), physical_range=(0, 1500), role="outcome",
+             typical_median=(6, 150),
              alt_units={"days": (1 / 30.4375, 0.0), "weeks": (7 / 30.4375, 0.0), "years": (12.0, 0.0)},
              synonyms=("pfs months", "pfs_months", "pfs", "ttp", "time to progression", "followup months",
                        "follow-up months", "time to event", "months"),
              help="Time from diagnosis to progression or last follow-up."),
     _binary("event", "Progression observed", "1 = progression observed at months_to_event, 0 = censored.",
             "Outcome", role="outcome", synonyms=("pfs event", "pfs_event", "progression event", "pd event",
-                                                 "event observed")),
+                                                 "event observed"),
+            aliases={**_BIN_ALIASES, "censored": "0", "progressed": "1", "progression": "1", "pd": "1", "relapse": "1",
+                     "relapsed": "1"}),
 )
 
 ID_COLUMN = "patient_id"
