@@ -411,3 +411,28 @@ def test_follow_up_that_looks_like_years_stops_outcomes_being_derived(tmp_path):
     assert any(p.kind == "unit" and p.severity == "error" and "read in years" in p.message for p in report.errors)
     report2, cohort2 = _clinical(tmp_path, "patient_id,PFS (years),event\n" + rows)
     assert cohort2 is not None and cohort2.clinical.loc["p1", "months_to_event"] == pytest.approx(2.1 * 12)
+
+
+def test_a_binary_column_coded_1_and_2_is_not_read_as_0_and_1(tmp_path):
+    report, cohort = _clinical(tmp_path, "patient_id,del(17p),progressed\na,1,1\nb,2,0\nc,1,0\n")
+    assert cohort is None
+    errs = [p for p in report.errors if p.column == "fish_del17p"]
+    assert len(errs) == 1 and "holds 1 and 2" in errs[0].message and "codes:" in errs[0].message
+    (tmp_path / "variables.yaml").write_text("codes:\n  fish_del17p: {1: no, 2: yes}\n")
+    report2, cohort2 = validate_cohort(tmp_path)
+    assert report2.ok, report2.summary()
+    assert cohort2.clinical["fish_del17p"].tolist() == [0, 1, 0]
+
+
+def test_a_units_row_under_the_header_gives_the_units_and_is_not_a_patient(tmp_path):
+    report, cohort = _clinical(tmp_path, "patient_id,hgb,creatinine,age,progressed\n,g/dL,mg/dL,years,\n"
+                                         "a,10.5,1.2,61,1\nb,9.8,0.9,70,0\n")
+    assert report.ok, report.summary()
+    c = cohort.clinical
+    assert cohort.patient_ids == ["a", "b"]
+    assert c["hgb"].tolist() == pytest.approx([105.0, 98.0])
+    assert c.loc["a", "creatinine"] == pytest.approx(1.2 * 88.42, rel=1e-3)
+    assert "row 1 holds units" in report.summary()
+    # a patient row whose ID is missing is not a units row
+    report2, _ = _clinical(tmp_path, "patient_id,hgb,creatinine,progressed\n,105,90,1\nb,98,80,0\n")
+    assert any(p.kind == "missing_id" for p in report2.errors)

@@ -259,9 +259,56 @@ def map_columns(tr: TableRead, schema: Schema, units: dict[str, str], vf: Variab
     for h in unmatched:
         report.add(WARNING, file, f"unknown column {h!r} is ignored. Map it with 'columns:' or declare it under "
                    f"'variables:' in {VARIABLES_YAML} to use it.", column=h, kind="unknown_column")
+    df = _units_row(df, keep, schema, units, report, file)
     out = df[list(keep)].rename(columns=keep)
     out.attrs["headers"] = [str(h) for h in df.columns]
     return out, units
+
+
+def _units_row(df: pd.DataFrame, keep: dict, schema: Schema, units: dict[str, str], report: ValidationReport,
+               file: str) -> pd.DataFrame:
+    """A second header row of units under the names (SPSS, some LIMS and hand-made sheets): its ID cell is empty
+    and at least two of its cells, none of them a number, are units the variables are read in. Its units become
+    the columns' units (where neither the header nor variables.yaml declares one) and the row is left out."""
+    if len(df) == 0 or df.index[0] != 1:
+        return df
+    first = df.iloc[0]
+    id_col = next((h for h, n in keep.items() if n == ID_COLUMN), None)
+    if id_col is None or pd.notna(first[id_col]):
+        return df
+    found: dict[str, str] = {}
+    for h, name in keep.items():
+        cell = first[h]
+        if name not in schema or pd.isna(cell):
+            continue
+        var = schema[name]
+        text = str(cell).strip().strip("[]()")
+        if not parse_numbers(pd.Series([text], dtype=object)).bad.iloc[0]:
+            return df  # a number: a patient row with its ID missing, not a units row
+        if var.kind is Kind.numeric and text and (_norm(text) == _norm(var.unit or "") or
+                                                  _unit_match(text, var) is not None):
+            found[name] = text
+    if len(found) < 2:
+        return df
+    taken = [n for n, u in found.items() if n not in units and _norm(u) != _norm(schema[n].unit or "")]
+    for n in taken:
+        units[n] = _unit_match(found[n], schema[n])
+    report.add(WARNING, file, f"row 1 holds units ({', '.join(f'{n}: {u}' for n, u in list(found.items())[:6])}), not a "
+               f"patient; it was left out" + (f" and its units used for {', '.join(taken)}" if taken else "")
+               + ". Put units in the header ('hgb (g/dL)') to silence this.", kind="header")
+    return df.iloc[1:]
+
+
+def _norm(u: str) -> str:
+    from zoo.schema.variables import _norm_unit
+
+    return _norm_unit(u)
+
+
+def _unit_match(unit: str, var) -> str | None:
+    from zoo.schema.variables import _match_unit
+
+    return _match_unit(unit, var.alt_units)
 
 
 def clean_clinical(df: pd.DataFrame, schema: Schema, units: dict[str, str], report: ValidationReport,
@@ -537,6 +584,14 @@ def _clean_levels(raw: pd.Series, var, ctx: _Ctx, codes: dict[str, str]) -> pd.S
                    if k is not None else None)
     if var.kind is Kind.binary:  # 1.0 / 0 / "1.00" from numeric exports
         num = pd.to_numeric(key, errors="coerce")
+        mapped_by_user = any(str(c).strip() in ("1", "2") for c in codes)
+        if not mapped_by_user and (num == 2).any() and (num == 1).any() and not (num == 0).any():
+            # SPSS-style 1/2 coding: its 1 is not the 0/1 coding's 1, and which code is positive cannot be guessed
+            ctx.report.add(ERROR, ctx.file, f"column {var.name!r} holds 1 and 2, not 0 and 1 (a 1/2 coding, as SPSS "
+                           "exports); which code is positive cannot be guessed, so no cell of it is read. Map the codes "
+                           f"with codes: {{{var.name}: {{1: no, 2: yes}}}} (or the other way) in {VARIABLES_YAML}.",
+                           column=var.name, kind="unknown_level")
+            return pd.Series(np.nan, index=raw.index, dtype=object)
         vals = vals.where(vals.notna() | ~num.isin([0.0, 1.0]), num.map({0.0: "0", 1.0: "1"}))
     bad = raw.notna() & vals.isna()
     for i in np.flatnonzero(bad.to_numpy()):
