@@ -375,6 +375,9 @@ def test_a_row_cut_short_at_the_end_of_the_file_is_said(tmp_path):
 def test_an_empty_header_cell_is_not_an_unknown_column(tmp_path):
     report, _ = _clinical(tmp_path, "patient_id,hgb,progressed,\na,101,1,\nb,99,0,\n")
     assert not any("Unnamed" in p.message for p in report.problems)
+    # several empty header cells, one of them over values (a hypothesis fuzz found the crash this once caused)
+    report, cohort = _clinical(tmp_path, "patient_id,,hgb,,progressed\na,,101,x,1\nb,,99,,0\n")
+    assert cohort is not None and cohort.clinical["hgb"].tolist() == [101.0, 99.0]
 
 
 def test_spellings_of_binary_and_event_codes(tmp_path):

@@ -431,9 +431,10 @@ def _tidy(frame: pd.DataFrame, name: str, notes: list[str]) -> pd.DataFrame:
             s[is_str] = st
         s = s.where(s.notna(), np.nan)
         frame.isetitem(i, s)
-    empty_cols = [c for c in frame.columns if c == "" and frame[c].isna().all()]
-    if empty_cols:
-        frame = frame.drop(columns=empty_cols)
+    # by position: several columns may have an empty header
+    empty = [j for j, c in enumerate(frame.columns) if c == "" and frame.iloc[:, j].isna().all()]
+    if empty:
+        frame = frame.iloc[:, [j for j in range(frame.shape[1]) if j not in set(empty)]]
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")  # 1-based data row, kept through row drops
     frame = frame.dropna(how="all")
     footer = _footer_rows(frame)
