@@ -439,3 +439,27 @@ def test_a_units_row_under_the_header_gives_the_units_and_is_not_a_patient(tmp_p
     # a patient row whose ID is missing is not a units row
     report2, _ = _clinical(tmp_path, "patient_id,hgb,creatinine,progressed\n,105,90,1\nb,98,80,0\n")
     assert any(p.kind == "missing_id" for p in report2.errors)
+
+
+def test_what_an_excel_sheet_hides_from_its_values_is_said(tmp_path):
+    """Formulas saved without a result (a script wrote the workbook), rows hidden by a filter, merged cells over
+    data rows: pandas sees empty cells or ordinary rows; the sheet's XML says what they are."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Baseline"
+    ws.append(["Registry export"])
+    ws.append(["patient_id", "hgb", "mprotein_heavy", "progressed"])
+    for pid, hb, heavy, y in (("a", "=100+5", "IgG", 1), ("b", 98, None, 0), ("c", 101, "IgA", 0), ("d", 99, "IgA", 1)):
+        ws.append([pid, hb, heavy, y])
+    ws.merge_cells("C3:C4")
+    ws.row_dimensions[5].hidden = True
+    wb.save(tmp_path / "clinical.xlsx")
+    report, cohort = validate_cohort(tmp_path)
+    assert report.ok, report.summary()
+    text = report.summary()
+    assert "1 formula cell(s) have no stored result (B3)" in text
+    assert "1 row(s) are hidden in Excel (a filter?) and were read as patients (data row 3)" in text
+    assert "merged cells over several rows (C3:C4)" in text
+    assert pd.isna(cohort.clinical.loc["a", "hgb"]), "read as empty, as said"

@@ -390,8 +390,77 @@ def _read_excel(path: Path, sheet: str | int | None) -> TableRead:
                      f"(18% is stored as 0.18); they were read as the percentages shown.")
     frame = frame.map(_excel_cell)
     frame.columns = [_excel_cell(c) or "" for c in frame.columns]
+    notes.extend(_sheet_xml_notes(path, chosen, skip))
     frame = _tidy(frame, path.name, notes)
     return TableRead(frame=frame, encoding="xlsx", delimiter="", decimal_comma=False, sheet=chosen, notes=notes)
+
+
+SHEET_XML_MAX = 256 * 2**20  # bytes of one sheet's XML scanned for what pandas cannot see
+_FORMULA_NO_VALUE = re.compile(rb'<c r="([A-Z]{1,3})(\d+)"[^>]*>(?:<f[^>]*/>|<f[^>]*>[^<]*</f>)(?:<v\s*/>|<v></v>)?</c>')
+_HIDDEN_ROW = re.compile(rb'<row [^>]*?\br="(\d+)"[^>]*?\bhidden="(?:1|true)"|<row [^>]*?\bhidden="(?:1|true)"[^>]*?\br="(\d+)"')
+_MERGED = re.compile(rb'<mergeCell ref="([A-Z]{1,3})(\d+):([A-Z]{1,3})(\d+)"')
+
+
+def _sheet_xml_notes(path: Path, sheet: str, skip: int) -> list[str]:
+    """What the values pandas reads cannot show, from the sheet's XML: formulas saved without a result (a script
+    wrote the workbook: read as empty), rows hidden by a filter (read as patients), and merged cells over data
+    rows (only the first row holds the value). Each is a note naming the cells; the values stay as read."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+            wb = z.read("xl/workbook.xml").decode("utf-8", "replace")
+            rels = z.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
+            rid = next((_attr(e, "r:id") for e in re.findall(r"<sheet\b[^>]*>", wb)
+                        if _xml_text(_attr(e, "name") or "") == sheet), None)
+            target = next((_attr(e, "Target") for e in re.findall(r"<Relationship\b[^>]*>", rels)
+                           if rid is not None and _attr(e, "Id") == rid), None)
+            if target is None:
+                return []
+            member = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+            if member not in names or z.getinfo(member).file_size > SHEET_XML_MAX:
+                return []
+            xml = z.read(member)
+    except (OSError, KeyError, zipfile.BadZipFile, RuntimeError):
+        return []
+    first_data = skip + 2  # the Excel row of data row 1
+
+    def data_row(excel_row: int) -> int:
+        return excel_row - first_data + 1
+
+    notes = []
+    cells = [(m.group(1).decode(), int(m.group(2))) for m in _FORMULA_NO_VALUE.finditer(xml)]
+    cells = [(c, r) for c, r in cells if r >= first_data]
+    if cells:
+        shown = ", ".join(f"{c}{r}" for c, r in cells[:6]) + (f" and {len(cells) - 6} more" if len(cells) > 6 else "")
+        notes.append(f"{path.name}: {len(cells)} formula cell(s) have no stored result ({shown}): the workbook was "
+                     "saved by a program that does not calculate (a script), so they are read as empty. Open and save "
+                     "it in Excel or LibreOffice, or export CSV.")
+    hidden = sorted({int(a or b) for a, b in _HIDDEN_ROW.findall(xml)} - set(range(first_data)))
+    if hidden:
+        shown = ", ".join(str(data_row(r)) for r in hidden[:6]) + (f" and {len(hidden) - 6} more" if len(hidden) > 6
+                                                                    else "")
+        notes.append(f"{path.name}: {len(hidden)} row(s) are hidden in Excel (a filter?) and were read as patients "
+                     f"(data row {shown}). Delete them from the export if they should not be.")
+    merged = [(f"{a.decode()}{r1.decode()}:{b.decode()}{r2.decode()}") for a, r1, b, r2 in _MERGED.findall(xml)
+              if int(r2) > int(r1) and int(r2) >= first_data]
+    if merged:
+        notes.append(f"{path.name}: merged cells over several rows ({', '.join(merged[:6])}"
+                     + (f" and {len(merged) - 6} more" if len(merged) > 6 else "") + "): only the first row of each "
+                     "holds the value, the others are read as empty. Unmerge them and fill every row.")
+    return notes
+
+
+def _attr(element: str, name: str) -> str | None:
+    m = re.search(r'(?:^|\s)' + re.escape(name) + r'="([^"]*)"', element)
+    return m.group(1) if m else None
+
+
+def _xml_text(s: str) -> str:
+    import html
+
+    return html.unescape(s)
 
 
 def _excel_cell(v) -> str | None:
