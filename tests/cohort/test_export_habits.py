@@ -463,3 +463,18 @@ def test_what_an_excel_sheet_hides_from_its_values_is_said(tmp_path):
     assert "1 row(s) are hidden in Excel (a filter?) and were read as patients (data row 3)" in text
     assert "merged cells over several rows (C3:C4)" in text
     assert pd.isna(cohort.clinical.loc["a", "hgb"]), "read as empty, as said"
+
+
+def test_a_file_with_its_own_letter_codes_gets_no_english_letters_guessed(tmp_path):
+    """Spanish V (varón) / M (mujer) with only V mapped: the built-in 'M' = male must not fill the gap."""
+    (tmp_path / "variables.yaml").write_text("codes:\n  sex: {V: male}\n")
+    report, _ = _clinical(tmp_path, "patient_id,sex,progressed\na,V,1\nb,M,0\n")
+    errs = [p for p in report.errors if p.column == "sex"]
+    assert [p.row for p in errs] == [2]
+    (tmp_path / "variables.yaml").write_text("codes:\n  sex: {V: male, M: female}\n")
+    report2, cohort = validate_cohort(tmp_path)
+    assert report2.ok and cohort.clinical["sex"].tolist() == ["male", "female"]
+    plain = tmp_path / "no_codes"
+    plain.mkdir()
+    _, cohort3 = _clinical(plain, "patient_id,sex,progressed\na,M,1\nb,F,0\n")
+    assert cohort3.clinical["sex"].tolist() == ["male", "female"], "without codes the letters are read as before"

@@ -566,8 +566,13 @@ def _unit_key(var, unit: str) -> str:
 def _clean_levels(raw: pd.Series, var, ctx: _Ctx, codes: dict[str, str]) -> pd.Series:
     """Canonical levels by one vectorised lookup (100,000 rows stay fast); unknown spellings are errors."""
     spell: dict[str, str] = {}
+    # a file whose codes: map single letters has its own letter scheme (Spanish V/M: M is mujer), so the built-in
+    # one-letter aliases (English M = male) are not guessed beside it: a letter it leaves out is an error
+    own_letters = var.kind is not Kind.binary and any(len(str(c).strip()) == 1 and str(c).strip().isalpha()
+                                                      for c in codes)
     for alias, lvl in var.aliases.items():
-        spell[alias.lower()] = lvl
+        if not (own_letters and len(alias) == 1 and alias.isalpha()):
+            spell[alias.lower()] = lvl
     for lvl in var.levels:
         spell[lvl.lower()] = lvl
     for code, target in codes.items():
