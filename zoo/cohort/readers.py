@@ -25,7 +25,7 @@ MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "-", "--", "
                             "not done", "nd", "n.d.", "not available", "#n/a", "#na", "nr", "not tested", "#value!",
                             "#div/0!", "n.a.", "k.a.", "n.v.", "nk", "n.k.", "not known", "unk",
                             *(f".{c}" for c in "abcdefghijklmnopqrstuvwxyz")})  # Stata's extended missing .a–.z
-# 'ND' is 'not done' in most exports but 'not detected' in some: read as missing, and said so (``ambiguous_notes``)
+# 'ND' is 'not done' in most exports but 'not detected' in some: read as missing, and said so (``_nd_note``)
 NOT_DONE_OR_DETECTED = frozenset({"nd", "n.d."})
 DASHES = frozenset({"-", "--"})
 # zero-width spaces and joiners, word joiner, byte-order mark, and the bidirectional marks an RTL-locale system
@@ -433,21 +433,19 @@ def _sheet_xml_notes(path: Path, sheet: str, skip: int) -> list[str]:
     cells = [(m.group(1).decode(), int(m.group(2))) for m in _FORMULA_NO_VALUE.finditer(xml)]
     cells = [(c, r) for c, r in cells if r >= first_data]
     if cells:
-        shown = ", ".join(f"{c}{r}" for c, r in cells[:6]) + (f" and {len(cells) - 6} more" if len(cells) > 6 else "")
-        notes.append(f"{path.name}: {len(cells)} formula cell(s) have no stored result ({shown}): the workbook was "
+        notes.append(f"{path.name}: {len(cells)} formula cell(s) have no stored result "
+                     f"({_some(f'{c}{r}' for c, r in cells)}): the workbook was "
                      "saved by a program that does not calculate (a script), so they are read as empty. Open and save "
                      "it in Excel or LibreOffice, or export CSV.")
     hidden = sorted({int(a or b) for a, b in _HIDDEN_ROW.findall(xml)} - set(range(first_data)))
     if hidden:
-        shown = ", ".join(str(data_row(r)) for r in hidden[:6]) + (f" and {len(hidden) - 6} more" if len(hidden) > 6
-                                                                    else "")
         notes.append(f"{path.name}: {len(hidden)} row(s) are hidden in Excel (a filter?) and were read as patients "
-                     f"(data row {shown}). Delete them from the export if they should not be.")
+                     f"(data row {_some(data_row(r) for r in hidden)}). Delete them from the export if they should "
+                     "not be.")
     merged = [(f"{a.decode()}{r1.decode()}:{b.decode()}{r2.decode()}") for a, r1, b, r2 in _MERGED.findall(xml)
               if int(r2) > int(r1) and int(r2) >= first_data]
     if merged:
-        notes.append(f"{path.name}: merged cells over several rows ({', '.join(merged[:6])}"
-                     + (f" and {len(merged) - 6} more" if len(merged) > 6 else "") + "): only the first row of each "
+        notes.append(f"{path.name}: merged cells over several rows ({_some(merged)}): only the first row of each "
                      "holds the value, the others are read as empty. Unmerge them and fill every row.")
     return notes
 
@@ -490,12 +488,13 @@ def _tidy(frame: pd.DataFrame, name: str, notes: list[str]) -> pd.DataFrame:
         if is_str.any():
             st = s[is_str].str.replace(_INVISIBLE, "", regex=True).str.strip()
             st = st.mask(st.isin(UNICODE_DASHES), "-")
-            nd = st.str.lower().isin(NOT_DONE_OR_DETECTED)
+            low = st.str.lower()
+            nd = low.isin(NOT_DONE_OR_DETECTED)
             if nd.any():
                 notes.append(_nd_note(name, str(frame.columns[i]), [int(r) + 1 for r in np.flatnonzero(
                     is_str.to_numpy())[nd.to_numpy()]]))
             # a column coded +/- (FISH results, often) keeps its '-': there it means negative, not missing
-            st = st.mask(st.str.lower().isin(signed if (st == "+").any() else tokens))
+            st = st.mask(low.isin(signed if (st == "+").any() else tokens))
             s = s.copy()
             s[is_str] = st
         s = s.where(s.notna(), np.nan)
@@ -533,8 +532,14 @@ def _footer_rows(frame: pd.DataFrame) -> list[int]:
     return sorted(out)
 
 
+def _some(items, n: int = 6) -> str:
+    """The first ``n`` items and how many more: how a note names the cells or rows it is about."""
+    items = [str(x) for x in items]
+    return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
+
+
 def _nd_note(name: str, column: str, rows: list[int]) -> str:
-    shown = ", ".join(map(str, rows[:5])) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+    shown = _some(rows, 5)
     return (f"{name}: {len(rows)} cell(s) of column {column!r} read 'ND' (data row {shown}) and were read as missing "
             "(not done). If ND means 'not detected' there (no measurable M-protein, a FISH probe negative), write 0 "
             "or the negative code in those cells instead.")

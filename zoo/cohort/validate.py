@@ -285,30 +285,27 @@ def _units_row(df: pd.DataFrame, keep: dict, schema: Schema, units: dict[str, st
         text = str(cell).strip().strip("[]()")
         if not parse_numbers(pd.Series([text], dtype=object)).bad.iloc[0]:
             return df  # a number: a patient row with its ID missing, not a units row
-        if var.kind is Kind.numeric and text and (_norm(text) == _norm(var.unit or "") or
-                                                  _unit_match(text, var) is not None):
+        if var.kind is Kind.numeric and text and _read_in(var, text):
             found[name] = text
     if len(found) < 2:
         return df
-    taken = [n for n, u in found.items() if n not in units and _norm(u) != _norm(schema[n].unit or "")]
+    # the canonical unit itself needs no entry (map_columns adds none for a header in it)
+    taken = [n for n, u in found.items() if n not in units and _unit_key(schema[n], u) is not None]
     for n in taken:
-        units[n] = _unit_match(found[n], schema[n])
+        units[n] = _unit_key(schema[n], found[n])  # spelled as the schema spells it
     report.add(WARNING, file, f"row 1 holds units ({', '.join(f'{n}: {u}' for n, u in list(found.items())[:6])}), not a "
                f"patient; it was left out" + (f" and its units used for {', '.join(taken)}" if taken else "")
                + ". Put units in the header ('hgb (g/dL)') to silence this.", kind="header")
     return df.iloc[1:]
 
 
-def _norm(u: str) -> str:
-    from zoo.schema.variables import _norm_unit
-
-    return _norm_unit(u)
-
-
-def _unit_match(unit: str, var) -> str | None:
-    from zoo.schema.variables import _match_unit
-
-    return _match_unit(unit, var.alt_units)
+def _read_in(var, unit: str) -> bool:
+    """Whether ``var`` is read in ``unit`` (its own unit or one of its others)."""
+    try:
+        var.to_canonical(1.0, unit)
+    except UnitError:
+        return False
+    return True
 
 
 def clean_clinical(df: pd.DataFrame, schema: Schema, units: dict[str, str], report: ValidationReport,
