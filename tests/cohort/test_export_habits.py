@@ -197,6 +197,37 @@ def test_a_first_row_of_data_is_never_taken_for_a_title(tmp_path):
     assert title_rows([["Report"], [], ["Study ID", "hgb"]]) == 2
 
 
+def test_a_row_of_group_labels_over_the_header_is_skipped_and_said(tmp_path):
+    """Registries group columns under merged labels ('Labs' over three columns); its first label may even be an ID
+    synonym ('Patient'), which made that row the header and every real header the first patient."""
+    from openpyxl import Workbook
+
+    from zoo.cohort.readers import title_rows
+
+    report, cohort = _clinical(tmp_path, "Patient,,Labs,,FISH,Outcome\npatient_id,age,hgb,plt,fish_del17p,progressed\n"
+                                         "a,60,101,200,0,1\nb,70,95,150,1,0\nc,65,,180,0,0\n")
+    assert report.ok, report.summary()
+    assert cohort.patient_ids == ["a", "b", "c"] and cohort.clinical["hgb"].tolist()[:2] == [101.0, 95.0]
+    assert "header is on line 2" in report.summary() and "group labels" in report.summary()
+    d = tmp_path / "xl"
+    d.mkdir()
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["Patient", None, "Labs", None, "Outcome"])
+    ws.merge_cells("A1:B1")
+    ws.merge_cells("C1:D1")
+    ws.append(["Study ID", "age", "hgb", "plt", "progressed"])
+    for r in (["a", 60, 101, 200, 1], ["b", 70, 95, 150, 0], ["c", 65, None, 180, 0]):
+        ws.append(r)
+    wb.save(d / "clinical.xlsx")
+    report, cohort = validate_cohort(d)
+    assert report.ok, report.summary()
+    assert cohort.patient_ids == ["a", "b", "c"] and cohort.clinical["plt"].tolist() == [200.0, 150.0, 180.0]
+    # a data row is never a group-label row: as many cells as the header, or numbers
+    assert title_rows([["patient_id", "sex", "hgb"], ["a", "patient", "m"], ["b", "f", "1"]]) == 0
+    assert title_rows([["Patient", "Labs", "2026", ""], ["patient_id", "age", "hgb", "plt"]]) == 0
+
+
 def test_nd_is_missing_and_the_ambiguity_is_said(tmp_path):
     report, cohort = _clinical(tmp_path, "patient_id,mprotein_level,del(17p),progressed\na,ND,NK,1\nb,n.d.,no,0\n"
                                          "c,31,not known,0\n")

@@ -283,22 +283,34 @@ def _title_block(text: str) -> tuple[int, list[str]]:
 
 
 def title_rows(rows: list[list]) -> int:
-    """Rows above the header that a registry or LIMS export puts there (a report title, a date, blank lines):
-    the header is the first row naming the patient ID column among at least two headers, if every row above it
-    has at most two filled cells. 0 when the first row is the header or no such row is found."""
-    for k, row in enumerate(rows[:TITLE_ROWS_MAX + 1]):
-        filled = [c for c in row if str(c if c is not None else "").strip()]
-        if len(filled) >= 2 and any(_is_id_header(c) for c in filled):
-            above = rows[:k]
-            return k if all(sum(bool(str(c if c is not None else "").strip()) for c in r) <= 2 for r in above) else 0
-    return 0
+    """Rows above the header that a registry or LIMS export puts there (a report title, a date, blank lines, a row
+    of group labels over merged cells such as 'Labs' over three columns): the header is the last row naming the
+    patient ID column among at least two headers whose every row above holds at most two filled cells or is a
+    group-label row (text only, fewer filled cells than the header). 0 when the first row is the header or no
+    such row is found. A data row is never a title: its filled cells are as many as the header's."""
+    rows = [[str(c if c is not None else "").strip() for c in r] for r in rows[:TITLE_ROWS_MAX + 1]]
+    filled = [[c for c in r if c] for r in rows]
+    best = 0
+    for k, cells in enumerate(filled):
+        if len(cells) < 2 or not any(_is_id_header(c) for c in cells):
+            continue
+        if all(len(f) <= 2 or _group_labels(f, len(cells)) for f in filled[:k]):
+            best = k
+    return best
+
+
+_NUMBERISH = re.compile(r"^[\d\s.,%+\-/:]+$")
+
+
+def _group_labels(cells: list[str], header_filled: int) -> bool:
+    return len(cells) < header_filled and not any(_NUMBERISH.match(c) for c in cells)
 
 
 def _title_note(name: str, k: int, rows: list[list]) -> str:
     words = " ".join(str(c).strip() for r in rows[:k] for c in r if c is not None and str(c).strip())
     shown = f" ({words[:80]!r})" if words else ""
-    return (f"{name}: the header is on line {k + 1}; the {k} line(s) above it{shown} were read as a title and "
-            "skipped. Row numbers in messages count from the line under the header.")
+    return (f"{name}: the header is on line {k + 1}; the {k} line(s) above it{shown} were read as a title or "
+            "group labels and skipped. Row numbers in messages count from the line under the header.")
 
 
 def _refuse_duplicate_headers(header: list, name: str) -> None:
