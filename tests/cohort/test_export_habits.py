@@ -228,6 +228,22 @@ def test_a_row_of_group_labels_over_the_header_is_skipped_and_said(tmp_path):
     assert title_rows([["Patient", "Labs", "2026", ""], ["patient_id", "age", "hgb", "plt"]]) == 0
 
 
+def test_ids_that_excel_made_into_dates_are_said_in_both_tables(tmp_path):
+    """Excel opens a CSV and turns IDs such as '1-12' into '01-Dec': the image table no longer matches, and nothing
+    said why. The IDs are kept as they are; both tables say what probably happened."""
+    (tmp_path / "images.csv").write_text("patient_id,modality,path\n1-12,marrow,images/a.png\n")
+    report, _ = _clinical(tmp_path, "patient_id,hgb,progressed\n01-Dec,101,1\n2-Dec,95,0\nA7,90,0\n")
+    [w] = [p for p in report.warnings if p.kind == "date_id"]
+    assert w.file == "clinical.csv" and "2 patient ID(s) look like dates ('01-Dec', '2-Dec')" in w.message
+    [e] = [p for p in report.errors if p.file == "images.csv"]
+    assert "unknown patient '1-12'" in e.message and "look like dates ('01-Dec')" in e.message
+    from zoo.cohort.validate import date_like_ids
+
+    assert date_like_ids(["2026-12-01 00:00:00", "Sep-02", "1. Mrz", "3/4/2026"]) == [
+        "2026-12-01 00:00:00", "Sep-02", "1. Mrz", "3/4/2026"]
+    assert date_like_ids(["A0001", "SEP2", "DEC1", "MM-017", "P-12", "17", "2026", "1-12"]) == []
+
+
 def test_nd_is_missing_and_the_ambiguity_is_said(tmp_path):
     report, cohort = _clinical(tmp_path, "patient_id,mprotein_level,del(17p),progressed\na,ND,NK,1\nb,n.d.,no,0\n"
                                          "c,31,not known,0\n")

@@ -23,7 +23,7 @@ import pandera.pandas as pa
 
 from zoo.cohort.images import read_image
 from zoo.cohort.layout import CLINICAL_CSV, CLINICAL_XLSX, IMAGES_CSV, MODALITIES, MODALITY_ALIASES, VARIABLES_YAML
-from zoo.cohort.readers import TableRead, TableReadError, header_key, match_headers, parse_numbers, read_table
+from zoo.cohort.readers import TableRead, TableReadError, _some, header_key, match_headers, parse_numbers, read_table
 from zoo.errors import ImageReadError, SchemaError, UnitError
 from zoo.schema import DEFAULT_SCHEMA, ID_COLUMN, OUTCOME, Kind, Schema, derive_stages, load_variables_yaml
 from zoo.schema.variables import ID_SYNONYMS
@@ -52,6 +52,7 @@ KIND_LABELS = {
     "outcome_conflict": "outcome disagreements",
     "stage_mismatch": "supplied stages that disagree with the labs",
     "duplicate_id": "duplicate patient IDs",
+    "date_id": "patient IDs that look like dates",
     "missing_id": "rows without a patient ID",
     "missing_column": "missing required columns",
     "image": "image problems",
@@ -352,6 +353,11 @@ def clean_clinical(df: pd.DataFrame, schema: Schema, units: dict[str, str], repo
         report.add(WARNING, file, f"patient IDs {', '.join(repr(v) for v in grp)} (rows {[rows[i] for i in grp.index]}) "
                    "differ only in letter case; they are read as different patients. If they are one patient, merge "
                    "the rows.", patient_id=str(grp.iloc[0]), column=ID_COLUMN, kind="duplicate_id")
+    if dated := date_like_ids(distinct):
+        report.add(WARNING, file, f"{len(dated)} patient ID(s) look like dates ({_some(map(repr, dated), 3)}). Excel "
+                   "turns IDs such as '1-12', '3/4' or 'SEP2' into dates when it opens a CSV, and they then no longer "
+                   "match the image table or other exports. If these were IDs, format the ID column as text and "
+                   "export again.", column=ID_COLUMN, kind="date_id")
     ctx = _Ctx(report, file, pid, rows, strict, outcomes=require_outcome)
     out = pd.DataFrame(index=pd.Index(pid, name=ID_COLUMN))
     for var in schema:
@@ -747,6 +753,18 @@ def _resolve_outcome(out: pd.DataFrame, ctx: _Ctx, has_time: bool) -> None:
     ctx.report.n_censored_early = int(censored.sum())
 
 
+_MONTHS = ("jan|feb|m[aä]r|mrz|apr|ma[iy]|jun|jul|aug|sep|sept|o[ck]t|nov|de[cz]|janv|f[eé]vr|avr|juil|ao[uû]t|"
+           "d[eé]c|ene|abr|ago|dic|gen|mag|giu|lug|set|ott")
+_DATE_ID = re.compile(rf"^(\d{{4}}-\d{{2}}-\d{{2}}([ T]00:00(:00)?)?|\d{{1,2}}[-/. ]{{0,2}}({_MONTHS})\.?([-/. ]\d{{2,4}})?"
+                      rf"|({_MONTHS})\.?[-/ ]\d{{1,4}}|\d{{1,2}}[/.]\d{{1,2}}[/.]\d{{2,4}})$", re.IGNORECASE)
+
+
+def date_like_ids(ids) -> list[str]:
+    """IDs that read as a date as Excel writes one ('01-Dec', 'Sep-02', '2026-12-01', '3/4/2026'): the trace of IDs
+    such as '1-12' or 'SEP2' that Excel made into dates. For a warning only; the IDs stay as they are."""
+    return [str(p) for p in ids if p is not None and len(str(p)) <= 24 and _DATE_ID.match(str(p).strip())]
+
+
 def _id_key(pid: str) -> str:
     """A patient ID as two exports of one registry may spell it differently: letter case, full-width characters,
     an Excel text marker (', ="…"), a '.0' from a number format, leading zeros. Only for hints, never to match."""
@@ -821,8 +839,11 @@ def clean_images(root: Path, patients: set[str], report: ValidationReport,
                 for q in sorted(patients):
                     near_ids.setdefault(_id_key(q), q)
             near = near_ids.get(_id_key(p))
+            dated = None if near else next(iter(date_like_ids(sorted(patients))), None)
             hint = (f" The clinical table has {near!r}: IDs must match exactly (letter case, leading zeros, '.0' "
                     "from a number format); correct one of the two." if near else
+                    f" The clinical table has IDs that look like dates ({dated!r}): did Excel turn IDs into dates? "
+                    "Format the ID column as text and export it again." if dated else
                     " Add the patient or remove the image row.")
             report.add(ERROR, IMAGES_CSV, f"expected a patient listed in the clinical table. Got unknown patient "
                        f"{p!r}.{hint}", row=row, patient_id=p, column="patient_id", value=p, kind="image")
