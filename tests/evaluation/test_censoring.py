@@ -151,6 +151,16 @@ def test_a_zoo_stores_split_wise_weights(cohort_copy, tmp_path):
     ref = RiskIntervals().fit(oof["prob"], oof["y"], oof["weight"]).band([0.3])
     assert np.array_equal(zoo.intervals("clinical_lr").band([0.3]), ref)
     assert not np.array_equal(ref, RiskIntervals().fit(oof["prob"], oof["y"]).band([0.3]))
+    # so does the Venn–Abers pair, and the leaderboard's coverage figures are weighted shares of the test patients
+    from zoo.evaluation.intervals import WeightedVennAbers, interval_report
+
+    assert isinstance(zoo.intervals("clinical_lr").va_, WeightedVennAbers)
+    test = P[(P["model"] == "clinical_lr") & (P["split"] == "test")]
+    unc = zoo.metrics()["models"]["clinical_lr"]["test"]["uncertainty"]
+    ours = RiskIntervals().fit(oof["prob"], oof["y"], oof["weight"])
+    rep = interval_report(ours, test["y"].to_numpy(int), test["prob"].to_numpy(), case_weights=test["weight"].to_numpy())
+    assert unc["weighted"] and unc["coverage"] == pytest.approx(rep["coverage"])
+    assert unc["va_mean_width"] == pytest.approx(rep["va_mean_width"])
     late = [n for n in zoo.ensemble_names if zoo.manifest["ensembles"][n]["kind"] == "late"]
     assert late and all(zoo.ensemble(n).oof_by_pattern_ for n in late)
     for n in late:

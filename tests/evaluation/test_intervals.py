@@ -96,6 +96,48 @@ def test_the_calibration_band_carries_the_censoring_weights():
         RiskIntervals().fit(p, y, -w)
 
 
+def test_the_weighted_venn_abers_pair_is_the_packages_with_unit_weights():
+    """The weighted pair is computed here (the package takes no weights); with every weight 1 it must be the
+    package's pair, on new scores, on calibration scores (ties) and beyond both ends."""
+    import warnings
+
+    from venn_abers import VennAbers
+
+    from zoo.evaluation.intervals import WeightedVennAbers
+
+    rng = np.random.default_rng(11)
+    for n, decimals in ((40, 6), (300, 2)):
+        p, y = _draw(n, rng)
+        p = np.round(p, decimals)
+        q = np.r_[rng.uniform(size=100), p[:15], 0.0, 1.0]
+        _, ours = WeightedVennAbers().fit(p, y, np.ones(n)).predict_proba(np.c_[1 - q, q])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _, theirs = VennAbers().fit(np.c_[1 - p, p], y).predict_proba(np.c_[1 - q, q])
+        np.testing.assert_allclose(ours, np.asarray(theirs, dtype=float), atol=1e-12)
+
+
+def test_the_venn_abers_pair_and_coverage_carry_the_censoring_weights():
+    """Complete cases that over-represent events (two of three non-progressors censored early and left out):
+    the unweighted pair sits above the true risk, the weighted one around it; the coverage figures are
+    weighted shares."""
+    rng = np.random.default_rng(12)
+    p, y = _draw(3000, rng)
+    keep = (y == 1) | (rng.random(len(y)) < 1 / 3)
+    w = np.where(y[keep] == 1, 1.0, 3.0)
+    w = w / w.mean()
+    grid = np.linspace(0.15, 0.6, 10)
+    mid_plain = RiskIntervals().fit(p[keep], y[keep]).interval(grid).mean(axis=1)
+    weighted = RiskIntervals().fit(p[keep], y[keep], w)
+    mid_w = weighted.interval(grid).mean(axis=1)
+    assert (mid_plain - grid).mean() > 0.1, "left out non-progressors push the unweighted pair up"
+    assert np.abs(mid_w - grid).max() < 0.08
+    rep = interval_report(weighted, y[keep][:400], p[keep][:400], n_boot=50, case_weights=w[:400])
+    cov = weighted.prediction_sets(p[keep][:400])[np.arange(400), y[keep][:400]]
+    assert rep["coverage"] == pytest.approx(np.average(cov, weights=w[:400])) and rep["weighted"]
+    assert rep["coverage"] != pytest.approx(cov.mean())
+
+
 def test_nan_probability_gets_no_interval_and_one_class_refuses():
     rng = np.random.default_rng(5)
     p, y = _draw(200, rng)

@@ -3,7 +3,8 @@
 Both are fitted on the model's **out-of-fold calibrated** training predictions (the ``oof`` rows of
 ``predictions.parquet``): every training patient scored by a model that did not see them, passed
 through a recalibrator that did not see them either, so the calibration set is exchangeable with a
-new patient scored by the deployed model. Nothing here is written by hand:
+new patient scored by the deployed model. Nothing here is written by hand but the weighted Venn–Abers pair
+(``WeightedVennAbers``: no package takes weights; it is the package's pair when every weight is 1):
 
 - ``venn_abers.VennAbers`` (Vovk & Petej 2014; Vovk, Petej & Fedorova 2015) gives, for a score,
   the pair (p0, p1) of isotonic-calibrated probabilities obtained by adding the new patient to the
@@ -81,9 +82,12 @@ class RiskIntervals:
         self.level = level
 
     def fit(self, p_cal, y_cal, case_weights=None) -> "RiskIntervals":
-        """``case_weights``: the calibration patients' censoring weights; the calibration band resamples patients
-        with them (a weighted recalibration per resample). The Venn–Abers pair and the conformal set take none:
-        neither package accepts weights, so they treat the complete cases as the calibration population."""
+        """``case_weights``: the calibration patients' censoring weights. The calibration band resamples patients
+        with them (a weighted recalibration per resample), and the Venn–Abers pair is the weighted one
+        (``WeightedVennAbers``) when they differ between patients. The conformal set takes none, and needs none
+        for non-PD: it is Mondrian by outcome, and every non-PD patient with a known outcome carries the same
+        weight 1/Ĝ(24); a PD patient's weight 1/Ĝ(T) varies with the event time, so the PD p-value treats the
+        complete PD cases as the PD population (docs/MODELS.md, Censoring)."""
         from crepes import ConformalClassifier
         from venn_abers import VennAbers
 
@@ -102,9 +106,12 @@ class RiskIntervals:
         if min(self.n_per_class_) < 2:
             raise ValueError(f"Expected both outcomes among the calibration patients. Got {self.n_per_class_[0]} "
                              f"non-PD and {self.n_per_class_[1]} PD; the model cannot carry intervals.")
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore", RuntimeWarning)
-            self.va_ = VennAbers().fit(np.c_[1 - p, p], y)
+        if cw is not None and np.ptp(cw) > 1e-9 * max(1.0, float(cw.max())):
+            self.va_ = WeightedVennAbers().fit(p, y, cw)
+        else:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore", RuntimeWarning)
+                self.va_ = VennAbers().fit(np.c_[1 - p, p], y)
         # non-conformity of outcome c: 1 − the probability the model gives c (hinge); Mondrian by outcome
         alphas = np.where(y == 1, 1 - p, p)
         self.cc_ = ConformalClassifier().fit(alphas, bins=y)
@@ -168,22 +175,64 @@ class RiskIntervals:
                                   (float(bd[0]), float(bd[1])) if np.isfinite(bd).all() else None)
 
 
+class WeightedVennAbers:
+    """The inductive Venn–Abers pair with case weights: the new patient joins the calibration set once as non-PD
+    and once as PD, with weight 1 (the weights have mean 1), and (p0, p1) are the weighted isotonic fits at its
+    score. With every weight 1 it is the ``venn_abers`` package's pair (a test holds them equal); that package
+    takes no weights, and unweighted complete cases over-represent early progression when follow-up ends
+    early, which moves the pair up (a test). Because the fit at a new score depends only on where the score
+    falls among the calibration scores (between two of them, or on one), every pair is computed once here,
+    2·(2m + 1) isotonic fits for m distinct scores (scikit-learn's ``isotonic_regression``, on data already in
+    order), and a prediction is a lookup."""
+
+    def fit(self, p, y, w) -> "WeightedVennAbers":
+        from sklearn.isotonic import isotonic_regression
+
+        u, inv = np.unique(np.asarray(p, dtype=float), return_inverse=True)
+        W = np.bincount(inv, weights=w)
+        S = np.bincount(inv, weights=np.asarray(w) * np.asarray(y))
+        m, ybar = len(u), S / W
+        gap, tie = np.empty((m + 1, 2)), np.empty((m, 2))
+        for lab in (0, 1):
+            for g in range(m + 1):  # the new score lies between u[g-1] and u[g]
+                gap[g, lab] = isotonic_regression(np.insert(ybar, g, lab), sample_weight=np.insert(W, g, 1.0),
+                                                  y_min=0, y_max=1)[g]
+            for j in range(m):  # the new score equals u[j]: it pools with those patients
+                yy, ww = ybar.copy(), W.copy()
+                yy[j], ww[j] = (S[j] + lab) / (W[j] + 1), W[j] + 1
+                tie[j, lab] = isotonic_regression(yy, sample_weight=ww, y_min=0, y_max=1)[j]
+        self.scores_, self.gap_, self.tie_ = u, gap, tie
+        return self
+
+    def predict_proba(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """The package's signature: X is (n, 2) with the PD score in column 1; returns (unused, (n, 2) pairs)."""
+        s = np.asarray(X, dtype=float)[:, 1]
+        u = self.scores_
+        i = np.searchsorted(u, s)
+        on = (i < len(u)) & (u[np.minimum(i, len(u) - 1)] == s)
+        return None, np.where(on[:, None], self.tie_[np.minimum(i, len(u) - 1)], self.gap_[i])
+
+
 def set_labels(sets: np.ndarray) -> list[str]:
     return [SET_LABELS[(bool(a), bool(b))] for a, b in sets]
 
 
-def interval_report(iv: RiskIntervals, y, p, weights=None, n_boot: int = 1000, seed: int = 0) -> dict:
+def interval_report(iv: RiskIntervals, y, p, weights=None, n_boot: int = 1000, seed: int = 0,
+                    case_weights=None) -> dict:
     """Coverage of the conformal set (overall, per outcome, 95 % CI), set sizes and Venn–Abers widths.
 
     Patients without a prediction are left out. ``weights`` are bootstrap multiplicities (B, n) from the
-    same resamples as the other metrics, so the CI is comparable.
+    same resamples as the other metrics, so the CI is comparable. ``case_weights`` (censoring weights; a
+    missing one counts 1) make every share a weighted one, as every other metric of the split is.
     """
     from zoo.evaluation.bootstrap import percentile_ci, resample_weights
 
     y = np.asarray(y, dtype=int)
     p = np.asarray(p, dtype=float)
+    cw = np.ones(len(y)) if case_weights is None else np.asarray(case_weights, dtype=float)
+    cw = np.where(np.isfinite(cw), cw, 1.0)
     ok = ~np.isnan(p)
-    y, p = y[ok], p[ok]
+    y, p, cw = y[ok], p[ok], cw[ok]
     if len(y) == 0:
         return {"n": 0}
     sets = iv.prediction_sets(p)
@@ -191,11 +240,16 @@ def interval_report(iv: RiskIntervals, y, p, weights=None, n_boot: int = 1000, s
     W = resample_weights(y, n_boot, seed) if weights is None else np.asarray(weights)[:, ok]
     width = np.diff(iv.interval(p), axis=1)[:, 0]
     size = sets.sum(axis=1)
+
+    def share(x, where=None) -> float | None:
+        m = np.ones(len(x), bool) if where is None else where
+        return float(np.average(x[m], weights=cw[m])) if m.any() and cw[m].sum() > 0 else None
+
     with np.errstate(invalid="ignore", divide="ignore"):
-        boot = (W * covered).sum(axis=1) / W.sum(axis=1)
-    return {"level": iv.level, "n": int(len(y)), "coverage": float(covered.mean()), "coverage_ci": percentile_ci(boot),
-            "coverage_pd": float(covered[y == 1].mean()) if (y == 1).any() else None,
-            "coverage_non_pd": float(covered[y == 0].mean()) if (y == 0).any() else None,
-            "mean_set_size": float(size.mean()), "share_single": float((size == 1).mean()),
-            "share_empty": float((size == 0).mean()),
-            "va_mean_width": float(width.mean()), "va_median_width": float(np.median(width))}
+        boot = (W * cw * covered).sum(axis=1) / (W * cw).sum(axis=1)
+    return {"level": iv.level, "n": int(len(y)), "coverage": share(covered), "coverage_ci": percentile_ci(boot),
+            "coverage_pd": share(covered, y == 1), "coverage_non_pd": share(covered, y == 0),
+            "mean_set_size": share(size.astype(float)), "share_single": share((size == 1).astype(float)),
+            "share_empty": share((size == 0).astype(float)),
+            "va_mean_width": share(width), "va_median_width": float(np.median(width)),
+            "weighted": bool(case_weights is not None and np.ptp(cw) > 1e-9)}

@@ -174,7 +174,7 @@ def evaluate(y: dict[str, pd.Series], preds: dict[str, pd.DataFrame], groups: di
     for name in preds["test"].columns:
         thr = youden_threshold(y["oof"].to_numpy(), oof[name].to_numpy(), weights=cw["oof"])
         try:
-            iv = RiskIntervals().fit(oof[name].to_numpy(), y["oof"].to_numpy())  # coverage and widths: no band
+            iv = RiskIntervals().fit(oof[name].to_numpy(), y["oof"].to_numpy(), cw["oof"])  # as the predictor's
         except ValueError:
             iv = None
         rec = {"modality": groups[name], "kind": kinds[name], "threshold": thr,
@@ -205,7 +205,7 @@ def evaluate(y: dict[str, pd.Series], preds: dict[str, pd.DataFrame], groups: di
                              "step; uses that cohort's outcomes, so it shows what updating would achieve)"}
                 curves[name]["external_updated"] = Curves.from_predictions(yy, shifted, weights=cw[split]).to_dict()
             if iv is not None:
-                m["uncertainty"] = interval_report(iv, yy, pp, W[split])
+                m["uncertainty"] = interval_report(iv, yy, pp, W[split], case_weights=cw[split])
             rec[split] = m
             curves[name][split] = Curves.from_predictions(yy, pp, weights=cw[split]).to_dict()
         metrics["models"][name] = rec
