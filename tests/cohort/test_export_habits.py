@@ -244,6 +244,24 @@ def test_ids_that_excel_made_into_dates_are_said_in_both_tables(tmp_path):
     assert date_like_ids(["A0001", "SEP2", "DEC1", "MM-017", "P-12", "17", "2026", "1-12"]) == []
 
 
+def test_a_sex_column_with_a_letter_no_code_knows_gets_no_letter_guessed(tmp_path):
+    """Spanish H (hombre) / M (mujer): H was an error and M read as male beside it, silently. Now the column's
+    letters are all errors with one hint; mapping them reads them; heavy-chain letters (the same everywhere) keep
+    theirs beside an unknown one."""
+    report, _ = _clinical(tmp_path, "patient_id,sex,progressed\nA,H,0\nB,M,1\nC,M,0\n")
+    bad = [p for p in report.errors if p.column == "sex"]
+    assert [p.value for p in bad] == ["H", "M", "M"]
+    assert "letters no code knows ('H')" in bad[1].message and "codes: {sex: {H: …, M: …}}" in bad[1].message
+    (tmp_path / "variables.yaml").write_text("codes:\n  sex: {H: male, M: female}\n")
+    report, cohort = validate_cohort(tmp_path)
+    assert report.ok and cohort.clinical["sex"].tolist() == ["male", "female", "female"]
+    d = tmp_path / "en"
+    d.mkdir()
+    report, cohort = _clinical(d, "patient_id,sex,mprotein_heavy,progressed\nA,M,G,0\nB,F,X,1\nC,m,A,0\n")
+    assert not [p for p in report.problems if p.column == "sex"]
+    assert [p.value for p in report.errors if p.column == "mprotein_heavy"] == ["X"]
+
+
 def test_nd_is_missing_and_the_ambiguity_is_said(tmp_path):
     report, cohort = _clinical(tmp_path, "patient_id,mprotein_level,del(17p),progressed\na,ND,NK,1\nb,n.d.,no,0\n"
                                          "c,31,not known,0\n")

@@ -586,6 +586,20 @@ def _clean_levels(raw: pd.Series, var, ctx: _Ctx, codes: dict[str, str]) -> pd.S
     spell.update({k.replace(" ", ""): v for k, v in list(spell.items()) if " " not in k.strip()})
     raw = raw.reset_index(drop=True)
     key = raw.map(lambda x: _level_key(x) if isinstance(x, str) or pd.notna(x) else None)
+    # a column holding a letter no code knows (Spanish H = hombre beside M = mujer) has a letter scheme of its own
+    # too: its other letters are not guessed either, or M would be read as male beside an error for H alone
+    letters = {k for k in key.dropna().unique() if len(k) == 1 and k.isalpha()}
+    foreign = sorted(k.upper() for k in letters if k not in spell) if var.letters_vary_by_language else []
+    guessed = sorted(k.upper() for k in letters if k in spell and k not in {str(c).strip().lower() for c in codes}
+                     and var.aliases.get(k) is not None and k not in {lv.lower() for lv in var.levels})
+    letter_hint = ""
+    if foreign and guessed:
+        for k in guessed:
+            spell.pop(k.lower(), None)
+        letter_hint = (f" This column holds letters no code knows ({', '.join(map(repr, foreign))}), so its other "
+                       f"letters ({', '.join(map(repr, guessed))}) are not guessed either: their meaning differs "
+                       "between languages (M: male in English, mujer in Spanish). Map every letter, e.g. codes: "
+                       f"{{{var.name}: {{{foreign[0]}: …, {guessed[0]}: …}}}}.")
     named = _name_prefix(var)
     vals = key.map(lambda k: (spell.get(k) or spell.get(_STAGE_WORD.sub("", k).replace(" ", ""))
                               or (spell.get(_STAGE_WORD.sub("", named.sub("", k)).replace(" ", "")) if named else None))
@@ -605,7 +619,7 @@ def _clean_levels(raw: pd.Series, var, ctx: _Ctx, codes: dict[str, str]) -> pd.S
     for i in np.flatnonzero(bad.to_numpy()):
         extra = " or yes/no, true/false, positive/negative" if var.kind is Kind.binary else ""
         ctx.add(ERROR, int(i), var.name, f"expected one of {list(var.levels)}{extra}. Got {raw.iloc[i]!r}. Correct "
-                f"it, or map your codes with 'codes:' in {VARIABLES_YAML}.", raw.iloc[i], "unknown_level")
+                f"it, or map your codes with 'codes:' in {VARIABLES_YAML}.{letter_hint}", raw.iloc[i], "unknown_level")
     return vals.astype(object).where(vals.notna(), np.nan)
 
 

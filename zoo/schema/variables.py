@@ -55,6 +55,9 @@ class Variable(BaseModel):
     levels: tuple[str, ...] = ()
     # accepted spellings -> canonical level (matched case-insensitively)
     aliases: dict[str, str] = Field(default_factory=dict)
+    # its one-letter aliases mean different levels in other languages' exports (sex: M is male in English, mujer
+    # in Spanish): a column with a letter none knows gets none of them guessed
+    letters_vary_by_language: bool = False
     # other header spellings hospitals export (matched ignoring case, spaces and punctuation)
     synonyms: tuple[str, ...] = ()
     # LOINC codes a FHIR Observation of this variable may carry (zoo/interop/fhir.py); each looked up, see docs/API.md
@@ -217,7 +220,7 @@ BUILTIN_VARIABLES: tuple[Variable, ...] = (
     Variable(name="sex", kind=Kind.categorical, display="Sex", group="Demographics",
              levels=("male", "female"), aliases={"m": "male", "f": "female", "man": "male", "woman": "female",
                                                  "männlich": "male", "weiblich": "female", "w": "female"},
-             synonyms=("gender",),
+             letters_vary_by_language=True, synonyms=("gender",),
              help="Sex recorded at diagnosis. Numeric codes (1/2) are mapped with codes: in variables.yaml."),
     Variable(name="wbc", kind=Kind.numeric, display="White blood cells", unit="×10⁹/L", group="Blood counts",
              alt_units={"×10³/µL": (1.0, 0.0), "10^9/L": (1.0, 0.0), "G/L": (1.0, 0.0), "K/µL": (1.0, 0.0),
