@@ -44,14 +44,15 @@ def sample_size_fields(metrics: dict) -> dict:
 
 
 def sample_size_warnings(metrics: dict, split: str | None = None) -> list[str]:
-    """Plain sentences for each shortfall: the development cohort's always, the external one's for that split.
+    """Plain sentences for each shortfall: the development cohort's always, the test or external split's for that
+    split.
 
     ``split=None`` gives every warning (``train``'s summary).
     """
     ss = metrics.get("sample_size") or {}
     out = []
     for w in ss.get("warnings") or []:
-        if w["scope"] == "external" and split not in (None, "external"):
+        if w["scope"] in ("external", "test") and split not in (None, w["scope"]):
             continue
         out.append(w["message"])
     return out

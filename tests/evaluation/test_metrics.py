@@ -104,13 +104,37 @@ def test_curves_from_predictions_are_plain_arrays():
 def test_bootstrap_never_drops_or_loses_a_class():
     from zoo.evaluation.bootstrap import resample_weights
 
-    y = np.array([1] + [0] * 39)  # one event: a plain bootstrap would lack it in ~37 % of resamples
+    y = np.array([1] * 5 + [0] * 295)  # five events: a plain bootstrap would lack them in ~8 % of resamples
     w = resample_weights(y, 500, seed=1)
-    assert w.shape == (500, 40), "every resample is kept"
-    assert (w.sum(axis=1) == 40).all()
-    assert (w[:, y == 1].sum(axis=1) >= 1).all(), "a resample without the event is redrawn"
-    auc = weighted_auc(y, np.linspace(0, 1, 40), w)
+    assert w.shape == (500, 300), "every resample is kept"
+    assert (w.sum(axis=1) == 300).all()
+    assert (w[:, y == 1].sum(axis=1) >= 1).all(), "a resample without an event is redrawn"
+    auc = weighted_auc(y, np.linspace(0, 1, 300), w)
     assert np.isfinite(auc).all(), "no resample lacks a class, so no AUC is undefined"
+
+
+def test_too_few_of_one_outcome_give_no_interval_rather_than_a_false_one():
+    """One event in the test split: the redrawn bootstrap kept it in every resample, so a score that ranked it
+    first read AUC 1.00 (1.00–1.00), and a paired test came out 'significant'. Under MIN_CLASS_FOR_INTERVAL
+    patients of an outcome every interval and bootstrap p-value is undefined (shown as '—'); the point stays."""
+    from zoo.evaluation.bootstrap import MIN_CLASS_FOR_INTERVAL, paired_auc_test, resample_weights
+    from zoo.evaluation.report import metric_suite
+
+    y = np.array([1] * (MIN_CLASS_FOR_INTERVAL - 1) + [0] * 40)
+    p = np.r_[np.full(MIN_CLASS_FOR_INTERVAL - 1, 0.9), np.linspace(0.05, 0.5, 40)]
+    W = resample_weights(y, 200, seed=0)
+    assert np.isnan(W).all()
+    m = metric_suite(y, p, 0.5, 0.2, W)
+    assert m["auc"] == 1.0 and all(np.isnan(m[k]).all() for k in ("auc_ci", "brier_ci", "cal_slope_ci",
+                                                                     "sensitivity_ci", "scaled_brier_ci"))
+    t = paired_auc_test(y, p, np.linspace(0, 1, len(y)), n_boot=200)
+    assert np.isnan(t["p_value"]) and np.isnan(t["ci"]).all() and np.isfinite(t["delta"])
+    enough = np.array([1] * MIN_CLASS_FOR_INTERVAL + [0] * 40)
+    W = resample_weights(enough, 200, seed=0)
+    assert np.isfinite(W).all()
+    lo, hi = metric_suite(enough, np.r_[np.full(MIN_CLASS_FOR_INTERVAL, 0.9), np.linspace(0.05, 0.5, 40)], 0.5, 0.2,
+                          W)["brier_ci"]
+    assert lo < hi
 
 
 def test_bootstrap_lets_the_prevalence_vary_so_calibration_in_the_large_has_a_real_ci():

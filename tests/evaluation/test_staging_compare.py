@@ -28,8 +28,11 @@ def test_nri_on_a_hand_worked_example():
     assert r["non_events"] == pytest.approx((1 - 0) / 4)
     assert r["total"] == pytest.approx(0.5)
     assert (r["up"], r["down"]) == (2, 2)
-    lo, hi = r["total_ci"]
-    assert lo <= r["total"] <= hi
+    assert np.isnan(r["total_ci"]).all(), "four events give no interval (MIN_CLASS_FOR_INTERVAL)"
+    r3 = categorical_nri(np.tile(y, 3), np.tile(ref, 3), np.tile(new, 3), n_boot=200, seed=0)
+    assert r3["total"] == pytest.approx(0.5)
+    lo, hi = r3["total_ci"]
+    assert lo <= r3["total"] <= hi
 
 
 def test_nri_leaves_out_patients_without_both_predictions():

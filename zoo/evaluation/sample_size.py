@@ -117,12 +117,30 @@ def _warning(scope: str, message: str) -> dict:
     return {"scope": scope, "message": message}
 
 
-def sample_size_report(y_development, parameters: int, y_external=None, r2_cs: float | None = None) -> dict:
+def _no_interval(scope: str, events: int, non_events: int) -> dict | None:
+    """A split with fewer than MIN_CLASS_FOR_INTERVAL patients of one outcome gets no intervals at all
+    (zoo.evaluation.bootstrap.resample_weights); the pages show '—', and this says why."""
+    from zoo.evaluation.bootstrap import MIN_CLASS_FOR_INTERVAL
+
+    if not 0 < min(events, non_events) < MIN_CLASS_FOR_INTERVAL:
+        return None
+    name = {"test": "The test split", "external": "The external cohort"}[scope]
+    def count(k: int, word: str) -> str:
+        return f"{k} {word}" + ("" if k == 1 else "s")
+
+    return _warning(scope, f"{name} has {count(events, 'event')} and {count(non_events, 'non-event')}: with fewer than "
+                    f"{MIN_CLASS_FOR_INTERVAL} patients of one outcome no interval or bootstrap p-value is given (a "
+                    "bootstrap keeps the same few patients in every resample and reads falsely narrow). Its AUC and "
+                    "other figures are single values that one patient more or less could change completely.")
+
+
+def sample_size_report(y_development, parameters: int, y_external=None, r2_cs: float | None = None,
+                       y_test=None) -> dict:
     """The development cohort against Riley's minimum and EPP, the external cohort against 100 events.
 
     ``y_development``: outcomes of the patients the models were fitted on (the training split, patients
     with an unknown 24-month outcome already left out). JSON-ready; ``warnings`` holds one
-    ``{"scope": "development" | "external", "message": ...}`` per shortfall, for the leaderboard and
+    ``{"scope": "development" | "test" | "external", "message": ...}`` per shortfall, for the leaderboard and
     ``train``'s summary.
     """
     events, non_events = _counts(y_development)
@@ -155,11 +173,18 @@ def sample_size_report(y_development, parameters: int, y_external=None, r2_cs: f
         ext = {"n": e_ev + e_non, "events": e_ev, "non_events": e_non, "min_events": EXTERNAL_MIN_EVENTS,
                "short": min(e_ev, e_non) < EXTERNAL_MIN_EVENTS}
         out["external"] = ext
-        if ext["short"]:
+        if (w := _no_interval("external", e_ev, e_non)) is not None:
+            out["warnings"].append(w)
+        elif ext["short"]:
             out["warnings"].append(_warning(
                 "external",
                 f"External cohort too small for a precise validation: {e_ev} events and {e_non} non-events; at "
                 f"least {EXTERNAL_MIN_EVENTS} of each are recommended ({COLLINS_2016}). Its AUC and calibration "
                 "have wide intervals."))
+    if y_test is not None:
+        t_ev, t_non = _counts(y_test)
+        out["test"] = {"n": t_ev + t_non, "events": t_ev, "non_events": t_non}
+        if (w := _no_interval("test", t_ev, t_non)) is not None:
+            out["warnings"].append(w)
     out["short"] = bool(out["warnings"])
     return out

@@ -284,9 +284,10 @@ def _sample_size(y: dict, cohort, features: list[str]) -> dict:
     """Training patients against Riley et al.'s minimum; the external cohort against 100 events."""
     from zoo.evaluation.sample_size import candidate_parameters, sample_size_report
 
-    ext = y.get("external")
+    ext, test = y.get("external"), y.get("test")
     return sample_size_report(y["oof"].to_numpy(dtype=float), candidate_parameters(cohort.schema, features),
-                              None if ext is None else ext.to_numpy(dtype=float))
+                              None if ext is None else ext.to_numpy(dtype=float),
+                              y_test=None if test is None else test.to_numpy(dtype=float))
 
 
 def _staging_comparisons(metrics, y, preds, groups, oof_auc, clin, cohort, ext_cohort, case_w, prof, seed) -> None:
