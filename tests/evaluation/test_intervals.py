@@ -136,6 +136,18 @@ def test_the_venn_abers_pair_and_coverage_carry_the_censoring_weights():
     cov = weighted.prediction_sets(p[keep][:400])[np.arange(400), y[keep][:400]]
     assert rep["coverage"] == pytest.approx(np.average(cov, weights=w[:400])) and rep["weighted"]
     assert rep["coverage"] != pytest.approx(cov.mean())
+    # a patient of weight 0 counts for nothing: the pair is the one without them (a tie group of such patients
+    # had no mean, and the model silently lost its intervals)
+    from zoo.evaluation.intervals import WeightedVennAbers
+
+    pz, yz, wz = p[keep][:300], y[keep][:300], w[:300].copy()
+    wz[:20] = 0.0
+    pz = pz.copy()
+    pz[:20] = 0.123  # one tie group, all weight 0
+    q = np.c_[1 - grid, grid]
+    np.testing.assert_allclose(WeightedVennAbers().fit(pz, yz, wz).predict_proba(q)[1],
+                               WeightedVennAbers().fit(pz[20:], yz[20:], wz[20:]).predict_proba(q)[1])
+    assert RiskIntervals().fit(pz, yz, wz).describe(0.3) is not None
 
 
 def test_nan_probability_gets_no_interval_and_one_class_refuses():

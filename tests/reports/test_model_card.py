@@ -121,6 +121,16 @@ def test_a_zoo_without_an_external_cohort_gets_a_card(test_zoo, monkeypatch):
     assert "No external cohort was given" in render_html("model_card.html.j2", ctx)
 
 
+def test_each_sample_size_warning_is_a_limitation_once(test_zoo):
+    """The development cohort's warning was listed twice on a card with an external cohort."""
+    from zoo.leaderboard import sample_size_warnings
+    from zoo.reports.model_card import card_context
+
+    lim = card_context(test_zoo, n_boot=20)["limitations"]
+    warned = sample_size_warnings(test_zoo.metrics())
+    assert warned and all(lim.count(w) == 1 for w in warned)
+
+
 def test_a_cohort_that_is_not_the_zoos_is_refused_not_described(test_zoo, tiny_external_dir, tiny_cohort_dir):
     from zoo.reports.model_card import load_cohorts
 

@@ -86,8 +86,9 @@ class RiskIntervals:
         with them (a weighted recalibration per resample), and the Venn–Abers pair is the weighted one
         (``WeightedVennAbers``) when they differ between patients. The conformal set takes none, and needs none
         for non-PD: it is Mondrian by outcome, and every non-PD patient with a known outcome carries the same
-        weight 1/Ĝ(24); a PD patient's weight 1/Ĝ(T) varies with the event time, so the PD p-value treats the
-        complete PD cases as the PD population (docs/MODELS.md, Censoring)."""
+        weight 1/Ĝ(24) (censoring independent of time and covariates assumed, as Ĝ does). The PD p-value treats
+        the complete PD cases, which lean to early events, as the PD population: it can only under-cover PD, by
+        about a point in a reviewer's simulation (docs/MODELS.md, Censoring)."""
         from crepes import ConformalClassifier
         from venn_abers import VennAbers
 
@@ -106,7 +107,7 @@ class RiskIntervals:
         if min(self.n_per_class_) < 2:
             raise ValueError(f"Expected both outcomes among the calibration patients. Got {self.n_per_class_[0]} "
                              f"non-PD and {self.n_per_class_[1]} PD; the model cannot carry intervals.")
-        if cw is not None and np.ptp(cw) > 1e-9 * max(1.0, float(cw.max())):
+        if _varies(cw):
             self.va_ = WeightedVennAbers().fit(p, y, cw)
         else:
             with warnings.catch_warnings(), np.errstate(all="ignore"):
@@ -175,6 +176,11 @@ class RiskIntervals:
                                   (float(bd[0]), float(bd[1])) if np.isfinite(bd).all() else None)
 
 
+def _varies(w) -> bool:
+    """Do the case weights differ between patients (so weighting changes anything)?"""
+    return w is not None and len(w) > 0 and np.ptp(w) > 1e-9 * max(1.0, float(np.max(w)))
+
+
 class WeightedVennAbers:
     """The inductive Venn–Abers pair with case weights: the new patient joins the calibration set once as non-PD
     and once as PD, with weight 1 (the weights have mean 1), and (p0, p1) are the weighted isotonic fits at its
@@ -188,9 +194,12 @@ class WeightedVennAbers:
     def fit(self, p, y, w) -> "WeightedVennAbers":
         from sklearn.isotonic import isotonic_regression
 
-        u, inv = np.unique(np.asarray(p, dtype=float), return_inverse=True)
+        p, y, w = (np.asarray(a, dtype=float) for a in (p, y, w))
+        keep = w > 0  # a patient of weight 0 carries no information (and a tie group of them has no mean)
+        p, y, w = p[keep], y[keep], w[keep]
+        u, inv = np.unique(p, return_inverse=True)
         W = np.bincount(inv, weights=w)
-        S = np.bincount(inv, weights=np.asarray(w) * np.asarray(y))
+        S = np.bincount(inv, weights=w * y)
         m, ybar = len(u), S / W
         gap, tie = np.empty((m + 1, 2)), np.empty((m, 2))
         for lab in (0, 1):
@@ -251,5 +260,17 @@ def interval_report(iv: RiskIntervals, y, p, weights=None, n_boot: int = 1000, s
             "coverage_pd": share(covered, y == 1), "coverage_non_pd": share(covered, y == 0),
             "mean_set_size": share(size.astype(float)), "share_single": share((size == 1).astype(float)),
             "share_empty": share((size == 0).astype(float)),
-            "va_mean_width": share(width), "va_median_width": float(np.median(width)),
-            "weighted": bool(case_weights is not None and np.ptp(cw) > 1e-9)}
+            "va_mean_width": share(width), "va_median_width": _weighted_median(width, cw),
+            "weighted": _varies(cw)}
+
+
+def _weighted_median(x: np.ndarray, w: np.ndarray) -> float:
+    """The smallest value holding at least half the weight; the plain median when the weights are equal."""
+    ok = np.isfinite(x)
+    x, w = x[ok], w[ok]
+    if not len(x) or w.sum() <= 0:
+        return float("nan")
+    if not _varies(w):
+        return float(np.median(x))
+    order = np.argsort(x)
+    return float(x[order][np.searchsorted(np.cumsum(w[order]), w.sum() / 2)])

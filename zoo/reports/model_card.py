@@ -153,7 +153,7 @@ def card_context(zoo, cohorts: dict | None = None, notes: list[str] | None = Non
     if (man.get("cohort") or {}).get("synthetic"):
         limitations.append("The development cohort is synthetic (MyeloZoo's generator): every figure describes the "
                            "generator, not patients. Do not cite it as clinical evidence.")
-    limitations += sample_size_warnings(metrics, "test") + (sample_size_warnings(metrics, "external") if has_ext else [])
+    limitations += sample_size_warnings(metrics)  # each once: development, test, and the external cohort's
     few = card_subgroups[card_subgroups["too_few_events"]] if len(card_subgroups) else card_subgroups
     if len(few):
         limitations.append(f"{len(few)} of the card's subgroup rows have fewer than {MIN_EVENTS} events or non-events; their AUCs "
