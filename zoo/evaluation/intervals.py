@@ -178,7 +178,7 @@ class RiskIntervals:
 
 def _varies(w) -> bool:
     """Do the case weights differ between patients (so weighting changes anything)?"""
-    return w is not None and len(w) > 0 and np.ptp(w) > 1e-9 * max(1.0, float(np.max(w)))
+    return bool(w is not None and len(w) > 0 and np.ptp(w) > 1e-9 * max(1.0, float(np.max(w))))
 
 
 class WeightedVennAbers:
