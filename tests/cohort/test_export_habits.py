@@ -226,6 +226,8 @@ def test_a_row_of_group_labels_over_the_header_is_skipped_and_said(tmp_path):
     # a data row is never a group-label row: as many cells as the header, or numbers
     assert title_rows([["patient_id", "sex", "hgb"], ["a", "patient", "m"], ["b", "f", "1"]]) == 0
     assert title_rows([["Patient", "Labs", "2026", ""], ["patient_id", "age", "hgb", "plt"]]) == 0
+    # a header with an unlabelled notes column is no group-label row for a first patient whose note says 'patient'
+    assert title_rows([["patient_id", "age", "hgb", ""], ["P001", "71", "101", "patient"]]) == 0
 
 
 def test_ids_that_excel_made_into_dates_are_said_in_both_tables(tmp_path):
@@ -252,6 +254,12 @@ def test_a_sex_column_with_a_letter_no_code_knows_gets_no_letter_guessed(tmp_pat
     bad = [p for p in report.errors if p.column == "sex"]
     assert [p.value for p in bad] == ["H", "M", "M"]
     assert "letters no code knows ('H')" in bad[1].message and "codes: {sex: {H: …, M: …}}" in bad[1].message
+    many = tmp_path / "many"
+    many.mkdir()
+    rows = "".join(f"P{i},{chr(0x4E00 + i)},0\n" for i in range(300)) + "Q,M,1\n"
+    report, _ = _clinical(many, "patient_id,sex,progressed\n" + rows)
+    hint = [p.message for p in report.errors if p.column == "sex"][0]
+    assert "and 297 more" in hint and len(hint) < 600, "the hint names a few letters, not every one on every row"
     (tmp_path / "variables.yaml").write_text("codes:\n  sex: {H: male, M: female}\n")
     report, cohort = validate_cohort(tmp_path)
     assert report.ok and cohort.clinical["sex"].tolist() == ["male", "female", "female"]

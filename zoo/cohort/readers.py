@@ -285,25 +285,25 @@ def _title_block(text: str) -> tuple[int, list[str]]:
 def title_rows(rows: list[list]) -> int:
     """Rows above the header that a registry or LIMS export puts there (a report title, a date, blank lines, a row
     of group labels over merged cells such as 'Labs' over three columns): the header is the last row naming the
-    patient ID column among at least two headers whose every row above holds at most two filled cells or is a
-    group-label row (text only, fewer filled cells than the header). 0 when the first row is the header or no
-    such row is found. A data row is never a title: its filled cells are as many as the header's."""
-    rows = [[str(c if c is not None else "").strip() for c in r] for r in rows[:TITLE_ROWS_MAX + 1]]
-    filled = [[c for c in r if c] for r in rows]
+    patient ID column among at least two headers, holding no number, whose every row above holds at most two filled
+    cells or is a group-label row (text only, fewer filled cells than the header). 0 when the first row is the
+    header or no such row is found. A data row is never the header: it holds numbers."""
+    shape = []  # per row: (filled cells, names the ID column, holds a number), each cell looked at once
+    for r in rows[:TITLE_ROWS_MAX + 1]:
+        cells = [str(c if c is not None else "")[:TITLE_CELL_MAX].strip() for c in r]
+        cells = [c for c in cells if c]
+        shape.append((len(cells), any(_is_id_header(c) for c in cells), any(_NUMBERISH.match(c) for c in cells)))
     best = 0
-    for k, cells in enumerate(filled):
-        if len(cells) < 2 or not any(_is_id_header(c) for c in cells):
+    for k, (filled, has_id, numbers) in enumerate(shape):
+        if filled < 2 or not has_id or (k and numbers):
             continue
-        if all(len(f) <= 2 or _group_labels(f, len(cells)) for f in filled[:k]):
+        if all(f <= 2 or (f < filled and not num) for f, _, num in shape[:k]):
             best = k
     return best
 
 
+TITLE_CELL_MAX = 256  # characters of a cell looked at: no title, label or header cell is longer
 _NUMBERISH = re.compile(r"^[\d\s.,%+\-/:]+$")
-
-
-def _group_labels(cells: list[str], header_filled: int) -> bool:
-    return len(cells) < header_filled and not any(_NUMBERISH.match(c) for c in cells)
 
 
 def _title_note(name: str, k: int, rows: list[list]) -> str:

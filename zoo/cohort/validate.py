@@ -596,8 +596,8 @@ def _clean_levels(raw: pd.Series, var, ctx: _Ctx, codes: dict[str, str]) -> pd.S
     if foreign and guessed:
         for k in guessed:
             spell.pop(k.lower(), None)
-        letter_hint = (f" This column holds letters no code knows ({', '.join(map(repr, foreign))}), so its other "
-                       f"letters ({', '.join(map(repr, guessed))}) are not guessed either: their meaning differs "
+        letter_hint = (f" This column holds letters no code knows ({_some(map(repr, foreign), 3)}), so its other "
+                       f"letters ({_some(map(repr, guessed), 3)}) are not guessed either: their meaning differs "
                        "between languages (M: male in English, mujer in Spanish). Map every letter, e.g. codes: "
                        f"{{{var.name}: {{{foreign[0]}: …, {guessed[0]}: …}}}}.")
     named = _name_prefix(var)
@@ -835,6 +835,7 @@ def clean_images(root: Path, patients: set[str], report: ValidationReport,
     keep = []
     seen: set[str] = set()
     near_ids: dict[str, str] | None = None  # built on the first unknown patient only
+    dated_id: str | None = None  # likewise: a clinical ID that reads as a date, or '' for none
     windows_paths = 0
     root_resolved = root.resolve()
     for row, r in df.iterrows():
@@ -853,7 +854,9 @@ def clean_images(root: Path, patients: set[str], report: ValidationReport,
                 for q in sorted(patients):
                     near_ids.setdefault(_id_key(q), q)
             near = near_ids.get(_id_key(p))
-            dated = None if near else next(iter(date_like_ids(sorted(patients))), None)
+            if near is None and dated_id is None:  # once per table, not per unknown row
+                dated_id = next(iter(date_like_ids(sorted(patients))), "")
+            dated = None if near else dated_id
             hint = (f" The clinical table has {near!r}: IDs must match exactly (letter case, leading zeros, '.0' "
                     "from a number format); correct one of the two." if near else
                     f" The clinical table has IDs that look like dates ({dated!r}): did Excel turn IDs into dates? "
