@@ -408,25 +408,33 @@ class Zoo:
         """
         from zoo.evaluation.intervals import RiskIntervals
 
+        key = (name, pattern)
         with self._lock:
             if not hasattr(self, "_intervals"):
                 self._intervals: dict[tuple, object] = {}
-            key = (name, pattern)
-            if key not in self._intervals:
-                by_pattern = {}
-                if pattern and name in self.manifest["ensembles"] and self.manifest["ensembles"][name]["kind"] == "late":
-                    by_pattern = getattr(self.ensemble(name), "oof_by_pattern_", None) or {}
-                try:
-                    if pattern in by_pattern:
-                        cal = by_pattern[pattern]
-                        self._intervals[key] = RiskIntervals().fit(cal["p"], cal["y"], cal.get("w"))
-                    else:
-                        P = self.predictions()
-                        oof = P[(P["model"] == name) & (P["split"] == "oof")]
-                        self._intervals[key] = RiskIntervals().fit(oof["prob"], oof["y"], oof.get("weight"))
-                except (ValueError, KeyError):
-                    self._intervals[key] = None
-            return self._intervals[key]
+            if key in self._intervals:
+                return self._intervals[key]
+            by_pattern = {}
+            if pattern and name in self.manifest["ensembles"] and self.manifest["ensembles"][name]["kind"] == "late":
+                by_pattern = getattr(self.ensemble(name), "oof_by_pattern_", None) or {}
+            try:
+                if pattern in by_pattern:
+                    cal = by_pattern[pattern]
+                    data = (cal["p"], cal["y"], cal.get("w"))
+                else:
+                    P = self.predictions()
+                    oof = P[(P["model"] == name) & (P["split"] == "oof")]
+                    data = (oof["prob"], oof["y"], oof.get("weight"))
+            except KeyError:
+                data = None
+        # fitted outside the lock: a weighted Venn–Abers fit takes seconds on a large censored cohort, and every
+        # other request would wait on it; two first requests may both fit, and the first stored is kept
+        try:
+            fitted = None if data is None else RiskIntervals().fit(*data)
+        except (ValueError, KeyError):
+            fitted = None
+        with self._lock:
+            return self._intervals.setdefault(key, fitted)
 
     def uncertainty(self, probs: dict[str, float | None], patterns: dict[str, str] | None = None) -> dict[str, dict]:
         out = {}
