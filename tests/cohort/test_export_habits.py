@@ -270,6 +270,25 @@ def test_a_sex_column_with_a_letter_no_code_knows_gets_no_letter_guessed(tmp_pat
     assert [p.value for p in report.errors if p.column == "mprotein_heavy"] == ["X"]
 
 
+def test_none_is_a_level_where_the_variable_has_one_and_missing_with_a_warning_elsewhere(tmp_path):
+    """'None' was blanked before validation, so 'no bone lesions' became unknown, and codes: {None: …} was ignored,
+    both silently (a data manager's fuzz)."""
+    text = ("patient_id,bone_lesions,mprotein_heavy,hgb,progressed\n"
+            "P1,None,None,None,0\nP2,3+,IgG,101,1\nP3,none,IgA,99,0\nNone,0,IgG,90,0\n")
+    report, _ = _clinical(tmp_path, text)
+    assert [p.row for p in report.errors if p.kind == "missing_id"] == [4], "an ID of 'None' is no ID"
+    report, cohort = _clinical(tmp_path, text.replace("None,0,IgG,90,0\n", ""))
+    assert report.ok, report.summary()
+    c = cohort.clinical
+    assert c["bone_lesions"].tolist() == ["0", "3+", "0"], "'None' is the alias of 0 lesions"
+    assert pd.isna(c.loc["P1", "mprotein_heavy"]) and pd.isna(c.loc["P1", "hgb"])
+    said = {p.column: p.message for p in report.warnings if p.kind == "missing_word"}
+    assert set(said) == {"mprotein_heavy", "hgb"} and "codes: {mprotein_heavy: {None: …}}" in said["mprotein_heavy"]
+    (tmp_path / "variables.yaml").write_text("codes:\n  mprotein_heavy: {None: light_chain_only}\n")
+    report, cohort = validate_cohort(tmp_path)
+    assert report.ok and cohort.clinical.loc["P1", "mprotein_heavy"] == "light_chain_only"
+
+
 def test_nd_is_missing_and_the_ambiguity_is_said(tmp_path):
     report, cohort = _clinical(tmp_path, "patient_id,mprotein_level,del(17p),progressed\na,ND,NK,1\nb,n.d.,no,0\n"
                                          "c,31,not known,0\n")

@@ -21,10 +21,13 @@ from zoo.schema import ID_COLUMN, Schema
 from zoo.schema.variables import ID_SYNONYMS
 
 # Tokens that mean "no value" in exports from R, SAS, SPSS, Excel and LIMS systems.
-MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "-", "--", ".", "?", "missing", "unknown",
+MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "-", "--", ".", "?", "missing", "unknown",
                             "not done", "nd", "n.d.", "not available", "#n/a", "#na", "nr", "not tested", "#value!",
                             "#div/0!", "n.a.", "k.a.", "n.v.", "nk", "n.k.", "not known", "unk",
                             *(f".{c}" for c in "abcdefghijklmnopqrstuvwxyz")})  # Stata's extended missing .a–.z
+# 'None' is Python's missing value in a number column but a level elsewhere (no bone lesions; no heavy chain): it is
+# kept as read, and validation reads it as missing only where no level or code of the variable is spelled 'none'
+NONE_WORD = "none"
 # 'ND' is 'not done' in most exports but 'not detected' in some: read as missing, and said so (``_nd_note``)
 NOT_DONE_OR_DETECTED = frozenset({"nd", "n.d."})
 DASHES = frozenset({"-", "--"})
@@ -610,7 +613,7 @@ def parse_numbers(raw: pd.Series, decimal_comma: bool = False) -> ParsedNumbers:
         norm = text.map(lambda v: _normalise_number(v, decimal_comma))
         second = pd.to_numeric(norm, errors="coerce").astype("float64")
         values[todo] = second.where(np.isfinite(second))
-    bad = s.notna() & values.isna()
+    bad = s.notna() & values.isna() & ~s.map(lambda v: str(v).strip().lower() == NONE_WORD if v is not None else False)
     limit = limit.where(~bad, "")
     return ParsedNumbers(values=values, bad=bad, limit=limit, mark=mark.where(~bad, ""))
 

@@ -23,7 +23,8 @@ import pandera.pandas as pa
 
 from zoo.cohort.images import read_image
 from zoo.cohort.layout import CLINICAL_CSV, CLINICAL_XLSX, IMAGES_CSV, MODALITIES, MODALITY_ALIASES, VARIABLES_YAML
-from zoo.cohort.readers import TableRead, TableReadError, _some, header_key, match_headers, parse_numbers, read_table
+from zoo.cohort.readers import (NONE_WORD, TableRead, TableReadError, _some, header_key, match_headers, parse_numbers,
+                                read_table)
 from zoo.errors import ImageReadError, SchemaError, UnitError
 from zoo.schema import DEFAULT_SCHEMA, ID_COLUMN, OUTCOME, Kind, Schema, derive_stages, load_variables_yaml
 from zoo.schema.variables import ID_SYNONYMS
@@ -53,6 +54,7 @@ KIND_LABELS = {
     "stage_mismatch": "supplied stages that disagree with the labs",
     "duplicate_id": "duplicate patient IDs",
     "date_id": "patient IDs that look like dates",
+    "missing_word": "cells reading 'None', read as missing",
     "missing_id": "rows without a patient ID",
     "missing_column": "missing required columns",
     "image": "image problems",
@@ -336,7 +338,7 @@ def clean_clinical(df: pd.DataFrame, schema: Schema, units: dict[str, str], repo
         report.add(ERROR, file, "expected at least one patient row. Got only the header. Export the rows too.",
                    kind="table")
         return pd.DataFrame()
-    pid = [None if pd.isna(x) else str(x) for x in df[ID_COLUMN]]
+    pid = [None if pd.isna(x) or str(x).strip().lower() == NONE_WORD else str(x) for x in df[ID_COLUMN]]
     for i, p in enumerate(pid):
         if p is None:
             report.add(ERROR, file, "expected a patient_id. Got an empty cell. Fill it or delete the row.",
@@ -370,6 +372,16 @@ def clean_clinical(df: pd.DataFrame, schema: Schema, units: dict[str, str], repo
             lv = _clean_levels(raw, var, ctx, (codes or {}).get(var.name, {}))
             out[var.name] = (pd.to_numeric(lv, errors="coerce").astype("float64") if var.kind is Kind.binary
                              else lv).to_numpy()
+        said_none = (raw.map(lambda v: isinstance(v, str) and v.strip().lower() == NONE_WORD).to_numpy()
+                     & pd.isna(out[var.name]).to_numpy())
+        if said_none.any():
+            rows_none = [rows[i] for i in np.flatnonzero(said_none)]
+            ctx.report.add(WARNING, file, f"{len(rows_none)} cell(s) read 'None' (row {_some(rows_none, 5)}) and were "
+                           "read as missing. " + ("If 'None' means none detected there, write 0 in those cells."
+                                                 if var.kind is Kind.numeric else
+                                                 "If 'None' is a value here (no heavy chain: light chain only, say), "
+                                                 f"map it with codes: {{{var.name}: {{None: …}}}} in {VARIABLES_YAML}."),
+                           column=var.name, kind="missing_word")
     _derive_corrected_calcium(out, schema, ctx)
     _check_structure(out, schema, ctx)
     _fill_and_check_stages(out, schema, ctx)
@@ -615,7 +627,7 @@ def _clean_levels(raw: pd.Series, var, ctx: _Ctx, codes: dict[str, str]) -> pd.S
                            column=var.name, kind="unknown_level")
             return pd.Series(np.nan, index=raw.index, dtype=object)
         vals = vals.where(vals.notna() | ~num.isin([0.0, 1.0]), num.map({0.0: "0", 1.0: "1"}))
-    bad = raw.notna() & vals.isna()
+    bad = raw.notna() & vals.isna() & (key != NONE_WORD)  # 'None' with no level spelled so: missing, as in Python
     for i in np.flatnonzero(bad.to_numpy()):
         extra = " or yes/no, true/false, positive/negative" if var.kind is Kind.binary else ""
         ctx.add(ERROR, int(i), var.name, f"expected one of {list(var.levels)}{extra}. Got {raw.iloc[i]!r}. Correct "
