@@ -289,6 +289,21 @@ def test_none_is_a_level_where_the_variable_has_one_and_missing_with_a_warning_e
     assert report.ok and cohort.clinical.loc["P1", "mprotein_heavy"] == "light_chain_only"
 
 
+def test_a_dash_only_fish_column_in_a_plus_minus_file_is_negative(tmp_path):
+    """A rare translocation with no positive patient: its column holds only '-', which was blanked as missing because
+    the column held no '+', although every other FISH column of the file codes negative as '-'."""
+    report, cohort = _clinical(tmp_path, "patient_id,fish_del17p,fish_t14_16,sex,hgb,progressed\n"
+                                         "P1,+,-,m,-,0\nP2,-,-,-,100,1\nP3,-,,f,99,0\n")
+    assert report.ok, report.summary()
+    c = cohort.clinical
+    assert c["fish_t14_16"].tolist()[:2] == [0, 0] and pd.isna(c.loc["P3", "fish_t14_16"])
+    assert pd.isna(c.loc["P2", "sex"]) and pd.isna(c.loc["P1", "hgb"]), "a dash elsewhere stays missing"
+    d = tmp_path / "no_plus"
+    d.mkdir()
+    _, cohort = _clinical(d, "patient_id,fish_t14_16,progressed\nP1,-,0\nP2,-,1\n")
+    assert cohort.clinical["fish_t14_16"].isna().all(), "without any '+' in the file a dash is missing"
+
+
 def test_nd_is_missing_and_the_ambiguity_is_said(tmp_path):
     report, cohort = _clinical(tmp_path, "patient_id,mprotein_level,del(17p),progressed\na,ND,NK,1\nb,n.d.,no,0\n"
                                          "c,31,not known,0\n")

@@ -497,6 +497,10 @@ def _tidy(frame: pd.DataFrame, name: str, notes: list[str]) -> pd.DataFrame:
     frame.columns = [str(c).strip() for c in frame.columns]
     tokens = list(MISSING_TOKENS)
     signed = [t for t in tokens if t not in DASHES]
+    # a file coding some columns +/- (FISH results) writes '-' in a column where no patient is positive (a rare
+    # translocation) too: there it is negative as well, not missing; validation reads a '-' that no level spells
+    # as missing, as before
+    plus_file = any(frame.iloc[:, i].isin(["+", " +", "+ ", " + "]).any() for i in range(frame.shape[1]))
     for i in range(frame.shape[1]):
         s = frame.iloc[:, i]
         is_str = s.map(type) == str if s.dtype == object else pd.Series(False, index=s.index)
@@ -509,7 +513,8 @@ def _tidy(frame: pd.DataFrame, name: str, notes: list[str]) -> pd.DataFrame:
                 notes.append(_nd_note(name, str(frame.columns[i]), [int(r) + 1 for r in np.flatnonzero(
                     is_str.to_numpy())[nd.to_numpy()]]))
             # a column coded +/- (FISH results, often) keeps its '-': there it means negative, not missing
-            st = st.mask(low.isin(signed if (st == "+").any() else tokens))
+            only_dashes = plus_file and low[low != ""].isin(DASHES).all()
+            st = st.mask(low.isin(signed if (st == "+").any() or only_dashes else tokens))
             s = s.copy()
             s[is_str] = st
         s = s.where(s.notna(), np.nan)
@@ -613,7 +618,8 @@ def parse_numbers(raw: pd.Series, decimal_comma: bool = False) -> ParsedNumbers:
         norm = text.map(lambda v: _normalise_number(v, decimal_comma))
         second = pd.to_numeric(norm, errors="coerce").astype("float64")
         values[todo] = second.where(np.isfinite(second))
-    bad = s.notna() & values.isna() & ~s.map(lambda v: str(v).strip().lower() == NONE_WORD if v is not None else False)
+    bad = s.notna() & values.isna() & ~s.map(lambda v: str(v).strip().lower() in (NONE_WORD, *DASHES)
+                                             if v is not None else False)
     limit = limit.where(~bad, "")
     return ParsedNumbers(values=values, bad=bad, limit=limit, mark=mark.where(~bad, ""))
 

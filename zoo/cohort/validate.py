@@ -627,7 +627,8 @@ def _clean_levels(raw: pd.Series, var, ctx: _Ctx, codes: dict[str, str]) -> pd.S
                            column=var.name, kind="unknown_level")
             return pd.Series(np.nan, index=raw.index, dtype=object)
         vals = vals.where(vals.notna() | ~num.isin([0.0, 1.0]), num.map({0.0: "0", 1.0: "1"}))
-    bad = raw.notna() & vals.isna() & (key != NONE_WORD)  # 'None' with no level spelled so: missing, as in Python
+    # 'None' or a dash that no level spells: missing, as before the reader kept them (readers.NONE_WORD, _tidy)
+    bad = raw.notna() & vals.isna() & ~key.isin([NONE_WORD, "-", "--"])
     for i in np.flatnonzero(bad.to_numpy()):
         extra = " or yes/no, true/false, positive/negative" if var.kind is Kind.binary else ""
         ctx.add(ERROR, int(i), var.name, f"expected one of {list(var.levels)}{extra}. Got {raw.iloc[i]!r}. Correct "
