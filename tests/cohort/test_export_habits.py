@@ -304,6 +304,19 @@ def test_a_dash_only_fish_column_in_a_plus_minus_file_is_negative(tmp_path):
     assert cohort.clinical["fish_t14_16"].isna().all(), "without any '+' in the file a dash is missing"
 
 
+def test_summary_rows_under_the_table_are_left_out_and_said(tmp_path):
+    """A 'Median' row under the patients has valid-looking values and trained as a patient, silently."""
+    report, cohort = _clinical(tmp_path, "patient_id,age,hgb,progressed\nP1,60,110,0\nP2,70,95,1\nP3,65,100,0\n"
+                                         "Median,65,100,0\nMean,65,101.7,0.33\nSD,5,7.6,0.58\n")
+    assert report.ok, report.summary()
+    assert cohort.patient_ids == ["P1", "P2", "P3"]
+    assert "data row 4–6" in report.summary() and "summary rows" in report.summary()
+    d = tmp_path / "mid"
+    d.mkdir()
+    _, cohort = _clinical(d, "patient_id,age,progressed\nP1,60,0\nN,70,1\nP3,65,0\n")
+    assert cohort.patient_ids == ["P1", "N", "P3"], "only trailing rows: a patient called N in the middle stays"
+
+
 def test_nd_is_missing_and_the_ambiguity_is_said(tmp_path):
     report, cohort = _clinical(tmp_path, "patient_id,mprotein_level,del(17p),progressed\na,ND,NK,1\nb,n.d.,no,0\n"
                                          "c,31,not known,0\n")
@@ -471,7 +484,7 @@ def test_lines_ending_in_a_bare_carriage_return_are_lines(tmp_path):
 def test_notes_under_the_table_are_not_patients(tmp_path):
     report, cohort = _clinical(tmp_path, "patient_id,hgb,progressed\na,101,1\nb,99,0\nSource: registry,,\nn = 2,,\n")
     assert cohort.patient_ids == ["a", "b"]
-    assert "look like notes under the table" in report.summary()
+    assert "look like notes or summary rows" in report.summary()
 
 
 def test_a_row_cut_short_at_the_end_of_the_file_is_said(tmp_path):

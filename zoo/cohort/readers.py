@@ -529,8 +529,8 @@ def _tidy(frame: pd.DataFrame, name: str, notes: list[str]) -> pd.DataFrame:
     if footer:
         shown = "; ".join(repr(" ".join(str(v) for v in frame.loc[r].dropna())[:60]) for r in footer[:3])
         notes.append(f"{name}: the last {len(footer)} row(s) (data row {footer[0]}–{footer[-1]}: {shown}) look like "
-                     "notes under the table, not patients; they were left out. If they are patients, give them a "
-                     "patient ID without ':' or '='.")
+                     "notes or summary rows (Median, Mean, Total …) under the table, not patients; they were left out. "
+                     "If they are patients, give them a patient ID that is not such a word and has no ':' or '='.")
         frame = frame.drop(index=footer)
     return frame
 
@@ -539,14 +539,24 @@ _FOOTER_WORDS = re.compile(r"^(source|sources|note|notes|n\s*=|total|totals|gene
                            r"quelle|anmerkung|fuente|nota)\b", re.IGNORECASE)
 
 
+_SUMMARY_WORDS = re.compile(r"^(median|mean|average|avg|sd|s\.d\.|std|std\.? ?dev\.?|standard deviation|se|sem|iqr|"
+                            r"range|min|max|minimum|maximum|sum|count|n|total|totals|q1|q3|p25|p75|mittelwert|"
+                            r"durchschnitt|summe|media|mediana|moyenne|médiane|somme|gemiddelde|mediaan)\.?:?$",
+                            re.IGNORECASE)
+
+
 def _footer_rows(frame: pd.DataFrame) -> list[int]:
-    """Trailing rows that are notes under the table ('Source: registry', 'n = 207'): at most two filled cells, the
-    first of which reads as a note (a note word, or ':' / '='). Never a row in the middle of the table."""
+    """Trailing rows that are notes under the table ('Source: registry', 'n = 207': at most two filled cells, the
+    first of which reads as a note, a note word or ':' / '=') or its summary rows (a first cell 'Median', 'Mean',
+    'SD', 'Total' …, any number of cells: their values are valid-looking and would train as a patient). Never a row
+    in the middle of the table."""
     out: list[int] = []
     for r in reversed(frame.index[-TITLE_ROWS_MAX:]):
         cells = frame.loc[r].dropna()
         first = str(cells.iloc[0]).strip() if len(cells) else ""
-        if len(cells) > 2 or not (_FOOTER_WORDS.match(first) or ":" in first or "=" in first):
+        note = len(cells) <= 2 and (_FOOTER_WORDS.match(first) or ":" in first or "=" in first)
+        summary = bool(_SUMMARY_WORDS.match(first)) and pd.notna(frame.loc[r].iloc[0])
+        if not (note or summary):
             break
         out.append(int(r))
     return sorted(out)
