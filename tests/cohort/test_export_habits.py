@@ -317,6 +317,15 @@ def test_summary_rows_under_the_table_are_left_out_and_said(tmp_path):
     assert cohort.patient_ids == ["P1", "N", "P3"], "only trailing rows: a patient called N in the middle stays"
 
 
+def test_a_progressed_ever_flag_beside_pfs_is_questioned(tmp_path):
+    """'PFS (months)' with a registry's 'Progression' (ever) column: a progression at month 33 read as PD within 24
+    months, with only a header note."""
+    report, cohort = _clinical(tmp_path, "patient_id,PFS (months),Progression\nP1,33.3,1\nP2,12,1\nP3,40,0\n")
+    [w] = [p for p in report.warnings if p.kind == "outcome_conflict"]
+    assert "1 patient(s) with progressed = 1" in w.message and "row 1" in w.message and "'event'" in w.message
+    assert cohort.clinical["progressed"].tolist() == [1, 1, 0], "kept as given"
+
+
 def test_nd_is_missing_and_the_ambiguity_is_said(tmp_path):
     report, cohort = _clinical(tmp_path, "patient_id,mprotein_level,del(17p),progressed\na,ND,NK,1\nb,n.d.,no,0\n"
                                          "c,31,not known,0\n")

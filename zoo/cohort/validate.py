@@ -771,6 +771,15 @@ def _resolve_outcome(out: pd.DataFrame, ctx: _Ctx, has_time: bool) -> None:
         y = y.where(~censored)
     else:
         censored = pd.Series(False, index=out.index)
+        if "months_to_event" in out:  # follow-up without an event column: a progressor's time is its PFS
+            late = (y == 1) & (out["months_to_event"] > HORIZON_MONTHS)
+            if late.any():
+                r = [ctx.rows[i] for i in np.flatnonzero(late.to_numpy())]
+                ctx.report.add(WARNING, ctx.file, f"{len(r)} patient(s) with {OUTCOME} = 1 (progression within "
+                               f"{HORIZON_MONTHS:g} months) have months_to_event over {HORIZON_MONTHS:g} (row "
+                               f"{_some(r, 5)}). If the outcome column says whether a patient progressed at all, "
+                               "name it 'event' (or map it with columns: {event: …}): the 24-month outcome is then "
+                               f"derived from both. Kept as given.", column=OUTCOME, kind="outcome_conflict")
     missing = y.isna() & ~censored
     for i in np.flatnonzero(missing.to_numpy()):
         ctx.add(WARNING, int(i), OUTCOME, "expected the outcome 0 or 1. Got an empty cell. This patient is excluded "
