@@ -326,6 +326,40 @@ def test_a_progressed_ever_flag_beside_pfs_is_questioned(tmp_path):
     assert cohort.clinical["progressed"].tolist() == [1, 1, 0], "kept as given"
 
 
+def test_a_repeated_header_a_long_report_title_and_a_fixed_width_listing(tmp_path):
+    """Three exports a data-manager fuzz found refused with a message that did not say why."""
+    report, cohort = _clinical(tmp_path, "patient_id,age,hgb,progressed\nP1,60,110,0\nP2,70,95,1\n"
+                                         "patient_id,age,hgb,progressed\nP3,65,100,0\n")
+    assert report.ok and cohort.patient_ids == ["P1", "P2", "P3"]
+    assert "data row 3 repeat(s) the header" in report.summary()
+    d = tmp_path / "title"
+    d.mkdir()
+    title = "".join(f"Parameter {i}: value\n" for i in range(12))
+    report, cohort = _clinical(d, title + "patient_id,age,progressed\nP1,60,0\nP2,70,1\n")
+    assert report.ok and cohort.patient_ids == ["P1", "P2"] and "header is on line 13" in report.summary()
+    d = tmp_path / "fixed"
+    d.mkdir()
+    report, _ = _clinical(d, "patient_id  age   hgb    progressed\nP1          60    110    0\n")
+    assert "fixed-width listing" in report.summary()
+
+
+def test_an_excel_format_with_a_literal_percent_sign_is_not_a_percentage(tmp_path):
+    """69 formatted as 0"%" shows 69% and is 69, not 6900."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["patient_id", "bmpc", "progressed"])
+    ws.append(["a", 69, 1])
+    ws.append(["b", 0.4, 0])
+    ws.cell(row=2, column=2).number_format = '0"%"'
+    ws.cell(row=3, column=2).number_format = "0%"
+    wb.save(tmp_path / "clinical.xlsx")
+    report, cohort = validate_cohort(tmp_path)
+    assert report.ok, report.summary()
+    assert cohort.clinical["bmpc"].tolist() == pytest.approx([69.0, 40.0])
+
+
 def test_nd_is_missing_and_the_ambiguity_is_said(tmp_path):
     report, cohort = _clinical(tmp_path, "patient_id,mprotein_level,del(17p),progressed\na,ND,NK,1\nb,n.d.,no,0\n"
                                          "c,31,not known,0\n")

@@ -260,7 +260,7 @@ def read_csv_bytes(data: bytes, name: str) -> TableRead:
     return TableRead(frame=frame, encoding=encoding, delimiter=delim, decimal_comma=dec, notes=notes)
 
 
-TITLE_ROWS_MAX = 10  # rows above the header a title block may take (report name, date, blank lines)
+TITLE_ROWS_MAX = 20  # rows above the header a title block may take (report name, parameters, date, blank lines)
 TITLE_LINE_MAX = 65536  # characters: a longer line is no title and no header worth looking for one in
 _ID_HEADERS = frozenset({ID_COLUMN.replace("_", " "), *ID_SYNONYMS})
 
@@ -329,6 +329,9 @@ def _refuse_duplicate_headers(header: list, name: str) -> None:
         seen[h] = j
 
 
+_LITERAL = re.compile(r'"[^"]*"|\\.')  # quoted text and escaped characters of an Excel number format: 0"%" shows 69%
+
+
 def _header_and_percent_cells(ws, skip: int = 0) -> tuple[list, dict[str, list[int]]]:
     """The sheet's header row (after ``skip`` title rows), and per header the data rows (0-based) whose numeric
     cells Excel shows as percentages ('18%' is stored as 0.18), in one pass over the worksheet pandas already
@@ -343,7 +346,7 @@ def _header_and_percent_cells(ws, skip: int = 0) -> tuple[list, dict[str, list[i
         for c, cell in enumerate(row):
             v = getattr(cell, "value", None)
             if (c < len(names) and names[c] and isinstance(v, (int, float)) and not isinstance(v, bool)
-                    and "%" in (getattr(cell, "number_format", "") or "")):
+                    and "%" in _LITERAL.sub("", getattr(cell, "number_format", "") or "")):
                 out.setdefault(names[c], []).append(r - 1)
     return header, out
 
@@ -525,6 +528,15 @@ def _tidy(frame: pd.DataFrame, name: str, notes: list[str]) -> pd.DataFrame:
         frame = frame.iloc[:, [j for j in range(frame.shape[1]) if j not in set(empty)]]
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")  # 1-based data row, kept through row drops
     frame = frame.dropna(how="all")
+    named = [j for j, c in enumerate(frame.columns) if c]
+    if len(named) >= 2 and len(frame):  # two exports joined (cat a.csv b.csv): the second header is no patient
+        same = sum((frame.iloc[:, j] == frame.columns[j]).to_numpy(dtype=int) for j in named)
+        repeated = frame.index[same >= max(2, (len(named) + 1) // 2)]
+        if len(repeated):
+            notes.append(f"{name}: data row {_some([int(r) for r in repeated], 5)} repeat(s) the header (were two "
+                         "exports joined?); left out. Check that the rows under it are the same columns in the same "
+                         "order.")
+            frame = frame.drop(index=repeated)
     footer = _footer_rows(frame)
     if footer:
         shown = "; ".join(repr(" ".join(str(v) for v in frame.loc[r].dropna())[:60]) for r in footer[:3])

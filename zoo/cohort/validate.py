@@ -329,9 +329,12 @@ def clean_clinical(df: pd.DataFrame, schema: Schema, units: dict[str, str], repo
             extra = " (or months_to_event and event, from which it is derived)" if col == OUTCOME else ""
             headers = df.attrs.get("headers", [str(c) for c in df.columns])
             shown = ", ".join(repr(h[:40]) for h in headers[:30]) + (" …" if len(headers) > 30 else "")
+            fixed = (" The header is one column with runs of spaces in it: a fixed-width listing (SAS PROC PRINT, "
+                     "a printed report) has no delimiter to split it by; export the table as CSV or Excel instead."
+                     if len(headers) == 1 and len(re.findall(r"\S\s{2,}(?=\S)", str(headers[0]))) >= 2 else "")
             report.add(ERROR, file, f"expected a required column {col!r}{extra}. Got columns: "
                        f"{shown or 'none'}. Add it, or map your header to it with "
-                       f"'columns:' in {VARIABLES_YAML}.", column=col, kind="missing_column")
+                       f"'columns:' in {VARIABLES_YAML}.{fixed}", column=col, kind="missing_column")
     if ID_COLUMN not in df.columns:
         return pd.DataFrame()
     if len(df) == 0:
