@@ -360,6 +360,19 @@ def test_an_excel_format_with_a_literal_percent_sign_is_not_a_percentage(tmp_pat
     assert cohort.clinical["bmpc"].tolist() == pytest.approx([69.0, 40.0])
 
 
+def test_a_declared_unit_that_makes_the_median_atypical_is_questioned(tmp_path):
+    """units: {ldh: µkat/L} over values written in U/L: each value 60 times too high and most still valid, with a
+    message only for the few beyond the valid range."""
+    rows = "".join(f"P{i},{v},0\n" for i, v in enumerate([140, 150, 120, 125, 130, 135, 160, 155, 110, 115, 100, 145]))
+    (tmp_path / "variables.yaml").write_text("units:\n  ldh: µkat/L\n")
+    report, cohort = _clinical(tmp_path, "patient_id,ldh,progressed\n" + rows)
+    [w] = [p for p in report.warnings if p.kind == "unit" and p.column == "ldh"]
+    assert "declared in µkat/L" in w.message and "read in U/L would be" in w.message
+    (tmp_path / "variables.yaml").write_text("units:\n  ldh: U/L\n")
+    report, _ = validate_cohort(tmp_path)
+    assert not [p for p in report.warnings if p.kind == "unit"], "a right declaration is not questioned"
+
+
 def test_nd_is_missing_and_the_ambiguity_is_said(tmp_path):
     report, cohort = _clinical(tmp_path, "patient_id,mprotein_level,del(17p),progressed\na,ND,NK,1\nb,n.d.,no,0\n"
                                          "c,31,not known,0\n")

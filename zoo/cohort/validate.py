@@ -550,8 +550,10 @@ def _median_unit_hint(num: pd.Series, var, unit: str | None, ctx: _Ctx) -> None:
     """A column in another unit whose values still fit the valid range (M-spike 2.7 g/dL read as 2.7 g/L, marrow
     plasma cells as a fraction, follow-up in years): its median is atypical for newly diagnosed myeloma, and typical
     read in one of the variable's other units. Said once for the column; the values are kept as read, since a
-    median cannot prove a unit. Columns whose unit the header or variables.yaml declares are trusted."""
-    if unit is not None or var.typical_median is None:
+    median cannot prove a unit. A column whose unit the header or variables.yaml declares gets a warning when the
+    declared unit makes the median atypical and reading the numbers as written in another unit would not (LDH
+    declared µkat/L but written in U/L: every value 60 times too high, all still valid)."""
+    if var.typical_median is None:
         return
     vals = num.dropna()
     if len(vals) < 10:
@@ -559,6 +561,20 @@ def _median_unit_hint(num: pd.Series, var, unit: str | None, ctx: _Ctx) -> None:
     lo, hi = var.typical_median
     med = float(vals.median())
     if lo <= med <= hi:
+        return
+    if unit is not None:
+        written = float(var.from_canonical(med, unit))
+        for other in [var.unit, *var.alt_units]:
+            conv = float(var.to_canonical(written, None if other == var.unit else other))
+            if other != unit and lo <= conv <= hi:
+                ctx.report.add(WARNING, ctx.file,
+                               f"column {var.name!r} is declared in {unit}, which puts its median at {_fmt(med)} "
+                               f"{var.unit}, unusual for newly diagnosed myeloma (typical cohorts: {lo:g}–{hi:g} "
+                               f"{var.unit}); the numbers as written ({_fmt(written)}) read in {other} would be "
+                               f"{_fmt(conv)} {var.unit}. Check the declared unit (header or units: in "
+                               f"{VARIABLES_YAML}). The values were converted from {unit} as declared.",
+                               column=var.name, kind="unit")
+                return
         return
     for alt in var.alt_units:
         conv = float(var.to_canonical(med, alt))

@@ -252,7 +252,7 @@ BUILTIN_VARIABLES: tuple[Variable, ...] = (
              help="Serum globulin; rises with IgG/IgA M-protein."),
     Variable(name="ldh", kind=Kind.numeric, display="Lactate dehydrogenase", unit="U/L", group="Chemistry",
              alt_units={"IU/L": (1.0, 0.0), "µkat/L": (60.0, 0.0)}, valid_range=(30, 10000),
-             physical_range=(0, 200000), typical_range=(80, 1200), decimals=0,
+             physical_range=(0, 200000), typical_range=(80, 1200), typical_median=(100, 600), decimals=0,
              synonyms=("lactate dehydrogenase", "ld"),
              loinc=('2532-0', '14804-9'),
              help=f"LDH above the upper limit of normal ({LDH_ULN_U_PER_L:.0f} U/L) is an R-ISS criterion."),
