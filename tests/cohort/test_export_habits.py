@@ -373,6 +373,20 @@ def test_a_declared_unit_that_makes_the_median_atypical_is_questioned(tmp_path):
     assert not [p for p in report.warnings if p.kind == "unit"], "a right declaration is not questioned"
 
 
+def test_a_row_of_variable_labels_under_the_header_is_left_out(tmp_path):
+    """Stata/SPSS exports put the variable labels under the names: 28 'Correct the cell' errors, none saying why."""
+    text = ("patient_id,age,hgb,plt,ldh,progressed\n"
+            "Patient identifier,Age at diagnosis (years),Haemoglobin,Platelets,Lactate dehydrogenase,Progression\n"
+            "P1,60,110,200,180,0\nP2,70,95,150,220,1\nP3,65,100,180,190,0\n")
+    report, cohort = _clinical(tmp_path, text)
+    assert report.ok, report.summary()
+    assert cohort.patient_ids == ["P1", "P2", "P3"] and "holds variable labels" in report.summary()
+    d = tmp_path / "patient"
+    d.mkdir()
+    report, _ = _clinical(d, text.replace("Patient identifier", "P0"))
+    assert not report.ok, "a first row whose ID is an ID stays a patient, its text cells errors"
+
+
 def test_nd_is_missing_and_the_ambiguity_is_said(tmp_path):
     report, cohort = _clinical(tmp_path, "patient_id,mprotein_level,del(17p),progressed\na,ND,NK,1\nb,n.d.,no,0\n"
                                          "c,31,not known,0\n")

@@ -263,6 +263,7 @@ def map_columns(tr: TableRead, schema: Schema, units: dict[str, str], vf: Variab
         report.add(WARNING, file, f"unknown column {h!r} is ignored. Map it with 'columns:' or declare it under "
                    f"'variables:' in {VARIABLES_YAML} to use it.", column=h, kind="unknown_column")
     df = _units_row(df, keep, schema, units, report, file)
+    df = _labels_row(df, keep, schema, report, file)
     out = df[list(keep)].rename(columns=keep)
     out.attrs["headers"] = [str(h) for h in df.columns]
     return out, units
@@ -299,6 +300,35 @@ def _units_row(df: pd.DataFrame, keep: dict, schema: Schema, units: dict[str, st
     report.add(WARNING, file, f"row 1 holds units ({', '.join(f'{n}: {u}' for n, u in list(found.items())[:6])}), not a "
                f"patient; it was left out" + (f" and its units used for {', '.join(taken)}" if taken else "")
                + ". Put units in the header ('hgb (g/dL)') to silence this.", kind="header")
+    return df.iloc[1:]
+
+
+def _labels_row(df: pd.DataFrame, keep: dict, schema: Schema, report: ValidationReport, file: str) -> pd.DataFrame:
+    """A second header row of variable labels under the names (Stata and SPSS exports: 'Age at diagnosis (years)'
+    under 'age'): in most of its numeric columns a text with letters where the rows under it hold numbers. Left
+    out with a warning; it was a patient whose every number was an error."""
+    if len(df) < 3 or df.index[0] != 1:
+        return df
+    numeric = [h for h, n in keep.items() if n in schema and schema[n].kind is Kind.numeric]
+    if len(numeric) < 3:
+        return df
+    head = df[numeric].iloc[:12]
+
+    def texts(row) -> list[str]:
+        cells = [str(v).strip() for v in row if pd.notna(v)]
+        bad = parse_numbers(pd.Series(cells, dtype=object)).bad.to_numpy() if cells else []
+        return [c for c, b in zip(cells, bad) if b and re.search(r"[^\W\d_]{2}", c)]
+
+    id_col = next((h for h, n in keep.items() if n == ID_COLUMN), None)
+    id_cell = "" if id_col is None or pd.isna(df.iloc[0][id_col]) else str(df.iloc[0][id_col]).strip()
+    if id_cell and not re.search(r"\s", id_cell):  # a label row's ID cell is empty or a label ('Patient identifier')
+        return df
+    first = texts(head.iloc[0])
+    filled = int(head.iloc[0].notna().sum())
+    if len(first) < 3 or len(first) < 0.6 * filled or any(len(texts(head.iloc[i])) > 1 for i in range(1, len(head))):
+        return df
+    report.add(WARNING, file, f"row 1 holds variable labels ({_some(map(repr, [c[:40] for c in first]), 3)}), not a "
+               "patient; it was left out. Export without the label row to silence this.", kind="header")
     return df.iloc[1:]
 
 
