@@ -640,8 +640,10 @@ def parse_numbers(raw: pd.Series, decimal_comma: bool = False) -> ParsedNumbers:
         norm = text.map(lambda v: _normalise_number(v, decimal_comma))
         second = pd.to_numeric(norm, errors="coerce").astype("float64")
         values[todo] = second.where(np.isfinite(second))
-    bad = s.notna() & values.isna() & ~s.map(lambda v: str(v).strip().lower() in (NONE_WORD, *DASHES)
-                                             if v is not None else False)
+    unread = (s.notna() & values.isna()).to_numpy()
+    if unread.any():  # 'None' and dashes are missing in a number column, not errors (only unread cells are looked at)
+        unread[unread] = [str(v).strip().lower() not in (NONE_WORD, *DASHES) for v in s[unread]]
+    bad = pd.Series(unread, index=s.index)
     limit = limit.where(~bad, "")
     return ParsedNumbers(values=values, bad=bad, limit=limit, mark=mark.where(~bad, ""))
 

@@ -405,8 +405,10 @@ def clean_clinical(df: pd.DataFrame, schema: Schema, units: dict[str, str], repo
             lv = _clean_levels(raw, var, ctx, (codes or {}).get(var.name, {}))
             out[var.name] = (pd.to_numeric(lv, errors="coerce").astype("float64") if var.kind is Kind.binary
                              else lv).to_numpy()
-        said_none = (raw.map(lambda v: isinstance(v, str) and v.strip().lower() == NONE_WORD).to_numpy()
-                     & pd.isna(out[var.name]).to_numpy())
+        said_none = pd.isna(out[var.name]).to_numpy() & raw.notna().to_numpy()  # only unread cells are looked at
+        if said_none.any():
+            said_none[said_none] = raw[said_none].map(
+                lambda v: isinstance(v, str) and v.strip().lower() == NONE_WORD).to_numpy(dtype=bool)
         if said_none.any():
             rows_none = [rows[i] for i in np.flatnonzero(said_none)]
             ctx.report.add(WARNING, file, f"{len(rows_none)} cell(s) read 'None' (row {_some(rows_none, 5)}) and were "
@@ -537,8 +539,8 @@ def _clean_numeric(raw: pd.Series, var, unit: str | None, ctx: _Ctx, decimal_com
     if unit is not None:
         f, o = (1.0, 0.0) if var.unit == unit else var.alt_units[_unit_key(var, unit)]
         num = num * f + o
-    for i, (value, _, _) in with_unit.items():  # already in the schema's unit, whatever the column's is
-        num.iloc[i] = value
+    if with_unit:  # already in the schema's unit, whatever the column's is; one assignment (98,000 took 6 s one by one)
+        num.iloc[np.fromiter(with_unit, dtype=np.int64, count=len(with_unit))] = [v for v, _, _ in with_unit.values()]
     plo, phi = var.possible_range
     impossible = num.notna() & ((num < plo) | (num > phi))
     for i in np.flatnonzero(impossible.to_numpy()):
