@@ -387,6 +387,17 @@ def test_a_row_of_variable_labels_under_the_header_is_left_out(tmp_path):
     assert not report.ok, "a first row whose ID is an ID stays a patient, its text cells errors"
 
 
+def test_a_long_format_extract_is_told_to_pivot(tmp_path):
+    """One row per lab result: the errors said 'missing progressed' and 'merge the duplicates', never why."""
+    rows = "".join(f"P{i},{test},{v}\n" for i in range(3) for test, v in (("HGB", 110), ("PLT", 200), ("LDH", 180)))
+    report, _ = _clinical(tmp_path, "patient_id,test,result\n" + rows)
+    assert "one row per lab result or visit" in report.summary() and "9 of 9 rows" in report.summary()
+    d = tmp_path / "two"
+    d.mkdir()
+    report, _ = _clinical(d, "patient_id,hgb,progressed\nP1,110,0\nP1,100,0\nP2,90,1\nP3,95,0\nP4,99,1\n")
+    assert "long-format" not in report.summary(), "a few duplicates are just duplicates"
+
+
 def test_nd_is_missing_and_the_ambiguity_is_said(tmp_path):
     report, cohort = _clinical(tmp_path, "patient_id,mprotein_level,del(17p),progressed\na,ND,NK,1\nb,n.d.,no,0\n"
                                          "c,31,not known,0\n")

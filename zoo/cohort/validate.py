@@ -378,6 +378,11 @@ def clean_clinical(df: pd.DataFrame, schema: Schema, units: dict[str, str], repo
                        row=rows[i], column=ID_COLUMN, kind="missing_id")
     ids = pd.Series(pid)
     dup = ids.notna() & ids.duplicated(keep=False)
+    if dup.sum() >= max(4, 0.5 * ids.notna().sum()):  # most rows share an ID: one row per test or visit
+        report.add(ERROR, file, f"expected one row per patient. Got {int(dup.sum())} of {int(ids.notna().sum())} rows "
+                   f"sharing a patient ID with another row ({ids[dup].nunique()} patients): is the table one row per "
+                   "lab result or visit (a long-format extract)? Pivot it to one row per patient with one column per "
+                   "variable (baseline values only) and export again.", column=ID_COLUMN, kind="duplicate_id")
     for value, grp in ids[dup].groupby(ids[dup]):
         report.add(ERROR, file, f"expected unique patient IDs. Got {value!r} on rows {[rows[i] for i in grp.index]}. "
                    "Merge or rename the duplicates.", patient_id=str(value), column=ID_COLUMN, value=str(value),
