@@ -126,7 +126,13 @@ def test_too_few_of_one_outcome_give_no_interval_rather_than_a_false_one():
     assert np.isnan(W).all()
     m = metric_suite(y, p, 0.5, 0.2, W)
     assert m["auc"] == 1.0 and all(np.isnan(m[k]).all() for k in ("auc_ci", "brier_ci", "cal_slope_ci",
-                                                                     "sensitivity_ci", "scaled_brier_ci"))
+                                                                     "cal_intercept_ci", "sensitivity_ci",
+                                                                     "scaled_brier_ci"))
+    # the rule holds on the patients a model scored: a split with enough events, a model that scored two of them
+    y8 = np.array([1] * 8 + [0] * 40)
+    p8 = np.r_[np.full(2, 0.9), np.full(6, np.nan), np.linspace(0.05, 0.5, 40)]
+    m8 = metric_suite(y8, p8, 0.5, 0.2, resample_weights(y8, 200, seed=0))
+    assert m8["n_pd"] == 2 and m8["auc"] == 1.0 and np.isnan(m8["auc_ci"]).all()
     t = paired_auc_test(y, p, np.linspace(0, 1, len(y)), n_boot=200)
     assert np.isnan(t["p_value"]) and np.isnan(t["ci"]).all() and np.isfinite(t["delta"])
     enough = np.array([1] * MIN_CLASS_FOR_INTERVAL + [0] * 40)

@@ -71,13 +71,16 @@ def test_a_split_with_too_few_of_one_outcome_says_why_it_has_no_intervals():
     few = MIN_CLASS_FOR_INTERVAL - 1
     rep = sample_size_report([1] * 200 + [0] * 400, 5, [1] * few + [0] * 300, y_test=[1] + [0] * 7)
     scopes = [w["scope"] for w in rep["warnings"]]
-    assert scopes == ["external", "test"] and rep["test"] == {"n": 8, "events": 1, "non_events": 7}
-    assert "has 1 event and 7 non-events" in rep["warnings"][1]["message"]
+    assert scopes == ["external", "external", "test"] and rep["test"] == {"n": 8, "events": 1, "non_events": 7}
+    assert "has 1 event and 7 non-events" in rep["warnings"][2]["message"]
     assert f"{few} events and 300 non-events: with fewer than {MIN_CLASS_FOR_INTERVAL}" in rep["warnings"][0]["message"]
+    assert "Collins" in rep["warnings"][1]["message"], "the external minimum of 100 events is still said"
     m = {"sample_size": rep}
     assert len(sample_size_warnings(m, "test")) == 1 and "test split" in sample_size_warnings(m, "test")[0]
-    assert len(sample_size_warnings(m, "external")) == 1 and len(sample_size_warnings(m)) == 2
-    ok = sample_size_report([1] * 200 + [0] * 400, 5, y_test=[1] * MIN_CLASS_FOR_INTERVAL + [0] * 7)
+    assert len(sample_size_warnings(m, "external")) == 2 and len(sample_size_warnings(m)) == 3
+    narrow = sample_size_report([1] * 200 + [0] * 400, 5, y_test=[1] * MIN_CLASS_FOR_INTERVAL + [0] * 7)
+    assert "likely too narrow" in narrow["warnings"][0]["message"]
+    ok = sample_size_report([1] * 200 + [0] * 400, 5, y_test=[1] * 10 + [0] * 10)
     assert ok["warnings"] == []
 
 

@@ -166,3 +166,15 @@ def test_leaderboard_json_carries_the_staging_comparison(clinical_only_zoo_dir, 
     assert ens and all({"delta_auc_vs_staging", "delta_auc_vs_staging_lo", "lr_p_vs_staging", "nri_vs_staging",
                         "reclassification_vs_staging"} <= set(r) for r in ens)
     assert {r["model"] for r in rows if r["kind"] == "reference"} == REFS
+
+
+def test_the_lr_test_gives_no_p_value_on_a_handful_of_events():
+    """An asymptotic test on three events printed a p-value beside a bootstrap one withheld for the same reason."""
+    rng = np.random.default_rng(1)
+    y = np.array([1] * 3 + [0] * 40)
+    stage = pd.Series(rng.choice(["I", "II", "III"], len(y)))
+    r = lr_test(y, stage, np.r_[np.full(3, 0.8), rng.uniform(0.05, 0.6, 40)])
+    assert np.isnan(r["p_value"]) and r["note"] == "too few of one outcome"
+    y5 = np.array([1] * 12 + [0] * 40)
+    ok = lr_test(y5, pd.Series(rng.choice(["I", "II", "III"], len(y5))), rng.uniform(0.05, 0.9, len(y5)))
+    assert np.isfinite(ok["p_value"])

@@ -542,7 +542,8 @@ def _clean_numeric(raw: pd.Series, var, unit: str | None, ctx: _Ctx, decimal_com
         ctx.add(WARNING, int(i), var.name, f"{raw.iloc[i]!r} is at the assay's limit; {_fmt(num.iloc[i])} "
                 f"{unit_label} was used.", raw.iloc[i], "assay_limit")
     if unit is not None:
-        f, o = (1.0, 0.0) if var.unit == unit else var.alt_units[_unit_key(var, unit)]
+        o = var.to_canonical(0.0, unit)  # the schema's one reading of a unit, however the header spelled it
+        f = var.to_canonical(1.0, unit) - o
         num = num * f + o
     if with_unit:  # already in the schema's unit, whatever the column's is; one assignment (98,000 took 6 s one by one)
         num.iloc[np.fromiter(with_unit, dtype=np.int64, count=len(with_unit))] = [v for v, _, _ in with_unit.values()]

@@ -43,7 +43,7 @@ def resample_weights(y: np.ndarray, n_boot: int = 1000, seed: int = 0) -> np.nda
     w = np.zeros((n_boot, n))
     if n == 0:
         return w
-    if 0 < min(int((y == 1).sum()), int((y == 0).sum())) < MIN_CLASS_FOR_INTERVAL:
+    if too_few_for_interval(y):
         return np.full((n_boot, n), np.nan)  # every interval drawn from these resamples comes out undefined
     both = (y == 1).any() and (y == 0).any()
     todo = np.arange(n_boot)
@@ -58,6 +58,20 @@ def resample_weights(y: np.ndarray, n_boot: int = 1000, seed: int = 0) -> np.nda
         if len(todo) == 0:
             break
     return w
+
+
+def too_few_for_interval(y) -> bool:
+    """Some, but fewer than MIN_CLASS_FOR_INTERVAL, patients of one outcome (NaN outcomes not counted)."""
+    y = np.asarray(y, dtype=float)
+    y = y[~np.isnan(y)]
+    return 0 < min(int((y == 1).sum()), int((y == 0).sum())) < MIN_CLASS_FOR_INTERVAL
+
+
+def withhold_if_few(W: np.ndarray, y) -> np.ndarray:
+    """``W`` as is, or NaN where the patients a figure is computed on (a model may score only some of a split's
+    patients) hold too few of one outcome for any interval: the rule of ``resample_weights``, applied after
+    subsetting."""
+    return np.full(W.shape, np.nan) if too_few_for_interval(y) else W
 
 
 def bootstrap_weights(n: int, n_boot: int = 1000, seed: int = 0, y: np.ndarray | None = None) -> np.ndarray:
@@ -100,7 +114,7 @@ def weighted_calibration(y, p, w: np.ndarray, iters: int = 25) -> tuple[np.ndarr
         mu = 1 / (1 + np.exp(-(lp[None, :] + a[:, None])))
         g = (w * (y - mu)).sum(axis=1)
         h = (w * mu * (1 - mu)).sum(axis=1)
-        step = np.where(h > 1e-12, g / np.maximum(h, 1e-12), 0.0)
+        step = np.where(h > 1e-12, g / np.maximum(h, 1e-12), np.where(np.isnan(h), np.nan, 0.0))
         a = np.clip(a + step, -30, 30)
         if np.nanmax(np.abs(step)) < 1e-10:
             break

@@ -234,7 +234,7 @@ def interval_report(iv: RiskIntervals, y, p, weights=None, n_boot: int = 1000, s
     same resamples as the other metrics, so the CI is comparable. ``case_weights`` (censoring weights; a
     missing one counts 1) make every share a weighted one, as every other metric of the split is.
     """
-    from zoo.evaluation.bootstrap import percentile_ci, resample_weights
+    from zoo.evaluation.bootstrap import percentile_ci, resample_weights, withhold_if_few
 
     y = np.asarray(y, dtype=int)
     p = np.asarray(p, dtype=float)
@@ -246,7 +246,7 @@ def interval_report(iv: RiskIntervals, y, p, weights=None, n_boot: int = 1000, s
         return {"n": 0}
     sets = iv.prediction_sets(p)
     covered = sets[np.arange(len(y)), y].astype(float)
-    W = resample_weights(y, n_boot, seed) if weights is None else np.asarray(weights)[:, ok]
+    W = resample_weights(y, n_boot, seed) if weights is None else withhold_if_few(np.asarray(weights)[:, ok], y)
     width = np.diff(iv.interval(p), axis=1)[:, 0]
     size = sets.sum(axis=1)
 

@@ -17,7 +17,7 @@ from sklearn.metrics import roc_auc_score
 
 from zoo.evaluation.bootstrap import (
     paired_auc_test, percentile_ci, resample_weights, weighted_auc, weighted_brier, weighted_calibration,
-    weighted_net_benefit, weighted_rates,
+    weighted_net_benefit, weighted_rates, withhold_if_few,
 )
 from zoo.evaluation.curves import Curves
 from zoo.evaluation.intervals import RiskIntervals, interval_report
@@ -62,7 +62,8 @@ def lift_over_oracle(y, p, oracle_p, case_weight: np.ndarray, W: np.ndarray) -> 
     """
     y, p, o = np.asarray(y, dtype=int), np.asarray(p, dtype=float), np.asarray(oracle_p, dtype=float)
     ok = ~np.isnan(p) & ~np.isnan(o)
-    y, p, o, cw, W = y[ok], p[ok], o[ok], np.asarray(case_weight, dtype=float)[ok], W[:, ok]
+    y, p, o, cw = y[ok], p[ok], o[ok], np.asarray(case_weight, dtype=float)[ok]
+    W = withhold_if_few(W[:, ok], y)
     none = [float("nan"), float("nan")]
     if len(y) == 0 or len(np.unique(y)) < 2:
         return None, None, none
@@ -90,7 +91,8 @@ def metric_suite(y, p, threshold: float, train_prevalence: float, W: np.ndarray,
     p = np.asarray(p, dtype=float)
     cw = np.ones(len(y)) if case_weight is None else np.asarray(case_weight, dtype=float)
     ok = ~np.isnan(p)
-    y, p, cw, W = y[ok], p[ok], cw[ok], W[:, ok]
+    y, p, cw = y[ok], p[ok], cw[ok]
+    W = withhold_if_few(W[:, ok], y)  # the rule on the patients this model scored, not the whole split
     out: dict = {"n": int(len(y)), "n_pd": int(y.sum()), "threshold": float(threshold),
                  "n_without_prediction": int((~ok).sum())}
     if len(y) == 0 or len(np.unique(y)) < 2:

@@ -21,7 +21,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from zoo.evaluation.bootstrap import paired_auc_test
+from zoo.evaluation.bootstrap import paired_auc_test, too_few_for_interval
 from zoo.evaluation.reclassification import categorical_nri, reclassification_table
 
 CHOSEN_ON = "out-of-fold AUC on the training patients (never the test set)"
@@ -49,6 +49,8 @@ def lr_test(y, stage: pd.Series | np.ndarray, score) -> dict:
     out = {"n": int(ok.sum()), "df": 1}
     if ok.sum() < 10 or len(np.unique(y[ok])) < 2:
         return {**out, "chi2": float("nan"), "p_value": float("nan"), "note": "too few patients with both"}
+    if too_few_for_interval(y[ok]):  # an asymptotic test on a handful of events: no p-value, like the bootstrap's
+        return {**out, "chi2": float("nan"), "p_value": float("nan"), "note": "too few of one outcome"}
     dummies = pd.get_dummies(st[ok].astype(str), drop_first=True, dtype=float)
     X0 = sm.add_constant(dummies.to_numpy(), has_constant="add")
     X1 = np.column_stack([X0, logit(s[ok])])

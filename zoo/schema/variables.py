@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from enum import Enum
 from typing import Iterable
 
@@ -187,10 +188,20 @@ def _match_unit(unit: str, table: dict) -> str | None:
     return None
 
 
+# how lab systems abbreviate the time units (a header 'Age (yrs)', 'PFS (mo)')
+_UNIT_WORDS = {"yrs": "years", "yr": "years", "year": "years", "y": "years", "jahre": "years",
+               "mo": "months", "mos": "months", "mth": "months", "mths": "months", "month": "months",
+               "monate": "months", "d": "days", "day": "days", "tage": "days", "wk": "weeks", "wks": "weeks",
+               "week": "weeks"}
+
+
 def _norm_unit(u: str) -> str:
-    return (
-        u.replace(" ", "").replace("μ", "u").replace("µ", "u").replace("×", "x").replace("^", "").lower()
-    )
+    """One spelling per unit: ×10⁹/L = x10^9/L = 10*9/L = 10^9/L (superscripts, carets, a leading 'x'), µ = μ = u,
+    and the time units' abbreviations."""
+    u = unicodedata.normalize("NFKC", str(u))
+    u = u.replace(" ", "").replace("μ", "u").replace("µ", "u").replace("×", "x").replace("^", "").replace("*", "")
+    u = re.sub(r"^x(?=10)", "", u.lower())
+    return _UNIT_WORDS.get(u, u)
 
 
 _BIN_ALIASES = {"yes": "1", "no": "0", "true": "1", "false": "0", "positive": "1", "negative": "0",
