@@ -398,6 +398,20 @@ def test_a_long_format_extract_is_told_to_pivot(tmp_path):
     assert "long-format" not in report.summary(), "a few duplicates are just duplicates"
 
 
+def test_unit_spellings_lab_systems_write_in_headers(tmp_path):
+    """'WBC (x10^9/L)', 'PLT (10*9/L)', 'Age (yrs)', 'PFS (mo)' were refused as unknown units."""
+    report, cohort = _clinical(tmp_path, "patient_id,Age (yrs),WBC (x10^9/L),PLT (10*9/L),PFS (mo),event,progressed\n"
+                                         "P1,60,5.1,200,30,0,0\nP2,70,6.2,150,12,1,1\nP3,65,4.4,180,40,1,0\n")
+    assert report.ok, report.summary()
+    c = cohort.clinical
+    assert c["age"].tolist() == [60, 70, 65] and c["wbc"].tolist() == [5.1, 6.2, 4.4]
+    assert c["plt"].tolist() == [200, 150, 180] and c["months_to_event"].tolist() == [30, 12, 40]
+    from zoo.schema import DEFAULT_SCHEMA
+
+    assert DEFAULT_SCHEMA["months_to_event"].to_canonical(2.0, "yrs") == 24.0
+    assert DEFAULT_SCHEMA["wbc"].to_canonical(4.0, "×10⁹/L") == 4.0
+
+
 def test_nd_is_missing_and_the_ambiguity_is_said(tmp_path):
     report, cohort = _clinical(tmp_path, "patient_id,mprotein_level,del(17p),progressed\na,ND,NK,1\nb,n.d.,no,0\n"
                                          "c,31,not known,0\n")
